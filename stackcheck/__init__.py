@@ -1,0 +1,1 @@
+"""stackcheck: verify a Kubernetes observability stack (Prometheus, Linkerd, Bookinfo)."""

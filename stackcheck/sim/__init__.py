@@ -1,0 +1,1 @@
+"""The simulated stack: a Kubernetes API server, controllers, endpoints and a real Prometheus."""

@@ -7,10 +7,10 @@ only the fields that concern it. Faults (see `faults.py`) are named edits of thi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class PodFault(str, Enum):
+class PodFault(StrEnum):
     """A state forced on every pod of one workload."""
 
     CRASH_LOOP = "CrashLoopBackOff"

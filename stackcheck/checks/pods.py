@@ -1,0 +1,136 @@
+"""Pod health from the pod object alone: what is wrong with it, in one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+
+PROXY = "linkerd-proxy"
+
+
+def pod_ref(pod: Obj) -> str:
+    meta = pod.get("metadata", {})
+    return f"pod {meta.get('namespace', '?')}/{meta.get('name', '?')}"
+
+
+def owner_kind(pod: Obj) -> str | None:
+    for ref in pod.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("kind"))
+    return None
+
+
+def workload_of(pod: Obj) -> tuple[str, str] | None:
+    """(kind, name) of the workload that owns a pod, seen through its ReplicaSet or Job."""
+    meta = pod.get("metadata", {})
+    for ref in meta.get("ownerReferences") or []:
+        if not ref.get("controller"):
+            continue
+        kind, name = str(ref.get("kind")), str(ref.get("name"))
+        template_hash = (meta.get("labels") or {}).get("pod-template-hash")
+        if kind == "ReplicaSet" and template_hash and name.endswith("-" + template_hash):
+            return "Deployment", name[: -len(template_hash) - 1]
+        return kind, name
+    return None
+
+
+def long_running_containers(pod: Obj) -> list[Obj]:
+    """App containers plus native sidecars (init containers that keep running)."""
+    spec = pod.get("spec", {})
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    return list(spec.get("containers") or []) + sidecars
+
+
+def container_status(pod: Obj, name: str) -> Obj | None:
+    status = pod.get("status", {})
+    for key in ("containerStatuses", "initContainerStatuses"):
+        for item in status.get(key) or []:
+            if item.get("name") == name:
+                return dict(item)
+    return None
+
+
+def restarts(pod: Obj) -> int:
+    status = pod.get("status", {})
+    items = (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or [])
+    return sum(int(s.get("restartCount") or 0) for s in items)
+
+
+def pod_problem(pod: Obj, max_restarts: int) -> str | None:
+    """Why a pod is unhealthy, or None. Pods of Jobs that Succeeded are healthy."""
+    meta, status = pod.get("metadata", {}), pod.get("status", {})
+    phase = status.get("phase", "Unknown")
+    if meta.get("deletionTimestamp"):
+        return f"{pod_ref(pod)}: Terminating"
+    if phase == "Succeeded":
+        if owner_kind(pod) == "Job":
+            return None
+        return f"{pod_ref(pod)}: Succeeded (Completed) but it is not a Job's pod"
+    if phase == "Failed":
+        why = status.get("reason") or _container_trouble(pod) or "its containers exited"
+        return f"{pod_ref(pod)}: Failed ({why})"
+    if phase == "Pending":
+        return f"{pod_ref(pod)}: Pending ({_pending_reason(pod)})"
+    if phase != "Running":
+        return f"{pod_ref(pod)}: phase {phase}"
+    trouble = _container_trouble(pod)
+    if trouble:
+        return f"{pod_ref(pod)}: Running but not Ready: {trouble}"
+    ready = _condition(pod, "Ready")
+    if ready is not None and ready.get("status") != "True":
+        why = ready.get("reason") or "Ready condition is False"
+        return f"{pod_ref(pod)}: Running but not Ready ({why})"
+    count = restarts(pod)
+    if count > max_restarts:
+        return f"{pod_ref(pod)}: restarted {count} times (more than {max_restarts})"
+    return None
+
+
+def _condition(pod: Obj, kind: str) -> Obj | None:
+    for cond in pod.get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+def _pending_reason(pod: Obj) -> str:
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled is not None and scheduled.get("status") == "False":
+        return f"{scheduled.get('reason', 'not scheduled')}: {scheduled.get('message', '')}".strip()
+    return _container_trouble(pod) or "waiting to start"
+
+
+def _container_trouble(pod: Obj) -> str | None:
+    """The first container (native sidecars included) that is not running and ready."""
+    for container in long_running_containers(pod):
+        name = container.get("name", "?")
+        status = container_status(pod, name)
+        if status is None:
+            return f"container {name} has no status yet"
+        state = status.get("state") or {}
+        if "waiting" in state:
+            return _waiting(name, state["waiting"], status)
+        if "terminated" in state:
+            term = state["terminated"]
+            return (f"container {name} terminated ({term.get('reason', '?')}, "
+                    f"exit code {term.get('exitCode', '?')})")
+        if not status.get("ready"):
+            return f"container {name} is running but not ready (readiness probe failing)"
+    return None
+
+
+def _waiting(name: str, waiting: Obj, status: Obj) -> str:
+    reason = waiting.get("reason", "Waiting")
+    text = f"container {name} is {reason}"
+    count = int(status.get("restartCount") or 0)
+    if count:
+        text += f" ({count} restarts"
+        last = (status.get("lastState") or {}).get("terminated")
+        if last:
+            text += f"; last exit: {last.get('reason', '?')}, code {last.get('exitCode', '?')}"
+        text += ")"
+    message = waiting.get("message")
+    if message and reason != "CrashLoopBackOff":
+        text += f": {message}"
+    return text

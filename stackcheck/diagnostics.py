@@ -1,0 +1,88 @@
+"""Evidence for a failed check: a describe-like pod summary, its events, its last logs, or
+the HTTP exchange. Bounded, and redacted before it leaves this module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stackcheck.checks import Evidence
+from stackcheck.checks.http import HttpAnswer
+from stackcheck.checks.pods import container_status, long_running_containers
+from stackcheck.kube import ApiFailure, Kube
+from stackcheck.redact import REDACTOR
+
+Obj = dict[str, Any]
+LOG_LINES = 30
+MAX_EVENTS = 10
+BODY_EXCERPT = 2048
+
+
+def pod_evidence(kube: Kube, pod: Obj) -> Evidence:
+    meta = pod.get("metadata", {})
+    ns, name = meta.get("namespace", "?"), meta.get("name", "?")
+    parts = [describe_pod(pod), _events(kube, ns, name)]
+    parts += [_logs(kube, ns, name, c) for c in _troubled_containers(pod)]
+    return Evidence(f"pod {ns}/{name}", REDACTOR.text("\n\n".join(parts)))
+
+
+def describe_pod(pod: Obj) -> str:
+    """What `kubectl describe pod` shows that matters here; env values never appear."""
+    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+    lines = [
+        f"Name:       {meta.get('name')}",
+        f"Namespace:  {meta.get('namespace')}",
+        f"Node:       {spec.get('nodeName', '<none>')}",
+        f"Phase:      {status.get('phase')}",
+        f"Pod IP:     {status.get('podIP', '<none>')}",
+        "Conditions:",
+    ]
+    lines += [f"  {c.get('type')}={c.get('status')} {c.get('reason', '')} {c.get('message', '')}"
+              .rstrip() for c in status.get("conditions") or []]
+    lines.append("Containers:")
+    for container in long_running_containers(pod):
+        cname = container.get("name", "?")
+        state = container_status(pod, cname) or {}
+        lines.append(f"  {cname}: image={container.get('image')} ready={state.get('ready')} "
+                     f"restarts={state.get('restartCount', 0)} state={state.get('state', {})}")
+        env_names = [e.get("name") for e in container.get("env") or []]
+        if env_names:
+            lines.append(f"    env (names only): {', '.join(map(str, env_names))}")
+    return "\n".join(lines)
+
+
+def _events(kube: Kube, ns: str, name: str) -> str:
+    try:
+        events = kube.list_kind("Event", ns, field_selector=f"involvedObject.name={name}")
+    except ApiFailure as exc:
+        return f"Events: unavailable ({exc.reason})"
+    events.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    lines = [f"  {e.get('type')} {e.get('reason')} (x{e.get('count', 1)}): {e.get('message')}"
+             for e in events[-MAX_EVENTS:]]
+    return "Events:\n" + ("\n".join(lines) if lines else "  <none>")
+
+
+def _logs(kube: Kube, ns: str, name: str, container: str) -> str:
+    try:
+        text = kube.pod_log(ns, name, container, LOG_LINES)
+    except ApiFailure as exc:
+        text = f"unavailable ({exc.reason})"
+    return f"Last {LOG_LINES} log lines of {container}:\n{text}"
+
+
+def _troubled_containers(pod: Obj) -> list[str]:
+    names = []
+    for container in long_running_containers(pod):
+        status = container_status(pod, container.get("name", ""))
+        if status is not None and not status.get("ready"):
+            names.append(str(container.get("name")))
+    return names
+
+
+def http_evidence(answer: HttpAnswer) -> Evidence:
+    headers = REDACTOR.headers(answer.headers)
+    body = answer.body[:BODY_EXCERPT].decode("utf-8", "replace")
+    more = len(answer.body) - BODY_EXCERPT
+    text = (f"GET {answer.url}\n\nHTTP {answer.status} {answer.reason}\n"
+            + "".join(f"{k}: {v}\n" for k, v in headers.items())
+            + f"\n{REDACTOR.text(body)}" + (f"\n... ({more} more bytes)" if more > 0 else ""))
+    return Evidence(f"GET {answer.url}", text)

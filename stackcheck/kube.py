@@ -1,0 +1,214 @@
+"""Read-only access to the Kubernetes API through the official client, as plain dicts.
+
+Objects stay in their wire shape (camelCase dicts) so checks, golden examples and the sim
+all speak the same language. Every call has a timeout; transient failures are retried with
+capped exponential backoff and jitter (tenacity) before they count as an attempt's failure.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tenacity
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from stackcheck.errors import UsageError
+
+Obj = dict[str, Any]
+
+# Where each workload kind lives in the API.
+_KIND_PATHS = {
+    "Pod": "/api/v1/namespaces/{ns}/pods",
+    "Event": "/api/v1/namespaces/{ns}/events",
+    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
+    "DaemonSet": "/apis/apps/v1/namespaces/{ns}/daemonsets",
+    "ReplicaSet": "/apis/apps/v1/namespaces/{ns}/replicasets",
+    "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
+    "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
+}
+_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+PAGE_SIZE = 500
+
+
+class ApiFailure(Exception):
+    """An API call that failed: `reason` is one line fit for a check's message."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        return self.status is None or self.status in _TRANSIENT_STATUS
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    kubeconfig: Path
+    context: str | None
+    request_timeout: float
+
+
+def load_configuration(target: KubeTarget) -> client.Configuration:
+    """The client configuration for a kubeconfig; every problem is one UsageError line."""
+    path = target.kubeconfig
+    if not path.is_file():
+        raise UsageError(f"kubeconfig {path}: no such file (set --kubeconfig or KUBECONFIG)")
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=str(path),
+            context=target.context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except ConfigException as exc:
+        raise UsageError(f"kubeconfig {path}: {_first_line(str(exc))}") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UsageError(f"kubeconfig {path}: unreadable ({_first_line(str(exc))})") from None
+    configuration.retries = 0  # retries are ours: bounded, with backoff, within the deadline
+    return configuration
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "invalid"
+
+
+class Kube:
+    """A read-only API session; counts its requests by verb."""
+
+    def __init__(self, configuration: client.Configuration, request_timeout: float) -> None:
+        self.server = configuration.host
+        self._api = client.ApiClient(configuration)
+        self._timeout = request_timeout
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+
+    def close(self) -> None:
+        self._api.close()
+
+    # --- verbs -------------------------------------------------------------------------
+    def version(self) -> Obj:
+        return self._json("get", "/version")
+
+    def get(self, path: str) -> Obj:
+        return self._json("get", path)
+
+    def list_all(self, path: str, label_selector: str | None = None,
+             field_selector: str | None = None) -> list[Obj]:
+        """Every item of a collection, page by page (limit/continue)."""
+        return list(self._pages(path, label_selector, field_selector))
+
+    def list_kind(self, kind: str, namespace: str, **selectors: str | None) -> list[Obj]:
+        return self.list_all(_KIND_PATHS[kind].format(ns=namespace), **selectors)
+
+    def pod_log(self, namespace: str, pod: str, container: str, lines: int) -> str:
+        query = [("container", container), ("tailLines", str(lines)), ("limitBytes", "16384")]
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        return self._call("log", path, query).decode("utf-8", "replace")
+
+    def service_proxy(self, service: str, port: int, path: str,
+                      query: list[tuple[str, str]] | None = None) -> Obj:
+        """GET a JSON path of an in-cluster service through the API server's proxy."""
+        namespace, name = service.split("/", 1)
+        resource = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
+        return _decode(self._call("proxy", resource, query or []), resource)
+
+    # --- plumbing ----------------------------------------------------------------------
+    def _pages(self, path: str, label_selector: str | None,
+               field_selector: str | None) -> Iterator[Obj]:
+        token = ""
+        while True:
+            query = [("limit", str(PAGE_SIZE))]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if field_selector:
+                query.append(("fieldSelector", field_selector))
+            if token:
+                query.append(("continue", token))
+            page = _decode(self._call("list", path, query), path)
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    def _json(self, verb: str, path: str) -> Obj:
+        return _decode(self._call(verb, path, []), path)
+
+    def _call(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, ApiFailure) and e.transient
+                                              and e.status is not None),
+            wait=tenacity.wait_exponential_jitter(initial=0.1, max=1.0),
+            stop=tenacity.stop_after_attempt(3),
+            reraise=True,
+        )
+        return retrying(self._once, verb, path, query)
+
+    def _once(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
+        with self._lock:
+            self.requests[verb] += 1
+        params = self._api.param_serialize(
+            "GET", path, query_params=query, header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._api.call_api(*params, _request_timeout=self._timeout)
+            body: bytes = response.read()
+        except ApiException as exc:
+            raise ApiFailure(_status_reason(exc.status, exc.reason, exc.body), exc.status) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiFailure(_network_reason(self.server, exc, self._timeout)) from None
+        if not 200 <= response.status <= 299:
+            raise ApiFailure(_status_reason(response.status, response.reason, body),
+                             response.status)
+        return body
+
+
+def _decode(body: bytes, what: str) -> Obj:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ApiFailure(f"{what}: the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise ApiFailure(f"{what}: the answer is not a JSON object")
+    return data
+
+
+def _status_reason(status: int | None, reason: str | None, body: bytes | str | None) -> str:
+    """'HTTP 403 Forbidden: pods is forbidden: ...' from a Status body when there is one."""
+    text = f"HTTP {status} {reason or ''}".rstrip()
+    message = ""
+    if body:
+        raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        try:
+            parsed = json.loads(raw)
+            message = parsed.get("message", "") if isinstance(parsed, dict) else ""
+        except ValueError:
+            message = raw.strip().splitlines()[0][:200] if raw.strip() else ""
+    return f"{text}: {message}" if message else text
+
+
+def _network_reason(server: str, exc: Exception, timeout: float) -> str:
+    text = str(exc)
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        text = str(exc.reason)
+    lowered = text.lower()
+    if "timed out" in lowered or "timeout" in lowered:
+        return f"{server}: request timed out after {timeout:g}s"
+    if "refused" in lowered:
+        return f"{server}: connection refused"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return f"{server}: host name does not resolve"
+    return f"{server}: {text.split(': ', 1)[-1][:200]}"

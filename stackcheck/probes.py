@@ -1,0 +1,270 @@
+"""Probes: read the cluster, the HTTP endpoints and Prometheus, then judge with checks/*.
+
+Reads are shared between checks within a run (one list per namespace and kind), and dropped
+before a retry so that every attempt sees fresh state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import requests
+import tenacity
+
+from stackcheck.checks import Check, Evidence, Verdict
+from stackcheck.checks.http import HttpAnswer, http_problems
+from stackcheck.checks.mesh import injection_problem, proxy_problem
+from stackcheck.checks.pods import pod_problem, workload_of
+from stackcheck.checks.prom import query_problems, scrape_job_problems
+from stackcheck.checks.workloads import workload_problem
+from stackcheck.diagnostics import http_evidence, pod_evidence
+from stackcheck.kube import ApiFailure, Kube
+from stackcheck.settings import Settings
+from stackcheck.stackfile import Stack
+
+Obj = dict[str, Any]
+_RETRY_STATUS = {502, 503, 504}
+MAX_DIAGNOSED_PODS = 5
+
+
+class Probes:
+    def __init__(self, stack: Stack, settings: Settings, kube: Kube | None) -> None:
+        self.stack = stack
+        self.settings = settings
+        self.kube = kube
+        self._cache: dict[tuple[str, ...], Any] = {}
+        self._lock = threading.Lock()
+        self.http = requests.Session()
+        self.http.headers["User-Agent"] = "stackcheck"
+        self.http_requests = 0
+
+    def close(self) -> None:
+        self.http.close()
+        if self.kube is not None:
+            self.kube.close()
+
+    def forget(self) -> None:
+        """Drop every cached read: the next attempt sees the cluster as it is now."""
+        with self._lock:
+            self._cache.clear()
+
+    def requires_api(self, check: Check) -> bool:
+        if check.needs_api:
+            return True
+        endpoint = next((e for e in self.stack.endpoints if f"endpoint[{e.name}]" == check.id),
+                        None)
+        return endpoint is not None and self.settings.url_for(endpoint.service) is None
+
+    # --- cached reads --------------------------------------------------------------------
+    def _cached(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = read()
+        with self._lock:
+            self._cache[key] = value
+        return value
+
+    def _api(self) -> Kube:
+        if self.kube is None:
+            raise ApiFailure("no Kubernetes API configured")
+        return self.kube
+
+    def namespaces(self) -> dict[str, Obj]:
+        items = self._cached(("namespaces",), lambda: self._api().list_all("/api/v1/namespaces"))
+        return {n["metadata"]["name"]: n for n in items}
+
+    def pods(self, ns: str) -> list[Obj]:
+        result: list[Obj] = self._cached(("pods", ns), lambda: self._api().list_kind("Pod", ns))
+        return result
+
+    def objects(self, kind: str, ns: str) -> dict[str, Obj]:
+        items = self._cached((kind, ns), lambda: self._api().list_kind(kind, ns))
+        return {o["metadata"]["name"]: o for o in items}
+
+    # --- probes --------------------------------------------------------------------------
+    def api_reachable(self) -> Verdict:
+        try:
+            version = self._api().version()
+            names = self.namespaces()
+        except ApiFailure as exc:
+            return Verdict(False, problems=(exc.reason,), final=not exc.transient)
+        missing = [ns for ns in self.stack.namespaces if ns not in names]
+        summary = f"{self._api().server} answers, Kubernetes {version.get('gitVersion', '?')}"
+        evidence = (Evidence("server version", json.dumps(version, indent=2), "application/json"),)
+        if missing:
+            return Verdict(False, summary, tuple(f"namespace {ns} does not exist"
+                                                 for ns in missing), evidence)
+        return Verdict(True, summary, evidence=evidence)
+
+    def pods_healthy(self, ns: str) -> Verdict:
+        pods = self.pods(ns)
+        if not pods:
+            return Verdict(False, problems=(f"namespace {ns} has no pods",))
+        bad = [(p, why) for p in pods if (why := pod_problem(p, self.stack.max_restarts))]
+        summary = f"{len(pods) - len(bad)}/{len(pods)} pods healthy in {ns}"
+        return Verdict(not bad, summary, tuple(why for _, why in bad),
+                       diagnose=self._pod_diagnosis([p for p, _ in bad]))
+
+    def component_healthy(self, name: str) -> Verdict:
+        component = self.stack.component(name)
+        ns = component.namespace
+        problems = [why for w in component.workloads
+                    if (why := workload_problem(w, ns, self.objects(w.kind, ns).get(w.name)))]
+        owned = {(w.kind, w.name) for w in component.workloads}
+        pods = [p for p in self.pods(ns) if workload_of(p) in owned
+                or _cronjob_owned(p, owned)]
+        bad = [p for p in pods if pod_problem(p, self.stack.max_restarts)]
+        problems += [why for p in bad if (why := pod_problem(p, self.stack.max_restarts))]
+        summary = f"{len(component.workloads)} workloads of {name}"
+        return Verdict(not problems, summary, tuple(problems), diagnose=self._pod_diagnosis(bad))
+
+    def injection(self, ns: str) -> Verdict:
+        try:
+            problem = injection_problem(self.namespaces().get(ns), ns)
+        except ApiFailure as exc:
+            return Verdict(False, problems=(exc.reason,))
+        return Verdict(problem is None, f"namespace {ns} annotated",
+                       () if problem is None else (problem,))
+
+    def proxies(self, ns: str) -> Verdict:
+        pods = self.pods(ns)
+        if not pods:
+            return Verdict(False, problems=(f"namespace {ns} has no pods",))
+        bad = [(p, why) for p in pods if (why := proxy_problem(p))]
+        summary = f"{len(pods) - len(bad)}/{len(pods)} pods meshed in {ns}"
+        return Verdict(not bad, summary, tuple(why for _, why in bad),
+                       diagnose=self._pod_diagnosis([p for p, _ in bad]))
+
+    def endpoint(self, name: str) -> Verdict:
+        endpoint = next(e for e in self.stack.endpoints if e.name == name)
+        try:
+            url = self.base_url(endpoint.service) + endpoint.path
+            answer = self._http_get(url)
+        except ApiFailure as exc:
+            return Verdict(False, problems=(exc.reason,))
+        problems = http_problems(endpoint.expect, answer)
+        summary = f"GET {url} -> {answer.status}, {len(answer.body)} bytes"
+        return Verdict(not problems, summary, tuple(problems), (http_evidence(answer),))
+
+    def scrape_job(self, job: str) -> Verdict:
+        expected = next(j for j in self.stack.scrape_jobs if j.job == job)
+        try:
+            answer = self.prometheus_get("/api/v1/targets", [("state", "active")])
+            problems = scrape_job_problems(expected, answer)
+        except (ApiFailure, ValueError) as exc:
+            return Verdict(False, problems=(_reason(exc),))
+        mine = [t for t in answer["data"]["activeTargets"]
+                if (t.get("labels") or {}).get("job") == job]
+        evidence = Evidence(f"targets of job {job}", json.dumps(mine, indent=2)[:65536],
+                            "application/json")
+        return Verdict(not problems, f"{len(mine)} target(s) for job {job}", tuple(problems),
+                       (evidence,))
+
+    def query(self, name: str) -> Verdict:
+        expected = next(q for q in self.stack.queries if q.name == name)
+        try:
+            answer = self.prometheus_get("/api/v1/query", [("query", expected.promql)])
+            problems = query_problems(expected, answer)
+        except (ApiFailure, ValueError) as exc:
+            return Verdict(False, problems=(_reason(exc),))
+        evidence = Evidence(f"query {name}", json.dumps(answer, indent=2)[:65536],
+                            "application/json")
+        return Verdict(not problems, expected.promql, tuple(problems), (evidence,))
+
+    # --- endpoints -----------------------------------------------------------------------
+    def base_url(self, service: str) -> str:
+        given = self.settings.url_for(service)
+        if given:
+            return given
+        spec = self.stack.services[service]
+        return f"{spec.scheme}://{self.node_address()}:{spec.port}"
+
+    def node_address(self) -> str:
+        if self.settings.node_address:
+            return self.settings.node_address
+        nodes = self._cached(("nodes",), lambda: self._api().list_all("/api/v1/nodes"))
+        for wanted in ("ExternalIP", "InternalIP"):
+            for node in nodes:
+                for address in node.get("status", {}).get("addresses") or []:
+                    if address.get("type") == wanted:
+                        return str(address["address"])
+        raise ApiFailure("no node has an ExternalIP or InternalIP: set --node-address")
+
+    def prometheus_get(self, path: str, query: list[tuple[str, str]]) -> Obj:
+        service = self.stack.prometheus_service or "prometheus"
+        spec = self.stack.services[service]
+        if self.settings.url_for(service) is None and spec.proxied is not None:
+            return self._api().service_proxy(spec.proxied, spec.port, path, query)
+        url = self.base_url(service) + path
+        answer = self._http_get(url, query)
+        if answer.status != 200:
+            raise ApiFailure(f"GET {url}: HTTP {answer.status} {answer.reason}")
+        try:
+            return dict(json.loads(answer.body))
+        except ValueError:
+            raise ApiFailure(f"GET {url}: the answer is not a JSON object") from None
+
+    def _http_get(self, url: str, query: list[tuple[str, str]] | None = None) -> HttpAnswer:
+        """GET without following redirects; transient failures retried a few times."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((_Transient, requests.ConnectionError)),
+            wait=tenacity.wait_exponential_jitter(initial=0.1, max=1.0),
+            stop=tenacity.stop_after_attempt(3),
+            reraise=True,
+        )
+        try:
+            answer: HttpAnswer = retrying(self._http_once, url, query)
+        except _Transient as exc:
+            return exc.answer
+        except requests.RequestException as exc:
+            reason = _http_reason(exc, self.settings.request_timeout)
+            raise ApiFailure(f"GET {url}: {reason}") from None
+        return answer
+
+    def _http_once(self, url: str, query: list[tuple[str, str]] | None) -> HttpAnswer:
+        self.http_requests += 1
+        response = self.http.get(url, params=query, allow_redirects=False,
+                                 timeout=self.settings.request_timeout)
+        answer = HttpAnswer(response.url, response.status_code, response.reason or "",
+                            dict(response.headers), response.content)
+        if response.status_code in _RETRY_STATUS:
+            raise _Transient(answer)
+        return answer
+
+    # --- diagnostics ---------------------------------------------------------------------
+    def _pod_diagnosis(self, pods: list[Obj]) -> Callable[[], tuple[Evidence, ...]] | None:
+        if not pods or self.kube is None:
+            return None
+        kube = self.kube
+        return lambda: tuple(pod_evidence(kube, p) for p in pods[:MAX_DIAGNOSED_PODS])
+
+
+class _Transient(Exception):
+    def __init__(self, answer: HttpAnswer) -> None:
+        super().__init__(f"HTTP {answer.status}")
+        self.answer = answer
+
+
+def _cronjob_owned(pod: Obj, owned: set[tuple[str, str]]) -> bool:
+    """A Job pod counts for its CronJob (Job names are `<cronjob>-<schedule time>`)."""
+    owner = workload_of(pod)
+    if owner is None or owner[0] != "Job":
+        return False
+    return any(kind == "CronJob" and owner[1].startswith(name + "-") for kind, name in owned)
+
+
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, ApiFailure) else str(exc)
+
+
+def _http_reason(exc: requests.RequestException, timeout: float) -> str:
+    if isinstance(exc, requests.Timeout):
+        return f"timed out after {timeout:g}s"
+    text = str(exc)
+    if "refused" in text.lower():
+        return "connection refused"
+    return text.split(": ", 1)[-1][:200]

@@ -150,7 +150,7 @@ class Kube:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, ApiFailure) and e.transient
                                               and e.status is not None),
-            wait=tenacity.wait_exponential_jitter(initial=0.1, max=1.0),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=1.0),
             stop=tenacity.stop_after_attempt(3),
             reraise=True,
         )

@@ -212,7 +212,7 @@ class Probes:
         """GET without following redirects; transient failures retried a few times."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((_Transient, requests.ConnectionError)),
-            wait=tenacity.wait_exponential_jitter(initial=0.1, max=1.0),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=1.0),
             stop=tenacity.stop_after_attempt(3),
             reraise=True,
         )

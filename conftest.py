@@ -1,0 +1,3 @@
+"""stackcheck's pytest plugins, loaded once for the whole project."""
+
+pytest_plugins = ["fixtures.options", "fixtures.checks", "fixtures.reporting"]

@@ -1,0 +1,59 @@
+"""Where the stack runs: a cluster from a kubeconfig, a throwaway kind cluster, or the sim."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from stackcheck.errors import UsageError
+from stackcheck.settings import Settings
+from stackcheck.stackfile import Stack
+
+
+@dataclass
+class Target:
+    """The settings to verify with (kubeconfig, URLs filled in) and how to tear down."""
+
+    settings: Settings
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
+
+
+def open_target(settings: Settings, stack: Stack, root: Path) -> Target:
+    if settings.target == "sim":
+        return _open_sim(settings, stack, root)
+    if settings.target == "kind":
+        from stackcheck.kind import open_kind
+
+        return open_kind(settings, stack, root)
+    return Target(settings)
+
+
+def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
+    from stackcheck.sim.faults import BY_NAME, build_spec
+    from stackcheck.sim.stack import SimError, SimulatedStack
+
+    unknown = [name for name in settings.sim_faults if name not in BY_NAME]
+    if unknown:
+        raise UsageError(f"--sim-fault: unknown fault {unknown[0]!r} (known: "
+                         f"{', '.join(sorted(BY_NAME))})")
+    workdir = Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
+    manifests = [root / m for c in stack.components for m in c.manifests]
+    sim = SimulatedStack(build_spec(list(settings.sim_faults)), workdir, manifests)
+    target = Target(settings, [lambda: shutil.rmtree(workdir, ignore_errors=True)])
+    try:
+        handle = sim.start()
+    except SimError as exc:
+        sim.stop()
+        target.close()
+        raise UsageError(f"--target sim: {exc}") from None
+    target.closers.append(sim.stop)
+    target.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None,
+                              service_urls=dict(handle.service_urls))
+    return target

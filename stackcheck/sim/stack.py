@@ -1,0 +1,166 @@
+"""The simulated stack, wired: object store + controller + API server + HTTP endpoints +
+linkerd-proxy metrics + a real Prometheus, reachable through one kubeconfig."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stackcheck.sim.apiserver import ApiServer
+from stackcheck.sim.content import load_content
+from stackcheck.sim.controller import reconcile
+from stackcheck.sim.endpoints import Grafana, ProductPage
+from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
+from stackcheck.sim.prometheus import PrometheusServer, scrape_config
+from stackcheck.sim.spec import SimSpec
+from stackcheck.sim.store import ObjectStore
+
+PROXY_ADMIN_PORT = 4191
+PROMETHEUS = ("monitoring", "prometheus-kube-prometheus-prometheus", 9090)
+PRODUCTPAGE = ("bookinfo", "productpage", 9080)
+GRAFANA = ("monitoring", "prometheus-grafana", 80)
+
+
+class SimError(Exception):
+    """The sim cannot start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SimHandle:
+    kubeconfig: Path
+    api_url: str
+    service_urls: dict[str, str]
+    prometheus_url: str | None
+    readonly_kubeconfig: Path | None = None
+
+
+@dataclass
+class SimulatedStack:
+    spec: SimSpec
+    workdir: Path
+    manifests: list[Path]
+    store: ObjectStore = field(default_factory=ObjectStore)
+    token: str = field(default_factory=lambda: "sim-admin-" + secrets.token_hex(16))
+    _running: list[Any] = field(default_factory=list)
+    _lease: socket.socket | None = None
+
+    def start(self) -> SimHandle:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        block = self._lease_pod_ip_block()
+        try:
+            load_content(self.store, self.manifests, self.spec)
+        except ValueError as exc:
+            raise SimError(str(exc)) from None
+        reconcile(self.store, self.spec, block)
+        api = self._started(ApiServer(self.store, self.spec, self.token))
+        api_url = api.start()
+        productpage = self._started(ProductPage(self.spec)).start()
+        grafana = self._started(Grafana(self.spec)).start()
+        api.register_service_proxy(*PRODUCTPAGE, productpage)
+        api.register_service_proxy(*GRAFANA, grafana)
+        self._started(ProxyMetricsServers(self.spec)).start(self._proxy_targets())
+        prometheus_url = None if self.spec.prometheus_down else self._start_prometheus()
+        if prometheus_url is not None:
+            api.register_service_proxy(*PROMETHEUS, prometheus_url)
+        server = _closed_port_url() if self.spec.api_refused else api_url
+        kubeconfig = self.workdir / "kubeconfig"
+        write_kubeconfig(kubeconfig, server, self.token)
+        self.api = api
+        return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
+                         prometheus_url)
+
+    def stop(self) -> None:
+        """Stop everything, newest first; safe to call twice or after a failed start."""
+        while self._running:
+            with contextlib.suppress(Exception):
+                self._running.pop().stop()
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
+
+    def _started(self, component: Any) -> Any:
+        self._running.append(component)
+        return component
+
+    def _start_prometheus(self) -> str:
+        config = scrape_config(
+            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
+            self.store.list_objects("v1", "Pod"),
+            self.store.list_objects("v1", "Namespace"),
+            self.spec,
+        )
+        server = self._started(PrometheusServer(self.workdir / "prometheus", config))
+        url: str = server.start()
+        return url
+
+    def _proxy_targets(self) -> list[ProxyTarget]:
+        targets = []
+        for pod in self.store.list_objects("v1", "Pod"):
+            meta, status = pod["metadata"], pod.get("status", {})
+            if status.get("phase") != "Running" or not status.get("podIP"):
+                continue
+            if not _has_proxy(pod):
+                continue
+            owner = _owner(pod)
+            targets.append(ProxyTarget(namespace=meta["namespace"], pod=meta["name"],
+                                       workload_kind=owner[0], workload_name=owner[1],
+                                       pod_ip=status["podIP"], port=PROXY_ADMIN_PORT))
+        return targets
+
+    def _lease_pod_ip_block(self) -> str:
+        """A loopback block 127.<b> no other running sim uses: we hold one of its ports."""
+        candidates = random.sample(range(2, 250), 40)
+        for b in candidates:
+            lease = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                lease.bind((f"127.{b}.255.254", PROXY_ADMIN_PORT))
+            except OSError:
+                lease.close()
+                continue
+            self._lease = lease
+            return f"127.{b}"
+        raise SimError("no free loopback block for pod addresses (too many sims running?)")
+
+
+def _has_proxy(pod: dict[str, Any]) -> bool:
+    spec = pod.get("spec", {})
+    containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
+    return any(c.get("name") == "linkerd-proxy" for c in containers)
+
+
+def _owner(pod: dict[str, Any]) -> tuple[str, str]:
+    labels = pod["metadata"].get("labels") or {}
+    for kind in ("deployment", "statefulset", "daemonset", "job", "cronjob"):
+        name = labels.get(f"linkerd.io/proxy-{kind}")
+        if name:
+            return kind, name
+    return "pod", pod["metadata"]["name"]
+
+
+def _closed_port_url() -> str:
+    """An address where nothing listens (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def write_kubeconfig(path: Path, server: str, token: str, name: str = "stackcheck-sim",
+                     user: str = "stackcheck-admin") -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
+        "current-context": name,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)

@@ -8,7 +8,9 @@ capped exponential backoff and jitter (tenacity) before they count as an attempt
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,6 +96,7 @@ class Kube:
         self._timeout = request_timeout
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+        self.list_versions: dict[str, str] = {}  # collection path -> resourceVersion last listed
 
     def close(self) -> None:
         self._api.close()
@@ -125,6 +128,35 @@ class Kube:
         resource = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
         return _decode(self._call("proxy", resource, query or []), resource)
 
+    def wait_for_change(self, kind: str, namespace: str, seconds: float) -> None:
+        """Return when the collection changes after our last list, or after `seconds`.
+
+        A watch from the listed resourceVersion: a condition is seen as soon as it becomes
+        true instead of on the next poll. Without a listed version, just wait.
+        """
+        path = _KIND_PATHS[kind].format(ns=namespace)
+        version = self.list_versions.get(path)
+        if version is None or seconds < 0.05:
+            time.sleep(seconds)
+            return
+        query = [("watch", "1"), ("resourceVersion", version),
+                 ("timeoutSeconds", str(max(1, math.ceil(seconds))))]
+        with self._lock:
+            self.requests["watch"] += 1
+        params = self._api.param_serialize("GET", path, query_params=query,
+                                           auth_settings=["BearerToken"])
+        started = time.monotonic()
+        try:
+            response = self._api.call_api(*params, _request_timeout=(self._timeout, seconds))
+            if 200 <= response.status <= 299:
+                next(response.response.stream(1), None)  # the first byte is the first event
+            response.response.release_conn()
+        except (ApiException, urllib3.exceptions.HTTPError, StopIteration):
+            pass  # a failed watch is only a shorter pause: the next attempt lists again
+        leftover = seconds - (time.monotonic() - started)
+        if leftover > 0 and version == self.list_versions.get(path):
+            time.sleep(min(leftover, 0.05))
+
     # --- plumbing ----------------------------------------------------------------------
     def _pages(self, path: str, label_selector: str | None,
                field_selector: str | None) -> Iterator[Obj]:
@@ -139,8 +171,11 @@ class Kube:
                 query.append(("continue", token))
             page = _decode(self._call("list", path, query), path)
             yield from page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue") or ""
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or ""
             if not token:
+                if meta.get("resourceVersion") and not label_selector and not field_selector:
+                    self.list_versions[path] = str(meta["resourceVersion"])
                 return
 
     def _json(self, verb: str, path: str) -> Obj:

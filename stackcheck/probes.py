@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,22 @@ class Probes:
         endpoint = next((e for e in self.stack.endpoints if f"endpoint[{e.name}]" == check.id),
                         None)
         return endpoint is not None and self.settings.url_for(endpoint.service) is None
+
+    def pause(self, check: Check, seconds: float) -> None:
+        """Wait between attempts: on a watch of the pods a check reads, else plain sleep."""
+        namespace = self._watched_namespace(check)
+        if namespace is None or self.kube is None:
+            time.sleep(seconds)
+            return
+        self.kube.wait_for_change("Pod", namespace, seconds)
+
+    def _watched_namespace(self, check: Check) -> str | None:
+        argument = check.id.partition("[")[2].rstrip("]")
+        if check.group in ("pods.healthy", "mesh.proxies"):
+            return argument
+        if check.group == "component.healthy":
+            return self.stack.component(argument).namespace
+        return None
 
     # --- cached reads --------------------------------------------------------------------
     def _cached(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:

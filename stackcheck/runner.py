@@ -42,8 +42,11 @@ class _Final(Exception):
 
 
 def run_check(check: Check, probes: Probes, deadline: Deadline,
-              pause: Callable[[float], None] = time.sleep,
+              pause: Callable[[float], None] | None = None,
               interval: float = RETRY_INTERVAL) -> Outcome:
+    """`pause` defaults to the probes' own (a watch where the API allows it)."""
+    if pause is None:
+        pause = lambda seconds: probes.pause(check, seconds)  # noqa: E731
     started = time.monotonic()
     attempts = 0
 

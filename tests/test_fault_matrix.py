@@ -1,0 +1,83 @@
+"""The suite against the simulated stack, once healthy and once per cataloged fault.
+
+Each run is a real `pytest suites/ --target sim` in a subprocess: healthy and must-pass
+variants exit 0; every fault exits 1 with its intended check failing and the message naming
+the faulty object.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from stackcheck.sim.faults import CATALOG, Fault
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT_SECONDS = "4"  # the sim starts ready; failing checks retry this long before failing
+RUN_TIMEOUT = 120
+
+pytestmark = pytest.mark.sim
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    exit_code: int
+    results: dict[str, tuple[str, str]]  # check id -> (passed|failed|skipped, message)
+    output: str
+
+
+def run_suite(tmp_path: Path, *extra: str) -> SuiteRun:
+    junit = tmp_path / "junit.xml"
+    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim", "--wait",
+               WAIT_SECONDS, "--report-dir", str(tmp_path / "reports"), "--html-report",
+               "false", "--junitxml", str(junit), "-q", "-p", "no:randomly", *extra]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, check=False)
+    output = done.stdout + done.stderr
+    results = _junit_results(junit) if junit.exists() else {}
+    return SuiteRun(done.returncode, results, output)
+
+
+def _junit_results(path: Path) -> dict[str, tuple[str, str]]:
+    results = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        match = re.search(r"\[(.*)\]$", case.get("name", ""))
+        check_id = match.group(1) if match else case.get("name", "")
+        failure = case.find("failure")
+        skipped = case.find("skipped")
+        if failure is not None:
+            results[check_id] = ("failed", failure.get("message", "") + (failure.text or ""))
+        elif skipped is not None:
+            results[check_id] = ("skipped", skipped.get("message", ""))
+        else:
+            results[check_id] = ("passed", "")
+    return results
+
+
+def test_healthy_stack_passes(tmp_path: Path) -> None:
+    run = run_suite(tmp_path)
+    failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
+    assert run.exit_code == 0, f"healthy sim failed: {failed}\n{run.output[-3000:]}"
+    assert len(run.results) >= 15, run.output[-2000:]
+
+
+@pytest.mark.parametrize("fault", CATALOG, ids=[f.name for f in CATALOG])
+def test_fault_fails_its_check(fault: Fault, tmp_path: Path) -> None:
+    run = run_suite(tmp_path, "--sim-fault", fault.name, *fault.suite_args)
+    if not fault.fails:
+        failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
+        assert run.exit_code == 0, f"{fault.name} must pass: {failed}\n{run.output[-3000:]}"
+        return
+    assert run.exit_code == 1, f"{fault.name}: exit {run.exit_code}\n{run.output[-3000:]}"
+    for check_id in fault.fails:
+        state, message = run.results.get(check_id, ("missing", ""))
+        assert state == "failed", f"{fault.name}: {check_id} is {state}\n{run.output[-3000:]}"
+        assert fault.names in message, (
+            f"{fault.name}: {check_id}'s message does not name {fault.names!r}:\n{message}")
+        assert "hint:" in message, message

@@ -18,7 +18,7 @@ from stackcheck.sim.content import load_content
 from stackcheck.sim.controller import reconcile
 from stackcheck.sim.endpoints import Grafana, ProductPage
 from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
-from stackcheck.sim.prometheus import PrometheusServer, scrape_config
+from stackcheck.sim.prometheus import PrometheusError, PrometheusServer, scrape_config
 from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.store import ObjectStore
 
@@ -97,7 +97,10 @@ class SimulatedStack:
             self.spec,
         )
         server = self._started(PrometheusServer(self.workdir / "prometheus", config))
-        url: str = server.start()
+        try:
+            url: str = server.start()
+        except PrometheusError as exc:
+            raise SimError(str(exc)) from None
         return url
 
     def _proxy_targets(self) -> list[ProxyTarget]:

@@ -1,0 +1,278 @@
+"""linkerd-proxy admin endpoints, simulated: one small HTTP server per meshed pod.
+
+Each binds the pod's address (`127.<b>.x.y`, routed to lo by Linux) on the admin port 4191
+and serves `/metrics`, `/ready` and `/live` like the proxy does. The exposition carries the
+labels the proxy itself sets (`direction`, `authority`, `target_addr`, `tls`, `client_id`,
+`srv_*`, `dst_*` ...); `namespace`, `pod`, `deployment` are NOT in it: on a real cluster they
+are target labels added by the scrape config's relabelling (see `prometheus.py`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from stackcheck.sim.endpoints import ServerThread
+from stackcheck.sim.spec import SimSpec
+
+PROXY_ADMIN_PORT = 4191
+TEXT_FORMAT = "text/plain; version=0.0.4"
+LATENCY_BUCKETS_MS = (1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000,
+                      3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000)
+
+# who calls whom in Bookinfo (by service); everything else only answers probes
+_CALLS: dict[str, tuple[str, ...]] = {
+    "traffic-generator": ("productpage",),
+    "productpage": ("details", "reviews"),
+    "reviews-v2": ("ratings",),
+    "reviews-v3": ("ratings",),
+}
+_APP_PORTS = {"linkerd-destination": 8086, "linkerd-identity": 8080,
+              "linkerd-proxy-injector": 8443, "metrics-api": 8085, "tap": 8089,
+              "tap-injector": 8443, "web": 8084}
+_NO_INBOUND_HTTP = {"traffic-generator"}
+
+
+@dataclass(frozen=True)
+class ProxyTarget:
+    namespace: str
+    pod: str
+    workload_kind: str
+    workload_name: str
+    pod_ip: str
+    port: int = PROXY_ADMIN_PORT
+
+    @property
+    def address(self) -> str:
+        return f"{self.pod_ip}:{self.port}"
+
+
+def service_of(workload: str) -> str:
+    """Bookinfo convention: workload `reviews-v2` is behind service `reviews`."""
+    return re.sub(r"-v\d+$", "", workload)
+
+
+def _callees(workload: str) -> tuple[str, ...]:
+    return _CALLS.get(workload) or _CALLS.get(service_of(workload), ())
+
+
+def _app_port(target: ProxyTarget) -> int:
+    return _APP_PORTS.get(target.workload_name, 9080)
+
+
+def _identity(namespace: str, workload: str) -> str:
+    account = f"bookinfo-{service_of(workload)}" if namespace == "bookinfo" else workload
+    if workload in _NO_INBOUND_HTTP:
+        account = "default"
+    return f"{account}.{namespace}.serviceaccount.identity.linkerd.cluster.local"
+
+
+def _labels(labels: dict[str, str]) -> str:
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return ",".join(f'{key}="{escape(value)}"' for key, value in labels.items())
+
+
+@dataclass
+class _Flow:
+    """One stream of requests a proxy sees: its labels and a rate."""
+
+    labels: dict[str, str]
+    tcp_labels: dict[str, str]
+    rps: float
+
+
+def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
+    flows: list[_Flow] = []
+    port = _app_port(target)
+    local = f"{target.pod_ip}:{port}"
+    server = {"srv_group": "", "srv_kind": "default", "srv_name": "all-unauthenticated",
+              "srv_port": str(port)}
+    if target.workload_name in _NO_INBOUND_HTTP:
+        # kubelet probes only: plaintext, from no identity
+        probe = {"direction": "inbound", "authority": local, "target_addr": local,
+                 "target_ip": target.pod_ip, "target_port": str(port), "tls": "no_identity",
+                 "no_tls_reason": "no_tls_from_remote", **server}
+        flows.append(_Flow(probe, {"direction": "inbound", "peer": "src", "target_addr": local,
+                                   "tls": "no_identity"}, 0.1))
+    else:
+        callers = [who for who, callees in _CALLS.items()
+                   if service_of(target.workload_name) in callees]
+        caller = callers[0] if callers else "default"
+        authority = (f"{service_of(target.workload_name)}.{target.namespace}"
+                     f".svc.cluster.local:{port}")
+        client_id = _identity(target.namespace, caller)
+        inbound = {"direction": "inbound", "authority": authority, "target_addr": local,
+                   "target_ip": target.pod_ip, "target_port": str(port), "tls": "true",
+                   "client_id": client_id, **server}
+        tcp = {"direction": "inbound", "peer": "src", "target_addr": local, "tls": "true",
+               "client_id": client_id, **server}
+        flows.append(_Flow(inbound, tcp, 1.0))
+    for callee_service in _callees(target.workload_name):
+        for callee in everyone:
+            if callee.namespace != target.namespace:
+                continue
+            if service_of(callee.workload_name) != callee_service:
+                continue
+            callee_port = _app_port(callee)
+            addr = f"{callee.pod_ip}:{callee_port}"
+            server_id = _identity(callee.namespace, callee.workload_name)
+            outbound = {
+                "direction": "outbound",
+                "authority": f"{callee_service}.{callee.namespace}.svc.cluster.local:{callee_port}",
+                "target_addr": addr, "target_ip": callee.pod_ip,
+                "target_port": str(callee_port), "tls": "true", "server_id": server_id,
+                "dst_control_plane_ns": "linkerd", "dst_deployment": callee.workload_name,
+                "dst_namespace": callee.namespace, "dst_pod": callee.pod,
+                "dst_service": callee_service,
+                "dst_serviceaccount": server_id.split(".", 1)[0],
+            }
+            tcp = {"direction": "outbound", "peer": "dst", "target_addr": addr, "tls": "true",
+                   "server_id": server_id, "dst_namespace": callee.namespace,
+                   "dst_deployment": callee.workload_name}
+            flows.append(_Flow(outbound, tcp, 0.5))
+    return flows
+
+
+def render_metrics(target: ProxyTarget, everyone: list[ProxyTarget], started_wall: float,
+                   elapsed: float, traffic: bool = True) -> str:
+    """The proxy's `/metrics` text after `elapsed` seconds (counters grow with time)."""
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_text: str) -> None:
+        out.append(f"# HELP {name} {help_text}")
+        out.append(f"# TYPE {name} {kind}")
+
+    if traffic:
+        flows = _flows(target, everyone)
+        counts = [10 + int(flow.rps * elapsed) for flow in flows]
+        family("request_total", "counter", "Total count of HTTP requests.")
+        for flow, count in zip(flows, counts, strict=True):
+            out.append(f"request_total{{{_labels(flow.labels)}}} {count}")
+        family("response_latency_ms", "histogram", "Elapsed times between a request's headers "
+               "being received and its response stream completing")
+        for flow, count in zip(flows, counts, strict=True):
+            labels = {**flow.labels, "status_code": "200"}
+            for le in LATENCY_BUCKETS_MS:
+                # most answers in 5-50 ms, a few slower
+                share = min(1.0, max(0.0, (le - 2) / 48.0)) if le < 100 else 1.0
+                bucket = _labels({**labels, "le": str(le)})
+                out.append(f"response_latency_ms_bucket{{{bucket}}} {int(count * share)}")
+            out.append(f"response_latency_ms_bucket{{{_labels({**labels, 'le': '+Inf'})}}} "
+                       f"{count}")
+            out.append(f"response_latency_ms_sum{{{_labels(labels)}}} {count * 17}")
+            out.append(f"response_latency_ms_count{{{_labels(labels)}}} {count}")
+        family("response_total", "counter", "Total count of HTTP responses")
+        for flow, count in zip(flows, counts, strict=True):
+            labels = {**flow.labels, "status_code": "200", "classification": "success",
+                      "error": ""}
+            out.append(f"response_total{{{_labels(labels)}}} {count}")
+        family("tcp_open_total", "counter", "Total count of opened connections")
+        for flow in flows:
+            out.append(f"tcp_open_total{{{_labels(flow.tcp_labels)}}} {1 + int(elapsed / 60)}")
+        family("tcp_open_connections", "gauge", "Number of currently-open connections")
+        for flow in flows:
+            out.append(f"tcp_open_connections{{{_labels(flow.tcp_labels)}}} 1")
+    family("process_start_time_seconds", "gauge",
+           "Time that the process started (in seconds since the UNIX epoch)")
+    out.append(f"process_start_time_seconds {int(started_wall)}")
+    family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in "
+           "seconds.")
+    out.append(f"process_cpu_seconds_total {0.05 + elapsed * 0.002:.3f}")
+    family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+    out.append("process_resident_memory_bytes 12582912")
+    family("process_open_fds", "gauge", "Number of open file descriptors.")
+    out.append("process_open_fds 24")
+    return "\n".join(out) + "\n"
+
+
+class ProxyMetricsServers:
+    """One admin server per proxy target; `start(targets)` / `stop()` are idempotent."""
+
+    def __init__(self, spec: SimSpec, clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec = spec
+        self._clock = clock
+        self._servers: dict[str, ServerThread] = {}
+        self._targets: list[ProxyTarget] = []
+        self._down: set[str] = set()
+        self._lock = threading.Lock()
+        self._started_at = clock()
+        self._started_wall = time.time()
+
+    @property
+    def targets(self) -> list[ProxyTarget]:
+        return list(self._targets)
+
+    def url(self, pod: str) -> str:
+        return self._servers[pod].url
+
+    def start(self, targets: list[ProxyTarget]) -> dict[str, str]:
+        """Serve each target at `pod_ip:port`; returns pod name -> admin base URL."""
+        with self._lock:
+            if self._servers:
+                return {pod: server.url for pod, server in self._servers.items()}
+            self._targets = list(targets)
+            self._started_at = self._clock()
+            self._started_wall = time.time()
+        started: dict[str, ServerThread] = {}
+        try:
+            for target in targets:
+                server = ServerThread(self._app_for(target), host=target.pod_ip, port=target.port,
+                                      keep_alive=False, name=f"proxy-admin:{target.pod}")
+                server.start()
+                started[target.pod] = server
+        except OSError:
+            _stop_all(started.values())
+            raise
+        with self._lock:
+            self._servers = started
+        return {pod: server.url for pod, server in started.items()}
+
+    def set_down(self, pods: Iterable[str]) -> None:
+        """These pods' admin servers answer 500 from now on (others recover)."""
+        with self._lock:
+            self._down = set(pods)
+
+    def stop(self) -> None:
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        _stop_all(servers)
+
+    def _app_for(self, target: ProxyTarget) -> Callable[..., Iterable[bytes]]:
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            response = self._respond(target, Request(environ))
+            return response(environ, start_response)
+
+        return app
+
+    def _respond(self, target: ProxyTarget, request: Request) -> Response:
+        with self._lock:
+            down = target.pod in self._down
+        if down:
+            return Response("proxy admin unavailable\n", status=500, content_type="text/plain")
+        if request.path == "/metrics":
+            body = render_metrics(target, self._targets, self._started_wall,
+                                  self._clock() - self._started_at,
+                                  traffic=self.spec.proxy_metrics)
+            return Response(body, content_type=TEXT_FORMAT)
+        if request.path == "/ready":
+            return Response("ready\n", content_type="text/plain")
+        if request.path == "/live":
+            return Response("live\n", content_type="text/plain")
+        return Response("not found\n", status=404, content_type="text/plain")
+
+
+def _stop_all(servers: Iterable[ServerThread]) -> None:
+    """Stop servers concurrently: each shutdown waits up to one poll interval."""
+    threads = [threading.Thread(target=server.stop, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10.0)

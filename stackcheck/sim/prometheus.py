@@ -1,0 +1,403 @@
+"""A real Prometheus with the scrape config prometheus-operator would generate.
+
+`scrape_config()` turns PodMonitors + pods into one scrape job per PodMonitor endpoint,
+named like the operator's scrape pools (`podMonitor/<ns>/<name>/<index>`). Kubernetes
+service discovery is replaced by static targets carrying the same `__meta_kubernetes_*`
+labels, and the operator's relabelling plus the PodMonitor's own `relabelings` are handed
+to Prometheus unchanged: the real relabelling engine produces the target labels (`job`,
+`namespace`, `pod`, `container`, `endpoint`, `instance`, and whatever the PodMonitor adds),
+and keeps or drops targets exactly as it would on a cluster.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+import yaml
+
+from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
+from stackcheck.sim.spec import SimSpec
+
+PROMETHEUS_BINARY = "/usr/bin/prometheus"
+REFUSING_PORT = 1  # nothing listens there (binding it needs root): connection refused
+READY_SECONDS = 30.0
+STOP_SECONDS = 10.0
+HTTP_TIMEOUT = 5.0
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus cannot be started or driven; the message says what to do."""
+
+
+# ----------------------------------------------------------------------------------------
+# PodMonitor -> scrape config (what prometheus-operator + kubernetes_sd_configs produce)
+# ----------------------------------------------------------------------------------------
+
+_RELABEL_KEYS = {"sourceLabels": "source_labels", "targetLabel": "target_label",
+                 "separator": "separator", "regex": "regex", "modulus": "modulus",
+                 "replacement": "replacement", "action": "action"}
+
+
+def _sanitize(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+
+def _relabel(rule: dict[str, Any]) -> dict[str, Any]:
+    """A PodMonitor RelabelConfig (camelCase) as Prometheus config (snake_case)."""
+    out = {_RELABEL_KEYS[key]: value for key, value in rule.items() if key in _RELABEL_KEYS}
+    if "action" in out:
+        out["action"] = str(out["action"]).lower()
+    return out
+
+
+def _selected(labels: dict[str, str], selector: dict[str, Any]) -> bool:
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _monitored_namespaces(monitor: dict[str, Any], existing: set[str]) -> set[str] | None:
+    """None: every namespace (`any: true`)."""
+    selector = monitor.get("spec", {}).get("namespaceSelector") or {}
+    if selector.get("any"):
+        return None
+    names = selector.get("matchNames") or [monitor["metadata"]["namespace"]]
+    return {name for name in names if not existing or name in existing}
+
+
+def _pod_targets(pod: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """What kubernetes_sd (role: pod) discovers for one pod: one target per container port."""
+    meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
+    pod_ip = status.get("podIP")
+    if not pod_ip:
+        return []
+    base = {
+        "__meta_kubernetes_namespace": meta["namespace"],
+        "__meta_kubernetes_pod_name": meta["name"],
+        "__meta_kubernetes_pod_ip": pod_ip,
+        "__meta_kubernetes_pod_uid": meta.get("uid", ""),
+        "__meta_kubernetes_pod_node_name": spec.get("nodeName", ""),
+        "__meta_kubernetes_pod_host_ip": status.get("hostIP", ""),
+        "__meta_kubernetes_pod_phase": status.get("phase", ""),
+        "__meta_kubernetes_pod_ready": _ready(status),
+    }
+    for key, value in (meta.get("labels") or {}).items():
+        base[f"__meta_kubernetes_pod_label_{_sanitize(key)}"] = str(value)
+        base[f"__meta_kubernetes_pod_labelpresent_{_sanitize(key)}"] = "true"
+    for key, value in (meta.get("annotations") or {}).items():
+        base[f"__meta_kubernetes_pod_annotation_{_sanitize(key)}"] = str(value)
+        base[f"__meta_kubernetes_pod_annotationpresent_{_sanitize(key)}"] = "true"
+    owners = meta.get("ownerReferences") or []
+    controller = next((o for o in owners if o.get("controller")), owners[0] if owners else None)
+    if controller:
+        base["__meta_kubernetes_pod_controller_kind"] = controller.get("kind", "")
+        base["__meta_kubernetes_pod_controller_name"] = controller.get("name", "")
+    targets: list[tuple[str, dict[str, str]]] = []
+    containers = [(c, "false") for c in spec.get("containers") or []]
+    containers += [(c, "true") for c in spec.get("initContainers") or []]
+    for container, init in containers:
+        labels = {**base, "__meta_kubernetes_pod_container_name": container.get("name", ""),
+                  "__meta_kubernetes_pod_container_image": container.get("image", ""),
+                  "__meta_kubernetes_pod_container_init": init}
+        ports = container.get("ports") or []
+        if not ports:
+            if init == "false":  # init containers without ports are not discovered
+                targets.append((pod_ip, labels))
+            continue
+        for port in ports:
+            number = int(port.get("containerPort", 0))
+            targets.append((f"{pod_ip}:{number}", {
+                **labels,
+                "__meta_kubernetes_pod_container_port_name": port.get("name", ""),
+                "__meta_kubernetes_pod_container_port_number": str(number),
+                "__meta_kubernetes_pod_container_port_protocol": port.get("protocol", "TCP"),
+            }))
+    return targets
+
+
+def _ready(status: dict[str, Any]) -> str:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return "true" if condition.get("status") == "True" else "false"
+    return "unknown"
+
+
+def _endpoint_job(monitor: dict[str, Any], index: int, endpoint: dict[str, Any],
+                  targets: list[tuple[str, dict[str, str]]], spec: SimSpec,
+                  scrape_interval: str) -> dict[str, Any]:
+    meta, mspec = monitor["metadata"], monitor.get("spec", {})
+    ns, name = meta["namespace"], meta["name"]
+    relabel: list[dict[str, Any]] = [
+        {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
+        {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"],
+         "regex": "(Failed|Succeeded)"},
+    ]
+    port = endpoint.get("port")
+    if port:
+        relabel.append({"action": "keep", "source_labels":
+                        ["__meta_kubernetes_pod_container_port_name"], "regex": port})
+    elif endpoint.get("portNumber") or endpoint.get("targetPort"):
+        number = endpoint.get("portNumber") or endpoint.get("targetPort")
+        relabel.append({"action": "keep", "source_labels":
+                        ["__meta_kubernetes_pod_container_port_number"], "regex": str(number)})
+    relabel += [
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    ]
+    for label in mspec.get("podTargetLabels") or []:
+        relabel.append({"source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(label)}"],
+                        "target_label": _sanitize(label), "regex": "(.+)",
+                        "replacement": "${1}"})
+    relabel.append({"target_label": "job", "replacement": f"{ns}/{name}"})
+    job_label = mspec.get("jobLabel")
+    if job_label:
+        relabel.append({"source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(job_label)}"],
+                        "target_label": "job", "regex": "(.+)", "replacement": "${1}"})
+    if port:
+        relabel.append({"target_label": "endpoint", "replacement": port})
+    relabel += [_relabel(rule) for rule in endpoint.get("relabelings") or []]
+
+    down = name in spec.targets_down
+    static = []
+    for address, labels in targets:
+        if port and labels.get("__meta_kubernetes_pod_container_port_name") != port:
+            continue  # the keep rule above drops it anyway; leave it out of the file
+        if down:
+            address = f"{labels['__meta_kubernetes_pod_ip']}:{REFUSING_PORT}"
+        static.append({"targets": [address], "labels": labels})
+    job: dict[str, Any] = {
+        "job_name": f"podMonitor/{ns}/{name}/{index}",
+        "honor_labels": bool(endpoint.get("honorLabels", False)),
+        "honor_timestamps": bool(endpoint.get("honorTimestamps", True)),
+        "scrape_interval": scrape_interval,
+        "scrape_timeout": scrape_interval,
+        "metrics_path": endpoint.get("path") or "/metrics",
+        "scheme": endpoint.get("scheme") or "http",
+        "static_configs": static,
+        "relabel_configs": relabel,
+    }
+    if endpoint.get("params"):
+        job["params"] = endpoint["params"]
+    metric_relabel = [_relabel(rule) for rule in endpoint.get("metricRelabelings") or []]
+    if metric_relabel:
+        job["metric_relabel_configs"] = metric_relabel
+    return job
+
+
+def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
+                  namespaces: list[dict[str, Any]], spec: SimSpec,
+                  scrape_interval: str = "2s") -> dict[str, Any]:
+    """A whole prometheus.yml: one job per PodMonitor endpoint, static targets per pod.
+
+    The PodMonitors' own `interval`/`scrapeTimeout` are replaced by `scrape_interval` so the
+    sim converges in seconds. PodMonitors named in `spec.missing_scrape_pools` are left out;
+    those in `spec.targets_down` keep their targets at an address that refuses connections.
+    """
+    existing = {ns["metadata"]["name"] for ns in namespaces}
+    jobs: list[dict[str, Any]] = []
+    ordered = sorted(podmonitors, key=lambda m: (m["metadata"]["namespace"],
+                                                 m["metadata"]["name"]))
+    for monitor in ordered:
+        if monitor["metadata"]["name"] in spec.missing_scrape_pools:
+            continue
+        mspec = monitor.get("spec", {})
+        wanted = _monitored_namespaces(monitor, existing)
+        selector = mspec.get("selector") or {}
+        targets: list[tuple[str, dict[str, str]]] = []
+        for pod in sorted(pods, key=lambda p: (p["metadata"]["namespace"],
+                                               p["metadata"]["name"])):
+            pod_ns = pod["metadata"]["namespace"]
+            if wanted is not None and pod_ns not in wanted:
+                continue
+            if existing and pod_ns not in existing:
+                continue
+            if not _selected(pod["metadata"].get("labels") or {}, selector):
+                continue
+            targets += _pod_targets(pod)
+        for index, endpoint in enumerate(mspec.get("podMetricsEndpoints") or []):
+            jobs.append(_endpoint_job(monitor, index, endpoint, targets, spec, scrape_interval))
+    return {
+        "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
+                   "evaluation_interval": scrape_interval,
+                   "external_labels": {
+                       "prometheus": "monitoring/prometheus-kube-prometheus-prometheus",
+                       "prometheus_replica": "prometheus-prometheus-kube-prometheus-prometheus-0"}},
+        "scrape_configs": jobs,
+    }
+
+
+# ----------------------------------------------------------------------------------------
+# The Prometheus process
+# ----------------------------------------------------------------------------------------
+
+
+def find_prometheus() -> str:
+    """The Prometheus binary's path; PrometheusError (with the fix) when there is none."""
+    if Path(PROMETHEUS_BINARY).is_file():
+        return PROMETHEUS_BINARY
+    found = shutil.which("prometheus")
+    if found:
+        return found
+    raise PrometheusError("the sim needs a Prometheus binary and none was found at "
+                          f"{PROMETHEUS_BINARY} or on PATH; install it: "
+                          "apt-get install -y prometheus")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class PrometheusServer:
+    """`/usr/bin/prometheus` on a free 127.0.0.1 port with a generated config.
+
+    `start() -> url` waits for `/-/ready`; `reload(config)` applies a new config;
+    `stop()` terminates, then kills, and never leaves the process behind (an atexit guard
+    covers an interpreter that exits without calling it). `start_seconds` is how long the
+    process took to become ready.
+    """
+
+    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+        self.workdir = workdir
+        self.config = config
+        self.url = ""
+        self.start_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "prometheus.yml"
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "prometheus.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> str:
+        if self._proc is not None and self._proc.poll() is None:
+            return self.url
+        binary = find_prometheus()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._write(self.config)
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = self.log_file.open("ab")
+        began = time.monotonic()
+        self._proc = subprocess.Popen(
+            [binary, f"--config.file={self.config_file}",
+             f"--storage.tsdb.path={self.workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
+             "--storage.tsdb.retention.time=1h", "--log.level=info"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=self.workdir)
+        atexit.register(self._kill_at_exit)
+        try:
+            poll_until(self._ready, Deadline.after(READY_SECONDS), f"Prometheus at {self.url} "
+                       "ready", interval=0.1)
+        except PrometheusError:
+            self.stop()
+            raise
+        except WaitExpired as exc:
+            self.stop()
+            raise PrometheusError(f"{exc}; see {self.log_file}:\n{self._log_tail()}") from None
+        self.start_seconds = time.monotonic() - began
+        return self.url
+
+    def reload(self, config: dict[str, Any]) -> None:
+        """Write `config` and make Prometheus apply it (raises when Prometheus rejects it)."""
+        if self._proc is None:
+            raise PrometheusError("Prometheus is not running")
+        self.config = config
+        self._write(config)
+        try:
+            answer = requests.post(f"{self.url}/-/reload", timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            raise PrometheusError(f"reload failed: {exc}") from None
+        with answer:
+            if answer.status_code != 200:
+                raise PrometheusError(f"reload failed: {answer.status_code} "
+                                      f"{answer.text.strip()}")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                if not self._exited(proc, STOP_SECONDS):
+                    proc.kill()
+                    self._exited(proc, STOP_SECONDS)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)  # reap it (it has exited by now)
+        atexit.unregister(self._kill_at_exit)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _exited(self, proc: subprocess.Popen[bytes], seconds: float) -> bool:
+        def probe() -> Attempt[int]:
+            code = proc.poll()
+            return Attempt(code is not None, "still running", code)
+
+        try:
+            poll_until(probe, Deadline.after(seconds), "Prometheus exited", interval=0.05)
+        except WaitExpired:
+            return False
+        return True
+
+    def _kill_at_exit(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5.0)
+
+    def _write(self, config: dict[str, Any]) -> None:
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    def _ready(self) -> Attempt[None]:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:  # no use waiting: fail now
+            code = None if proc is None else proc.returncode
+            raise PrometheusError(f"Prometheus exited with code {code} before it was ready; "
+                                  f"see {self.log_file}:\n{self._log_tail()}")
+        try:
+            with requests.get(f"{self.url}/-/ready", timeout=1.0) as answer:
+                if answer.status_code == 200:
+                    return Attempt(True)
+                return Attempt(False, f"/-/ready answered {answer.status_code}")
+        except requests.RequestException as exc:
+            return Attempt(False, f"/-/ready: {type(exc).__name__}: {exc}")
+
+    def _log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_file.read_text("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])

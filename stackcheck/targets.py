@@ -32,7 +32,19 @@ def open_target(settings: Settings, stack: Stack, root: Path) -> Target:
         from stackcheck.kind import open_kind
 
         return open_kind(settings, stack, root)
+    if settings.deploy:
+        _deploy(settings, stack, root)
     return Target(settings)
+
+
+def _deploy(settings: Settings, stack: Stack, root: Path) -> None:
+    """Explicit deploy mode: the only path that writes to the cluster."""
+    from stackcheck.deploy import DeployError, KubeArgs, deploy
+
+    try:
+        deploy(stack, root, KubeArgs(settings.kubeconfig, settings.kube_context), log=print)
+    except DeployError as exc:
+        raise UsageError(f"--deploy: {exc}") from None
 
 
 def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:

@@ -16,18 +16,31 @@ from stackcheck.stackfile import load_stack
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def fault_table() -> str:
+    """The fault matrix as kept in the README (a test keeps the two in step)."""
+    rows = ["| fault | what breaks | check that must fail | message names |",
+            "| --- | --- | --- | --- |"]
+    for f in CATALOG:
+        fails = ", ".join(f"`{c}`" for c in f.fails) or "none: must pass"
+        names = f"`{f.names}`" if f.names else ""
+        rows.append(f"| `{f.name}` | {f.summary} | {fails} | {names} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stackcheck.sim", description=__doc__)
     parser.add_argument("--fault", action="append", default=[], choices=sorted(BY_NAME),
                         metavar="NAME", help="inject a fault (repeatable); see --list-faults")
     parser.add_argument("--list-faults", action="store_true", help="print the fault catalog")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --list-faults: as the README's Markdown table")
     parser.add_argument("--stack-file", type=Path, default=ROOT / "stack.yml")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.list_faults:
-        for fault in CATALOG:
-            fails = ", ".join(fault.fails) or "(must pass)"
-            print(f"{fault.name:<28} {fault.summary}  ->  {fails}")
+        print(fault_table() if args.markdown else "\n".join(
+            f"{f.name:<28} {f.summary}  ->  {', '.join(f.fails) or '(must pass)'}"
+            for f in CATALOG))
         return 0
     stack = load_stack(args.stack_file)
     manifests = [ROOT / m for c in stack.components for m in c.manifests]

@@ -52,6 +52,11 @@ class ProxyTarget:
     def address(self) -> str:
         return f"{self.pod_ip}:{self.port}"
 
+    @property
+    def key(self) -> str:
+        """The pod for its proxy admin port; `pod:port` for a controller's admin-http port."""
+        return self.pod if self.port == PROXY_ADMIN_PORT else f"{self.pod}:{self.port}"
+
 
 def service_of(workload: str) -> str:
     """Bookinfo convention: workload `reviews-v2` is behind service `reviews`."""
@@ -227,7 +232,7 @@ class ProxyMetricsServers:
                 server = ServerThread(self._app_for(target), host=target.pod_ip, port=target.port,
                                       keep_alive=False, name=f"proxy-admin:{target.pod}")
                 server.start()
-                started[target.pod] = server
+                started[target.key] = server
         except OSError:
             _stop_all(started.values())
             raise
@@ -258,9 +263,11 @@ class ProxyMetricsServers:
         if down:
             return Response("proxy admin unavailable\n", status=500, content_type="text/plain")
         if request.path == "/metrics":
-            body = render_metrics(target, self._targets, self._started_wall,
-                                  self._clock() - self._started_at,
-                                  traffic=self.spec.proxy_metrics)
+            # controller admin-http ports expose process metrics, not proxy traffic
+            traffic = self.spec.proxy_metrics and target.port == PROXY_ADMIN_PORT
+            proxies = [t for t in self._targets if t.port == PROXY_ADMIN_PORT]
+            body = render_metrics(target, proxies, self._started_wall,
+                                  self._clock() - self._started_at, traffic=traffic)
             return Response(body, content_type=TEXT_FORMAT)
         if request.path == "/ready":
             return Response("ready\n", content_type="text/plain")

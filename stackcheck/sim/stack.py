@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
+from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
 from stackcheck.sim.apiserver import ApiServer
 from stackcheck.sim.content import load_content
 from stackcheck.sim.controller import reconcile
@@ -23,6 +25,7 @@ from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.store import ObjectStore
 
 PROXY_ADMIN_PORT = 4191
+FIRST_SCRAPE_SECONDS = 30.0
 PROMETHEUS = ("monitoring", "prometheus-kube-prometheus-prometheus", 9090)
 PRODUCTPAGE = ("bookinfo", "productpage", 9080)
 GRAFANA = ("monitoring", "prometheus-grafana", 80)
@@ -101,6 +104,7 @@ class SimulatedStack:
             url: str = server.start()
         except PrometheusError as exc:
             raise SimError(str(exc)) from None
+        _await_first_scrapes(url)
         return url
 
     def _proxy_targets(self) -> list[ProxyTarget]:
@@ -112,9 +116,10 @@ class SimulatedStack:
             if not _has_proxy(pod):
                 continue
             owner = _owner(pod)
-            targets.append(ProxyTarget(namespace=meta["namespace"], pod=meta["name"],
-                                       workload_kind=owner[0], workload_name=owner[1],
-                                       pod_ip=status["podIP"], port=PROXY_ADMIN_PORT))
+            for port in [PROXY_ADMIN_PORT, *_admin_http_ports(pod)]:
+                targets.append(ProxyTarget(namespace=meta["namespace"], pod=meta["name"],
+                                           workload_kind=owner[0], workload_name=owner[1],
+                                           pod_ip=status["podIP"], port=port))
         return targets
 
     def _lease_pod_ip_block(self) -> str:
@@ -132,10 +137,36 @@ class SimulatedStack:
         raise SimError("no free loopback block for pod addresses (too many sims running?)")
 
 
+def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECONDS) -> None:
+    """A running stack has been scraped before anyone looks: wait until no target is new."""
+
+    def scraped() -> Attempt[None]:
+        try:
+            answer = requests.get(f"{prometheus_url}/api/v1/targets", timeout=2).json()
+        except (requests.RequestException, ValueError) as exc:
+            return Attempt(False, str(exc))
+        targets = answer.get("data", {}).get("activeTargets") or []
+        waiting = [t["scrapeUrl"] for t in targets if t.get("health") == "unknown"]
+        if not targets or waiting:
+            return Attempt(False, f"{len(waiting)} of {len(targets)} targets not scraped yet")
+        return Attempt(True)
+
+    try:
+        poll_until(scraped, Deadline.after(seconds), "Prometheus's first scrapes", 0.25)
+    except WaitExpired as exc:
+        raise SimError(str(exc)) from None
+
+
 def _has_proxy(pod: dict[str, Any]) -> bool:
     spec = pod.get("spec", {})
     containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
     return any(c.get("name") == "linkerd-proxy" for c in containers)
+
+
+def _admin_http_ports(pod: dict[str, Any]) -> list[int]:
+    """Linkerd controllers serve their own metrics on ports named admin-http."""
+    return [int(port["containerPort"]) for c in pod.get("spec", {}).get("containers") or []
+            for port in c.get("ports") or [] if port.get("name") == "admin-http"]
 
 
 def _owner(pod: dict[str, Any]) -> tuple[str, str]:

@@ -547,3 +547,15 @@ def _dry_plan(stack: Stack, root: Path, kube: KubeArgs) -> Iterator[Step]:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def deploy_manifests(stack: Stack, root: Path, kube: KubeArgs,
+                     cluster: Cluster | None = None,
+                     gate_seconds: float = GATE_SECONDS) -> Summary:
+    """Only the manifest steps and readiness gates: for the simulated stack, which stands in
+    for the Helm charts (their objects are preloaded) but takes our manifests for real."""
+    with tempfile.TemporaryDirectory(prefix="stackcheck-identity-") as tmp:
+        plan = [s for s in build_plan(stack, root, kube, Path(tmp))
+                if isinstance(s, (Apply, Gate))]
+        return execute(plan, SubprocessRunner(), cluster or KubeCluster(kube),
+                       gate_seconds=gate_seconds, pause=lambda s: time.sleep(min(s, 0.2)))

@@ -48,6 +48,7 @@ def _deploy(settings: Settings, stack: Stack, root: Path) -> None:
 
 
 def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
+    from stackcheck.deploy import DeployError
     from stackcheck.sim.faults import BY_NAME, build_spec
     from stackcheck.sim.stack import SimError, SimulatedStack
 
@@ -57,11 +58,12 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
                          f"{', '.join(sorted(BY_NAME))})")
     workdir = Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
     manifests = [root / m for c in stack.components for m in c.manifests]
-    sim = SimulatedStack(build_spec(list(settings.sim_faults)), workdir, manifests)
+    deployer = _sim_deployer(stack, root) if settings.deploy else None
+    sim = SimulatedStack(build_spec(list(settings.sim_faults)), workdir, manifests, deployer)
     target = Target(settings, [lambda: shutil.rmtree(workdir, ignore_errors=True)])
     try:
         handle = sim.start()
-    except SimError as exc:
+    except (SimError, DeployError) as exc:
         sim.stop()
         target.close()
         raise UsageError(f"--target sim: {exc}") from None
@@ -69,3 +71,16 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
     target.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None,
                               service_urls=dict(handle.service_urls))
     return target
+
+
+def _sim_deployer(stack: Stack, root: Path) -> Callable[[Path], None]:
+    """Our manifests, applied to the sim through its API by server-side apply."""
+    from stackcheck.deploy import KubeArgs, deploy_manifests
+
+    def deploy(admin_kubeconfig: Path) -> None:
+        summary = deploy_manifests(stack, root, KubeArgs(admin_kubeconfig, None),
+                                   gate_seconds=60)
+        for line in summary.lines:
+            print(f"deploy: {line}")
+
+    return deploy

@@ -7,6 +7,8 @@ import contextlib
 import random
 import secrets
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.store import ObjectStore
 
 PROXY_ADMIN_PORT = 4191
+READONLY_RBAC = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "verifier-readonly.yml"
+VERIFIER = ("stackcheck", "stackcheck-verifier")  # the read-only ServiceAccount
 FIRST_SCRAPE_SECONDS = 30.0
 PROMETHEUS = ("monitoring", "prometheus-kube-prometheus-prometheus", 9090)
 PRODUCTPAGE = ("bookinfo", "productpage", 9080)
@@ -41,16 +45,24 @@ class SimHandle:
     api_url: str
     service_urls: dict[str, str]
     prometheus_url: str | None
-    readonly_kubeconfig: Path | None = None
+    admin_kubeconfig: Path | None = None  # for deploy mode and tests; verification never uses it
+
+
+Deployer = Callable[[Path], None]  # gets the admin kubeconfig, writes the stack through the API
 
 
 @dataclass
 class SimulatedStack:
+    """`start()` brings it up; with a `deployer`, our manifests are not preloaded: the
+    deployer applies them through the API while a controller loop reconciles."""
+
     spec: SimSpec
     workdir: Path
     manifests: list[Path]
+    deployer: Deployer | None = None
     store: ObjectStore = field(default_factory=ObjectStore)
     token: str = field(default_factory=lambda: "sim-admin-" + secrets.token_hex(16))
+    verifier_token: str = field(default_factory=lambda: "sim-verifier-" + secrets.token_hex(16))
     _running: list[Any] = field(default_factory=list)
     _lease: socket.socket | None = None
 
@@ -58,12 +70,16 @@ class SimulatedStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         block = self._lease_pod_ip_block()
         try:
-            load_content(self.store, self.manifests, self.spec)
+            load_content(self.store, [] if self.deployer else self.manifests, self.spec)
+            load_content(self.store, [READONLY_RBAC], self.spec)
         except ValueError as exc:
             raise SimError(str(exc)) from None
         reconcile(self.store, self.spec, block)
         api = self._started(ApiServer(self.store, self.spec, self.token))
         api_url = api.start()
+        api.register_token(self.verifier_token, *VERIFIER)
+        if self.deployer is not None:
+            self._deploy(api_url, block)
         productpage = self._started(ProductPage(self.spec)).start()
         grafana = self._started(Grafana(self.spec)).start()
         api.register_service_proxy(*PRODUCTPAGE, productpage)
@@ -73,11 +89,25 @@ class SimulatedStack:
         if prometheus_url is not None:
             api.register_service_proxy(*PROMETHEUS, prometheus_url)
         server = _closed_port_url() if self.spec.api_refused else api_url
-        kubeconfig = self.workdir / "kubeconfig"
-        write_kubeconfig(kubeconfig, server, self.token)
+        kubeconfig = self.workdir / "kubeconfig"  # verification reads as the read-only SA
+        write_kubeconfig(kubeconfig, server, self.verifier_token, user="stackcheck-verifier")
+        write_kubeconfig(self.workdir / "kubeconfig-admin", server, self.token)
         self.api = api
         return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
-                         prometheus_url)
+                         prometheus_url, self.workdir / "kubeconfig-admin")
+
+    def _deploy(self, api_url: str, block: str) -> None:
+        """Run the deployer against the live API with controllers reconciling meanwhile."""
+        assert self.deployer is not None
+        admin = self.workdir / "kubeconfig-admin"
+        write_kubeconfig(admin, api_url, self.token)
+        loop = _ControllerLoop(self.store, self.spec, block)
+        loop.start()
+        try:
+            self.deployer(admin)
+        finally:
+            loop.stop()
+        reconcile(self.store, self.spec, block)
 
     def stop(self) -> None:
         """Stop everything, newest first; safe to call twice or after a failed start."""
@@ -135,6 +165,31 @@ class SimulatedStack:
             self._lease = lease
             return f"127.{b}"
         raise SimError("no free loopback block for pod addresses (too many sims running?)")
+
+
+class _ControllerLoop:
+    """Reconcile whenever the store changes, like controllers watching the API server."""
+
+    def __init__(self, store: ObjectStore, spec: SimSpec, block: str) -> None:
+        self.store, self.spec, self.block = store, spec, block
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sim-controllers", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        revision = int(self.store.resource_version)
+        while not self._stop.is_set():
+            events = self.store.events_after(revision, timeout=0.1)
+            if events:
+                revision = max(e.resource_version for e in events)
+                reconcile(self.store, self.spec, self.block)
+                revision = max(revision, int(self.store.resource_version))
 
 
 def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECONDS) -> None:

@@ -12,6 +12,10 @@ from stackcheck.sim.spec import PodFault, SimSpec
 
 Edit = Callable[[SimSpec], None]
 
+TRANSIENT_RATE = 0.05
+# Known values the redaction test searches the whole reports/ tree for (must find none).
+PLANTED_SECRETS = ("sc-planted-Zq8vN3xK7pLw2", "sc-planted-Hf4tR9mB1cYe6")
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -83,6 +87,12 @@ CATALOG: tuple[Fault, ...] = (
           _set(heartbeat_jobs=3)),
     Fault("api-slow", "the API server answers every request 0.3 s late",
           _set(api_delay_seconds=0.3)),
+    Fault("api-flaky", f"{TRANSIENT_RATE:.0%} of API requests answer 500/503/429 at random",
+          _set(api_transient_error_rate=TRANSIENT_RATE)),
+    Fault("http-flaky", f"{TRANSIENT_RATE:.0%} of HTTP endpoint requests fail at random",
+          _set(http_transient_error_rate=TRANSIENT_RATE)),
+    Fault("planted-secrets", "secret values sit in pod env, logs and Grafana's session cookie",
+          _set(planted_secrets=list(PLANTED_SECRETS))),
     Fault("productpage-500", "productpage answers 500",
           _set(productpage_status=500), ("endpoint[productpage]",), "500"),
     Fault("productpage-reviews-error", "productpage answers 200 but reviews are unavailable",

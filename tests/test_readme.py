@@ -1,0 +1,35 @@
+"""The README stays true: its fault matrix, options and commands match the code and CI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stackcheck.settings import OPTIONS
+from stackcheck.sim.__main__ import fault_table
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_keeps_the_fault_matrix() -> None:
+    assert fault_table() in README, (
+        "README's fault matrix is stale: paste `python -m stackcheck.sim --list-faults "
+        "--markdown`")
+
+
+def test_readme_documents_every_option_and_env_var() -> None:
+    rows = [line for line in README.splitlines() if line.startswith("| `--")]
+    documented = " ".join(rows)
+    missing = [o.flag for o in OPTIONS if f"`{o.flag}" not in documented]
+    missing += [o.env for o in OPTIONS if f"`{o.env}`" not in documented]
+    assert not missing, f"options missing from README's table: {missing}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = re.findall(r"^\./scripts/setup\.sh.*$", README, flags=re.MULTILINE)
+    assert len(commands) == 2, commands
+    test_command = next(c for c in commands if "tests/" in c)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for part in (p.strip() for p in test_command.split("&&")):
+        assert part in ci, f".ci/run does not run the README's {part!r}"

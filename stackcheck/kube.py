@@ -16,14 +16,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tenacity
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from stackcheck.errors import UsageError
+from stackcheck.stackfile import read_text_file, require_file
 
 Obj = dict[str, Any]
 
@@ -65,8 +68,7 @@ class KubeTarget:
 def load_configuration(target: KubeTarget) -> client.Configuration:
     """The client configuration for a kubeconfig; every problem is one UsageError line."""
     path = target.kubeconfig
-    if not path.is_file():
-        raise UsageError(f"kubeconfig {path}: no such file (set --kubeconfig or KUBECONFIG)")
+    _check_kubeconfig(path, target.context)
     configuration = client.Configuration()
     try:
         config.load_kube_config(
@@ -77,10 +79,67 @@ def load_configuration(target: KubeTarget) -> client.Configuration:
         )
     except ConfigException as exc:
         raise UsageError(f"kubeconfig {path}: {_first_line(str(exc))}") from None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:
         raise UsageError(f"kubeconfig {path}: unreadable ({_first_line(str(exc))})") from None
+    server = urlsplit(configuration.host or "")
+    if server.scheme not in ("http", "https") or not server.hostname:
+        raise UsageError(f"kubeconfig {path}: the cluster of context "
+                         f"{target.context or '(current)'} has no http(s) server URL "
+                         f"(got {configuration.host or 'nothing'!r})")
     configuration.retries = 0  # retries are ours: bounded, with backoff, within the deadline
     return configuration
+
+
+def _check_kubeconfig(path: Path, context: str | None) -> None:
+    """The problems the client would report as a traceback or a vague line, named clearly."""
+    hint = " (set --kubeconfig or KUBECONFIG)"
+    text = read_text_file(path, f"kubeconfig {path}", hint)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise UsageError(f"kubeconfig {path}: {where}not valid YAML{hint}") from None
+    if data is None:
+        raise UsageError(f"kubeconfig {path}: is empty{hint}")
+    if not isinstance(data, dict):
+        raise UsageError(f"kubeconfig {path}: expected a kubeconfig mapping, got "
+                         f"{type(data).__name__}{hint}")
+    contexts = [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
+    known = ", ".join(str(c) for c in contexts) or "none"
+    if context is not None and context not in contexts:
+        raise UsageError(f"--kube-context: context {context!r} is not in kubeconfig {path} "
+                         f"(contexts: {known})")
+    if not contexts:
+        raise UsageError(f"kubeconfig {path}: has no contexts{hint}")
+    if context is None and data.get("current-context") not in contexts:
+        current = data.get("current-context")
+        why = f"current-context {current!r} is not among" if current else "no current-context;"
+        raise UsageError(f"kubeconfig {path}: {why} contexts: {known} (set --kube-context)")
+    _check_referenced_files(path, data, context or str(data.get("current-context")))
+
+
+def _check_referenced_files(path: Path, data: dict[str, Any], context: str) -> None:
+    """Files the chosen context's cluster and user name must exist (relative: to the file)."""
+    def entry(section: str, name: object, key: str) -> dict[str, Any]:
+        for item in data.get(section) or []:
+            if isinstance(item, dict) and item.get("name") == name:
+                value = item.get(key)
+                return value if isinstance(value, dict) else {}
+        return {}
+
+    chosen = entry("contexts", context, "context")
+    referenced = [("cluster", chosen.get("cluster"), "clusters", "cluster",
+                   ("certificate-authority",)),
+                  ("user", chosen.get("user"), "users", "user",
+                   ("client-certificate", "client-key", "tokenFile"))]
+    for label, name, section, key, fields in referenced:
+        values = entry(section, name, key)
+        for field_name in fields:
+            given = values.get(field_name)
+            if isinstance(given, str) and given:
+                require_file(path.parent / Path(given).expanduser(),
+                             f"kubeconfig {path}: {label} {name!r}: {field_name} {given}")
 
 
 def _first_line(text: str) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import socket
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +38,13 @@ def _target(text: str) -> str:
     return text
 
 
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
+
+
 def _url(text: str) -> str:
+    if any(c.isspace() for c in text):
+        raise ValueError
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError
@@ -42,11 +52,24 @@ def _url(text: str) -> str:
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError:
         raise ValueError from None
+    _host(parts.hostname)
     return text.rstrip("/")
 
 
 def _host(text: str) -> str:
-    if not text or (any(c in text for c in "/ :?#@") and not text.startswith("[")):
+    """A host name or IP address; IPv6 comes back in brackets, ready for a URL."""
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        if bare != text or not _HOSTNAME.match(text) or text.replace(".", "").isdigit():
+            raise ValueError from None
+        return text
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _context(text: str) -> str:
+    if not text.strip():
         raise ValueError
     return text
 
@@ -91,7 +114,8 @@ OPTIONS: tuple[Option, ...] = (
            "cluster), sim (the built-in simulated stack)", "kubeconfig"),
     Option("kubeconfig", "--kubeconfig", "STACKCHECK_KUBECONFIG", _path, "a file path",
            "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"),
-    Option("kube_context", "--kube-context", "STACKCHECK_KUBE_CONTEXT", str, "a context name",
+    Option("kube_context", "--kube-context", "STACKCHECK_KUBE_CONTEXT", _context,
+           "a context name",
            "kubeconfig context (default: the current context)"),
     Option("stack_file", "--stack-file", "STACKCHECK_STACK_FILE", _path, "a file path",
            "the stack file with every expectation", "stack.yml"),
@@ -171,8 +195,61 @@ def resolve(cli: Callable[[str], Any], env: Mapping[str, str] | None = None,
         values.setdefault("stack_file", base / "stack.yml")
         values.setdefault("report_dir", base / "reports")
     if values.get("sim_faults") and values.get("target", "kubeconfig") != "sim":
-        raise UsageError("--sim-fault needs --target sim")
+        raise UsageError("--sim-fault (or STACKCHECK_SIM_FAULTS) needs --target sim")
     return Settings(**values)
+
+
+# Host names the user gives must resolve: a name that does not exist is bad input (exit 4),
+# not a failing endpoint. Only a definite "no such name" counts; a resolver that is down or
+# slow leaves the verdict to the checks, which then report the endpoint unreachable.
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+def check_hosts(settings: Settings, timeout: float,
+                resolve_name: Callable[[str], object] | None = None) -> None:
+    """Raise UsageError for a --node-address or --*-url host name that does not exist."""
+    lookup = resolve_name or (lambda host: socket.getaddrinfo(host, None))
+    given = [(o, getattr(settings, o.dest)) for o in OPTIONS
+             if o.dest == "node_address" or o.dest.endswith("_url")]
+    for option, value in given:
+        if not isinstance(value, str):
+            continue
+        host = (urlsplit(value).hostname or "") if option.dest.endswith("_url") else value
+        host = host.strip("[]")
+        if not host or _is_ip(host):
+            continue
+        if _does_not_exist(host, lookup, timeout):
+            raise UsageError(f"{option.flag} (or {option.env}): host {host!r} does not resolve "
+                             f"(no such name)")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _does_not_exist(host: str, lookup: Callable[[str], object], timeout: float) -> bool:
+    """True only when the resolver answers "no such name" within `timeout` seconds."""
+    verdict: list[bool] = []
+
+    def ask() -> None:
+        try:
+            lookup(host)
+        except socket.gaierror as exc:
+            verdict.append(exc.errno in _NO_SUCH_NAME)
+            return
+        except (OSError, UnicodeError):
+            verdict.append(False)
+            return
+        verdict.append(False)
+
+    worker = threading.Thread(target=ask, name=f"resolve {host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(verdict and verdict[0])
 
 
 def _raw_value(option: Option, given: Any, env: Mapping[str, str]) -> tuple[Any, str]:
@@ -191,7 +268,8 @@ def _parse(option: Option, raw: str, source: str) -> Any:
     try:
         return option.parse(raw)
     except ValueError:
-        names = option.flag if source == option.flag else f"{option.env} (or {option.flag})"
+        names = (f"{option.flag} (or {option.env})" if source == option.flag
+                 else f"{option.env} (or {option.flag})")
         raise UsageError(f"{names}: expected {option.expects}, got {raw!r}") from None
 
 

@@ -271,20 +271,43 @@ class Stack:
 
 def load_stack(path: Path) -> Stack:
     """Read and validate a stack file; every problem is a UsageError naming the key."""
+    return parse_stack(read_text_file(path, f"stack file {path}"), str(path))
+
+
+def read_text_file(path: Path, what: str, hint: str = "") -> str:
+    """A regular UTF-8 text file's content; anything else is one UsageError line.
+
+    Only regular files are opened: a FIFO or a device would block or never end.
+    """
+    require_file(path, what, hint)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"stack file {path}: cannot read it ({exc.strerror})") from None
-    return parse_stack(text, str(path))
+        raise UsageError(f"{what}: cannot read it ({exc.strerror or exc}){hint}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what}: not UTF-8 text (byte {exc.start}){hint}") from None
+
+
+def require_file(path: Path, what: str, hint: str = "") -> None:
+    """`path` is an existing regular file, else one UsageError line."""
+    try:
+        if path.is_dir():
+            raise UsageError(f"{what}: is a directory, not a file{hint}")
+        if not path.exists():
+            raise UsageError(f"{what}: no such file{hint}")
+        if not path.is_file():
+            raise UsageError(f"{what}: not a regular file{hint}")
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot read it ({exc.strerror or exc}){hint}") from None
 
 
 def parse_stack(text: str, source: str) -> Stack:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"stack file {source}:{where} is not valid YAML") from None
+        raise UsageError(f"stack file {source}: {_yaml_problem(exc)}") from None
+    if data is None:
+        raise UsageError(f"stack file {source}: is empty (expected version: 1 and components)")
     if not isinstance(data, dict):
         raise UsageError(f"stack file {source}: expected a mapping at the top, got {_kind(data)}")
     error = jsonschema.exceptions.best_match(
@@ -293,10 +316,52 @@ def parse_stack(text: str, source: str) -> Stack:
         ).iter_errors(data)
     )
     if error is not None:
-        raise UsageError(f"stack file {source}: {_key_path(error.absolute_path)}: {error.message}")
+        raise UsageError(f"stack file {source}: {_schema_problem(error)}")
     stack = _build(data, source, hashlib.sha256(text.encode()).hexdigest())
     _check_references(stack, source)
     return stack
+
+
+def check_manifests(stack: Stack, root: Path) -> None:
+    """Every manifest the stack file names is a readable YAML file with at least one object.
+
+    Run before anything starts (the sim preloads them, --deploy applies them): an empty or
+    broken manifest is bad input, not a deploy that half happens.
+    """
+    for i, component in enumerate(stack.components):
+        for j, manifest in enumerate(component.manifests):
+            path = root / manifest
+            what = f"stack file {stack.source}: components[{i}].manifests[{j}]: {path}"
+            text = read_text_file(path, what)
+            try:
+                documents = list(yaml.safe_load_all(text))
+            except yaml.YAMLError as exc:
+                raise UsageError(f"{what}: {_yaml_problem(exc)}") from None
+            for index, document in enumerate(documents):
+                if document is not None and not isinstance(document, dict):
+                    raise UsageError(f"{what}: document {index} is a {_kind(document)}, "
+                                     f"not a Kubernetes object")
+            if not any(documents):
+                raise UsageError(f"{what}: empty manifest (no Kubernetes objects)")
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or "syntax error"
+    return f"{where}not valid YAML ({problem})"
+
+
+def _schema_problem(error: jsonschema.exceptions.ValidationError) -> str:
+    """'components[0].replica: unknown key (allowed: ...)' or 'key: what is wrong'."""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties") or {}
+        unknown = sorted(str(k) for k in error.instance if k not in allowed)
+        if unknown and allowed:
+            return (f"{_key_path([*path, unknown[0]])}: unknown key (allowed: "
+                    f"{', '.join(allowed)})")
+    return f"{_key_path(path)}: {error.message}"
 
 
 def _kind(value: object) -> str:
@@ -388,3 +453,7 @@ def _check_references(stack: Stack, source: str) -> None:
                 raise UsageError(
                     f"stack file {source}: endpoints[{i}].expect.location: bad regex ({exc})"
                 ) from None
+        low, high = (e.expect.length.min, e.expect.length.max) if e.expect.length else (0, None)
+        if low is not None and high is not None and low > high:
+            raise UsageError(f"stack file {source}: endpoints[{i}].expect.length: min {low} is "
+                             f"greater than max {high} (no length holds)")

@@ -54,7 +54,8 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
 
     unknown = [name for name in settings.sim_faults if name not in BY_NAME]
     if unknown:
-        raise UsageError(f"--sim-fault: unknown fault {unknown[0]!r} (known: "
+        raise UsageError(f"--sim-fault (or STACKCHECK_SIM_FAULTS): unknown fault "
+                         f"{unknown[0]!r} (known: "
                          f"{', '.join(sorted(BY_NAME))})")
     workdir = Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
     manifests = [root / m for c in stack.components for m in c.manifests]
@@ -67,6 +68,10 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
         sim.stop()
         target.close()
         raise UsageError(f"--target sim: {exc}") from None
+    except BaseException:  # a UsageError from the deployer, an interrupt: nothing left running
+        sim.stop()
+        target.close()
+        raise
     target.closers.append(sim.stop)
     target.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None,
                               service_urls=dict(handle.service_urls))

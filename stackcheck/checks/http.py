@@ -28,7 +28,7 @@ def http_problems(expect: HttpExpectation, answer: HttpAnswer) -> list[str]:
         if expect.status == 302 and answer.status == 200:
             problems.append("200 without a login means anonymous access is enabled")
         return problems  # other expectations describe the expected page, not this one
-    location = answer.headers.get("Location")
+    location = header(answer, "Location")
     if expect.location is not None and not re.search(expect.location, location or ""):
         problems.append(f"Location is {location!r}, expected to match {expect.location!r}")
     text = answer.body.decode("utf-8", "replace")
@@ -42,10 +42,16 @@ def http_problems(expect: HttpExpectation, answer: HttpAnswer) -> list[str]:
     return problems
 
 
+def header(answer: HttpAnswer, name: str) -> str | None:
+    """A header's value; names are case-insensitive (RFC 9110), whatever the server sent."""
+    wanted = name.lower()
+    return next((v for k, v in answer.headers.items() if k.lower() == wanted), None)
+
+
 def _status_problem(expect: HttpExpectation, answer: HttpAnswer) -> str:
     text = f"status {answer.status} {answer.reason}".rstrip() + f", expected {expect.status}"
     if 300 <= answer.status < 400:
-        text += f" (Location: {answer.headers.get('Location')!r})"
+        text += f" (Location: {header(answer, 'Location')!r})"
     return text
 
 

@@ -98,7 +98,27 @@ def _pending_reason(pod: Obj) -> str:
     scheduled = _condition(pod, "PodScheduled")
     if scheduled is not None and scheduled.get("status") == "False":
         return f"{scheduled.get('reason', 'not scheduled')}: {scheduled.get('message', '')}".strip()
-    return _container_trouble(pod) or "waiting to start"
+    return _init_trouble(pod) or _container_trouble(pod) or "waiting to start"
+
+
+def _init_trouble(pod: Obj) -> str | None:
+    """The first init container (one that runs to completion) that is failing: while it
+    fails, every other container only waits with reason PodInitializing."""
+    for container in pod.get("spec", {}).get("initContainers") or []:
+        if container.get("restartPolicy") == "Always":
+            continue  # a native sidecar: judged with the long-running containers
+        name = container.get("name", "?")
+        status = container_status(pod, name) or {}
+        state = status.get("state") or {}
+        waiting = state.get("waiting") or {}
+        if waiting and (int(status.get("restartCount") or 0)
+                        or waiting.get("reason") not in ("PodInitializing", None)):
+            return "init " + _waiting(name, waiting, status)
+        term = state.get("terminated") or {}
+        if term and term.get("exitCode") not in (0, None):
+            return (f"init container {name} terminated ({term.get('reason', '?')}, "
+                    f"exit code {term.get('exitCode')})")
+    return None
 
 
 def _container_trouble(pod: Obj) -> str | None:

@@ -1,0 +1,174 @@
+"""endpoint[...]: http_problems() for the stack file's productpage and Grafana expectations,
+and Probes.endpoint() over a fake HTTP session (no network)."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from dataclasses import dataclass, field
+
+import pytest
+
+from stackcheck.checks import Verdict
+from stackcheck.checks.http import HttpAnswer, http_problems
+from stackcheck.probes import Probes
+from stackcheck.settings import Settings
+from stackcheck.stackfile import HttpExpectation, LengthRange
+from tests.kubefakes import real_stack
+
+STACK = real_stack()
+PRODUCTPAGE = "http://192.0.2.10:30080/productpage"
+GRAFANA = "http://192.0.2.10:30300"
+
+
+def expectation(endpoint: str) -> HttpExpectation:
+    return next(e.expect for e in STACK.endpoints if e.name == endpoint)
+
+
+def productpage_body(*, reviews: str = "<h4>Book Reviews</h4>", size: int = 3769) -> bytes:
+    """A productpage shaped like Bookinfo's: title, details and reviews, padded to `size`."""
+    page = ("<!DOCTYPE html><html><head><title>Simple Bookstore App</title></head><body>"
+            "<h3>The Comedy of Errors</h3><h4>Book Details</h4><dl><dt>Type:</dt>paperback"
+            f"</dl>{reviews}<blockquote>An extremely entertaining play by Shakespeare."
+            "</blockquote>")
+    tail = "</body></html>\n"
+    return (page + " " * (size - len(page) - len(tail)) + tail).encode()
+
+
+def answer(status: int = 200, body: bytes = b"", reason: str = "OK",
+           url: str = PRODUCTPAGE, **headers: str) -> HttpAnswer:
+    return HttpAnswer(url, status, reason, headers, body)
+
+
+# --- productpage ---------------------------------------------------------------------------
+def test_healthy_productpage_passes() -> None:
+    assert http_problems(expectation("productpage"), answer(body=productpage_body())) == []
+
+
+def test_productpage_with_reviews_down_fails_despite_200() -> None:
+    body = productpage_body(reviews="<h4>Error fetching product reviews!</h4>"
+                                    "<p>Sorry, product reviews are currently unavailable.</p>")
+    assert http_problems(expectation("productpage"), answer(body=body)) == [
+        "body lacks 'Book Reviews'",
+        "body contains 'Error fetching product reviews'",
+    ]
+
+
+def test_productpage_too_long_names_length_and_range() -> None:
+    problems = http_problems(expectation("productpage"), answer(body=productpage_body(size=9000)))
+    assert problems == ["body length is 9000 bytes, expected between 3500 and 6500"]
+
+
+def test_exact_length_expectation() -> None:
+    expect = HttpExpectation(200, length=LengthRange(exact=3769))
+    assert http_problems(expect, answer(body=productpage_body(size=3769))) == []
+    assert http_problems(expect, answer(body=productpage_body(size=3770))) == [
+        "body length is 3770 bytes, expected exactly 3769"]
+
+
+def test_wrong_status_is_the_only_problem_reported() -> None:
+    problems = http_problems(expectation("productpage"),
+                             answer(500, b"<h1>Internal Server Error</h1>",
+                                    "INTERNAL SERVER ERROR"))
+    assert problems == ["status 500 INTERNAL SERVER ERROR, expected 200"]
+
+
+def test_unexpected_redirect_shows_where_it_goes() -> None:
+    problems = http_problems(expectation("productpage"),
+                             answer(301, reason="Moved Permanently", Location="/productpage/"))
+    assert problems == ["status 301 Moved Permanently, expected 200 (Location: '/productpage/')"]
+
+
+# --- Grafana -------------------------------------------------------------------------------
+@pytest.mark.parametrize("location", ["/login", "/login?redirectTo=%2F"])
+def test_grafana_redirect_to_login_passes(location: str) -> None:
+    redirect = answer(302, b'<a href="/login">Found</a>.\n\n', "Found", url=GRAFANA + "/",
+                      Location=location)
+    assert http_problems(expectation("grafana-login"), redirect) == []
+
+
+def test_location_header_name_is_case_insensitive() -> None:
+    redirect = answer(302, reason="Found", url=GRAFANA + "/", location="/login")
+    assert http_problems(expectation("grafana-login"), redirect) == []
+
+
+def test_grafana_anonymous_access_fails() -> None:
+    page = answer(200, b"<!DOCTYPE html><title>Grafana</title>", url=GRAFANA + "/")
+    assert http_problems(expectation("grafana-login"), page) == [
+        "status 200 OK, expected 302",
+        "200 without a login means anonymous access is enabled",
+    ]
+
+
+def test_grafana_redirect_elsewhere_names_the_location() -> None:
+    redirect = answer(302, reason="Found", url=GRAFANA + "/", Location="/signup")
+    assert http_problems(expectation("grafana-login"), redirect) == [
+        "Location is '/signup', expected to match '^/login'"]
+
+
+def health(database: str) -> bytes:
+    return json.dumps({"commit": "5f6c9bbd8e", "database": database,
+                       "version": "11.3.0"}, indent=2).encode()
+
+
+def test_grafana_health_ok_passes() -> None:
+    assert http_problems(expectation("grafana-health"), answer(body=health("ok"))) == []
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    (health("failing"), "JSON field 'database' is 'failing', expected 'ok'"),
+    (b"<html>Service Unavailable</html>", "body is not JSON"),
+    (b'["ok"]', "body is not a JSON object"),
+])
+def test_grafana_health_problems(body: bytes, problem: str) -> None:
+    assert http_problems(expectation("grafana-health"), answer(body=body)) == [problem]
+
+
+# --- the probe: URL, status and problems in the verdict ------------------------------------
+@dataclass
+class FakeResponse:
+    url: str
+    status_code: int
+    reason: str
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+
+class FakeSession:
+    """Answers every GET with one canned response and records the requests."""
+
+    def __init__(self, response: FakeResponse) -> None:
+        self.response = response
+        self.requested: list[tuple[str, bool]] = []
+
+    def get(self, url: str, *, params: object, allow_redirects: bool,
+            timeout: float) -> FakeResponse:
+        self.requested.append((url, allow_redirects))
+        return self.response
+
+    def close(self) -> None:
+        pass
+
+
+def endpoint_verdict(name: str, response: FakeResponse) -> tuple[Verdict, FakeSession]:
+    session = FakeSession(response)
+    settings = Settings(grafana_url=GRAFANA, productpage_url="http://192.0.2.10:30080")
+    with closing(Probes(STACK, settings, None)) as probes:
+        probes.http = session  # type: ignore[assignment]
+        return probes.endpoint(name), session
+
+
+def test_endpoint_probe_passes_and_does_not_follow_redirects() -> None:
+    verdict, session = endpoint_verdict(
+        "grafana-login", FakeResponse(GRAFANA + "/", 302, "Found", {"Location": "/login"}))
+    assert verdict.ok, verdict.reason
+    assert session.requested == [(GRAFANA + "/", False)]
+
+
+def test_endpoint_probe_failure_names_the_url_and_the_reason() -> None:
+    verdict, _ = endpoint_verdict(
+        "grafana-login", FakeResponse(GRAFANA + "/", 200, "OK", {}, b"<title>Grafana</title>"))
+    assert not verdict.ok
+    assert verdict.summary == f"GET {GRAFANA}/ -> 200, 22 bytes"
+    assert "anonymous access is enabled" in verdict.reason
+    assert verdict.evidence  # the exchange is attached

@@ -1,0 +1,224 @@
+"""pods.healthy: pod_problem() on pod objects shaped like the kubelet writes them, and the
+Probes.pods_healthy() verdict over a namespace (through a fake Kube serving the same YAML)."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import pytest
+
+from stackcheck.checks import Verdict
+from stackcheck.checks.pods import (
+    container_status,
+    long_running_containers,
+    pod_problem,
+    restarts,
+    workload_of,
+)
+from tests.kubefakes import Obj, fake_probes, load, status_of
+
+MAX_RESTARTS = 3
+
+
+# --- healthy shapes ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["classic-sidecar-pod", "native-sidecar-pod",
+                                  "completed-job-pod", "unmeshed-pod"])
+def test_healthy_pods_have_no_problem(name: str) -> None:
+    assert pod_problem(load(name), MAX_RESTARTS) is None
+
+
+def test_native_sidecar_counts_as_a_long_running_container() -> None:
+    pod = load("native-sidecar-pod")
+    names = [c["name"] for c in long_running_containers(pod)]
+    assert names == ["ratings", "linkerd-proxy"]  # linkerd-init runs to completion: not listed
+
+
+def test_native_sidecar_status_is_read_from_init_container_statuses() -> None:
+    status = container_status(load("native-sidecar-pod"), "linkerd-proxy")
+    assert status is not None
+    assert status["ready"] is True and "running" in status["state"]
+
+
+# --- failing shapes ------------------------------------------------------------------------
+def test_crashloop_names_pod_container_restarts_and_last_exit() -> None:
+    problem = pod_problem(load("crashloop-pod"), MAX_RESTARTS)
+    assert problem == (
+        "pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r: Running but not Ready: container "
+        "destination is CrashLoopBackOff (7 restarts; last exit: Error, code 1)"
+    )
+
+
+def test_running_but_not_ready_names_the_unready_container() -> None:
+    problem = pod_problem(load("not-ready-running-pod"), MAX_RESTARTS)
+    assert problem == (
+        "pod bookinfo/productpage-v1-d5789fdfb-2vxlm: Running but not Ready: container "
+        "productpage is running but not ready (readiness probe failing)"
+    )
+
+
+def test_pending_unschedulable_carries_the_scheduler_message() -> None:
+    problem = pod_problem(load("pending-unschedulable-pod"), MAX_RESTARTS)
+    assert problem is not None
+    assert problem.startswith("pod monitoring/prometheus-grafana-6c5d9f7b84-wq7tn: Pending "
+                              "(Unschedulable: 0/1 nodes are available")
+    assert "untolerated taint {node-role.kubernetes.io/control-plane: }" in problem
+
+
+def test_image_pull_backoff_names_container_and_image() -> None:
+    problem = pod_problem(load("imagepullbackoff-pod"), MAX_RESTARTS)
+    assert problem == (
+        "pod bookinfo/reviews-v3-7886dd86b9-h2xkp: Pending (container reviews is "
+        'ImagePullBackOff: Back-off pulling image "docker.io/istio/examples-bookinfo-reviews-v3'
+        ':1.20.9")'
+    )
+
+
+def test_proxy_not_ready_fails_pod_health_too() -> None:
+    problem = pod_problem(load("proxy-not-ready-pod"), MAX_RESTARTS)
+    assert problem is not None
+    assert "pod bookinfo/traffic-generator-6f8d9c5b7-r5tsg" in problem
+    assert "container linkerd-proxy is running but not ready" in problem
+
+
+def test_crashlooping_native_sidecar_is_seen() -> None:
+    pod = load("native-sidecar-pod")
+    proxy = status_of(pod, "linkerd-proxy")
+    proxy.update(ready=False, started=False, restartCount=4,
+                 lastState={"terminated": {"exitCode": 101, "reason": "Error"}},
+                 state={"waiting": {"reason": "CrashLoopBackOff",
+                                    "message": "back-off 1m20s restarting failed container"}})
+    problem = pod_problem(pod, MAX_RESTARTS)
+    assert problem == (
+        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: Running but not Ready: container "
+        "linkerd-proxy is CrashLoopBackOff (4 restarts; last exit: Error, code 101)"
+    )
+
+
+def test_native_sidecar_without_status_is_not_healthy() -> None:
+    pod = load("native-sidecar-pod")
+    pod["status"]["initContainerStatuses"] = pod["status"]["initContainerStatuses"][:1]
+    problem = pod_problem(pod, MAX_RESTARTS)
+    assert problem is not None
+    assert "container linkerd-proxy has no status yet" in problem
+
+
+def test_succeeded_pod_not_owned_by_a_job_is_a_problem() -> None:
+    pod = load("completed-job-pod")
+    pod["metadata"]["ownerReferences"] = []
+    problem = pod_problem(pod, MAX_RESTARTS)
+    assert problem == ("pod linkerd/linkerd-heartbeat-28868839-q8w4z: Succeeded (Completed) "
+                       "but it is not a Job's pod")
+
+
+def test_evicted_pod_reports_the_eviction() -> None:
+    pod = load("classic-sidecar-pod")
+    pod["status"] = {"phase": "Failed", "reason": "Evicted",
+                     "message": "The node was low on resource: memory."}
+    assert pod_problem(pod, MAX_RESTARTS) == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: Failed (Evicted)")
+
+
+def test_terminating_pod_is_a_problem() -> None:
+    pod = load("classic-sidecar-pod")
+    pod["metadata"]["deletionTimestamp"] = "2024-11-20T09:00:00Z"
+    assert pod_problem(pod, MAX_RESTARTS) == "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: Terminating"
+
+
+def test_ready_condition_false_with_ready_containers_gives_its_reason() -> None:
+    pod = load("classic-sidecar-pod")
+    ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+    ready.update(status="False", reason="ReadinessGatesNotReady",
+                 message='corresponding condition of pod readiness gate "target-health" '
+                         "does not exist.")
+    assert pod_problem(pod, MAX_RESTARTS) == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: Running but not Ready (ReadinessGatesNotReady)")
+
+
+def test_unknown_phase_is_reported() -> None:
+    pod = load("classic-sidecar-pod")
+    pod["status"]["phase"] = "Unknown"
+    assert pod_problem(pod, MAX_RESTARTS) == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: phase Unknown")
+
+
+# --- restarts ------------------------------------------------------------------------------
+def test_restarts_up_to_the_limit_are_tolerated() -> None:
+    pod = load("classic-sidecar-pod")
+    status_of(pod, "reviews")["restartCount"] = MAX_RESTARTS
+    assert pod_problem(pod, MAX_RESTARTS) is None
+
+
+def test_restarts_beyond_the_limit_fail_even_when_ready() -> None:
+    pod = load("classic-sidecar-pod")
+    status_of(pod, "reviews")["restartCount"] = 5
+    assert pod_problem(pod, MAX_RESTARTS) == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 5 times (more than 3)")
+
+
+def test_native_sidecar_restarts_count() -> None:
+    pod = load("native-sidecar-pod")
+    status_of(pod, "linkerd-proxy")["restartCount"] = 4
+    assert restarts(pod) == 4
+    assert pod_problem(pod, MAX_RESTARTS) == (
+        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: restarted 4 times (more than 3)")
+
+
+# --- owners --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "owner"), [
+    ("classic-sidecar-pod", ("Deployment", "reviews-v2")),
+    ("completed-job-pod", ("Job", "linkerd-heartbeat-28868839")),
+])
+def test_workload_of_sees_through_replicasets(name: str, owner: tuple[str, str]) -> None:
+    assert workload_of(load(name)) == owner
+
+
+# --- the probe over a namespace ------------------------------------------------------------
+def pods_verdict(namespace: str, *pods: Obj) -> Verdict:
+    with closing(fake_probes(*pods)) as probes:
+        return probes.pods_healthy(namespace)
+
+
+def test_probe_passes_when_every_pod_is_healthy() -> None:
+    verdict = pods_verdict("bookinfo", load("classic-sidecar-pod"), load("native-sidecar-pod"))
+    assert verdict.ok, verdict.reason
+    assert verdict.summary == "2/2 pods healthy in bookinfo"
+
+
+def test_probe_passes_with_a_completed_job_pod() -> None:
+    verdict = pods_verdict("linkerd", load("completed-job-pod"))
+    assert verdict.ok, verdict.reason
+
+
+def test_probe_fails_naming_every_bad_pod() -> None:
+    verdict = pods_verdict("bookinfo", load("classic-sidecar-pod"), load("not-ready-running-pod"),
+                           load("imagepullbackoff-pod"), load("crashloop-pod"))
+    assert not verdict.ok
+    assert verdict.summary == "1/3 pods healthy in bookinfo"
+    assert len(verdict.problems) == 2
+    assert "productpage-v1-d5789fdfb-2vxlm" in verdict.problems[0]
+    assert "ImagePullBackOff" in verdict.problems[1]
+    assert verdict.diagnose is not None  # evidence is gathered once the check finally fails
+
+
+def test_probe_fails_on_an_empty_namespace() -> None:
+    verdict = pods_verdict("bookinfo", load("crashloop-pod"))
+    assert not verdict.ok
+    assert verdict.problems == ("namespace bookinfo has no pods",)
+
+
+def test_failing_init_container_is_named_not_the_waiting_app() -> None:
+    problem = pod_problem(load("init-crashloop-pod"), MAX_RESTARTS)
+    assert problem == (
+        "pod bookinfo/details-v1-65599dcf88-p9c4f: Pending (init container linkerd-init is "
+        "CrashLoopBackOff (5 restarts; last exit: Error, code 1))"
+    )
+
+
+def test_init_container_that_exited_non_zero_is_named() -> None:
+    pod = load("init-crashloop-pod")
+    status_of(pod, "linkerd-init").update(
+        restartCount=0, lastState={},
+        state={"terminated": {"exitCode": 2, "reason": "Error"}})
+    problem = pod_problem(pod, MAX_RESTARTS)
+    assert problem == ("pod bookinfo/details-v1-65599dcf88-p9c4f: Pending (init container "
+                       "linkerd-init terminated (Error, exit code 2))")

@@ -1,0 +1,200 @@
+"""component.healthy: workload_problem() on Deployment/StatefulSet/DaemonSet/CronJob/Job
+objects with the status their controllers write, and Probes.component_healthy() over a
+component's workloads and pods."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import pytest
+
+from stackcheck.checks import Verdict
+from stackcheck.checks.workloads import workload_problem
+from stackcheck.stackfile import Workload
+from tests.kubefakes import GOLDEN, Obj, fake_probes, from_yaml, load, status_of
+
+HEARTBEAT_CRONJOB = """
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: linkerd-heartbeat
+  namespace: linkerd
+spec:
+  concurrencyPolicy: Replace
+  schedule: "19 11 * * *"
+  suspend: false
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+            - image: cr.l5d.io/linkerd/controller:stable-2.14.10
+              name: heartbeat
+          restartPolicy: Never
+status:
+  lastScheduleTime: "2024-11-20T11:19:00Z"
+  lastSuccessfulTime: "2024-11-20T11:19:06Z"
+"""
+
+FAILED_JOB = """
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: prometheus-kube-prometheus-admission-create
+  namespace: monitoring
+spec:
+  backoffLimit: 6
+  completions: 1
+  parallelism: 1
+status:
+  conditions:
+    - lastProbeTime: "2024-11-20T08:09:12Z"
+      lastTransitionTime: "2024-11-20T08:09:12Z"
+      message: Job has reached the specified backoff limit
+      reason: BackoffLimitExceeded
+      status: "True"
+      type: Failed
+  failed: 7
+  startTime: "2024-11-20T08:02:31Z"
+"""
+
+
+def available_deployment(name: str, namespace: str) -> Obj:
+    """The golden Deployment (1 replica, available), renamed."""
+    deployment = load("deployment-status", GOLDEN)
+    deployment["metadata"].update(name=name, namespace=namespace)
+    return deployment
+
+
+# --- Deployment ----------------------------------------------------------------------------
+def test_available_deployment_passes() -> None:
+    workload = Workload("Deployment", "productpage-v1")
+    assert workload_problem(workload, "bookinfo", load("deployment-status", GOLDEN)) is None
+
+
+def test_unavailable_deployment_names_counts_and_condition_reason() -> None:
+    problem = workload_problem(Workload("Deployment", "linkerd-destination"), "linkerd",
+                               load("deployment-unavailable"))
+    assert problem == ("Deployment linkerd/linkerd-destination: 0/1 replicas available "
+                       "(Available=False: MinimumReplicasUnavailable)")
+
+
+def test_missing_workload_is_named() -> None:
+    problem = workload_problem(Workload("Deployment", "linkerd-identity"), "linkerd", None)
+    assert problem == "Deployment linkerd/linkerd-identity does not exist"
+
+
+def test_replica_count_differs_from_the_stack_file() -> None:
+    problem = workload_problem(Workload("Deployment", "productpage-v1", replicas=2), "bookinfo",
+                               load("deployment-status", GOLDEN))
+    assert problem == ("Deployment bookinfo/productpage-v1 asks for 1 replicas, the stack file "
+                       "expects 2")
+
+
+def test_deployment_scaled_to_zero_is_not_given_a_default_replica() -> None:
+    deployment = load("deployment-unavailable")
+    deployment["spec"]["replicas"] = 0
+    deployment["status"] = {"observedGeneration": 2}
+    assert workload_problem(Workload("Deployment", "linkerd-destination"), "linkerd",
+                            deployment) is None
+
+
+# --- StatefulSet, DaemonSet ----------------------------------------------------------------
+def test_available_statefulset_passes() -> None:
+    workload = Workload("StatefulSet", "prometheus-prometheus-kube-prometheus-prometheus")
+    assert workload_problem(workload, "monitoring", load("statefulset-available")) is None
+
+
+def test_statefulset_without_ready_replicas_fails() -> None:
+    statefulset = load("statefulset-available")
+    statefulset["status"].update(availableReplicas=0, readyReplicas=0)
+    problem = workload_problem(
+        Workload("StatefulSet", "prometheus-prometheus-kube-prometheus-prometheus"),
+        "monitoring", statefulset)
+    assert problem == ("StatefulSet monitoring/prometheus-prometheus-kube-prometheus-prometheus: "
+                       "0/1 replicas available")
+
+
+def test_daemonset_that_schedules_nothing_fails() -> None:
+    problem = workload_problem(Workload("DaemonSet", "prometheus-prometheus-node-exporter"),
+                               "monitoring", load("daemonset-none-scheduled"))
+    assert problem == ("DaemonSet monitoring/prometheus-prometheus-node-exporter schedules no "
+                       "pods (no node matches its nodeSelector/tolerations)")
+
+
+@pytest.mark.parametrize(("available", "problem"), [
+    (1, None),
+    (None, "DaemonSet monitoring/prometheus-prometheus-node-exporter: 0/1 replicas available"),
+])
+def test_daemonset_counts_available_pods(available: int | None, problem: str | None) -> None:
+    daemonset = load("daemonset-none-scheduled")
+    daemonset["status"].update(currentNumberScheduled=1, desiredNumberScheduled=1,
+                               numberReady=available or 0)
+    if available is not None:
+        daemonset["status"]["numberAvailable"] = available
+    assert workload_problem(Workload("DaemonSet", "prometheus-prometheus-node-exporter"),
+                            "monitoring", daemonset) == problem
+
+
+# --- CronJob, Job --------------------------------------------------------------------------
+def test_cronjob_passes_unless_suspended() -> None:
+    cronjob = from_yaml(HEARTBEAT_CRONJOB)
+    workload = Workload("CronJob", "linkerd-heartbeat")
+    assert workload_problem(workload, "linkerd", cronjob) is None
+    cronjob["spec"]["suspend"] = True
+    assert workload_problem(workload, "linkerd", cronjob) == (
+        "CronJob linkerd/linkerd-heartbeat is suspended")
+
+
+def test_failed_job_reports_its_completions() -> None:
+    problem = workload_problem(Workload("Job", "prometheus-kube-prometheus-admission-create"),
+                               "monitoring", from_yaml(FAILED_JOB))
+    assert problem == ("Job monitoring/prometheus-kube-prometheus-admission-create: 0/1 "
+                       "completions")
+
+
+# --- the probe over a component ------------------------------------------------------------
+def control_plane(*extra: Obj, destination: Obj | None = None) -> list[Obj]:
+    """linkerd-control-plane's workloads as stack.yml lists them, plus `extra` objects."""
+    objects = [available_deployment(n, "linkerd")
+               for n in ("linkerd-identity", "linkerd-proxy-injector")]
+    objects.append(destination or available_deployment("linkerd-destination", "linkerd"))
+    return [*objects, from_yaml(HEARTBEAT_CRONJOB), *extra]
+
+
+def component_verdict(*objects: Obj) -> Verdict:
+    with closing(fake_probes(*objects)) as probes:
+        return probes.component_healthy("linkerd-control-plane")
+
+
+def test_component_passes_with_a_completed_heartbeat_pod() -> None:
+    verdict = component_verdict(*control_plane(load("completed-job-pod")))
+    assert verdict.ok, verdict.reason
+
+
+def test_component_fails_naming_the_workload_and_its_crashlooping_pod() -> None:
+    verdict = component_verdict(*control_plane(
+        load("crashloop-pod"), destination=load("deployment-unavailable")))
+    assert not verdict.ok
+    assert verdict.problems == (
+        "Deployment linkerd/linkerd-destination: 0/1 replicas available "
+        "(Available=False: MinimumReplicasUnavailable)",
+        "pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r: Running but not Ready: container "
+        "destination is CrashLoopBackOff (7 restarts; last exit: Error, code 1)",
+    )
+
+
+def test_component_counts_a_failed_cronjob_pod() -> None:
+    pod = load("completed-job-pod")
+    pod["status"]["phase"] = "Failed"
+    status_of(pod, "heartbeat")["state"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    verdict = component_verdict(*control_plane(pod))
+    assert verdict.problems == (
+        "pod linkerd/linkerd-heartbeat-28868839-q8w4z: Failed (container heartbeat terminated "
+        "(Error, exit code 1))",)
+
+
+def test_component_fails_when_a_workload_is_missing() -> None:
+    objects = [o for o in control_plane() if o["metadata"]["name"] != "linkerd-identity"]
+    verdict = component_verdict(*objects)
+    assert verdict.problems == ("Deployment linkerd/linkerd-identity does not exist",)

@@ -1,0 +1,123 @@
+"""Settings: every option is also an environment variable; the option wins over the variable,
+the variable over the default; a bad value is one UsageError naming both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stackcheck.errors import UsageError
+from stackcheck.settings import OPTIONS, Settings, resolve
+
+
+def cli(**given: Any) -> Callable[[str], Any]:
+    """What pytest's config.getoption would return: None for options not given."""
+    known = {o.dest for o in OPTIONS}
+    assert set(given) <= known, set(given) - known
+    return lambda dest: given.get(dest)
+
+
+def settings(env: dict[str, str] | None = None, **given: Any) -> Settings:
+    return resolve(cli(**given), env or {})
+
+
+# --- precedence ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("given", "env", "expected"), [
+    ({}, {}, 300.0),
+    ({}, {"STACKCHECK_WAIT": "30"}, 30.0),
+    ({"wait": "5"}, {"STACKCHECK_WAIT": "30"}, 5.0),
+    ({"wait": "0"}, {"STACKCHECK_WAIT": "30"}, 0.0),
+])
+def test_wait_cli_beats_env_beats_default(given: dict[str, str], env: dict[str, str],
+                                          expected: float) -> None:
+    assert settings(env, **given).wait == expected
+
+
+@pytest.mark.parametrize(("given", "env", "expected"), [
+    ({}, {}, "kubeconfig"),
+    ({}, {"STACKCHECK_TARGET": "kind"}, "kind"),
+    ({"target": "sim"}, {"STACKCHECK_TARGET": "kind"}, "sim"),
+])
+def test_target_cli_beats_env_beats_default(given: dict[str, str], env: dict[str, str],
+                                            expected: str) -> None:
+    assert settings(env, **given).target == expected
+
+
+def test_flags_from_cli_and_env() -> None:
+    assert settings().deploy is False
+    assert settings({"STACKCHECK_DEPLOY": "yes"}).deploy is True
+    assert settings({"STACKCHECK_DEPLOY": "false"}, deploy=True).deploy is True
+
+
+def test_html_report_defaults_on_and_env_or_cli_turn_it_off() -> None:
+    assert settings().html_report is True
+    assert settings({"STACKCHECK_HTML_REPORT": "false"}).html_report is False
+    assert settings({"STACKCHECK_HTML_REPORT": "false"}, html_report="true").html_report is True
+
+
+def test_url_from_env_is_kept_without_trailing_slash() -> None:
+    resolved = settings({"STACKCHECK_GRAFANA_URL": "http://192.0.2.10:30300/"})
+    assert resolved.grafana_url == "http://192.0.2.10:30300"
+    assert resolved.url_for("grafana") == "http://192.0.2.10:30300"
+    assert resolved.url_for("productpage") is None
+
+
+def test_kubeconfig_falls_back_to_the_kubeconfig_variable() -> None:
+    assert settings({"KUBECONFIG": "/etc/kube/admin.conf"}).kubeconfig == Path(
+        "/etc/kube/admin.conf")
+    assert settings({"KUBECONFIG": "/a.conf", "STACKCHECK_KUBECONFIG": "/b.conf"},
+                    kubeconfig="/c.conf").kubeconfig == Path("/c.conf")
+
+
+def test_relative_paths_resolve_against_the_project_root(tmp_path: Path) -> None:
+    resolved = resolve(cli(stack_file="other.yml"), {}, base=tmp_path)
+    assert resolved.stack_file == tmp_path / "other.yml"
+    assert resolved.report_dir == tmp_path / "reports"
+
+
+# --- invalid values ------------------------------------------------------------------------
+INVALID = [  # (option dest, value, from the environment?)
+    ("wait", "-1", False),
+    ("wait", "-1", True),
+    ("wait", "abc", False),
+    ("wait", "abc", True),
+    ("target", "foo", False),
+    ("target", "foo", True),
+    ("productpage_url", "productpage:30080", False),
+    ("grafana_url", "ftp://192.0.2.10/", True),
+    ("grafana_url", "http://grafana:99999", False),
+    ("html_report", "maybe", False),
+    ("html_report", "maybe", True),
+    ("request_timeout", "0", False),
+]
+
+
+@pytest.mark.parametrize(("dest", "value", "from_env"), INVALID,
+                         ids=[f"{d}={v}{'-env' if e else ''}" for d, v, e in INVALID])
+def test_invalid_value_names_option_variable_and_value(dest: str, value: str,
+                                                       from_env: bool) -> None:
+    option = next(o for o in OPTIONS if o.dest == dest)
+    with pytest.raises(UsageError) as caught:
+        if from_env:
+            settings({option.env: value})
+        else:
+            settings(**{dest: value})
+    message = str(caught.value)
+    assert option.flag in message and option.env in message, message
+    assert repr(value) in message and option.expects in message, message
+    assert "\n" not in message
+    first = option.env if from_env else option.flag  # where the bad value came from
+    assert message.startswith(first), message
+
+
+def test_bad_env_value_is_ignored_when_the_option_is_given() -> None:
+    assert settings({"STACKCHECK_WAIT": "abc"}, wait="7").wait == 7.0
+
+
+def test_sim_fault_needs_the_sim_target() -> None:
+    with pytest.raises(UsageError, match="--sim-fault"):
+        settings(sim_faults=["api-flaky"])
+    assert settings(sim_faults=["api-flaky"], target="sim").sim_faults == ("api-flaky",)

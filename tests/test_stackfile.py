@@ -1,0 +1,154 @@
+"""The stack file: the real one loads into typed records; every invalid one is a UsageError
+of one line naming the key path and the problem."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stackcheck.errors import UsageError
+from stackcheck.stackfile import LengthRange, load_stack, parse_stack
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / "stack.yml"
+BASE: dict[str, Any] = yaml.safe_load(REAL.read_text(encoding="utf-8"))
+Edit = Callable[[dict[str, Any]], None]
+
+
+# --- the real stack file -------------------------------------------------------------------
+def test_real_stack_file_loads() -> None:
+    stack = load_stack(REAL)
+    assert stack.namespaces == ("monitoring", "linkerd", "linkerd-viz", "bookinfo")
+    assert stack.meshed_namespaces == ("bookinfo",)
+    assert stack.max_restarts == 3
+    assert [w.name for w in stack.component("bookinfo").workloads] == [
+        "productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3"]
+    assert {e.name: e.expect.status for e in stack.endpoints} == {
+        "productpage": 200, "grafana-login": 302, "grafana-health": 200}
+    assert {j.job: j.min_targets for j in stack.scrape_jobs} == {
+        "linkerd-proxy": 7, "linkerd-controller": 3}
+    assert stack.services["prometheus"].proxied == (
+        "monitoring/prometheus-kube-prometheus-prometheus")
+    assert stack.source == str(REAL) and len(stack.sha256) == 64
+
+
+def test_length_range_from_the_real_file() -> None:
+    length = next(e for e in load_stack(REAL).endpoints if e.name == "productpage").expect.length
+    assert length == LengthRange(min=3500, max=6500)
+    assert length.holds(3769) and not length.holds(3499) and not length.holds(6501)
+
+
+# --- invalid stack files -------------------------------------------------------------------
+def setting(path: str, value: Any) -> Edit:
+    """Set a dotted key path (list indexes as numbers) to `value`."""
+    def edit(data: dict[str, Any]) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        node: Any = data
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return edit
+
+
+def removing(path: str) -> Edit:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        node: Any = data
+        for part in parents:
+            node = node[part]
+        del node[last]
+    return edit
+
+
+def duplicating_component(data: dict[str, Any]) -> None:
+    data["components"].append(copy.deepcopy(data["components"][0]))
+
+
+INVALID: dict[str, tuple[Edit, tuple[str, ...]]] = {
+    "unknown top-level key": (setting("verify", {"wait": 5}), ("verify: unknown key",)),
+    "unknown workload key": (setting("components.0.workloads.0.replica", 1),
+                             ("components[0].workloads[0].replica: unknown key",
+                              "allowed: kind, name, replicas")),
+    "wrong type": (setting("pods.max_restarts", "three"),
+                   ("pods.max_restarts", "'three' is not of type 'integer'")),
+    "status as a string": (setting("endpoints.0.expect.status", "200"),
+                           ("endpoints[0].expect.status", "is not of type 'integer'")),
+    "unknown workload kind": (setting("components.0.workloads.0.kind", "Deploy"),
+                              ("components[0].workloads[0].kind", "'Deploy'")),
+    "missing namespace": (removing("components.1.namespace"),
+                          ("components[1]", "'namespace' is a required property")),
+    "missing version": (removing("version"),
+                        ("(top level)", "'version' is a required property")),
+    "wrong version": (setting("version", 2), ("version", "1 was expected")),
+    "negative min_targets": (setting("prometheus.scrape_jobs.0.min_targets", -1),
+                             ("prometheus.scrape_jobs[0].min_targets", "minimum of 1")),
+    "zero min_series": (setting("prometheus.queries.0.min_series", 0),
+                        ("prometheus.queries[0].min_series", "minimum of 1")),
+    "bad location regex": (setting("endpoints.1.expect.location", "^/login("),
+                           ("endpoints[1].expect.location", "'^/login(' is not a 'regex'")),
+    "length min above max": (setting("endpoints.0.expect.length", {"min": 6500, "max": 3500}),
+                             ("endpoints[0].expect.length", "min 6500", "max 3500")),
+    "undefined service": (setting("endpoints.2.service", "grafna"),
+                          ("endpoints[2].service", "'grafna' is not defined under services")),
+    "duplicate component": (duplicating_component,
+                            ("components", "duplicate name 'kube-prometheus-stack'")),
+    "bad helm repo URL": (setting("components.0.helm.repo", "prometheus-community"),
+                          ("components[0].helm.repo", "does not match")),
+}
+
+
+def assert_one_clear_line(error: UsageError, *fragments: str) -> None:
+    message = str(error)
+    assert "\n" not in message and "Traceback" not in message, message
+    assert message.startswith("stack file "), message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert error.__cause__ is None
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_invalid_stack_file_is_a_usage_error_naming_the_key(case: str) -> None:
+    edit, fragments = INVALID[case]
+    data = copy.deepcopy(BASE)
+    edit(data)
+    with pytest.raises(UsageError) as caught:
+        parse_stack(yaml.safe_dump(data, sort_keys=False), "stack.yml")
+    assert_one_clear_line(caught.value, "stack file stack.yml: ", *fragments)
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    ("version: 1\ncomponents:\n  - name: [monitoring\n    namespace: x\n",
+     ("line 4", "not valid YAML")),
+    ("version: 1\n\tcomponents: []\n", ("line 2", "not valid YAML")),
+    ("", ("is empty",)),
+    ("# only a comment\n", ("is empty",)),
+    ("- version: 1\n", ("expected a mapping at the top, got list",)),
+])
+def test_unreadable_stack_file_content(tmp_path: Path, text: str,
+                                       fragments: tuple[str, ...]) -> None:
+    path = tmp_path / "stack.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        load_stack(path)
+    assert_one_clear_line(caught.value, str(path), *fragments)
+
+
+def test_missing_stack_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yml"
+    with pytest.raises(UsageError) as caught:
+        load_stack(path)
+    assert_one_clear_line(caught.value, f"stack file {path}: ")
+    assert "no such file" in str(caught.value).lower()
+
+
+def test_valid_edit_of_the_base_still_loads() -> None:
+    """The table's base is valid: each case fails because of its own edit."""
+    data = copy.deepcopy(BASE)
+    setting("endpoints.0.expect.length", {"min": 3500, "max": 3500})(data)
+    stack = parse_stack(yaml.safe_dump(data, sort_keys=False), "stack.yml")
+    assert stack.endpoints[0].expect.length == LengthRange(min=3500, max=3500)

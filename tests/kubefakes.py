@@ -48,27 +48,54 @@ def real_stack() -> Stack:
 
 
 class FakeKube:
-    """Lists the objects it was given by kind and namespace; namespaces by path."""
+    """Lists the objects it was given by kind and namespace (honouring the
+    involvedObject.name field selector of events), namespaces by path; serves canned
+    container logs and a server version."""
 
     server = "https://127.0.0.1:6443"
 
-    def __init__(self, *objects: Obj) -> None:
+    def __init__(self, *objects: Obj, logs: dict[str, str] | None = None,
+                 version: Obj | None = None) -> None:
         self.objects = [copy.deepcopy(o) for o in objects]
+        self.logs = logs or {}  # "<namespace>/<pod>/<container>" -> log text
+        self._version = version or {"major": "1", "minor": "31", "gitVersion": "v1.31.2"}
 
-    def list_kind(self, kind: str, namespace: str, **_selectors: str | None) -> list[Obj]:
-        return [o for o in self.objects
-                if o["kind"] == kind and o["metadata"].get("namespace") == namespace]
+    def version(self) -> Obj:
+        return dict(self._version)
+
+    def list_kind(self, kind: str, namespace: str, field_selector: str | None = None,
+                  **_selectors: str | None) -> list[Obj]:
+        found = [o for o in self.objects
+                 if o["kind"] == kind and o["metadata"].get("namespace") == namespace]
+        if field_selector is not None:
+            key, _, wanted = field_selector.partition("=")
+            assert key == "involvedObject.name", f"the fake does not select by {key}"
+            found = [o for o in found if o.get("involvedObject", {}).get("name") == wanted]
+        return found
 
     def list_all(self, path: str, **_selectors: str | None) -> list[Obj]:
         if path != "/api/v1/namespaces":
             raise AssertionError(f"the fake does not serve {path}")
         return [o for o in self.objects if o["kind"] == "Namespace"]
 
+    def pod_log(self, namespace: str, pod: str, container: str, lines: int) -> str:
+        text = self.logs.get(f"{namespace}/{pod}/{container}", "")
+        return "\n".join(text.splitlines()[-lines:])
+
     def close(self) -> None:
         pass
 
 
-def fake_probes(*objects: Obj, stack: Stack | None = None) -> Probes:
-    """Probes over the real stack.yml reading `objects` through a FakeKube (close it)."""
-    kube: Any = FakeKube(*objects)
-    return Probes(stack or real_stack(), Settings(), kube)
+def namespace(name: str, **annotations: str) -> Obj:
+    """A Namespace object as the API server returns it."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "annotations": annotations,
+                         "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+def fake_probes(*objects: Obj, kube: FakeKube | None = None) -> Probes:
+    """Probes over the real stack.yml reading `objects` (or `kube`) through a FakeKube;
+    close it after use."""
+    reader: Any = kube or FakeKube(*objects)
+    return Probes(real_stack(), Settings(), reader)

@@ -4,6 +4,7 @@ with fake probes; the failure text carries the claim, the problems and the hint.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +14,7 @@ from stackcheck.checks import Check, Evidence, Verdict, build_checks
 from stackcheck.kube import ApiFailure
 from stackcheck.polling import Deadline
 from stackcheck.runner import Outcome, run_check
-from tests.kubefakes import real_stack
+from tests.kubefakes import FakeKube, fake_probes, from_yaml, load, namespace, real_stack
 
 CHECKS = {c.id: c for c in build_checks(real_stack())}
 CRASHLOOP = ("pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r: Running but not Ready: container "
@@ -148,3 +149,88 @@ def test_diagnosis_runs_only_once_the_check_has_failed() -> None:
     healthy = replace(HEALTHY, diagnose=diagnose)
     assert run("pods.healthy[linkerd]", failing, healthy)[0].ok
     assert calls == ["diagnosed"]  # not called again for a check that ends up holding
+
+
+# --- api.reachable: the probe turns API failures into final or retryable verdicts ----------
+STACK_NAMESPACES = ("monitoring", "linkerd", "linkerd-viz", "bookinfo")
+
+
+class FailingKube(FakeKube):
+    def __init__(self, failure: ApiFailure) -> None:
+        super().__init__()
+        self.failure = failure
+
+    def version(self) -> dict[str, Any]:
+        raise self.failure
+
+
+def api_verdict(kube: FakeKube) -> Verdict:
+    with closing(fake_probes(kube=kube)) as probes:
+        return probes.api_reachable()
+
+
+def test_api_reachable_passes_with_every_namespace() -> None:
+    verdict = api_verdict(FakeKube(*(namespace(n) for n in STACK_NAMESPACES)))
+    assert verdict.ok, verdict.reason
+    assert verdict.summary == "https://127.0.0.1:6443 answers, Kubernetes v1.31.2"
+
+
+def test_api_reachable_names_the_missing_namespaces() -> None:
+    verdict = api_verdict(FakeKube(namespace("monitoring"), namespace("linkerd")))
+    assert not verdict.ok and not verdict.final
+    assert verdict.problems == ("namespace linkerd-viz does not exist",
+                                "namespace bookinfo does not exist")
+
+
+@pytest.mark.parametrize(("status", "final"), [(401, True), (403, True), (503, False),
+                                               (None, False)])
+def test_api_failures_are_final_unless_transient(status: int | None, final: bool) -> None:
+    failure = ApiFailure(f"GET https://127.0.0.1:6443/version: {status}", status)
+    verdict = api_verdict(FailingKube(failure))
+    assert not verdict.ok and verdict.final is final
+    assert verdict.problems == (failure.reason,)
+
+
+# --- end to end: the real probe over kubelet-shaped pods, then the failure text ------------
+BACKOFF_EVENT = """
+apiVersion: v1
+kind: Event
+metadata:
+  name: linkerd-destination-7d9c8b6f5d-5jw8r.180a1b2c3d4e5f60
+  namespace: linkerd
+involvedObject:
+  apiVersion: v1
+  fieldPath: spec.containers{destination}
+  kind: Pod
+  name: linkerd-destination-7d9c8b6f5d-5jw8r
+  namespace: linkerd
+count: 64
+firstTimestamp: "2024-11-20T07:58:52Z"
+lastTimestamp: "2024-11-20T08:13:53Z"
+message: >-
+  Back-off restarting failed container destination in pod
+  linkerd-destination-7d9c8b6f5d-5jw8r_linkerd(c1b0a9f8-e7d6-4c5b-a4f3-e2d1c0b9a8f7)
+reason: BackOff
+source:
+  component: kubelet
+  host: kind-control-plane
+type: Warning
+"""
+
+
+def test_crashlooping_control_plane_fails_with_the_pod_and_its_evidence() -> None:
+    kube = FakeKube(load("crashloop-pod"), load("completed-job-pod"), from_yaml(BACKOFF_EVENT),
+                    logs={"linkerd/linkerd-destination-7d9c8b6f5d-5jw8r/destination":
+                          'time="2024-11-20T08:13:52Z" level=fatal msg="Failed to initialize '
+                          'identity: no trust anchors"'})
+    clock = FakeClock()
+    with closing(fake_probes(kube=kube)) as probes:
+        outcome = run_check(CHECKS["pods.healthy[linkerd]"], probes, Deadline.after(0, clock),
+                            pause=clock.pause)
+    assert not outcome.ok and outcome.attempts == 1
+    assert f"  - {CRASHLOOP}" in outcome.message().splitlines()
+    assert outcome.verdict.summary == "1/2 pods healthy in linkerd"
+    evidence = {e.name: e.text for e in outcome.evidence}
+    described = evidence["pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r"]
+    assert "BackOff (x64): Back-off restarting failed container destination" in described
+    assert "no trust anchors" in described

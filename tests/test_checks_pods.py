@@ -15,7 +15,7 @@ from stackcheck.checks.pods import (
     restarts,
     workload_of,
 )
-from tests.kubefakes import Obj, fake_probes, load, status_of
+from tests.kubefakes import GOLDEN, Obj, fake_probes, load, status_of
 
 MAX_RESTARTS = 3
 
@@ -222,3 +222,14 @@ def test_init_container_that_exited_non_zero_is_named() -> None:
     problem = pod_problem(pod, MAX_RESTARTS)
     assert problem == ("pod bookinfo/details-v1-65599dcf88-p9c4f: Pending (init container "
                        "linkerd-init terminated (Error, exit code 2))")
+
+
+@pytest.mark.parametrize(("golden", "problem"), [
+    ("injected-bookinfo-pod", None),
+    ("native-sidecar-pod", None),
+    ("completed-job-pod", None),
+    ("crashloop-pod", "pod bookinfo/details-v1-65599dcf88-x7k2p: Running but not Ready: container "
+                      "details is CrashLoopBackOff (7 restarts; last exit: Error, code 1)"),
+])
+def test_golden_shapes_are_judged_alike(golden: str, problem: str | None) -> None:
+    assert pod_problem(load(golden, GOLDEN), MAX_RESTARTS) == problem

@@ -20,6 +20,7 @@ BODY_EXCERPT = 2048
 def pod_evidence(kube: Kube, pod: Obj) -> Evidence:
     meta = pod.get("metadata", {})
     ns, name = meta.get("namespace", "?"), meta.get("name", "?")
+    REDACTOR.add_pod(pod)  # its env secrets may show up again in its logs
     parts = [describe_pod(pod), _events(kube, ns, name)]
     parts += [_logs(kube, ns, name, c) for c in _troubled_containers(pod)]
     return Evidence(f"pod {ns}/{name}", REDACTOR.text("\n\n".join(parts)))

@@ -1,8 +1,9 @@
 """Nothing that looks like a secret value reaches a report.
 
-Two nets: known values (the kubeconfig's token, secret-looking environment variables,
-anything registered) are replaced wherever they appear, and patterns catch the usual
-shapes (`password=...`, bearer tokens, JWTs, PEM private keys).
+Two nets: known values (the kubeconfig's token, secret-looking environment variables of this
+process and of the pods we describe, anything registered) are replaced wherever they appear,
+and patterns catch the usual shapes (`password=...`, bearer tokens, JWTs, PEM private keys,
+kubeconfig client keys). Secret objects are never fetched in the first place.
 """
 
 from __future__ import annotations
@@ -11,20 +12,29 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 MASK = "[REDACTED]"
-_SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|api[-_]?key|private[-_]?key|"
-                          r"credential|session|cookie|auth)", re.IGNORECASE)
+MIN_LENGTH = 6  # shorter registered values would mask innocent text
+# Names whose values are secrets: DB_PASSWORD, API_TOKEN, CLIENT_SECRET, AWS_ACCESS_KEY, ...
+_SECRET_NAME = re.compile(
+    r"(pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|session|"
+    r"cookie|auth|(^|[-_.])key([-_.]|$)|(^|[-_.])pwd([-_.]|$))", re.IGNORECASE)
+_KEY_WORDS = (r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|"
+              r"client[-_]key(?:[-_]data)?|access[-_]?key|session|credentials?")
 _PATTERNS = (
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)",
                re.DOTALL),
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    re.compile(r"(?i)(\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[-_]?key|session)[\w.-]*"
-               r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]{3,})"),
+    # a quoted value after a secret-looking key: "password": "x y", token='abc'
+    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*[\"']?\s*[:=]\s*)(\"[^\"\n]*\"|'[^'\n]*')"),
+    # an unquoted one (log lines, query strings, headers): the rest of the line goes, since a
+    # careless log line may carry several words (`password=first second`)
+    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*[:=]\s*)([^\s\"'][^\n]*)"),
 )
 _SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie",
-                      "x-grafana-key", "x-api-key"}
+                      "x-grafana-key", "x-api-key", "x-auth-token", "x-vault-token"}
 
 
 class Redactor:
@@ -33,13 +43,29 @@ class Redactor:
         self._lock = threading.Lock()
 
     def add(self, *values: str | None) -> None:
-        """Register literal secret values (short ones would mask innocent text)."""
+        """Register literal secret values; each whitespace-separated word of a value too,
+        since a value split over a log line must not leak word by word."""
+        found: set[str] = set()
+        for value in values:
+            if not value:
+                continue
+            found.add(value)
+            found.update(value.split())
         with self._lock:
-            self._values.update(v for v in values if v and len(v) >= 6)
+            self._values.update(v for v in found if len(v) >= MIN_LENGTH)
 
     def add_environment(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
-        self.add(*(value for name, value in env.items() if _SECRET_NAME.search(name)))
+        self.add(*(value for name, value in env.items() if is_secret_name(name)))
+
+    def add_pod(self, pod: Mapping[str, Any]) -> None:
+        """Register the literal values of a pod's secret-looking env variables (a password
+        in plain sight in a spec must not reach the report through its logs either)."""
+        spec = pod.get("spec") or {}
+        for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+            for env in container.get("env") or []:
+                if is_secret_name(str(env.get("name", ""))) and isinstance(env.get("value"), str):
+                    self.add(env["value"])
 
     def text(self, text: str) -> str:
         with self._lock:
@@ -51,16 +77,24 @@ class Redactor:
         return text
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
-        return {k: (MASK if k.lower() in _SENSITIVE_HEADERS else self.text(v))
-                for k, v in headers.items()}
+        return {k: (MASK if k.lower() in _SENSITIVE_HEADERS or is_secret_name(k)
+                    else self.text(v)) for k, v in headers.items()}
 
     def names(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [(k, MASK if _SECRET_NAME.search(k) else self.text(v)) for k, v in pairs]
+        return [(k, MASK if is_secret_name(k) else self.text(v)) for k, v in pairs]
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
 
 
 def _mask_match(match: re.Match[str]) -> str:
     if match.lastindex and match.lastindex >= 2:
-        return match.group(1) + MASK  # keep `password=`, hide the value
+        value = match.group(2)
+        if value == MASK or value.startswith(MASK):
+            return match.group(0)
+        quote = value[0] if value[:1] in "\"'" else ""
+        return f"{match.group(1)}{quote}{MASK}{quote}"  # keep `password=`, hide the value
     return MASK
 
 

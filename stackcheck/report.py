@@ -1,47 +1,151 @@
 """The Allure report around the results allure-pytest writes: environment, categories,
-and the HTML rendered by Allure's own CLI (npm `allure`, version 3)."""
+and the HTML rendered by Allure's own CLI (npm `allure`, version 3).
+
+Layout of a report folder (default `reports/`):
+
+    allure-results/          what the run wrote (allure-pytest, environment, categories)
+    allure-report/index.html the HTML report (Allure 3 "awesome")
+    stackcheck-report.html   the same report as one self-contained file, for sharing
+    history.jsonl            one line per generated report: the trend across runs
+    allurerc.json            the Allure configuration the last generation used
+    junit.xml                JUnit XML for CI gates (unless --junitxml says otherwise)
+
+`python -m stackcheck.report [RESULTS_DIR]` regenerates the HTML from existing results
+(scripts/report.sh). Never imports pytest.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from stackcheck.redact import REDACTOR
 
-# Failures the stack caused versus failures of the suite's own access to it.
-CATEGORIES = [
-    {
-        "name": "Suite/infra problems (API unreachable, credentials, bad config)",
-        "matchedStatuses": ["failed", "broken", "skipped"],
-        "messageRegex": r"(?s).*(api\.reachable|connection refused|timed out|HTTP 401|HTTP 403"
-                        r"|Unauthorized|Forbidden|no Kubernetes API).*",
-    },
-    {
-        "name": "Stack defects (a check failed)",
-        "matchedStatuses": ["failed"],
-        "messageRegex": r"(?s).*FAILED after.*",
-    },
-    {"name": "Suite errors (a bug in stackcheck)", "matchedStatuses": ["broken"]},
-]
+Obj = dict[str, Any]
+ROOT = Path(__file__).resolve().parent.parent
+REPORT_NAME = "stackcheck acceptance report"
+SINGLE_FILE = "stackcheck-report.html"
 GENERATE_TIMEOUT = 180.0
+MAX_VALUE = 400  # characters of one environment value
+
+# Failures the stack caused versus failures of the suite's own access to it. Allure 3 reads
+# them from its configuration (JavaScript regular expressions, searched); Allure 2 from
+# categories.json in the results (Java regular expressions, matched whole).
+_INFRA = (r"api\.reachable|connection refused|timed out|HTTP 401|HTTP 403|Unauthorized"
+          r"|Forbidden|no Kubernetes API")
+CATEGORIES: list[Obj] = [
+    {"name": "Suite/infra problems (API unreachable, credentials, bad config)",
+     "matchedStatuses": ["failed", "broken", "skipped"], "messageRegex": _INFRA},
+    {"name": "Stack defects (a check failed)", "matchedStatuses": ["failed"],
+     "messageRegex": "FAILED after"},
+    {"name": "Suite errors (a bug in stackcheck)", "matchedStatuses": ["broken"],
+     "messageRegex": ".*"},
+]
+# the report's tree: feature (Pods, Mesh, Bookinfo, Grafana, Prometheus, Manifests, ...),
+# then story (the kind of check)
+GROUP_BY = ["feature", "story"]
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
+
+
+def categories_allure2() -> list[Obj]:
+    return [{**c, "messageRegex": f"(?s).*({c['messageRegex']}).*"} for c in CATEGORIES]
 
 
 def write_metadata(results: Path, environment: Mapping[str, str]) -> None:
     results.mkdir(parents=True, exist_ok=True)
-    lines = [f"{_key(k)}={REDACTOR.text(str(v))}" for k, v in environment.items()]
+    lines = [f"{_key(k)}={_value(REDACTOR.text(str(v)))}" for k, v in environment.items()]
     (results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+    (results / "categories.json").write_text(json.dumps(categories_allure2(), indent=2),
+                                             encoding="utf-8")
 
 
 def _key(name: str) -> str:
     return name.replace(" ", "_").replace("=", "_").replace(":", "_")
 
 
-def allure_cli(root: Path) -> list[str] | None:
+def _value(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 3] + "..."
+
+
+# --- component versions ------------------------------------------------------------------
+def component_versions(workloads: Mapping[str, Iterable[Obj]],
+                       meshed_pods: Iterable[Obj] = ()) -> dict[str, str]:
+    """Versions found in the cluster, per component: the `helm.sh/chart` and
+    `app.kubernetes.io/version` labels and the image tags of its workloads;
+    plus the Linkerd proxy version(s) that the injector stamped on meshed pods."""
+    env: dict[str, str] = {}
+    for component, objects in workloads.items():
+        charts: list[str] = []
+        versions: list[str] = []
+        images: list[str] = []
+        for obj in objects:
+            labels = _labels(obj)
+            if "helm.sh/chart" in labels:
+                _add(charts, labels["helm.sh/chart"])
+            if "app.kubernetes.io/version" in labels:
+                _add(versions, labels["app.kubernetes.io/version"])
+            for image in _images(obj):
+                _add(images, _short_image(image))
+        for key, found in (("charts", charts), ("versions", versions), ("images", images)):
+            if found:
+                env[f"{component}.{key}"] = ", ".join(found)
+    proxies: list[str] = []
+    for pod in meshed_pods:
+        version = ((pod.get("metadata") or {}).get("annotations") or {}).get(
+            "linkerd.io/proxy-version")
+        if version:
+            _add(proxies, str(version))
+    if proxies:
+        env["linkerd.proxy-version"] = ", ".join(proxies)
+    return env
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    """The object's labels, with its pod template's filling in (charts label either)."""
+    template = _pod_spec_holder(obj)
+    labels = dict(((template or {}).get("metadata") or {}).get("labels") or {})
+    labels.update((obj.get("metadata") or {}).get("labels") or {})
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def _pod_spec_holder(obj: Obj) -> Obj | None:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob" or "jobTemplate" in spec:
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    template = spec.get("template")
+    return template if isinstance(template, dict) else None
+
+
+def _images(obj: Obj) -> list[str]:
+    spec = ((_pod_spec_holder(obj) or {}).get("spec")) or {}
+    return [str(c["image"]) for c in spec.get("containers") or [] if c.get("image")]
+
+
+def _short_image(image: str) -> str:
+    """`quay.io/prometheus/prometheus:v2.55.1` -> `prometheus:v2.55.1` (digests kept short)."""
+    name = image.rsplit("/", 1)[-1]
+    if "@" in name:
+        base, digest = name.split("@", 1)
+        return f"{base}@{digest[:19]}"
+    return name
+
+
+# --- HTML --------------------------------------------------------------------------------
+def allure_cli(root: Path = ROOT) -> list[str] | None:
     """The allure 3 command: the project's node_modules first, then PATH."""
     local = root / "node_modules" / ".bin" / "allure"
     if local.exists():
@@ -50,25 +154,93 @@ def allure_cli(root: Path) -> list[str] | None:
     return [found] if found else None
 
 
-def generate_html(root: Path, results: Path, output: Path) -> tuple[bool, str]:
-    """Render the HTML report (history kept in the report folder); (ok, one-line message)."""
+def allure_config(results: Path, output: Path, *, single_file: bool, history: Path,
+                  append_history: bool) -> Obj:
+    return {
+        "name": REPORT_NAME,
+        "output": str(output),
+        "historyPath": str(history),
+        "appendHistory": append_history,
+        "categories": CATEGORIES,
+        "plugins": {"awesome": {"options": {
+            "singleFile": single_file, "reportName": REPORT_NAME, "groupBy": GROUP_BY,
+        }}},
+    }
+
+
+def generate_html(root: Path, results: Path, output: Path,
+                  single_file: Path | None = None) -> tuple[bool, str]:
+    """Render the HTML report to `output` (history kept next to the results, so the trend
+    carries over between runs in the same report folder), and the same report as a single
+    self-contained file; (ok, one-line message)."""
     command = allure_cli(root)
     if command is None:
         return False, "Allure CLI not found (npm install in the project root): HTML skipped"
-    config = results.parent / "allurerc.json"
-    config.write_text(json.dumps({
-        "name": "stackcheck acceptance report",
-        "output": str(output),
-        "historyPath": str(results.parent / "history.jsonl"),
-        "plugins": {"awesome": {"options": {"singleFile": False, "reportName": "stackcheck"}}},
-    }, indent=2), encoding="utf-8")
+    report_dir = results.parent
+    history = report_dir / "history.jsonl"
+    single_file = single_file or report_dir / SINGLE_FILE
+    # the single file first, reading the history without adding to it; then the report
+    # proper, which appends this run to the history
+    with tempfile.TemporaryDirectory(prefix="stackcheck-allure-") as scratch:
+        scratch_out = Path(scratch) / "single"
+        ok, message = _generate(command, results, Path(scratch) / "allurerc-single.json",
+                                allure_config(results, scratch_out, single_file=True,
+                                              history=history, append_history=False))
+        if not ok:
+            return ok, message
+        shutil.copyfile(scratch_out / "index.html", single_file)
+    ok, message = _generate(command, results, report_dir / "allurerc.json",
+                            allure_config(results, output, single_file=False, history=history,
+                                          append_history=True))
+    if not ok:
+        return ok, message
+    return True, f"Allure report: {output / 'index.html'} (single file: {single_file})"
+
+
+def _generate(command: Sequence[str], results: Path, config_path: Path,
+              config: Obj) -> tuple[bool, str]:
+    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    output = Path(config["output"])
+    if output.is_dir() and any(output.iterdir()):
+        if not (output / "index.html").exists():
+            return False, f"{output} exists and is not an Allure report: not overwritten"
+        shutil.rmtree(output)  # no stale data files of an older report
     try:
-        done = subprocess.run([*command, "generate", str(results), "--config", str(config)],
+        done = subprocess.run([*command, "generate", str(results), "--config", str(config_path)],
                               capture_output=True, text=True, timeout=GENERATE_TIMEOUT,
                               env={**os.environ, "NO_COLOR": "1"}, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"allure generate failed: {exc}"
-    if done.returncode != 0:
+    if done.returncode != 0 or not (output / "index.html").exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         return False, f"allure generate exited {done.returncode}: {tail[0]}"
-    return True, f"Allure report: {output / 'index.html'}"
+    return True, ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m stackcheck.report",
+        description="Render the Allure HTML report (and its single-file copy) from existing "
+                    "Allure results; the history next to the results carries over.")
+    parser.add_argument("results", nargs="?", default="reports/allure-results", type=Path,
+                        help="the Allure results folder [default: reports/allure-results]")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="the HTML report folder [default: allure-report next to RESULTS]")
+    args = parser.parse_args(argv)
+    results: Path = args.results.resolve()
+    if not results.is_dir() or not any(results.glob("*-result.json")):
+        print(f"ERROR: {results} holds no Allure results (*-result.json): run the suite first",
+              file=sys.stderr)
+        return 4
+    if allure_cli() is None:
+        print("ERROR: the Allure CLI (npm package allure, version 3) is not installed: run "
+              "scripts/setup.sh (or npm install in the project root)", file=sys.stderr)
+        return 3
+    output = (args.output or results.parent / "allure-report").resolve()
+    ok, message = generate_html(ROOT, results, output)
+    print(message if ok else f"ERROR: {message}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

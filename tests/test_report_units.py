@@ -1,0 +1,147 @@
+"""The report's pure parts: redaction patterns, component versions, categories, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stackcheck.redact import MASK, Redactor
+from stackcheck.report import (
+    CATEGORIES,
+    allure_config,
+    categories_allure2,
+    component_versions,
+    write_metadata,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("2026-01-01T00:00:00Z DEBUG connecting with password=hunter2-xyz other-word", "hunter2"),
+    ("2026-01-01T00:00:00Z DEBUG connecting with password=first-part second-part",
+     "second-part"),
+    ('{"db_password": "s3cr3t value"}', "s3cr3t"),
+    ("Authorization: Bearer abcdefghijklmnop", "abcdefghijklmnop"),
+    ("client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0t", "LS0tLS1CRUdJTiBFQyBQ"),
+    ("token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4eHh4eHh4eCJ9.c2lnbmF0dXJlc2ln", "eyJhbGci"),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkey\n-----END EC PRIVATE KEY-----", "MHcCAQ"),
+    ("GET /api?api_key=abcdef123456&x=1", "abcdef123456"),
+    ("AWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI", "wJalrXUtnFEMI"),
+])
+def test_patterns_mask_secret_shapes(text: str, secret: str) -> None:
+    redacted = Redactor().text(text)
+    assert secret not in redacted and MASK in redacted, redacted
+
+
+@pytest.mark.parametrize("text", [
+    "namespace bookinfo carries linkerd.io/inject: enabled",
+    "pod bookinfo/details-v1-x: Running but not Ready: container details is CrashLoopBackOff",
+    "status 200 OK, expected 302",
+    "    env (names only): DB_PASSWORD, LINKERD2_PROXY_IDENTITY_TOKEN_FILE",
+])
+def test_innocent_text_is_left_alone(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_pod_env_secrets_are_masked_wherever_they_appear() -> None:
+    redactor = Redactor()
+    pod = {"spec": {"containers": [{"name": "app", "env": [
+        {"name": "DB_PASSWORD", "value": "alpha-secret-1 beta-secret-2"},
+        {"name": "LOG_LEVEL", "value": "verbose-debug"},
+        {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "x", "key": "y"}}},
+    ]}], "initContainers": [{"name": "init", "env": [{"name": "SIGNING_KEY",
+                                                       "value": "gamma-secret-3"}]}]}}
+    redactor.add_pod(pod)
+    text = redactor.text("beta-secret-2 then alpha-secret-1; gamma-secret-3; verbose-debug")
+    assert text == f"{MASK} then {MASK}; {MASK}; verbose-debug"
+
+
+def test_sensitive_headers_are_masked() -> None:
+    headers = Redactor().headers({"Set-Cookie": "grafana_session=abc; Path=/",
+                                  "Cookie": "a=b", "Authorization": "Basic Zm9vOmJhcg==",
+                                  "X-Auth-Token": "t0k3n", "Content-Type": "text/html"})
+    assert headers == {"Set-Cookie": MASK, "Cookie": MASK, "Authorization": MASK,
+                       "X-Auth-Token": MASK, "Content-Type": "text/html"}
+
+
+def test_component_versions_from_labels_images_and_proxies() -> None:
+    grafana = {"kind": "Deployment", "metadata": {"name": "prometheus-grafana", "labels": {
+        "helm.sh/chart": "grafana-8.5.11", "app.kubernetes.io/version": "11.3.0"}},
+        "spec": {"template": {"metadata": {"labels": {}}, "spec": {"containers": [
+            {"name": "grafana", "image": "docker.io/grafana/grafana:11.3.0"},
+            {"name": "sidecar", "image": "quay.io/kiwigrid/k8s-sidecar@sha256:" + "a" * 64}]}}}}
+    heartbeat = {"kind": "CronJob", "metadata": {"name": "linkerd-heartbeat"}, "spec": {
+        "jobTemplate": {"spec": {"template": {
+            "metadata": {"labels": {"app.kubernetes.io/version": "stable-2.14.10"}},
+            "spec": {"containers": [{"name": "hb",
+                                     "image": "cr.l5d.io/linkerd/controller:stable-2.14.10"}]}}}}}}
+    pods = [{"metadata": {"annotations": {"linkerd.io/proxy-version": "stable-2.14.10"}}},
+            {"metadata": {"annotations": {"linkerd.io/proxy-version": "stable-2.14.10"}}},
+            {"metadata": {}}]
+    env = component_versions({"kps": [grafana], "linkerd": [heartbeat], "empty": []}, pods)
+    assert env == {
+        "kps.charts": "grafana-8.5.11",
+        "kps.versions": "11.3.0",
+        "kps.images": "grafana:11.3.0, k8s-sidecar@sha256:aaaaaaaaaaaa",
+        "linkerd.versions": "stable-2.14.10",
+        "linkerd.images": "controller:stable-2.14.10",
+        "linkerd.proxy-version": "stable-2.14.10",
+    }
+
+
+def test_metadata_is_redacted_and_bounded(tmp_path: Path) -> None:
+    write_metadata(tmp_path, {"cluster server": "https://u:p@host", "faults": "x" * 1000,
+                              "note": "token=abcdef123456"})
+    lines = (tmp_path / "environment.properties").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "cluster_server=https://u:p@host"
+    assert len(lines[1]) < 420 and lines[1].endswith("...")
+    assert lines[2] == f"note=token={MASK}"
+    categories = json.loads((tmp_path / "categories.json").read_text(encoding="utf-8"))
+    assert categories == categories_allure2()
+
+
+def test_categories_separate_stack_defects_from_suite_problems(tmp_path: Path) -> None:
+    import re
+
+    def category(status: str, message: str) -> str:
+        for rule in CATEGORIES:  # first match wins, as in Allure
+            if status in rule["matchedStatuses"] and re.search(rule["messageRegex"], message):
+                return str(rule["name"])
+        return "none"
+
+    assert category("failed", "pods.healthy[bookinfo]: ...: FAILED after 4.0s").startswith(
+        "Stack defects")
+    assert category("failed", "api.reachable: ...: FAILED after 4.0s").startswith("Suite/infra")
+    assert category("skipped", "api.reachable failed: HTTP 401 Unauthorized").startswith(
+        "Suite/infra")
+    assert category("broken", "KeyError: 'x'").startswith("Suite errors")
+    config = allure_config(tmp_path / "r", tmp_path / "o", single_file=True,
+                           history=tmp_path / "h.jsonl", append_history=False)
+    assert config["categories"] == CATEGORIES
+    assert config["plugins"]["awesome"]["options"]["singleFile"] is True
+    assert config["appendHistory"] is False
+
+
+def test_cli_explains_missing_results(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "stackcheck.report", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 4
+    assert "holds no Allure results" in done.stderr
+
+
+def test_report_script_is_strict_and_explains_a_missing_cli(tmp_path: Path) -> None:
+    script = ROOT / "scripts" / "report.sh"
+    assert "set -euo pipefail" in script.read_text(encoding="utf-8")
+    fake_root = tmp_path / "checkout"
+    (fake_root / "scripts").mkdir(parents=True)
+    (fake_root / "scripts" / "report.sh").write_bytes(script.read_bytes())
+    done = subprocess.run(["bash", str(fake_root / "scripts" / "report.sh")],
+                          capture_output=True, text=True, timeout=30, check=False,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 3, done.stderr
+    assert "Allure CLI is not installed" in done.stderr

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import tenacity
 import urllib3
 import yaml
 from kubernetes import client, config
@@ -26,6 +25,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from stackcheck.errors import UsageError
+from stackcheck.polling import Deadline
+from stackcheck.retry import call as retry_call
 from stackcheck.stackfile import read_text_file, require_file
 
 Obj = dict[str, Any]
@@ -48,10 +49,11 @@ PAGE_SIZE = 500
 class ApiFailure(Exception):
     """An API call that failed: `reason` is one line fit for a check's message."""
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
+    def __init__(self, reason: str, status: int | None = None, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.timed_out = timed_out  # cost a whole request timeout: retried only within the run
 
     @property
     def transient(self) -> bool:
@@ -156,6 +158,7 @@ class Kube:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.list_versions: dict[str, str] = {}  # collection path -> resourceVersion last listed
+        self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
 
     def close(self) -> None:
         self._api.close()
@@ -241,14 +244,9 @@ class Kube:
         return _decode(self._call(verb, path, []), path)
 
     def _call(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, ApiFailure) and e.transient
-                                              and e.status is not None),
-            wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=1.0),
-            stop=tenacity.stop_after_attempt(3),
-            reraise=True,
-        )
-        return retrying(self._once, verb, path, query)
+        """One request; 5xx/429 answers, resets and timeouts retried (stackcheck/retry.py)."""
+        return retry_call(lambda: self._once(verb, path, query), fast=_fast_failure,
+                          slow=_timed_out, deadline=self.deadline)
 
     def _once(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
         with self._lock:
@@ -263,11 +261,26 @@ class Kube:
         except ApiException as exc:
             raise ApiFailure(_status_reason(exc.status, exc.reason, exc.body), exc.status) from None
         except urllib3.exceptions.HTTPError as exc:
-            raise ApiFailure(_network_reason(self.server, exc, self._timeout)) from None
+            raise ApiFailure(_network_reason(self.server, exc, self._timeout),
+                             timed_out=_is_timeout(exc)) from None
         if not 200 <= response.status <= 299:
             raise ApiFailure(_status_reason(response.status, response.reason, body),
                              response.status)
         return body
+
+
+def _fast_failure(exc: BaseException) -> bool:
+    return isinstance(exc, ApiFailure) and exc.transient and not exc.timed_out
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, ApiFailure) and exc.timed_out
+
+
+def _is_timeout(exc: urllib3.exceptions.HTTPError) -> bool:
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        return isinstance(exc.reason, (urllib3.exceptions.TimeoutError, TimeoutError))
+    return isinstance(exc, urllib3.exceptions.TimeoutError)
 
 
 def _decode(body: bytes, what: str) -> Obj:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-import tenacity
 
 from stackcheck.checks import Check, Evidence, Verdict
 from stackcheck.checks.http import HttpAnswer, http_problems
@@ -23,11 +22,13 @@ from stackcheck.checks.prom import query_problems, scrape_job_problems
 from stackcheck.checks.workloads import workload_problem
 from stackcheck.diagnostics import http_evidence, pod_evidence
 from stackcheck.kube import ApiFailure, Kube
+from stackcheck.polling import Deadline
+from stackcheck.retry import TRANSIENT_STATUS
+from stackcheck.retry import call as retry_call
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack
 
 Obj = dict[str, Any]
-_RETRY_STATUS = {502, 503, 504}
 MAX_DIAGNOSED_PODS = 5
 
 
@@ -41,6 +42,7 @@ class Probes:
         self.http = requests.Session()
         self.http.headers["User-Agent"] = "stackcheck"
         self.http_requests = 0
+        self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
 
     def close(self) -> None:
         self.http.close()
@@ -226,15 +228,11 @@ class Probes:
             raise ApiFailure(f"GET {url}: the answer is not a JSON object") from None
 
     def _http_get(self, url: str, query: list[tuple[str, str]] | None = None) -> HttpAnswer:
-        """GET without following redirects; transient failures retried a few times."""
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((_Transient, requests.ConnectionError)),
-            wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=1.0),
-            stop=tenacity.stop_after_attempt(3),
-            reraise=True,
-        )
+        """GET without following redirects; 5xx/429 answers, resets and timeouts retried
+        (stackcheck/retry.py). A 5xx that persists is the answer the check judges."""
         try:
-            answer: HttpAnswer = retrying(self._http_once, url, query)
+            answer = retry_call(lambda: self._http_once(url, query), fast=_http_fast,
+                                slow=_http_timeout, deadline=self.deadline)
         except _Transient as exc:
             return exc.answer
         except requests.RequestException as exc:
@@ -248,7 +246,7 @@ class Probes:
                                  timeout=self.settings.request_timeout)
         answer = HttpAnswer(response.url, response.status_code, response.reason or "",
                             dict(response.headers), response.content)
-        if response.status_code in _RETRY_STATUS:
+        if response.status_code in TRANSIENT_STATUS:
             raise _Transient(answer)
         return answer
 
@@ -258,6 +256,15 @@ class Probes:
             return None
         kube = self.kube
         return lambda: tuple(pod_evidence(kube, p) for p in pods[:MAX_DIAGNOSED_PODS])
+
+
+def _http_fast(exc: BaseException) -> bool:
+    return isinstance(exc, (_Transient, requests.ConnectionError,
+                            requests.exceptions.ChunkedEncodingError))
+
+
+def _http_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, requests.Timeout)
 
 
 class _Transient(Exception):

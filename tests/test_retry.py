@@ -1,13 +1,29 @@
-"""The per-request retry policy (stackcheck/retry.py), with a fake clock and a fake sleep:
+"""The per-request retry policy (stackcheck/retry.py): with a fake clock and a fake sleep,
 which failures are retried, how often, with what pauses, and never past the deadline for
-the slow ones."""
+the slow ones; then on the wire, the API client and the HTTP probes against a local server
+answering from a script (5xx, 429, connection resets, answers later than the timeout)."""
 
 from __future__ import annotations
 
-import pytest
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+
+from stackcheck.kube import ApiFailure, Kube, KubeTarget, load_configuration
 from stackcheck.polling import Deadline
+from stackcheck.probes import Probes
 from stackcheck.retry import ATTEMPTS, BACKOFF_BASE, BACKOFF_CAP, BACKOFF_JITTER, call
+from stackcheck.settings import Settings
+from stackcheck.stackfile import load_stack
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Fast(Exception):
@@ -123,3 +139,162 @@ def test_with_the_deadline_passed_a_fast_failure_still_gets_its_quick_retries(
     assert call(request, is_fast, is_slow, Deadline.after(0.0, clock),
                 sleep=lambda s: None) == "ok"
     assert request.tries == 2
+
+
+# --- on the wire: the API client and the HTTP probes against a scripted server -------------
+class Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers each GET with the next step of the server's script: a status code, "reset"
+    (close without answering) or "slow" (answer after the client's timeout)."""
+
+    server: ScriptedServer
+
+    def do_GET(self) -> None:
+        step = self.server.next_step()
+        if step == "reset":
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if step == "slow":
+            self.server.release.wait(5.0)
+            step = 200
+        body = json.dumps({"gitVersion": "v1.31.0"} if step == 200 else
+                          {"kind": "Status", "message": f"scripted {step}"}).encode()
+        self.send_response(int(step))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class ScriptedServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, script: list[int | str]) -> None:
+        super().__init__(("127.0.0.1", 0), Scripted)
+        self.script = list(script)
+        self.requests = 0
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def next_step(self) -> int | str:
+        with self._lock:
+            self.requests += 1
+            return self.script.pop(0) if self.script else 200
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[list[int | str]], ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def start(script: list[int | str]) -> ScriptedServer:
+        server = ScriptedServer(script)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+TIMEOUT = 0.3  # the client's request timeout; "slow" answers come later than that
+
+
+def kube_for(server: ScriptedServer, tmp_path: Path) -> Kube:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": server.url}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    return Kube(load_configuration(KubeTarget(kubeconfig, None, TIMEOUT)), TIMEOUT)
+
+
+def probes_for() -> Probes:
+    return Probes(load_stack(ROOT / "stack.yml"), Settings(request_timeout=TIMEOUT), None)
+
+
+@pytest.mark.parametrize("script", [[503, 429, 200], [500, 200], ["reset", 200],
+                                    ["reset", 502, 200]])
+def test_the_api_client_retries_transient_failures(
+        script: list[int | str], serve: Callable[[list[int | str]], ScriptedServer],
+        tmp_path: Path) -> None:
+    server = serve(script)
+    assert kube_for(server, tmp_path).version()["gitVersion"] == "v1.31.0"
+    assert server.requests == len(script)
+
+
+def test_the_api_client_gives_up_on_a_persistent_5xx_with_its_reason(
+        serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path) -> None:
+    server = serve([503] * 10)
+    with pytest.raises(ApiFailure, match=r"HTTP 503.*scripted 503") as failure:
+        kube_for(server, tmp_path).version()
+    assert failure.value.transient and server.requests == ATTEMPTS
+
+
+def test_the_api_client_does_not_retry_a_refusal(
+        serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path) -> None:
+    server = serve([403])
+    with pytest.raises(ApiFailure, match="HTTP 403") as failure:
+        kube_for(server, tmp_path).version()
+    assert not failure.value.transient and server.requests == 1
+
+
+def test_the_api_client_retries_a_timeout_only_within_the_deadline(
+        serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path) -> None:
+    server = serve(["slow"] * 10)
+    kube = kube_for(server, tmp_path)
+    kube.deadline = Deadline.after(0.0)
+    with pytest.raises(ApiFailure, match="timed out") as failure:
+        kube.version()
+    assert failure.value.timed_out and server.requests == 1
+    kube.deadline = Deadline.after(60.0)
+    with pytest.raises(ApiFailure, match="timed out"):
+        kube.version()
+    assert server.requests == 1 + ATTEMPTS
+
+
+@pytest.mark.parametrize("script", [[503, 429, 200], [500, 200], ["reset", 200]])
+def test_http_probes_retry_transient_failures(
+        script: list[int | str], serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    server = serve(script)
+    answer = probes_for()._http_get(server.url + "/productpage")
+    assert answer.status == 200
+    assert server.requests == len(script)
+
+
+def test_a_persistent_http_5xx_is_the_answer_the_check_judges(
+        serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    server = serve([500] * 10)
+    assert probes_for()._http_get(server.url + "/").status == 500
+    assert server.requests == ATTEMPTS
+
+
+def test_http_probes_do_not_retry_a_definite_answer(
+        serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    server = serve([404])
+    assert probes_for()._http_get(server.url + "/").status == 404
+    assert server.requests == 1
+
+
+def test_http_probes_retry_a_timeout_only_within_the_deadline(
+        serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    server = serve(["slow"] * 10)
+    probes = probes_for()
+    probes.deadline = Deadline.after(0.0)
+    with pytest.raises(ApiFailure, match=f"timed out after {TIMEOUT:g}s"):
+        probes._http_get(server.url + "/")
+    assert server.requests == 1
+    probes.deadline = Deadline.after(60.0)
+    with pytest.raises(ApiFailure, match="timed out"):
+        probes._http_get(server.url + "/")
+    assert server.requests == 1 + ATTEMPTS

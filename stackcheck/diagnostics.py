@@ -3,6 +3,7 @@ the HTTP exchange. Bounded, and redacted before it leaves this module."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from stackcheck.checks import Evidence
@@ -15,6 +16,9 @@ Obj = dict[str, Any]
 LOG_LINES = 30
 MAX_EVENTS = 10
 BODY_EXCERPT = 2048
+NOTABLE_LINES = 10
+NOTABLE_WIDTH = 200
+_NOTABLE = re.compile(r"(?i)error|exception|fail|denied|unavailable|forbidden|unauthori[sz]ed")
 
 
 def pod_evidence(kube: Kube, pod: Obj) -> Evidence:
@@ -80,10 +84,20 @@ def _troubled_containers(pod: Obj) -> list[str]:
 
 
 def http_evidence(answer: HttpAnswer) -> Evidence:
+    """The request, status, headers (secret ones masked) and a bounded body excerpt: its
+    head, plus the lines of note further down (an error message deep in a 200 page)."""
     headers = REDACTOR.headers(answer.headers)
-    body = answer.body[:BODY_EXCERPT].decode("utf-8", "replace")
-    more = len(answer.body) - BODY_EXCERPT
-    text = (f"GET {answer.url}\n\nHTTP {answer.status} {answer.reason}\n"
-            + "".join(f"{k}: {v}\n" for k, v in headers.items())
-            + f"\n{REDACTOR.text(body)}" + (f"\n... ({more} more bytes)" if more > 0 else ""))
-    return Evidence(f"GET {answer.url}", text)
+    text = answer.body.decode("utf-8", "replace")
+    head, rest = text[:BODY_EXCERPT], text[BODY_EXCERPT:]
+    body = head
+    if rest:
+        first = head.count("\n") + 1
+        notable = [(first + i, line.strip()[:NOTABLE_WIDTH])
+                   for i, line in enumerate(rest.splitlines()) if _NOTABLE.search(line)]
+        body += f"\n... ({len(answer.body) - len(head.encode())} more bytes"
+        body += "; lines of note:)\n" if notable else ")"
+        body += "".join(f"{n:>5}: {line}\n" for n, line in notable[:NOTABLE_LINES])
+    return Evidence(f"GET {answer.url}",
+                    f"GET {answer.url}\n\nHTTP {answer.status} {answer.reason}\n"
+                    + "".join(f"{k}: {v}\n" for k, v in headers.items())
+                    + f"\n{REDACTOR.text(body)}")

@@ -145,3 +145,18 @@ def test_report_script_is_strict_and_explains_a_missing_cli(tmp_path: Path) -> N
                           env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 3, done.stderr
     assert "Allure CLI is not installed" in done.stderr
+
+
+def test_http_evidence_keeps_the_lines_of_note_past_the_excerpt() -> None:
+    from stackcheck.checks.http import HttpAnswer
+    from stackcheck.diagnostics import BODY_EXCERPT, http_evidence
+
+    body = ("<p>filler</p>\n" * 400 + "<h4>Error fetching product reviews!</h4>\n"
+            + "<p>end</p>\n").encode()
+    text = http_evidence(HttpAnswer("http://h/productpage", 200, "OK",
+                                    {"Set-Cookie": "s=abcdefgh", "Content-Type": "text/html"},
+                                    body)).text
+    assert text.startswith("GET http://h/productpage\n\nHTTP 200 OK\n")
+    assert f"Set-Cookie: {MASK}\nContent-Type: text/html\n" in text
+    assert "  401: <h4>Error fetching product reviews!</h4>" in text
+    assert "<p>end</p>" not in text and len(text) < BODY_EXCERPT + 400

@@ -22,6 +22,8 @@ _SECRET_NAME = re.compile(
     r"cookie|auth|(^|[-_.])key([-_.]|$)|(^|[-_.])pwd([-_.]|$))", re.IGNORECASE)
 _KEY_WORDS = (r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|"
               r"client[-_]key(?:[-_]data)?|access[-_]?key|session|credentials?")
+_TOKEN = r"(?=[^\s\"',;]*"  # a lookahead within one token: _TOKEN + X + _REST
+_REST = r")[^\s\"',;]+"
 _PATTERNS = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)",
                re.DOTALL),
@@ -29,9 +31,14 @@ _PATTERNS = (
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     # a quoted value after a secret-looking key: "password": "x y", token='abc'
     re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*[\"']?\s*[:=]\s*)(\"[^\"\n]*\"|'[^'\n]*')"),
-    # an unquoted one (log lines, query strings, headers): the rest of the line goes, since a
+    # an unquoted one after `=` (log lines, query strings): the rest of the line goes, since a
     # careless log line may carry several words (`password=first second`)
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*[:=]\s*)([^\s\"'][^\n]*)"),
+    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*=\s*)([^\s\"'][^\n]*)"),
+    # after `:` (YAML, headers, prose): one token, if it looks like a secret (a digit in it,
+    # mixed case, or long), so that "these credentials: FAILED after 2s" stays readable
+    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*:\s*)(?-i:({_TOKEN}\d{_REST}"
+               rf"|(?=[^\s\"',;]*[a-z])(?=[^\s\"',;]*[A-Z])[^\s\"',;]{{8,}}"
+               rf"|[^\s\"',;]{{16,}}))"),
 )
 _SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie",
                       "x-grafana-key", "x-api-key", "x-auth-token", "x-vault-token"}

@@ -43,6 +43,8 @@ def test_patterns_mask_secret_shapes(text: str, secret: str) -> None:
     "pod bookinfo/details-v1-x: Running but not Ready: container details is CrashLoopBackOff",
     "status 200 OK, expected 302",
     "    env (names only): DB_PASSWORD, LINKERD2_PROXY_IDENTITY_TOKEN_FILE",
+    "api.reachable: the API server answers with these credentials: FAILED after 2.0s",
+    "hint: check that the credentials may get/list namespaces",
 ])
 def test_innocent_text_is_left_alone(text: str) -> None:
     assert Redactor().text(text) == text
@@ -117,8 +119,10 @@ def test_categories_separate_stack_defects_from_suite_problems(tmp_path: Path) -
     assert category("failed", "pods.healthy[bookinfo]: ...: FAILED after 4.0s").startswith(
         "Stack defects")
     assert category("failed", "api.reachable: ...: FAILED after 4.0s").startswith("Suite/infra")
-    assert category("skipped", "api.reachable failed: HTTP 401 Unauthorized").startswith(
-        "Suite/infra")
+    assert category("skipped", "Skipped: api.reachable failed: HTTP 401 Unauthorized"
+                    ).startswith("Suite/infra")
+    assert category("failed", "Failed: prometheus.scrape-job[linkerd-proxy]: ... FAILED after 3s"
+                    "\n  - target x is down: dial tcp: connection refused").startswith("Stack")
     assert category("broken", "KeyError: 'x'").startswith("Suite errors")
     config = allure_config(tmp_path / "r", tmp_path / "o", single_file=True,
                            history=tmp_path / "h.jsonl", append_history=False)

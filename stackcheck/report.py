@@ -35,6 +35,7 @@ REPORT_NAME = "stackcheck acceptance report"
 SINGLE_FILE = "stackcheck-report.html"
 GENERATE_TIMEOUT = 180.0
 MAX_VALUE = 400  # characters of one environment value
+HISTORY_LIMIT = 50  # runs kept in history.jsonl (the trend)
 
 # Failures the stack caused versus failures of the suite's own access to it. Allure 3 reads
 # them from its configuration (JavaScript regular expressions, searched); Allure 2 from
@@ -160,6 +161,7 @@ def allure_config(results: Path, output: Path, *, single_file: bool, history: Pa
         "name": REPORT_NAME,
         "output": str(output),
         "historyPath": str(history),
+        "historyLimit": HISTORY_LIMIT,
         "appendHistory": append_history,
         "categories": CATEGORIES,
         "plugins": {"awesome": {"options": {

@@ -74,6 +74,19 @@ class Redactor:
                 if is_secret_name(str(env.get("name", ""))) and isinstance(env.get("value"), str):
                     self.add(env["value"])
 
+    def add_values(self, data: Any) -> None:
+        """Register the string values under secret-looking keys of a parsed values file
+        (Helm values, kubeconfig): `adminPassword`, `client-key-data`, `token`, ..."""
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                if isinstance(value, str) and is_secret_name(str(key)):
+                    self.add(value)
+                else:
+                    self.add_values(value)
+        elif isinstance(data, list):
+            for item in data:
+                self.add_values(item)
+
     def text(self, text: str) -> str:
         with self._lock:
             values = sorted(self._values, key=len, reverse=True)

@@ -164,3 +164,25 @@ def test_http_evidence_keeps_the_lines_of_note_past_the_excerpt() -> None:
     assert f"Set-Cookie: {MASK}\nContent-Type: text/html\n" in text
     assert "  401: <h4>Error fetching product reviews!</h4>" in text
     assert "<p>end</p>" not in text and len(text) < BODY_EXCERPT + 400
+
+
+def test_values_file_secrets_are_registered() -> None:
+    redactor = Redactor()
+    redactor.add_values({"grafana": {"adminPassword": "values-pass-1", "replicas": "3",
+                                     "env": [{"name": "x", "apiToken": "values-token-2"}]},
+                         "users": [{"user": {"client-key-data": "LS0tLS1CRUdJTiBFQw=="}}]})
+    text = redactor.text("a values-pass-1 b values-token-2 c LS0tLS1CRUdJTiBFQw== d 3")
+    assert text == f"a {MASK} b {MASK} c {MASK} d 3"
+
+
+def test_verification_never_reads_secret_objects() -> None:
+    """Secret objects are never fetched: no API path of the read side names them."""
+    from stackcheck import kube
+
+    assert not any("secret" in path for path in kube._KIND_PATHS.values())
+    sources = [*(ROOT / "stackcheck").glob("*.py"), *(ROOT / "stackcheck/checks").glob("*.py")]
+    for path in sources:
+        if path.name in ("deploy.py", "static.py", "redact.py"):
+            continue  # deploy writes (admin credentials); static reads files; redact masks
+        text = path.read_text(encoding="utf-8")
+        assert "/secrets" not in text and '"Secret"' not in text, path

@@ -49,7 +49,8 @@ class Check:
     id: str
     feature: str  # the report's grouping: Cluster, Pods, Workloads, Mesh, Bookinfo, ...
     claim: str
-    probe: Callable[[Probes], Verdict]
+    # out of repr: a function's address would change the report's history id every run
+    probe: Callable[[Probes], Verdict] = field(repr=False)
     hint: str
     fatal: bool = False  # when it fails, every check that needs the cluster is skipped
     needs_api: bool = True

@@ -1,28 +1,39 @@
-"""Read-only access to the Kubernetes API through the official client, as plain dicts.
+"""Read-only access to the Kubernetes API, as plain dicts.
 
 Objects stay in their wire shape (camelCase dicts) so checks, golden examples and the sim
 all speak the same language. Every call has a timeout; transient failures are retried with
-capped exponential backoff and jitter (tenacity) before they count as an attempt's failure.
+capped exponential backoff and jitter (stackcheck/retry.py) before they count as an
+attempt's failure.
+
+Requests go through one thread-safe urllib3 pool, so checks may read concurrently. The
+kubeconfig is read here when it is plain (a server, a CA, a token or a client certificate:
+the sim's, kind's, most admins'); anything else (exec plugins, auth providers, proxies,
+basic auth) goes through the official client's loader, imported only then: importing the
+official client costs about 0.3 s, as much as a whole verification run of a small stack.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
+import binascii
+import contextlib
 import json
 import math
+import shutil
+import ssl
+import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import urllib3
 import yaml
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from stackcheck.errors import UsageError
 from stackcheck.polling import Deadline
@@ -44,6 +55,12 @@ _KIND_PATHS = {
 }
 _TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 PAGE_SIZE = 500
+POOL_SIZE = 16  # connections kept per host: concurrent reads plus a few watches
+# kubeconfig keys the plain reader understands; any other key: the official loader
+_PLAIN_CLUSTER = frozenset({"server", "certificate-authority", "certificate-authority-data",
+                            "insecure-skip-tls-verify", "tls-server-name", "extensions"})
+_PLAIN_USER = frozenset({"token", "tokenFile", "client-certificate", "client-certificate-data",
+                         "client-key", "client-key-data", "extensions"})
 
 
 class ApiFailure(Exception):
@@ -67,29 +84,183 @@ class KubeTarget:
     request_timeout: float
 
 
-def load_configuration(target: KubeTarget) -> client.Configuration:
+@dataclass
+class Configuration:
+    """Where the API server is and how to authenticate; attribute names as the official
+    client's `Configuration` (`api_key["authorization"]` is `Bearer <token>`)."""
+
+    host: str
+    api_key: dict[str, str] = field(default_factory=dict)
+    ssl_ca_cert: str | None = None  # a CA bundle file
+    ca_data: str | None = None  # PEM text
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify_ssl: bool = True
+    tls_server_name: str | None = None
+    proxy: str | None = None
+    basic_auth: str | None = None  # "user:password"
+    refresh: Callable[[], dict[str, str]] | None = None  # a fresh api_key (exec plugins)
+
+
+def load_configuration(target: KubeTarget) -> Configuration:
     """The client configuration for a kubeconfig; every problem is one UsageError line."""
     path = target.kubeconfig
     _check_kubeconfig(path, target.context)
-    configuration = client.Configuration()
+    configuration = _plain_configuration(path, target.context)
+    if configuration is None:
+        configuration = _official_configuration(path, target.context)
+    server = urlsplit(configuration.host or "")
+    if server.scheme not in ("http", "https") or not server.hostname:
+        raise UsageError(f"kubeconfig {path}: the cluster of context "
+                         f"{target.context or '(current)'} has no http(s) server URL "
+                         f"(got {configuration.host or 'nothing'!r})")
+    try:
+        if server.scheme == "https":
+            _ssl_context(configuration)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise UsageError(f"kubeconfig {path}: TLS settings unusable "
+                         f"({_first_line(str(exc))})") from None
+    return configuration
+
+
+def _official_configuration(path: Path, context: str | None) -> Configuration:
+    """Through the official client's loader: exec plugins, auth providers and the rest."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    official = client.Configuration()
     try:
         config.load_kube_config(
             config_file=str(path),
-            context=target.context,
-            client_configuration=configuration,
+            context=context,
+            client_configuration=official,
             persist_config=False,
         )
     except ConfigException as exc:
         raise UsageError(f"kubeconfig {path}: {_first_line(str(exc))}") from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:
         raise UsageError(f"kubeconfig {path}: unreadable ({_first_line(str(exc))})") from None
-    server = urlsplit(configuration.host or "")
-    if server.scheme not in ("http", "https") or not server.hostname:
-        raise UsageError(f"kubeconfig {path}: the cluster of context "
-                         f"{target.context or '(current)'} has no http(s) server URL "
-                         f"(got {configuration.host or 'nothing'!r})")
-    configuration.retries = 0  # retries are ours: bounded, with backoff, within the deadline
-    return configuration
+    hook: Callable[[Any], None] | None = official.refresh_api_key_hook
+
+    def refresh() -> dict[str, str]:
+        if hook is not None:
+            hook(official)
+        return dict(official.api_key)
+
+    basic = f"{official.username}:{official.password}" if official.username else None
+    return Configuration(
+        host=official.host or "", api_key=dict(official.api_key or {}),
+        ssl_ca_cert=official.ssl_ca_cert, cert_file=official.cert_file,
+        key_file=official.key_file, verify_ssl=bool(official.verify_ssl),
+        tls_server_name=official.tls_server_name, proxy=official.proxy, basic_auth=basic,
+        refresh=refresh if hook is not None else None)
+
+
+def _plain_configuration(path: Path, context: str | None) -> Configuration | None:
+    """A kubeconfig with only a server, CA, token or client certificate, read directly;
+    None for anything else (the official loader then reads it and reports its problems)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        chosen = _entry(data, "contexts", context or data.get("current-context"), "context")
+        cluster = _entry(data, "clusters", chosen.get("cluster"), "cluster")
+        user = _entry(data, "users", chosen.get("user"), "user")
+        if not cluster or set(cluster) - _PLAIN_CLUSTER or set(user) - _PLAIN_USER:
+            return None
+        server = cluster.get("server")
+        if not isinstance(server, str) or not server:
+            return None
+        base = path.parent
+        token = user.get("token")
+        if user.get("tokenFile"):
+            token = (base / Path(user["tokenFile"]).expanduser()).read_text(
+                encoding="utf-8").strip()
+        return Configuration(
+            host=server.rstrip("/"),
+            api_key={"authorization": f"Bearer {token}"} if token else {},
+            ssl_ca_cert=_file(base, cluster.get("certificate-authority")),
+            ca_data=_data(cluster.get("certificate-authority-data")),
+            cert_file=_file(base, user.get("client-certificate")) or _data_file(
+                user.get("client-certificate-data")),
+            key_file=_file(base, user.get("client-key")) or _data_file(
+                user.get("client-key-data")),
+            verify_ssl=not cluster.get("insecure-skip-tls-verify", False),
+            tls_server_name=cluster.get("tls-server-name") or None)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def _entry(data: Any, section: str, name: object, key: str) -> dict[str, Any]:
+    for item in data.get(section) or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            value = item.get(key)
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
+def _file(base: Path, given: object) -> str | None:
+    return str(base / Path(given).expanduser()) if isinstance(given, str) and given else None
+
+
+def _data(given: object) -> str | None:
+    if not isinstance(given, str) or not given:
+        return None
+    try:
+        return base64.b64decode(given, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("invalid base64 data") from None
+
+
+_DATA_DIR: list[Path] = []
+
+
+def _data_file(given: object) -> str | None:
+    """Inline certificate data as a private temporary file (ssl loads chains from files)."""
+    text = _data(given)
+    if text is None:
+        return None
+    if not _DATA_DIR:
+        _DATA_DIR.append(Path(tempfile.mkdtemp(prefix="stackcheck-kube-")))
+        atexit.register(shutil.rmtree, _DATA_DIR[0], True)
+    with tempfile.NamedTemporaryFile("w", dir=_DATA_DIR[0], delete=False,
+                                     suffix=".pem") as handle:
+        handle.write(text)
+    return handle.name
+
+
+def _ssl_context(configuration: Configuration) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert,
+                                         cadata=configuration.ca_data)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    return context
+
+
+def _pool(configuration: Configuration) -> urllib3.PoolManager:
+    options: dict[str, Any] = {"num_pools": 4, "maxsize": POOL_SIZE, "retries": False}
+    if configuration.host.startswith("https:"):  # loading the system CAs takes ~30 ms
+        options["ssl_context"] = _ssl_context(configuration)
+    if configuration.tls_server_name:
+        options["server_hostname"] = configuration.tls_server_name
+    manager = (urllib3.ProxyManager(configuration.proxy, **options) if configuration.proxy
+               else urllib3.PoolManager(**options))
+    if not configuration.verify_ssl:
+        manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme,
+                                          "https": _UnverifiedPool}
+    return manager
+
+
+class _UnverifiedPool(urllib3.HTTPSConnectionPool):
+    """HTTPS without certificate checks, which the kubeconfig asked for explicitly
+    (insecure-skip-tls-verify): no InsecureRequestWarning on every request (pytest runs
+    with warnings as errors, and a process-wide filter would not survive its resets)."""
+
+    def _validate_conn(self, conn: Any) -> None:
+        urllib3.HTTPConnectionPool._validate_conn(self, conn)
+        if conn.is_closed:
+            conn.connect()
 
 
 def _check_kubeconfig(path: Path, context: str | None) -> None:
@@ -149,11 +320,12 @@ def _first_line(text: str) -> str:
 
 
 class Kube:
-    """A read-only API session; counts its requests by verb."""
+    """A read-only API session; counts its requests by verb. Thread-safe."""
 
-    def __init__(self, configuration: client.Configuration, request_timeout: float) -> None:
-        self.server = configuration.host
-        self._api = client.ApiClient(configuration)
+    def __init__(self, configuration: Configuration, request_timeout: float) -> None:
+        self.server = configuration.host.rstrip("/")
+        self._configuration = configuration
+        self._pool = _pool(configuration)
         self._timeout = request_timeout
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
@@ -161,7 +333,7 @@ class Kube:
         self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
 
     def close(self) -> None:
-        self._api.close()
+        self._pool.clear()
 
     # --- verbs -------------------------------------------------------------------------
     def version(self) -> Obj:
@@ -171,7 +343,7 @@ class Kube:
         return self._json("get", path)
 
     def list_all(self, path: str, label_selector: str | None = None,
-             field_selector: str | None = None) -> list[Obj]:
+                 field_selector: str | None = None) -> list[Obj]:
         """Every item of a collection, page by page (limit/continue)."""
         return list(self._pages(path, label_selector, field_selector))
 
@@ -190,34 +362,73 @@ class Kube:
         resource = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
         return _decode(self._call("proxy", resource, query or []), resource)
 
-    def wait_for_change(self, kind: str, namespace: str, seconds: float) -> None:
-        """Return when the collection changes after our last list, or after `seconds`.
+    def wait_for_change(self, kinds: str | tuple[str, ...], namespace: str,
+                        seconds: float) -> None:
+        """Return when one of the collections changes after our last list of it, or after
+        `seconds`.
 
-        A watch from the listed resourceVersion: a condition is seen as soon as it becomes
-        true instead of on the next poll. Without a listed version, just wait.
+        Watches from the listed resourceVersions (one per kind, concurrently): a condition
+        is seen as soon as it becomes true instead of on the next poll. A kind never listed
+        is not watched; with none, or when every watch fails, this is a plain sleep.
         """
-        path = _KIND_PATHS[kind].format(ns=namespace)
-        version = self.list_versions.get(path)
-        if version is None or seconds < 0.05:
+        wanted = (kinds,) if isinstance(kinds, str) else kinds
+        watches = [(path, version) for kind in wanted
+                   if (version := self.list_versions.get(
+                       path := _KIND_PATHS[kind].format(ns=namespace))) is not None]
+        if not watches or seconds < 0.05:
             time.sleep(seconds)
             return
+        changed, done = threading.Event(), threading.Event()
+        opened: list[urllib3.BaseHTTPResponse] = []
+        guard = threading.Lock()
+
+        def watch(path: str, version: str) -> None:
+            response = self._open_watch(path, version, seconds)
+            if response is None:
+                return
+            with guard:
+                opened.append(response)
+                if done.is_set():
+                    _cancel(response)
+            try:
+                if response.read(1):  # the first byte is the first event
+                    changed.set()
+            except (urllib3.exceptions.HTTPError, OSError, ValueError):
+                pass  # ended or cancelled: only a shorter pause
+            finally:
+                with guard:
+                    opened.remove(response)
+                    response.close()
+
+        threads = [threading.Thread(target=watch, args=w, name="stackcheck-watch",
+                                    daemon=True) for w in watches]
+        for thread in threads:
+            thread.start()
+        changed.wait(seconds)
+        with guard:
+            done.set()
+            for response in opened:
+                _cancel(response)
+        for thread in threads:
+            thread.join(timeout=self._timeout)
+
+    def _open_watch(self, path: str, version: str,
+                    seconds: float) -> urllib3.BaseHTTPResponse | None:
         query = [("watch", "1"), ("resourceVersion", version),
                  ("timeoutSeconds", str(max(1, math.ceil(seconds))))]
         with self._lock:
             self.requests["watch"] += 1
-        params = self._api.param_serialize("GET", path, query_params=query,
-                                           auth_settings=["BearerToken"])
-        started = time.monotonic()
         try:
-            response = self._api.call_api(*params, _request_timeout=(self._timeout, seconds))
-            if 200 <= response.status <= 299:
-                next(response.response.stream(1), None)  # the first byte is the first event
-            response.response.release_conn()
-        except (ApiException, urllib3.exceptions.HTTPError, StopIteration):
-            pass  # a failed watch is only a shorter pause: the next attempt lists again
-        leftover = seconds - (time.monotonic() - started)
-        if leftover > 0 and version == self.list_versions.get(path):
-            time.sleep(min(leftover, 0.05))
+            response = self._pool.request(
+                "GET", self._url(path, query), headers=self._headers(), redirect=False,
+                timeout=urllib3.Timeout(connect=self._timeout, read=seconds + 1.0),
+                preload_content=False)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+            return None
+        if not 200 <= response.status <= 299:
+            response.close()
+            return None
+        return response
 
     # --- plumbing ----------------------------------------------------------------------
     def _pages(self, path: str, label_selector: str | None,
@@ -237,7 +448,8 @@ class Kube:
             token = meta.get("continue") or ""
             if not token:
                 if meta.get("resourceVersion") and not label_selector and not field_selector:
-                    self.list_versions[path] = str(meta["resourceVersion"])
+                    with self._lock:
+                        self.list_versions[path] = str(meta["resourceVersion"])
                 return
 
     def _json(self, verb: str, path: str) -> Obj:
@@ -251,22 +463,40 @@ class Kube:
     def _once(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
         with self._lock:
             self.requests[verb] += 1
-        params = self._api.param_serialize(
-            "GET", path, query_params=query, header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
         try:
-            response = self._api.call_api(*params, _request_timeout=self._timeout)
-            body: bytes = response.read()
-        except ApiException as exc:
-            raise ApiFailure(_status_reason(exc.status, exc.reason, exc.body), exc.status) from None
+            response = self._pool.request(
+                "GET", self._url(path, query), headers=self._headers(), redirect=False,
+                timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout))
         except urllib3.exceptions.HTTPError as exc:
             raise ApiFailure(_network_reason(self.server, exc, self._timeout),
                              timed_out=_is_timeout(exc)) from None
+        body: bytes = response.data
         if not 200 <= response.status <= 299:
             raise ApiFailure(_status_reason(response.status, response.reason, body),
                              response.status)
         return body
+
+    def _url(self, path: str, query: list[tuple[str, str]]) -> str:
+        return self.server + path + (f"?{urlencode(query)}" if query else "")
+
+    def _headers(self) -> dict[str, str]:
+        configuration = self._configuration
+        if configuration.refresh is not None:
+            with self._lock:
+                configuration.api_key = configuration.refresh()
+        headers = {"Accept": "application/json", "User-Agent": "stackcheck"}
+        authorization = configuration.api_key.get("authorization")
+        if authorization:
+            headers["Authorization"] = authorization
+        elif configuration.basic_auth:
+            headers.update(urllib3.make_headers(basic_auth=configuration.basic_auth))
+        return headers
+
+
+def _cancel(response: urllib3.BaseHTTPResponse) -> None:
+    """Unblock a watch read from another thread (urllib3 >= 2.3), if still open."""
+    with contextlib.suppress(ValueError, RuntimeError, OSError, AttributeError):
+        response.shutdown()
 
 
 def _fast_failure(exc: BaseException) -> bool:

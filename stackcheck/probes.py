@@ -1,15 +1,23 @@
 """Probes: read the cluster, the HTTP endpoints and Prometheus, then judge with checks/*.
 
-Reads are shared between checks within a run (one list per namespace and kind), and dropped
-before a retry so that every attempt sees fresh state.
+Reads are shared between checks within a run (one list per namespace and kind, one GET per
+Prometheus path and endpoint), and dropped before a retry so that every attempt sees fresh
+state. Once the API answers, every read the stack file's checks need is started at once on
+a small thread pool (`prefetch`), so independent reads overlap instead of queueing behind
+each other; a check asking for a read in flight waits for it instead of repeating it. The
+number of API requests of a run thus depends on namespaces and endpoints, not on pods
+(lists are paginated, so only their page count grows with the pods).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import requests
@@ -30,6 +38,8 @@ from stackcheck.stackfile import Stack
 
 Obj = dict[str, Any]
 MAX_DIAGNOSED_PODS = 5
+READERS = 8  # concurrent reads of a prefetch
+WATCHED_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob"})
 
 
 class Probes:
@@ -37,14 +47,21 @@ class Probes:
         self.stack = stack
         self.settings = settings
         self.kube = kube
-        self._cache: dict[tuple[str, ...], Any] = {}
+        self._cache: dict[tuple[str, ...], Future[Any]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
+        self._pool: ThreadPoolExecutor | None = None
         self.http = requests.Session()
         self.http.headers["User-Agent"] = "stackcheck"
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=READERS)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
         self.http_requests = 0
         self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self.http.close()
         if self.kube is not None:
             self.kube.close()
@@ -53,6 +70,30 @@ class Probes:
         """Drop every cached read: the next attempt sees the cluster as it is now."""
         with self._lock:
             self._cache.clear()
+            self._generation += 1
+
+    def prefetch(self) -> None:
+        """Start every read the stack file's checks need, concurrently (see module doc)."""
+        reads: list[Callable[[], object]] = [partial(self.pods, ns)
+                                             for ns in self.stack.namespaces]
+        reads += [partial(self.objects, kind, ns) for kind, ns in dict.fromkeys(
+            (w.kind, c.namespace) for c in self.stack.components for w in c.workloads)]
+        reads += [partial(self._endpoint_answer, e.name) for e in self.stack.endpoints]
+        if self.stack.scrape_jobs:
+            reads.append(self._targets)
+        reads += [partial(self._query, q.promql) for q in self.stack.queries]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(READERS, thread_name_prefix="stackcheck-read")
+            pool, generation = self._pool, self._generation
+        for read in reads:
+            pool.submit(self._warm, read, generation)
+
+    def _warm(self, read: Callable[[], object], generation: int) -> None:
+        if generation != self._generation:
+            return  # forgotten meanwhile: the next attempt reads for itself
+        with contextlib.suppress(Exception):  # the check needing this read reports it
+            read()
 
     def requires_api(self, check: Check) -> bool:
         if check.needs_api:
@@ -62,30 +103,44 @@ class Probes:
         return endpoint is not None and self.settings.url_for(endpoint.service) is None
 
     def pause(self, check: Check, seconds: float) -> None:
-        """Wait between attempts: on a watch of the pods a check reads, else plain sleep."""
-        namespace = self._watched_namespace(check)
-        if namespace is None or self.kube is None:
+        """Wait between attempts: on watches of what the check reads (its namespace's pods,
+        and a component's workload kinds), returning as soon as one changes; else sleep."""
+        watched = self._watched(check)
+        if watched is None or self.kube is None:
             time.sleep(seconds)
             return
-        self.kube.wait_for_change("Pod", namespace, seconds)
+        namespace, kinds = watched
+        self.kube.wait_for_change(kinds, namespace, seconds)
 
-    def _watched_namespace(self, check: Check) -> str | None:
+    def _watched(self, check: Check) -> tuple[str, tuple[str, ...]] | None:
         argument = check.id.partition("[")[2].rstrip("]")
         if check.group in ("pods.healthy", "mesh.proxies"):
-            return argument
+            return argument, ("Pod",)
         if check.group == "component.healthy":
-            return self.stack.component(argument).namespace
+            component = self.stack.component(argument)
+            kinds = sorted({w.kind for w in component.workloads} & WATCHED_KINDS)
+            return component.namespace, ("Pod", *kinds)
         return None
 
     # --- cached reads --------------------------------------------------------------------
     def _cached(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+        """One read per key until forget(); concurrent askers wait for the one in flight.
+        A failed read is not kept: the failure goes to those waiting, the next asker
+        reads again. Every read is bounded by the request timeout (and its retries)."""
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-        value = read()
-        with self._lock:
-            self._cache[key] = value
-        return value
+            future = self._cache.get(key)
+            mine = future is None
+            if future is None:
+                future = self._cache[key] = Future()
+        if mine:
+            try:
+                future.set_result(read())
+            except BaseException as exc:
+                with self._lock:
+                    if self._cache.get(key) is future:
+                        del self._cache[key]
+                future.set_exception(exc)
+        return future.result()
 
     def _api(self) -> Kube:
         if self.kube is None:
@@ -104,13 +159,24 @@ class Probes:
         items = self._cached((kind, ns), lambda: self._api().list_kind(kind, ns))
         return {o["metadata"]["name"]: o for o in items}
 
+    def version(self) -> Obj:
+        """The server's /version (cached like any read)."""
+        result: Obj = self._cached(("version",), lambda: self._api().version())
+        return result
+
+    def nodes(self) -> list[Obj]:
+        result: list[Obj] = self._cached(("nodes",),
+                                         lambda: self._api().list_all("/api/v1/nodes"))
+        return result
+
     # --- probes --------------------------------------------------------------------------
     def api_reachable(self) -> Verdict:
         try:
-            version = self._api().version()
+            version = self.version()
             names = self.namespaces()
         except ApiFailure as exc:
             return Verdict(False, problems=(exc.reason,), final=not exc.transient)
+        self.prefetch()
         missing = [ns for ns in self.stack.namespaces if ns not in names]
         summary = f"{self._api().server} answers, Kubernetes {version.get('gitVersion', '?')}"
         evidence = (Evidence("server version", json.dumps(version, indent=2), "application/json"),)
@@ -161,18 +227,17 @@ class Probes:
     def endpoint(self, name: str) -> Verdict:
         endpoint = next(e for e in self.stack.endpoints if e.name == name)
         try:
-            url = self.base_url(endpoint.service) + endpoint.path
-            answer = self._http_get(url)
+            answer = self._endpoint_answer(name)
         except ApiFailure as exc:
             return Verdict(False, problems=(exc.reason,))
         problems = http_problems(endpoint.expect, answer)
-        summary = f"GET {url} -> {answer.status}, {len(answer.body)} bytes"
+        summary = f"GET {answer.url} -> {answer.status}, {len(answer.body)} bytes"
         return Verdict(not problems, summary, tuple(problems), (http_evidence(answer),))
 
     def scrape_job(self, job: str) -> Verdict:
         expected = next(j for j in self.stack.scrape_jobs if j.job == job)
         try:
-            answer = self.prometheus_get("/api/v1/targets", [("state", "active")])
+            answer = self._targets()
             problems = scrape_job_problems(expected, answer)
         except (ApiFailure, ValueError) as exc:
             return Verdict(False, problems=(_reason(exc),))
@@ -186,13 +251,31 @@ class Probes:
     def query(self, name: str) -> Verdict:
         expected = next(q for q in self.stack.queries if q.name == name)
         try:
-            answer = self.prometheus_get("/api/v1/query", [("query", expected.promql)])
+            answer = self._query(expected.promql)
             problems = query_problems(expected, answer)
         except (ApiFailure, ValueError) as exc:
             return Verdict(False, problems=(_reason(exc),))
         evidence = Evidence(f"query {name}", json.dumps(answer, indent=2)[:65536],
                             "application/json")
         return Verdict(not problems, expected.promql, tuple(problems), (evidence,))
+
+    def _endpoint_answer(self, name: str) -> HttpAnswer:
+        endpoint = next(e for e in self.stack.endpoints if e.name == name)
+        answer: HttpAnswer = self._cached(
+            ("endpoint", name),
+            lambda: self._http_get(self.base_url(endpoint.service) + endpoint.path))
+        return answer
+
+    def _targets(self) -> Obj:
+        """Prometheus's active targets, read once for every scrape-job check."""
+        answer: Obj = self._cached(("prometheus", "targets"), lambda: self.prometheus_get(
+            "/api/v1/targets", [("state", "active")]))
+        return answer
+
+    def _query(self, promql: str) -> Obj:
+        answer: Obj = self._cached(("prometheus", "query", promql), lambda: self.prometheus_get(
+            "/api/v1/query", [("query", promql)]))
+        return answer
 
     # --- endpoints -----------------------------------------------------------------------
     def base_url(self, service: str) -> str:
@@ -205,7 +288,7 @@ class Probes:
     def node_address(self) -> str:
         if self.settings.node_address:
             return self.settings.node_address
-        nodes = self._cached(("nodes",), lambda: self._api().list_all("/api/v1/nodes"))
+        nodes = self.nodes()
         for wanted in ("ExternalIP", "InternalIP"):
             for node in nodes:
                 for address in node.get("status", {}).get("addresses") or []:

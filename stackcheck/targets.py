@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from pathlib import Path
 from stackcheck.errors import UsageError
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack
+
+EXTRA_PODS_ENV = "STACKCHECK_SIM_EXTRA_PODS"
 
 
 @dataclass
@@ -57,10 +60,12 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
         raise UsageError(f"--sim-fault (or STACKCHECK_SIM_FAULTS): unknown fault "
                          f"{unknown[0]!r} (known: "
                          f"{', '.join(sorted(BY_NAME))})")
+    spec = build_spec(list(settings.sim_faults))
+    spec.extra_pods = _extra_pods()
     workdir = Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
     manifests = [root / m for c in stack.components for m in c.manifests]
     deployer = _sim_deployer(stack, root) if settings.deploy else None
-    sim = SimulatedStack(build_spec(list(settings.sim_faults)), workdir, manifests, deployer)
+    sim = SimulatedStack(spec, workdir, manifests, deployer)
     target = Target(settings, [lambda: shutil.rmtree(workdir, ignore_errors=True)])
     try:
         handle = sim.start()
@@ -76,6 +81,18 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
     target.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None,
                               service_urls=dict(handle.service_urls))
     return target
+
+
+def _extra_pods() -> int:
+    """STACKCHECK_SIM_EXTRA_PODS (hidden, for bench/): a sim this many pods larger."""
+    raw = os.environ.get(EXTRA_PODS_ENV, "").strip() or "0"
+    try:
+        count = int(raw)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise UsageError(f"{EXTRA_PODS_ENV}: expected a number of pods >= 0, got {raw!r}")
+    return count
 
 
 def _sim_deployer(stack: Stack, root: Path) -> Callable[[Path], None]:

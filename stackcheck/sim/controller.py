@@ -987,6 +987,36 @@ def _cronjob_status(jobs: list[Obj]) -> Obj:
 
 
 # ----------------------------------------------------------------------------------------
+# Scale: SimSpec.extra_pods
+# ----------------------------------------------------------------------------------------
+
+LOAD_GENERATOR = ("bookinfo", "load-generator")
+
+
+def load_generator(replicas: int) -> Obj:
+    """A plain meshed Deployment (the namespace's injection gives it a proxy) with
+    `replicas` pods, the shape a scaled-out client of Bookinfo has."""
+    namespace, name = LOAD_GENERATOR
+    labels = {"app": name, "version": "v1"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": {
+                         "containers": [{
+                             "name": name, "image": "docker.io/curlimages/curl:8.10.1",
+                             "imagePullPolicy": "IfNotPresent",
+                             "command": ["/bin/sh", "-c", "sleep infinity"],
+                             "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}}}]}}}}
+
+
+def is_extra_pod(pod: Obj) -> bool:
+    """One of `load_generator`'s pods: the sim serves no metrics for them."""
+    meta = pod["metadata"]
+    return bool(meta.get("namespace") == LOAD_GENERATOR[0] and (meta.get("labels") or {}).get(
+        "app") == LOAD_GENERATOR[1])
+
+
+# ----------------------------------------------------------------------------------------
 # reconcile()
 # ----------------------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ class SimSpec:
     unannotated_namespaces: set[str] = field(default_factory=set)  # inject annotation removed
     heartbeat_jobs: int = 1  # linkerd-heartbeat CronJob pods that ended Succeeded
     restart_counts: dict[str, int] = field(default_factory=dict)  # workload -> restartCount
+    # scale: a meshed Deployment `load-generator` in bookinfo with this many healthy replicas
+    # (no metrics server and no scrape target each: Prometheus's targets stay bounded)
+    extra_pods: int = 0
     # --- HTTP endpoints ---
     productpage_status: int = 200
     productpage_errors: set[str] = field(default_factory=set)  # {"details", "reviews"}

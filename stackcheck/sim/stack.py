@@ -19,7 +19,7 @@ import yaml
 from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
 from stackcheck.sim.apiserver import ApiServer
 from stackcheck.sim.content import load_content
-from stackcheck.sim.controller import reconcile
+from stackcheck.sim.controller import is_extra_pod, load_generator, reconcile
 from stackcheck.sim.endpoints import Grafana, ProductPage
 from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
 from stackcheck.sim.prometheus import PrometheusError, PrometheusServer, scrape_config
@@ -74,18 +74,23 @@ class SimulatedStack:
             load_content(self.store, [READONLY_RBAC], self.spec)
         except ValueError as exc:
             raise SimError(str(exc)) from None
+        if self.deployer is None:
+            self._add_extra_pods()
         reconcile(self.store, self.spec, block)
         api = self._started(ApiServer(self.store, self.spec, self.token))
         api_url = api.start()
         api.register_token(self.verifier_token, *VERIFIER)
         if self.deployer is not None:
             self._deploy(api_url, block)
+            if self._add_extra_pods():
+                reconcile(self.store, self.spec, block)
         productpage = self._started(ProductPage(self.spec)).start()
         grafana = self._started(Grafana(self.spec)).start()
         api.register_service_proxy(*PRODUCTPAGE, productpage)
         api.register_service_proxy(*GRAFANA, grafana)
-        self._started(ProxyMetricsServers(self.spec)).start(self._proxy_targets())
-        prometheus_url = None if self.spec.prometheus_down else self._start_prometheus()
+        served = self._served_pods()
+        self._started(ProxyMetricsServers(self.spec)).start(_proxy_targets(served))
+        prometheus_url = None if self.spec.prometheus_down else self._start_prometheus(served)
         if prometheus_url is not None:
             api.register_service_proxy(*PROMETHEUS, prometheus_url)
         server = _closed_port_url() if self.spec.api_refused else api_url
@@ -95,6 +100,13 @@ class SimulatedStack:
         self.api = api
         return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
                          prometheus_url, self.workdir / "kubeconfig-admin")
+
+    def _add_extra_pods(self) -> bool:
+        """SimSpec.extra_pods: the load-generator Deployment, if asked for."""
+        if self.spec.extra_pods <= 0:
+            return False
+        self.store.apply(load_generator(self.spec.extra_pods))
+        return True
 
     def _deploy(self, api_url: str, block: str) -> None:
         """Run the deployer against the live API with controllers reconciling meanwhile."""
@@ -122,10 +134,10 @@ class SimulatedStack:
         self._running.append(component)
         return component
 
-    def _start_prometheus(self) -> str:
+    def _start_prometheus(self, pods: list[dict[str, Any]]) -> str:
         config = scrape_config(
             self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
-            self.store.list_objects("v1", "Pod"),
+            pods,
             self.store.list_objects("v1", "Namespace"),
             self.spec,
         )
@@ -137,20 +149,10 @@ class SimulatedStack:
         _await_first_scrapes(url)
         return url
 
-    def _proxy_targets(self) -> list[ProxyTarget]:
-        targets = []
-        for pod in self.store.list_objects("v1", "Pod"):
-            meta, status = pod["metadata"], pod.get("status", {})
-            if status.get("phase") != "Running" or not status.get("podIP"):
-                continue
-            if not _has_proxy(pod):
-                continue
-            owner = _owner(pod)
-            for port in [PROXY_ADMIN_PORT, *_admin_http_ports(pod)]:
-                targets.append(ProxyTarget(namespace=meta["namespace"], pod=meta["name"],
-                                           workload_kind=owner[0], workload_name=owner[1],
-                                           pod_ip=status["podIP"], port=port))
-        return targets
+    def _served_pods(self) -> list[dict[str, Any]]:
+        """Pods that get a metrics server and a scrape target: all but the extra ones, so
+        neither the sim's listeners nor Prometheus's targets grow with SimSpec.extra_pods."""
+        return [p for p in self.store.list_objects("v1", "Pod") if not is_extra_pod(p)]
 
     def _lease_pod_ip_block(self) -> str:
         """A loopback block 127.<b> no other running sim uses: we hold one of its ports."""
@@ -190,6 +192,22 @@ class _ControllerLoop:
                 revision = max(e.resource_version for e in events)
                 reconcile(self.store, self.spec, self.block)
                 revision = max(revision, int(self.store.resource_version))
+
+
+def _proxy_targets(pods: list[dict[str, Any]]) -> list[ProxyTarget]:
+    targets = []
+    for pod in pods:
+        meta, status = pod["metadata"], pod.get("status", {})
+        if status.get("phase") != "Running" or not status.get("podIP"):
+            continue
+        if not _has_proxy(pod):
+            continue
+        owner = _owner(pod)
+        for port in [PROXY_ADMIN_PORT, *_admin_http_ports(pod)]:
+            targets.append(ProxyTarget(namespace=meta["namespace"], pod=meta["name"],
+                                       workload_kind=owner[0], workload_name=owner[1],
+                                       pod_ip=status["podIP"], port=port))
+    return targets
 
 
 def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECONDS) -> None:

@@ -1,0 +1,315 @@
+"""stackcheck's benchmark against the simulated stack (not part of the test run).
+
+    .venv/bin/python bench/run.py [--repeat N] [--scales 1000,10000] [--skip-scale]
+
+One run prints a Markdown table of:
+  (a) the suite's wall time on the stock stack versus pytest's own startup on an empty test,
+  (b) wall time and API requests at the stock size, 1,000 and 10,000 pods,
+  (c) readiness latency: from the last pod turning Ready to the check's and the suite's pass,
+  (d) the suite versus bench/kubectl_curl.sh (the same checks with kubectl get + jq + curl).
+
+The sim runs in this process, started once per scale (its startup is reported on its own
+and not counted in the suite's time); the suite runs as users run it, `pytest suites/`, in
+a subprocess pointed at the sim with `--target kubeconfig`. Both the suite and the shell
+script talk to one TLS listener of the sim's API server (kubectl sends tokens over TLS
+only), whose per-verb request counters give (b)'s request counts. Extra pods come from
+SimSpec.extra_pods: a meshed Deployment `load-generator` in bookinfo (the suite's
+`--target sim` reads the same knob from the hidden STACKCHECK_SIM_EXTRA_PODS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stackcheck.sim.apiserver import ApiServer  # noqa: E402
+from stackcheck.sim.controller import reconcile  # noqa: E402
+from stackcheck.sim.spec import PodFault, SimSpec  # noqa: E402
+from stackcheck.sim.stack import GRAFANA, PRODUCTPAGE, PROMETHEUS, VERIFIER, SimulatedStack  # noqa: E402
+from stackcheck.stackfile import load_stack  # noqa: E402
+
+PYTHON = sys.executable
+SCRIPT = ROOT / "bench" / "kubectl_curl.sh"
+READY_WORKLOAD = "reviews-v2"  # (c): the workload whose pods turn Ready last
+READY_CHECK = "pods.healthy[bookinfo]"
+
+
+@dataclass
+class BenchSim:
+    sim: SimulatedStack
+    api: ApiServer  # the TLS listener every client of the bench uses
+    kubeconfig: Path
+    urls: dict[str, str]
+    startup: float
+    pods: int
+
+    def counts(self) -> Counter[str]:
+        return Counter(self.api.counts)
+
+    def stop(self) -> None:
+        self.api.stop()
+        self.sim.stop()
+
+
+def start_sim(workdir: Path, extra_pods: int = 0, spec: SimSpec | None = None) -> BenchSim:
+    spec = spec or SimSpec()
+    spec.extra_pods = extra_pods
+    stack = load_stack(ROOT / "stack.yml")
+    manifests = [ROOT / m for c in stack.components for m in c.manifests]
+    sim = SimulatedStack(spec, workdir, manifests)
+    started = time.monotonic()
+    try:
+        handle = sim.start()
+        api = ApiServer(sim.store, sim.spec, sim.token)
+        url = api.start(tls=True)
+    except BaseException:
+        sim.stop()
+        raise
+    api.register_token(sim.verifier_token, *VERIFIER)
+    api.register_service_proxy(*PRODUCTPAGE, handle.service_urls["productpage"])
+    api.register_service_proxy(*GRAFANA, handle.service_urls["grafana"])
+    if handle.prometheus_url:
+        api.register_service_proxy(*PROMETHEUS, handle.prometheus_url)
+    startup = time.monotonic() - started
+    kubeconfig = workdir / "kubeconfig-tls"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sim",
+        "clusters": [{"name": "sim", "cluster": {"server": url,
+                                                 "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "verifier", "user": {"token": sim.verifier_token}}],
+        "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "verifier"}}],
+    }), encoding="utf-8")
+    kubeconfig.chmod(0o600)
+    pods = len(sim.store.list_objects("v1", "Pod"))
+    return BenchSim(sim, api, kubeconfig, dict(handle.service_urls), startup, pods)
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without STACKCHECK_* settings that would change the runs."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
+
+
+def suite_command(sim: BenchSim, report_dir: Path, wait: float) -> list[str]:
+    return [PYTHON, "-m", "pytest", "suites/", "--target", "kubeconfig",
+            "--kubeconfig", str(sim.kubeconfig),
+            "--productpage-url", sim.urls["productpage"], "--grafana-url", sim.urls["grafana"],
+            "--wait", f"{wait:g}", "--html-report", "false", "--report-dir", str(report_dir),
+            "-q"]
+
+
+@dataclass
+class Run:
+    seconds: float
+    code: int
+    output: str
+    counts: Counter[str]
+
+
+def run_suite(sim: BenchSim, tmp: Path, wait: float = 0) -> Run:
+    report_dir = Path(tempfile.mkdtemp(prefix="report-", dir=tmp))
+    before = sim.counts()
+    started = time.monotonic()
+    done = subprocess.run(suite_command(sim, report_dir, wait), cwd=ROOT, env=clean_env(),
+                          capture_output=True, text=True, timeout=300, check=False)
+    seconds = time.monotonic() - started
+    return Run(seconds, done.returncode, done.stdout + done.stderr, sim.counts() - before)
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, str]:
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    return time.monotonic() - started, done.returncode, done.stdout + done.stderr
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def require(ok: bool, what: str, output: str) -> None:
+    if not ok:
+        print(f"bench: {what}\n{output[-4000:]}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+# --- the measurements -------------------------------------------------------------------------
+def empty_pytest(tmp: Path, repeat: int) -> float:
+    folder = tmp / "empty"
+    folder.mkdir()
+    (folder / "test_empty.py").write_text("def test_empty():\n    pass\n", encoding="utf-8")
+    times = []
+    for _ in range(repeat):
+        seconds, code, output = timed([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                       str(folder)], folder, clean_env())
+        require(code == 0, "pytest on an empty test failed", output)
+        times.append(seconds)
+    return median(times)
+
+
+def suite_runs(sim: BenchSim, tmp: Path, repeat: int) -> tuple[float, Counter[str]]:
+    runs = [run_suite(sim, tmp) for _ in range(repeat)]
+    for run in runs:
+        require(run.code == 0, f"the suite failed against the sim ({sim.pods} pods)", run.output)
+    counts = {frozenset(r.counts.items()) for r in runs}
+    require(len(counts) == 1, f"request counts differ between runs: {[r.counts for r in runs]}",
+            "")
+    return median([r.seconds for r in runs]), runs[0].counts
+
+
+def script_runs(sim: BenchSim, repeat: int) -> float:
+    env = {**clean_env(), "KUBECONFIG": str(sim.kubeconfig),
+           "PRODUCTPAGE_URL": sim.urls["productpage"], "GRAFANA_URL": sim.urls["grafana"],
+           "HOME": str(sim.kubeconfig.parent)}  # kubectl's discovery cache: per sim
+    timed(["bash", str(SCRIPT)], ROOT, env)  # warm kubectl's discovery cache once
+    times = []
+    for _ in range(repeat):
+        seconds, code, output = timed(["bash", str(SCRIPT)], ROOT, env)
+        require(code == 0, "bench/kubectl_curl.sh failed against the sim", output)
+        times.append(seconds)
+    return median(times)
+
+
+def readiness(tmp: Path) -> tuple[float, float, float]:
+    """(flip -> the check passed, flip -> the suite exited, sim startup)."""
+    spec = SimSpec(pod_faults={READY_WORKLOAD: PodFault.NOT_READY})
+    sim = start_sim(tmp / "sim-readiness", spec=spec)
+    try:
+        report_dir = tmp / "report-readiness"
+        before = sim.counts()["watch"]
+        process = subprocess.Popen(suite_command(sim, report_dir, 30), cwd=ROOT,
+                                   env=clean_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while sim.counts()["watch"] == before and process.poll() is None:
+            require(time.monotonic() < deadline, "the suite never watched the pods", "")
+            time.sleep(0.01)
+        time.sleep(0.5)  # well inside the watch: the flip is not timed to a poll
+        flip_wall, flip = time.time(), time.monotonic()
+        spec.pod_faults.clear()
+        pod_ip = next(p["status"]["podIP"] for p in sim.sim.store.list_objects("v1", "Pod")
+                      if p.get("status", {}).get("podIP", "").startswith("127."))
+        reconcile(sim.sim.store, spec, ".".join(pod_ip.split(".")[:2]))
+        output, _ = process.communicate(timeout=120)
+        suite_done = time.monotonic()
+        require(process.returncode == 0, "the suite did not pass after the flip", output)
+        passed = check_stop(report_dir, READY_CHECK)
+        return passed - flip_wall, suite_done - flip, sim.startup
+    finally:
+        sim.stop()
+
+
+def check_stop(report_dir: Path, check_id: str) -> float:
+    """When the check's test ended (Allure's result, epoch seconds)."""
+    for path in report_dir.rglob("*-result.json"):
+        result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        labels = {(x.get("name"), x.get("value")) for x in result.get("labels") or []}
+        if ("check_id", check_id) in labels:
+            return float(result["stop"]) / 1000
+    raise SystemExit(f"bench: no Allure result for {check_id} in {report_dir}")
+
+
+# --- the report ---------------------------------------------------------------------------------
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "?")
+    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    return (f"{os.cpu_count()} CPU ({model}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def requests_of(counts: Counter[str]) -> tuple[int, int]:
+    """(API requests with a paginated list counted once, HTTP requests including pages)."""
+    total = sum(v for k, v in counts.items() if k != "continue")
+    return total - counts["continue"], total
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--scales", default="1000,10000", help="total pod counts for (b)")
+    args = parser.parse_args(argv)
+    scales = [int(s) for s in args.scales.split(",") if s]
+    lines: list[str] = []
+    say: Callable[[str], None] = lines.append
+    with tempfile.TemporaryDirectory(prefix="stackcheck-bench-") as name:
+        tmp = Path(name)
+        print("bench: pytest on an empty test ...", file=sys.stderr)
+        empty = empty_pytest(tmp, args.repeat)
+        print("bench: stock sim, suite and kubectl+curl ...", file=sys.stderr)
+        stock = start_sim(tmp / "sim-stock")
+        try:
+            stock_time, stock_counts = suite_runs(stock, tmp, args.repeat)
+            script_time = script_runs(stock, args.repeat)
+        finally:
+            stock.stop()
+        rows = [(stock.pods, stock.startup, stock_time, stock_counts)]
+        for total in scales:
+            print(f"bench: {total} pods ...", file=sys.stderr)
+            sim = start_sim(tmp / f"sim-{total}", extra_pods=max(0, total - stock.pods))
+            try:
+                seconds, counts = suite_runs(sim, tmp, args.repeat)
+            finally:
+                sim.stop()
+            rows.append((sim.pods, sim.startup, seconds, counts))
+        print("bench: readiness latency ...", file=sys.stderr)
+        check_latency, suite_latency, _ = readiness(tmp)
+
+    base_requests = requests_of(stock_counts)
+    say(f"Machine: {machine()}")
+    say("")
+    say("| measurement | value | target | |")
+    say("| --- | --- | --- | --- |")
+    say(f"| (a) pytest on an empty test (startup) | {empty:.2f} s | | |")
+    say(f"| (a) suite, stock stack ({stock.pods} pods) | {stock_time:.2f} s = "
+        f"{stock_time / empty:.1f}x startup | <= 2x | {verdict(stock_time <= 2 * empty)} |")
+    for pods, startup, seconds, counts in rows:
+        api, http = requests_of(counts)
+        ratio = seconds / stock_time
+        same = (api == base_requests[0])
+        say(f"| (b) {pods:,} pods: suite wall time | {seconds:.2f} s = {ratio:.1f}x stock "
+            f"(sim startup {startup:.1f} s, not counted) | <= 2x | "
+            f"{'' if pods == stock.pods else verdict(ratio <= 2)} |")
+        say(f"| (b) {pods:,} pods: API requests | {api} ({http} HTTP requests incl. "
+            f"{counts['continue']} continue pages; writes: "
+            f"{sum(counts[v] for v in ('create', 'update', 'patch', 'delete'))}) | same | "
+            f"{'' if pods == stock.pods else verdict(same)} |")
+    say(f"| (c) readiness latency: last pod Ready -> its check passed | "
+        f"{check_latency:.2f} s | <= 1 s | {verdict(check_latency <= 1)} |")
+    say(f"| (c) readiness latency: last pod Ready -> suite exited (pass) | "
+        f"{suite_latency:.2f} s | | |")
+    say(f"| (d) bench/kubectl_curl.sh, same checks, same sim | {script_time:.2f} s = "
+        f"{script_time / stock_time:.1f}x the suite | >= 3x | "
+        f"{verdict(script_time >= 3 * stock_time)} |")
+    say("")
+    say(f"Medians of {args.repeat} runs; request counts identical across runs. Stock stack "
+        f"requests by verb: {dict(sorted(stock_counts.items()))}.")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,7 +27,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -330,6 +332,7 @@ class Kube:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.list_versions: dict[str, str] = {}  # collection path -> resourceVersion last listed
+        self._shared: dict[str, list[Obj]] | None = None  # path -> items, see share_reads()
         self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
 
     def close(self) -> None:
@@ -344,8 +347,29 @@ class Kube:
 
     def list_all(self, path: str, label_selector: str | None = None,
                  field_selector: str | None = None) -> list[Obj]:
-        """Every item of a collection, page by page (limit/continue)."""
-        return list(self._pages(path, label_selector, field_selector))
+        """Every item of a collection, page by page (limit/continue); while reads are
+        shared (`share_reads`), a whole collection listed before is answered from memory."""
+        shared = self._shared if label_selector is None and field_selector is None else None
+        if shared is not None and path in shared:
+            return list(shared[path])
+        items = list(self._pages(path, label_selector, field_selector))
+        with self._lock:
+            if shared is not None and shared is self._shared:
+                shared[path] = items
+        return list(items)
+
+    def share_reads(self) -> None:
+        """From now until `forget()`, whole collections are listed once: everyone reading
+        through this session during a verification attempt (checks, the report's
+        environment) sees the same objects, for one request per collection."""
+        with self._lock:
+            self._shared = {}
+
+    def forget(self) -> None:
+        """Shared reads are dropped: the next list sees the cluster as it is now."""
+        with self._lock:
+            if self._shared is not None:
+                self._shared = {}
 
     def list_kind(self, kind: str, namespace: str, **selectors: str | None) -> list[Obj]:
         return self.list_all(_KIND_PATHS[kind].format(ns=namespace), **selectors)
@@ -433,8 +457,11 @@ class Kube:
     # --- plumbing ----------------------------------------------------------------------
     def _pages(self, path: str, label_selector: str | None,
                field_selector: str | None) -> Iterator[Obj]:
-        token = ""
-        while True:
+        """Page after page (limit/continue). The next page is requested as soon as its
+        token is read from the head of the current one, so that the server prepares and
+        sends it while this one is decoded: a 10,000-pod list costs about its decoding."""
+
+        def fetch(token: str) -> bytes:
             query = [("limit", str(PAGE_SIZE))]
             if label_selector:
                 query.append(("labelSelector", label_selector))
@@ -442,7 +469,13 @@ class Kube:
                 query.append(("fieldSelector", field_selector))
             if token:
                 query.append(("continue", token))
-            page = _decode(self._call("list", path, query), path)
+            return self._call("list", path, query)
+
+        body = fetch("")
+        while True:
+            early = _continue_token(body)
+            following = _in_background(partial(fetch, early)) if early else None
+            page = _decode(body, path)
             yield from page.get("items") or []
             meta = page.get("metadata") or {}
             token = meta.get("continue") or ""
@@ -451,6 +484,8 @@ class Kube:
                     with self._lock:
                         self.list_versions[path] = str(meta["resourceVersion"])
                 return
+            body = following.result() if following is not None and token == early \
+                else fetch(token)
 
     def _json(self, verb: str, path: str) -> Obj:
         return _decode(self._call(verb, path, []), path)
@@ -491,6 +526,34 @@ class Kube:
         elif configuration.basic_auth:
             headers.update(urllib3.make_headers(basic_auth=configuration.basic_auth))
         return headers
+
+
+def _continue_token(body: bytes) -> str | None:
+    """A list's continue token read from its head (the API server writes `metadata` before
+    `items`) without decoding the items; None when the head does not say."""
+    end = body.find(b'"items"', 0, 8192)
+    if end < 0:
+        return None
+    try:
+        head = json.loads(body[:end].rstrip().rstrip(b",") + b"}")
+    except ValueError:
+        return None
+    token = (head.get("metadata") or {}).get("continue") if isinstance(head, dict) else None
+    return str(token) if token else None
+
+
+def _in_background(call: Callable[[], bytes]) -> Future[bytes]:
+    """`call()` on its own thread (bounded by its request timeouts); its result or error."""
+    future: Future[bytes] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="stackcheck-page", daemon=True).start()
+    return future
 
 
 def _cancel(response: urllib3.BaseHTTPResponse) -> None:

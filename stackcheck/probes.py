@@ -47,6 +47,9 @@ class Probes:
         self.stack = stack
         self.settings = settings
         self.kube = kube
+        share = getattr(kube, "share_reads", None)  # the report's reads: from our lists too
+        if share is not None:
+            share()
         self._cache: dict[tuple[str, ...], Future[Any]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
@@ -62,6 +65,7 @@ class Probes:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self.forget()  # large lists go now, not at interpreter exit
         self.http.close()
         if self.kube is not None:
             self.kube.close()
@@ -71,6 +75,9 @@ class Probes:
         with self._lock:
             self._cache.clear()
             self._generation += 1
+        forget = getattr(self.kube, "forget", None)
+        if forget is not None:
+            forget()
 
     def prefetch(self) -> None:
         """Start every read the stack file's checks need, concurrently (see module doc)."""

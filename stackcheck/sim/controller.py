@@ -207,8 +207,14 @@ def _plan_deployment(ctx: Context, deploy: Obj) -> Obj:
     rs_name = f"{name}-{pth}"
     labels = {**(template.get("metadata", {}).get("labels") or {}), "pod-template-hash": pth}
     rs = _put(ctx.store, _replicaset(deploy, rs_name, labels, ctx.anchor))
+    taken: set[str] = set()
     for index in range(_desired(ctx, deploy)):
         pod_name = f"{rs_name}-{name_suffix(ns, rs_name, str(index))}"
+        salt = 0
+        while pod_name in taken:  # a generated name taken: the real controller draws again
+            salt += 1
+            pod_name = f"{rs_name}-{name_suffix(ns, rs_name, str(index), str(salt))}"
+        taken.add(pod_name)
         ctx.plan(PodPlan(ns, pod_name, "Deployment", name, _owner_ref(rs), template, labels,
                          ctx.anchor + _start_offset(ns, pod_name)))
     return rs

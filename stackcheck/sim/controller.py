@@ -1066,7 +1066,14 @@ def _drop_unplanned(ctx: Context, planned: dict[tuple[str, str], Obj]) -> None:
 
 
 def _put_status(store: Store, obj: Obj, status: Obj) -> None:
-    _put(store, _with_status(obj, status))
+    """Status onto the object as stored now, only while its spec is the one the status was
+    computed for: a spec written meanwhile (a deploy's apply) wins, the next pass catches up."""
+    meta = obj["metadata"]
+    current = store.get_object(obj["apiVersion"], obj["kind"], meta.get("namespace"),
+                               meta["name"])
+    if current is None or current["metadata"].get("generation") != meta.get("generation"):
+        return
+    _put(store, _with_status(current, status))
 
 
 def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:

@@ -189,9 +189,10 @@ class _ControllerLoop:
         while not self._stop.is_set():
             events = self.store.events_after(revision, timeout=0.1)
             if events:
-                revision = max(e.resource_version for e in events)
+                # changes made while reconciling (by anyone) are seen on the next pass; the
+                # pass after our own writes writes nothing, so the loop settles
+                revision = int(self.store.resource_version)
                 reconcile(self.store, self.spec, self.block)
-                revision = max(revision, int(self.store.resource_version))
 
 
 def _proxy_targets(pods: list[dict[str, Any]]) -> list[ProxyTarget]:

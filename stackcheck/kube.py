@@ -20,6 +20,7 @@ import binascii
 import contextlib
 import json
 import math
+import re
 import shutil
 import ssl
 import tempfile
@@ -68,15 +69,17 @@ _PLAIN_USER = frozenset({"token", "tokenFile", "client-certificate", "client-cer
 class ApiFailure(Exception):
     """An API call that failed: `reason` is one line fit for a check's message."""
 
-    def __init__(self, reason: str, status: int | None = None, timed_out: bool = False) -> None:
+    def __init__(self, reason: str, status: int | None = None, timed_out: bool = False,
+                 final: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.timed_out = timed_out  # cost a whole request timeout: retried only within the run
+        self.final = final  # no retry can help (a TLS certificate refused by either side)
 
     @property
     def transient(self) -> bool:
-        return self.status is None or self.status in _TRANSIENT_STATUS
+        return not self.final and (self.status is None or self.status in _TRANSIENT_STATUS)
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,21 @@ def _official_configuration(path: Path, context: str | None) -> Configuration:
         raise UsageError(f"kubeconfig {path}: unreadable ({_first_line(str(exc))})") from None
     hook: Callable[[Any], None] | None = official.refresh_api_key_hook
 
+    def authorization() -> dict[str, str]:
+        # The loader files the header's value (a token or basic auth) under "BearerToken"
+        # (older clients: "authorization"); ours is always "authorization".
+        keys = official.api_key or {}
+        value = keys.get("BearerToken") or keys.get("authorization")
+        return {"authorization": value} if value else {}
+
     def refresh() -> dict[str, str]:
         if hook is not None:
             hook(official)
-        return dict(official.api_key)
+        return authorization()
 
     basic = f"{official.username}:{official.password}" if official.username else None
     return Configuration(
-        host=official.host or "", api_key=dict(official.api_key or {}),
+        host=official.host or "", api_key=authorization(),
         ssl_ca_cert=official.ssl_ca_cert, cert_file=official.cert_file,
         key_file=official.key_file, verify_ssl=bool(official.verify_ssl),
         tls_server_name=official.tls_server_name, proxy=official.proxy, basic_auth=basic,
@@ -503,6 +513,10 @@ class Kube:
                 "GET", self._url(path, query), headers=self._headers(), redirect=False,
                 timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout))
         except urllib3.exceptions.HTTPError as exc:
+            tls = _tls_error(exc)
+            if tls is not None:
+                raise ApiFailure(_tls_reason(self.server, tls, self._configuration),
+                                 final=_tls_final(tls)) from None
             raise ApiFailure(_network_reason(self.server, exc, self._timeout),
                              timed_out=_is_timeout(exc)) from None
         body: bytes = response.data
@@ -598,6 +612,52 @@ def _status_reason(status: int | None, reason: str | None, body: bytes | str | N
         except ValueError:
             message = raw.strip().splitlines()[0][:200] if raw.strip() else ""
     return f"{text}: {message}" if message else text
+
+
+def _tls_error(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl error under urllib3's wrappers (SSLError, MaxRetryError, ProtocolError)."""
+    seen: list[BaseException] = [exc]
+    for current in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        nested = [getattr(current, "reason", None), *current.args, current.__cause__,
+                  current.__context__]
+        seen += [n for n in nested if isinstance(n, BaseException) and n not in seen][:4]
+        if len(seen) > 12:
+            break
+    return None
+
+
+def _tls_final(error: ssl.SSLError) -> bool:
+    """A certificate refused by us (verification) or by the server (an alert naming the
+    certificate): the same on every try. A connection closed mid-handshake may pass."""
+    reason = str(error.reason or "")
+    return isinstance(error, ssl.SSLCertVerificationError) or (
+        "ALERT" in reason and ("CERTIFICATE" in reason or "UNKNOWN_CA" in reason))
+
+
+def _tls_reason(server: str, error: ssl.SSLError, configuration: Configuration) -> str:
+    """One line naming the side that refused, instead of OpenSSL's '[SSL: X] x (_ssl.c:N)'."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = str(error.verify_message or "certificate verify failed").rstrip(".")
+        return (f"{server}: TLS: certificate verify failed: {detail} (check the kubeconfig's "
+                f"certificate-authority, tls-server-name and server against the server's "
+                f"certificate)")
+    text = re.sub(r"^\[[^]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(error.strerror or error))
+    reason = str(error.reason or "")
+    text = text or reason or "handshake failed"
+    if not configuration.cert_file:
+        hint = ("the server requires a client certificate; the kubeconfig's user has none"
+                if "CERTIFICATE_REQUIRED" in reason else
+                "does the server require a client certificate? the kubeconfig's user has none")
+    elif "ALERT" in reason:
+        hint = "the server refused the kubeconfig's client certificate"
+    elif isinstance(error, ssl.SSLEOFError) or "EOF" in reason:  # the alert may be lost
+        hint = "the server closed the connection: does it accept the kubeconfig's client " \
+               "certificate?"
+    else:
+        return f"{server}: TLS: {text}"
+    return f"{server}: TLS: {text} ({hint})"
 
 
 def _network_reason(server: str, exc: Exception, timeout: float) -> str:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 import yaml
 
-from stackcheck.stackfile import Component, Stack
+from stackcheck.stackfile import Component, Stack, yaml_load, yaml_load_all
 
 KUBERNETES_VERSION = "1.28"  # the kind node image's version (Linkerd 2.14 supports <= 1.28)
 CRD_DIR = Path(__file__).parent / "data" / "crds"
@@ -139,7 +138,7 @@ def check(root: Path, stack: Stack) -> list[Problem]:
             problems.append(Problem("secrets", rel, "(file)", f"line {line}",
                                     "a private key is committed; generate it at deploy time"))
         try:
-            loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+            loaded = [d for d in yaml_load_all(text) if d is not None]
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark is not None else "(file)"
@@ -215,37 +214,110 @@ def _of(values: list[Values], chart: str) -> Values | None:
                 None)
 
 
+# --- schemas --------------------------------------------------------------------------------
+# kubernetes-validate's validate(data, version, strict=True), with what it does per object done
+# once per run: its schema files (the 1.1 MB _definitions.json among them) are read and parsed,
+# and a validator built, once per kind and run instead of once per object.
+_API_GROUP = re.compile(r"^([^./]*)(?:\.[^/]*)?/")  # rbac.authorization.k8s.io/v1 -> rbac-v1
+
+
+def _kube_schema_dir() -> str:
+    """kubernetes-validate's strict schema folder for KUBERNETES_VERSION: the newest it has
+    that is not newer (its own choice, made the same way)."""
+    from kubernetes_validate import utils
+
+    wanted = utils.major_minor(KUBERNETES_VERSION.removeprefix("v"))
+    if wanted > utils.latest_version():
+        raise utils.VersionNotSupportedError(version=wanted)
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= wanted][-1]
+    return f"v{version}-local-strict"
+
+
+@dataclass
+class _Schemas:
+    """The schemas of one check() run; each file read and each validator built once."""
+
+    _kube_dir: str | None = None
+    _kube_registry: Any = None
+    _kube: dict[str, Any] = field(default_factory=dict)  # file -> validator (None: no file)
+    _crds: list[Any] | None = None
+    _crd: dict[tuple[str, str], Any] = field(default_factory=dict)  # (apiVersion, kind)
+
+    def kube(self, doc: Doc) -> Any:
+        """The Kubernetes OpenAPI validator of the object's kind; None when it has none."""
+        from kubernetes_validate import utils
+        from referencing import Registry, Resource
+
+        if self._kube_dir is None:
+            self._kube_dir = _kube_schema_dir()
+        api_version = _API_GROUP.sub(r"\1-", doc.data["apiVersion"])
+        name = (f"kubernetes-json-schema/{self._kube_dir}/{doc.data['kind'].lower()}-"
+                f"{api_version}.json")
+        if name not in self._kube:
+            try:
+                schema = utils.schema_contents(name, KUBERNETES_VERSION)
+            except FileNotFoundError:
+                self._kube[name] = None
+                return None
+            if self._kube_registry is None:
+                definitions = utils.schema_contents(
+                    f"kubernetes-json-schema/{self._kube_dir}/_definitions.json",
+                    KUBERNETES_VERSION)
+                self._kube_registry = Resource.from_contents(definitions) @ Registry()
+            registry = Resource.from_contents(schema) @ self._kube_registry
+            self._kube[name] = jsonschema.Draft202012Validator(schema, registry=registry)
+        return self._kube[name]
+
+    def crd(self, api_version: str, kind: str) -> Any:
+        """The validator of a custom resource's CRD schema; None when there is none."""
+        if (api_version, kind) not in self._crd:
+            if self._crds is None:
+                self._crds = _load_crds()
+            schema = crd_schema(api_version, kind, self._crds)
+            self._crd[api_version, kind] = (None if schema is None else
+                                            jsonschema.Draft202012Validator(schema))
+        return self._crd[api_version, kind]
+
+
 # --- rules ----------------------------------------------------------------------------------
 def _schema(docs: list[Doc]) -> list[Problem]:
     problems = []
+    schemas = _Schemas()
     for doc in docs:
-        try:
-            kubernetes_validate.validate(doc.data, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            problems.append(Problem("schema", doc.file, doc.ident, _path(exc.path),
-                                    exc.message))
-        except kubernetes_validate.SchemaNotFoundError:
-            problems += _crd_schema(doc)
+        validator = schemas.kube(doc)
+        if validator is None:
+            problems += _crd_schema(doc, schemas)
+            continue
+        # the first error, as kubernetes_validate.validate raises it (validator.validate)
+        error = next(iter(validator.iter_errors(doc.data)), None)
+        if error is not None:
+            problems.append(Problem("schema", doc.file, doc.ident, _path(error.path),
+                                    error.message))
     return problems
 
 
-def crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
+def _load_crds() -> list[Any]:
+    return [yaml_load(path.read_text(encoding="utf-8")) for path in sorted(CRD_DIR.glob("*.yml"))]
+
+
+def crd_schema(api_version: str, kind: str,
+               crds: list[Any] | None = None) -> dict[str, Any] | None:
+    """The openAPIV3Schema of the first CRD in stackcheck/data/crds/ (or `crds`, those files
+    loaded) for this apiVersion and kind."""
     group, _, version = api_version.rpartition("/")
-    for path in sorted(CRD_DIR.glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for data in _load_crds() if crds is None else crds:
         if (data.get("group"), data.get("kind"), data.get("version")) == (group, kind, version):
             schema: dict[str, Any] = data["openAPIV3Schema"]
             return schema
     return None
 
 
-def _crd_schema(doc: Doc) -> list[Problem]:
-    schema = crd_schema(str(doc.data["apiVersion"]), doc.kind)
-    if schema is None:
+def _crd_schema(doc: Doc, schemas: _Schemas) -> list[Problem]:
+    validator = schemas.crd(str(doc.data["apiVersion"]), doc.kind)
+    if validator is None:
         return [Problem("schema", doc.file, doc.ident, "apiVersion",
                         f"no schema for {doc.data['apiVersion']} {doc.kind} (Kubernetes "
                         f"{KUBERNETES_VERSION} or stackcheck/data/crds/)")]
-    validator = jsonschema.Draft202012Validator(schema)
     return [Problem("schema", doc.file, doc.ident, _path(e.absolute_path), e.message)
             for e in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.path))]
 

@@ -11,12 +11,14 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from stackcheck.sim.faults import CATALOG, Fault
+from tests.conftest import MATRIX_PROPERTY
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = "4"  # the sim starts ready; failing checks retry this long before failing
@@ -60,16 +62,28 @@ def _junit_results(path: Path) -> dict[str, tuple[str, str]]:
     return results
 
 
-def test_healthy_stack_passes(tmp_path: Path) -> None:
+
+
+def _observed(record: Callable[[str, object], None], scenario: str, run: SuiteRun) -> None:
+    """What this run showed, for the matrix printed at the end (tests/conftest.py)."""
+    failed = sorted(k for k, (state, _) in run.results.items() if state == "failed")
+    record(MATRIX_PROPERTY, (scenario, run.exit_code, failed))
+
+
+def test_healthy_stack_passes(tmp_path: Path, record_property: Callable[[str, object], None]
+                              ) -> None:
     run = run_suite(tmp_path)
+    _observed(record_property, "healthy", run)
     failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
     assert run.exit_code == 0, f"healthy sim failed: {failed}\n{run.output[-3000:]}"
     assert len(run.results) >= 15, run.output[-2000:]
 
 
 @pytest.mark.parametrize("fault", CATALOG, ids=[f.name for f in CATALOG])
-def test_fault_fails_its_check(fault: Fault, tmp_path: Path) -> None:
+def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
+                               record_property: Callable[[str, object], None]) -> None:
     run = run_suite(tmp_path, "--sim-fault", fault.name, *fault.suite_args)
+    _observed(record_property, fault.name, run)
     if not fault.fails:
         failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
         assert run.exit_code == 0, f"{fault.name} must pass: {failed}\n{run.output[-3000:]}"

@@ -1,0 +1,26 @@
+"""The project's own tests: print the fault matrix as observed, after the fault-matrix runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+MATRIX_PROPERTY = "fault_matrix"  # tests/test_fault_matrix.py records (scenario, exit, failed)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    rows = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            rows += [value for name, value in getattr(report, "user_properties", ())
+                     if name == MATRIX_PROPERTY]
+    if not rows:
+        return
+    terminalreporter.section("fault matrix (observed)")
+    width = max(len(scenario) for scenario, _, _ in rows)
+    for scenario, exit_code, failed in sorted(rows, key=lambda row: row[0]):
+        checks = ", ".join(failed) or "-"
+        terminalreporter.write_line(f"{scenario:<{width}}  exit {exit_code}  failed: {checks}")

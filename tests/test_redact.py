@@ -3,8 +3,12 @@ values never reach a report; the ordinary evidence around them is left as it was
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
+from stackcheck import redact
 from stackcheck.redact import MASK, Redactor
 
 TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik1xTjd4In0.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlLXZhbHVl"
@@ -114,3 +118,49 @@ ORDINARY = [
 def test_ordinary_evidence_is_untouched(redactor: Redactor, text: str) -> None:
     redactor.add("sc-planted-Hf4tR9mB1cYe6")
     assert redactor.text(text) == text
+
+
+# --- the patterns are tried only where a match can start (stackcheck/redact.py: _sub_at) ----
+# Each must redact exactly what the pattern's own `sub` over the whole text redacts.
+PIECES = ["password", "PassWord", "passwd", "secret", "token", "TOKEN", "api-key", "apikey",
+          "private_key", "client-key-data", "access-key", "session", "credentials", "Bearer",
+          "basic", "eyJ", "eyJhbGciOiJSUzI1", "abcdefgh12", "AbCdEfGhIj", "_", ".", "-", ":",
+          "=", " ", "\n", '"', "'", ",", ";", "/", "\u017f", "\u212a", "\u00e9", "apiVersion",
+          "1234567890abcdefXYZ", "[REDACTED]", "-----BEGIN EC PRIVATE KEY-----"]
+
+
+def _edge_cases() -> list[str]:
+    rng = random.Random(20241120)  # fixed: the same texts every run
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(1, 20))) for _ in range(3000)]
+    return [*texts, *ORDINARY, "-.-token: Abcdefgh12", "x.password=a b\ny-token: 'q'",
+            "\u017fecret: Abcdefgh12", "pa\u017fsword=x", "\u212a\u212a", TOKEN, EC_KEY]
+
+
+def test_redaction_is_the_patterns_own_sub() -> None:
+    for text in _edge_cases():
+        expected = redact._PEM.sub(redact._mask_match, text)
+        expected = redact._SCHEME.sub(redact._mask_match, expected)
+        expected = redact._JWT.sub(redact._mask_match, expected)
+        for pattern in redact._KEYED:
+            expected = pattern.sub(redact._mask_match, expected)
+        assert Redactor().text(text) == expected, text
+
+
+def test_key_prefixes_cover_every_key_word() -> None:
+    """Each alternative of the key words starts with one of the prefixes searched for."""
+    depth, alternatives, current = 0, [], ""
+    for char in redact._KEY_WORDS:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            alternatives.append(current)
+            current = ""
+        else:
+            current += char
+    alternatives.append(current)
+    for alternative in alternatives:
+        found = re.match(r"[a-z]*", alternative)
+        assert found is not None
+        literal = found.group()
+        if alternative[len(literal):][:1] in ("?", "*", "{"):
+            literal = literal[:-1]  # the last letter is optional
+        assert literal.startswith(redact._KEY_PREFIXES), alternative

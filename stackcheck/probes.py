@@ -61,6 +61,9 @@ class Probes:
         self.http.mount("https://", adapter)
         self.http_requests = 0
         self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
+        # the report's environment counts the nodes after the run: read them with the rest
+        # (set where this process writes that report)
+        self.prefetch_nodes = False
 
     def close(self) -> None:
         if self._pool is not None:
@@ -89,6 +92,8 @@ class Probes:
         if self.stack.scrape_jobs:
             reads.append(self._targets)
         reads += [partial(self._query, q.promql) for q in self.stack.queries]
+        if self.prefetch_nodes:
+            reads.append(self.nodes)
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(READERS, thread_name_prefix="stackcheck-read")

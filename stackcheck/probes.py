@@ -216,7 +216,8 @@ class Probes:
                 or _cronjob_owned(p, owned)]
         bad = [p for p in pods if pod_problem(p, self.stack.max_restarts)]
         problems += [why for p in bad if (why := pod_problem(p, self.stack.max_restarts))]
-        summary = f"{len(component.workloads)} workloads of {name}"
+        count = len(component.workloads)
+        summary = f"{count} workload{'' if count == 1 else 's'} of {name} available"
         return Verdict(not problems, summary, tuple(problems), diagnose=self._pod_diagnosis(bad))
 
     def injection(self, ns: str) -> Verdict:

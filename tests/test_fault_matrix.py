@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from stackcheck.checks import build_checks
 from stackcheck.sim.faults import CATALOG, Fault
+from stackcheck.stackfile import load_stack
 from tests.conftest import MATRIX_PROPERTY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +97,11 @@ def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
         assert fault.names in message, (
             f"{fault.name}: {check_id}'s message does not name {fault.names!r}:\n{message}")
         assert "hint:" in message, message
+
+
+def test_every_check_has_a_fault_that_must_fail_it() -> None:
+    """A check no fault fails is a check nobody has seen catch anything."""
+    checks = {c.id for c in build_checks(load_stack(ROOT / "stack.yml"))}
+    covered = {check_id for fault in CATALOG for check_id in fault.fails}
+    assert sorted(checks - covered) == []
+    assert sorted(covered - checks) == [], "faults name checks the stack file does not have"

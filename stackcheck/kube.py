@@ -45,7 +45,7 @@ import yaml
 from stackcheck.errors import UsageError
 from stackcheck.polling import Deadline
 from stackcheck.retry import call as retry_call
-from stackcheck.stackfile import read_text_file, require_file
+from stackcheck.stackfile import read_text_file, require_file, yaml_load
 
 Obj = dict[str, Any]
 
@@ -116,8 +116,8 @@ class Configuration:
 def load_configuration(target: KubeTarget) -> Configuration:
     """The client configuration for a kubeconfig; every problem is one UsageError line."""
     path = target.kubeconfig
-    _check_kubeconfig(path, target.context)
-    configuration = _plain_configuration(path, target.context)
+    data = _check_kubeconfig(path, target.context)
+    configuration = _plain_configuration(path, data, target.context)
     if configuration is None:
         configuration = _official_configuration(path, target.context)
     server = urlsplit(configuration.host or "")
@@ -174,11 +174,12 @@ def _official_configuration(path: Path, context: str | None) -> Configuration:
         refresh=refresh if hook is not None else None)
 
 
-def _plain_configuration(path: Path, context: str | None) -> Configuration | None:
-    """A kubeconfig with only a server, CA, token or client certificate, read directly;
-    None for anything else (the official loader then reads it and reports its problems)."""
+def _plain_configuration(path: Path, data: dict[str, Any],
+                         context: str | None) -> Configuration | None:
+    """A kubeconfig (`data`, parsed from `path`) with only a server, CA, token or client
+    certificate, read directly; None for anything else (the official loader then reads it
+    and reports its problems)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         chosen = _entry(data, "contexts", context or data.get("current-context"), "context")
         cluster = _entry(data, "clusters", chosen.get("cluster"), "cluster")
         user = _entry(data, "users", chosen.get("user"), "user")
@@ -203,7 +204,7 @@ def _plain_configuration(path: Path, context: str | None) -> Configuration | Non
                 user.get("client-key-data")),
             verify_ssl=not cluster.get("insecure-skip-tls-verify", False),
             tls_server_name=cluster.get("tls-server-name") or None)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
@@ -289,12 +290,13 @@ class _UnverifiedPool(urllib3.HTTPSConnectionPool):
             conn.connect()
 
 
-def _check_kubeconfig(path: Path, context: str | None) -> None:
-    """The problems the client would report as a traceback or a vague line, named clearly."""
+def _check_kubeconfig(path: Path, context: str | None) -> dict[str, Any]:
+    """The kubeconfig, parsed; the problems the client would report as a traceback or a
+    vague line are named clearly."""
     hint = " (set --kubeconfig or KUBECONFIG)"
     text = read_text_file(path, f"kubeconfig {path}", hint)
     try:
-        data = yaml.safe_load(text)
+        data = yaml_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -316,24 +318,18 @@ def _check_kubeconfig(path: Path, context: str | None) -> None:
         why = f"current-context {current!r} is not among" if current else "no current-context;"
         raise UsageError(f"kubeconfig {path}: {why} contexts: {known} (set --kube-context)")
     _check_referenced_files(path, data, context or str(data.get("current-context")))
+    return data
 
 
 def _check_referenced_files(path: Path, data: dict[str, Any], context: str) -> None:
     """Files the chosen context's cluster and user name must exist (relative: to the file)."""
-    def entry(section: str, name: object, key: str) -> dict[str, Any]:
-        for item in data.get(section) or []:
-            if isinstance(item, dict) and item.get("name") == name:
-                value = item.get(key)
-                return value if isinstance(value, dict) else {}
-        return {}
-
-    chosen = entry("contexts", context, "context")
+    chosen = _entry(data, "contexts", context, "context")
     referenced = [("cluster", chosen.get("cluster"), "clusters", "cluster",
                    ("certificate-authority",)),
                   ("user", chosen.get("user"), "users", "user",
                    ("client-certificate", "client-key", "tokenFile"))]
     for label, name, section, key, fields in referenced:
-        values = entry(section, name, key)
+        values = _entry(data, section, name, key)
         for field_name in fields:
             given = values.get(field_name)
             if isinstance(given, str) and given:

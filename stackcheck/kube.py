@@ -100,6 +100,7 @@ class Configuration:
 
     host: str
     api_key: dict[str, str] = field(default_factory=dict)
+    context: str | None = None  # the kubeconfig context in use (the chosen or current one)
     ssl_ca_cert: str | None = None  # a CA bundle file
     ca_data: str | None = None  # PEM text
     cert_file: str | None = None
@@ -120,6 +121,7 @@ def load_configuration(target: KubeTarget) -> Configuration:
     configuration = _plain_configuration(path, data, target.context)
     if configuration is None:
         configuration = _official_configuration(path, target.context)
+    configuration.context = target.context or data.get("current-context")
     server = urlsplit(configuration.host or "")
     if server.scheme not in ("http", "https") or not server.hostname:
         raise UsageError(f"kubeconfig {path}: the cluster of context "
@@ -346,6 +348,7 @@ class Kube:
 
     def __init__(self, configuration: Configuration, request_timeout: float) -> None:
         self.server = configuration.host.rstrip("/")
+        self.context = configuration.context
         self._configuration = configuration
         self._pool = _pool(configuration)
         self._timeout = request_timeout

@@ -355,7 +355,6 @@ class Kube:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.list_versions: dict[str, str] = {}  # collection path -> resourceVersion last listed
-        self._shared: dict[str, list[Obj]] | None = None  # path -> items, see share_reads()
         self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
 
     def close(self) -> None:
@@ -370,32 +369,12 @@ class Kube:
 
     def list_all(self, path: str, label_selector: str | None = None,
                  field_selector: str | None = None) -> list[Obj]:
-        """Every item of a collection, page by page (limit/continue); while reads are
-        shared (`share_reads`), a whole collection listed before is answered from memory."""
-        shared = self._shared if label_selector is None and field_selector is None else None
-        if shared is not None and path in shared:
-            return list(shared[path])
+        """Every item of a collection, page by page (limit/continue)."""
         with _COLLECTOR.reading() as keep:
             items = list(self._pages(path, label_selector, field_selector))
             if len(items) > PAGE_SIZE:
                 keep()
-        with self._lock:
-            if shared is not None and shared is self._shared:
-                shared[path] = items
-        return list(items)
-
-    def share_reads(self) -> None:
-        """From now until `forget()`, whole collections are listed once: everyone reading
-        through this session during a verification attempt (checks, the report's
-        environment) sees the same objects, for one request per collection."""
-        with self._lock:
-            self._shared = {}
-
-    def forget(self) -> None:
-        """Shared reads are dropped: the next list sees the cluster as it is now."""
-        with self._lock:
-            if self._shared is not None:
-                self._shared = {}
+        return items
 
     def list_kind(self, kind: str, namespace: str, **selectors: str | None) -> list[Obj]:
         return self.list_all(_KIND_PATHS[kind].format(ns=namespace), **selectors)

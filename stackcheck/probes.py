@@ -47,9 +47,6 @@ class Probes:
         self.stack = stack
         self.settings = settings
         self.kube = kube
-        share = getattr(kube, "share_reads", None)  # the report's reads: from our lists too
-        if share is not None:
-            share()
         self._cache: dict[tuple[str, ...], Future[Any]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
@@ -78,9 +75,6 @@ class Probes:
         with self._lock:
             self._cache.clear()
             self._generation += 1
-        forget = getattr(self.kube, "forget", None)
-        if forget is not None:
-            forget()
 
     def prefetch(self) -> None:
         """Start every read the stack file's checks need, concurrently (see module doc)."""

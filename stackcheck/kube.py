@@ -44,6 +44,7 @@ import yaml
 
 from stackcheck.errors import UsageError
 from stackcheck.polling import Deadline
+from stackcheck.retry import TRANSIENT_STATUS
 from stackcheck.retry import call as retry_call
 from stackcheck.stackfile import read_text_file, require_file, yaml_load
 
@@ -60,7 +61,6 @@ _KIND_PATHS = {
     "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
     "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
 }
-_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 PAGE_SIZE = 500
 POOL_SIZE = 16  # connections kept per host: concurrent reads plus a few watches
 # kubeconfig keys the plain reader understands; any other key: the official loader
@@ -83,7 +83,7 @@ class ApiFailure(Exception):
 
     @property
     def transient(self) -> bool:
-        return not self.final and (self.status is None or self.status in _TRANSIENT_STATUS)
+        return not self.final and (self.status is None or self.status in TRANSIENT_STATUS)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from stackcheck.redact import REDACTOR
+from stackcheck.static import pod_template
 
 Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,22 +118,13 @@ def _add(items: list[str], item: str) -> None:
 
 def _labels(obj: Obj) -> dict[str, str]:
     """The object's labels, with its pod template's filling in (charts label either)."""
-    template = _pod_spec_holder(obj)
-    labels = dict(((template or {}).get("metadata") or {}).get("labels") or {})
+    labels = dict(((pod_template(obj) or {}).get("metadata") or {}).get("labels") or {})
     labels.update((obj.get("metadata") or {}).get("labels") or {})
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def _pod_spec_holder(obj: Obj) -> Obj | None:
-    spec = obj.get("spec") or {}
-    if obj.get("kind") == "CronJob" or "jobTemplate" in spec:
-        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
-    template = spec.get("template")
-    return template if isinstance(template, dict) else None
-
-
 def _images(obj: Obj) -> list[str]:
-    spec = ((_pod_spec_holder(obj) or {}).get("spec")) or {}
+    spec = ((pod_template(obj) or {}).get("spec")) or {}
     return [str(c["image"]) for c in spec.get("containers") or [] if c.get("image")]
 
 

@@ -183,10 +183,22 @@ def pod_spec(doc: Doc) -> tuple[str, dict[str, Any]] | None:
     keys = _POD_SPECS.get(doc.kind)
     if keys is None:
         return None
-    node: Any = doc.data
+    node = _dig(doc.data, keys)
+    return (".".join(keys), node) if node is not None else None
+
+
+def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """A workload's pod template (its metadata and spec); None for a Pod or another kind."""
+    keys = _POD_SPECS.get(str(obj.get("kind", "")))
+    if keys is None or keys[-2:] != ("template", "spec"):
+        return None
+    return _dig(obj, keys[:-1])
+
+
+def _dig(node: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
     for key in keys:
         node = node.get(key) if isinstance(node, dict) else None
-    return (".".join(keys), node) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
 
 
 def containers(doc: Doc) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -144,6 +144,9 @@ class ObjectStore:
     def __init__(self) -> None:
         self._changed = threading.Condition(threading.RLock())
         self._objects: dict[Key, Obj] = {}
+        # the same objects by (apiVersion, kind): a list, and every request's RBAC lookup
+        # of bindings, reads its kind only, not 10,000 pods (the real one keeps indexes too)
+        self._by_kind: dict[tuple[str, str], dict[Key, Obj]] = {}
         self._revision = 0
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY)
         self._resources: dict[tuple[str, str], Resource] = {
@@ -183,7 +186,7 @@ class ObjectStore:
             self._stamp(new, old)
             if resource.kind == "CustomResourceDefinition":
                 self._register_crd(new)
-            self._objects[key] = new
+            self._objects[key] = self._by_kind.setdefault(key[:2], {})[key] = new
             self._record("MODIFIED" if old else "ADDED", new, old)
             return copy.deepcopy(new)
 
@@ -220,9 +223,8 @@ class ObjectStore:
         malformed or unsupported selector."""
         matches = object_filter(kind, label_selector, field_selector)
         with self._changed:
-            found = [obj for key, obj in self._objects.items()
-                     if key[:2] == (api_version, kind) and (not namespace or key[2] == namespace)
-                     and matches(obj)]
+            found = [obj for key, obj in self._by_kind.get((api_version, kind), {}).items()
+                     if (not namespace or key[2] == namespace) and matches(obj)]
             found.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
             return copy.deepcopy(found)
 
@@ -233,6 +235,7 @@ class ObjectStore:
             old = self._objects.pop(key, None)
             if old is None:
                 return
+            del self._by_kind[key[:2]][key]
             gone = copy.deepcopy(old)
             self._revision += 1
             gone["metadata"]["resourceVersion"] = str(self._revision)

@@ -22,8 +22,11 @@ _NOTABLE = re.compile(r"(?i)error|exception|fail|denied|unavailable|forbidden|un
 
 
 def pod_evidence(kube: Kube, pod: Obj) -> Evidence:
+    """`pod` as the check judged it (lists hold a view of a pod: checks.pods.PodView), read
+    again whole, as `kubectl describe` reads it; the view when it cannot be read."""
     meta = pod.get("metadata", {})
     ns, name = meta.get("namespace", "?"), meta.get("name", "?")
+    pod = _whole(kube, ns, name) or pod
     REDACTOR.add_pod(pod)  # its env secrets may show up again in its logs
     parts = [describe_pod(pod), _events(kube, ns, name)]
     parts += [_logs(kube, ns, name, c) for c in _troubled_containers(pod)]
@@ -53,6 +56,13 @@ def describe_pod(pod: Obj) -> str:
         if env_names:
             lines.append(f"    env (names only): {', '.join(map(str, env_names))}")
     return "\n".join(lines)
+
+
+def _whole(kube: Kube, ns: str, name: str) -> Obj | None:
+    try:
+        return kube.get(f"/api/v1/namespaces/{ns}/pods/{name}")
+    except ApiFailure:
+        return None
 
 
 def _events(kube: Kube, ns: str, name: str) -> str:

@@ -25,7 +25,7 @@ import requests
 from stackcheck.checks import Check, Evidence, Verdict
 from stackcheck.checks.http import HttpAnswer, http_problems
 from stackcheck.checks.mesh import injection_problem, proxy_problem
-from stackcheck.checks.pods import pod_problem, workload_of
+from stackcheck.checks.pods import PodView, pod_problem, workload_of
 from stackcheck.checks.prom import query_problems, scrape_job_problems
 from stackcheck.checks.workloads import workload_problem
 from stackcheck.diagnostics import http_evidence, pod_evidence
@@ -158,7 +158,9 @@ class Probes:
         return {n["metadata"]["name"]: n for n in items}
 
     def pods(self, ns: str) -> list[Obj]:
-        result: list[Obj] = self._cached(("pods", ns), lambda: self._api().list_kind("Pod", ns))
+        """The namespace's pods, as PodView: the fields the checks read."""
+        result: list[Obj] = self._cached(("pods", ns), lambda: self._api().list_kind(
+            "Pod", ns, view=PodView))
         return result
 
     def objects(self, kind: str, ns: str) -> dict[str, Obj]:

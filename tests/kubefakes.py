@@ -1,17 +1,21 @@
 """Fakes for the unit tests of checks: API objects from YAML text, and a Kube stand-in.
 
 The objects in tests/data/pods/ are shaped as the API server and kubelet write them; the
-fake serves them to `Probes` the way `Kube.list_kind` / `Kube.list_all` would.
+fake serves them to `Probes` the way `Kube.list_kind` / `Kube.list_all` / `Kube.get` would,
+lists asked for with a view decoded to that view as the real client decodes them.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from stackcheck import kube
+from stackcheck.kube import ApiFailure
 from stackcheck.probes import Probes
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack, load_stack
@@ -63,15 +67,28 @@ class FakeKube:
     def version(self) -> Obj:
         return dict(self._version)
 
-    def list_kind(self, kind: str, namespace: str, field_selector: str | None = None,
-                  **_selectors: str | None) -> list[Obj]:
+    def list_kind(self, kind: str, namespace: str, label_selector: str | None = None,
+                  field_selector: str | None = None, view: type | None = None) -> list[Obj]:
+        assert label_selector is None, "the fake does not select by label"
         found = [o for o in self.objects
                  if o["kind"] == kind and o["metadata"].get("namespace") == namespace]
         if field_selector is not None:
             key, _, wanted = field_selector.partition("=")
             assert key == "involvedObject.name", f"the fake does not select by {key}"
             found = [o for o in found if o.get("involvedObject", {}).get("name") == wanted]
-        return found
+        if view is None:
+            return found
+        body = json.dumps({"kind": f"{kind}List", "items": found}).encode()
+        items: list[Obj] = kube._decode_page(body, kind, view)["items"]
+        return items
+
+    def get(self, path: str) -> Obj:
+        for o in self.objects:
+            meta = o["metadata"]
+            if o["kind"] == "Pod" and path == (f"/api/v1/namespaces/{meta.get('namespace')}"
+                                               f"/pods/{meta.get('name')}"):
+                return copy.deepcopy(o)
+        raise ApiFailure(f"{path}: HTTP 404 Not Found")
 
     def list_all(self, path: str, **_selectors: str | None) -> list[Obj]:
         if path != "/api/v1/namespaces":

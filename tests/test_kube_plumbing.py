@@ -1,5 +1,5 @@
-"""The API client's performance plumbing changes nothing it answers: orjson decodes as json
-did (what orjson refuses, json still reads), the garbage collector is paused only while
+"""The API client's performance plumbing changes nothing it answers: msgspec decodes as json
+did (what msgspec refuses, json still reads), the garbage collector is paused only while
 lists are read and comes back as it was, and the TLS context checked at load is the one
 the session uses (without the system CAs when verification is off)."""
 
@@ -19,7 +19,7 @@ from stackcheck.kube import ApiFailure, Kube, KubeTarget, load_configuration
 
 @pytest.mark.parametrize("body", [
     b'{"kind": "PodList", "items": [{"metadata": {"name": "a"}, "spec": {"n": 3}}]}',
-    b'{"a": NaN, "b": Infinity}',  # json reads these, orjson does not
+    b'{"a": NaN, "b": Infinity}',  # json reads these, msgspec does not
     b'{"a": "\\ud800"}',  # a lone surrogate: json reads it
     b'\xef\xbb\xbf{"a": 1}',  # a BOM
     b'{"a": 9223372036854775807, "b": -0.0, "c": 1.0000000000000002, "a": 2}',

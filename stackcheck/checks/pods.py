@@ -2,11 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 Obj = dict[str, Any]
 
 PROXY = "linkerd-proxy"
+
+
+# What the checks, the report and a diagnosis's first read take from a pod: lists of pods
+# are decoded to these fields only (kube.list_kind(view=PodView)). A check that starts to
+# read another field must add it here; tests/test_pod_view.py compares every check's
+# answer on the view with its answer on the whole pod.
+class _Owner(TypedDict, total=False):
+    kind: Any
+    name: Any
+    controller: Any
+
+
+class _PodMeta(TypedDict, total=False):
+    name: Any
+    namespace: Any
+    labels: Any
+    annotations: Any
+    ownerReferences: list[_Owner] | None
+    deletionTimestamp: Any
+
+
+class _Container(TypedDict, total=False):
+    name: Any
+    image: Any
+    restartPolicy: Any
+
+
+class _PodSpec(TypedDict, total=False):
+    nodeName: Any
+    containers: list[_Container] | None
+    initContainers: list[_Container] | None
+
+
+class _Condition(TypedDict, total=False):
+    type: Any
+    status: Any
+    reason: Any
+    message: Any
+
+
+class _ContainerStatus(TypedDict, total=False):
+    name: Any
+    ready: Any
+    restartCount: Any
+    state: Any
+    lastState: Any
+
+
+class _PodStatus(TypedDict, total=False):
+    phase: Any
+    reason: Any
+    message: Any
+    podIP: Any
+    conditions: list[_Condition] | None
+    containerStatuses: list[_ContainerStatus] | None
+    initContainerStatuses: list[_ContainerStatus] | None
+
+
+class PodView(TypedDict, total=False):
+    metadata: _PodMeta
+    spec: _PodSpec
+    status: _PodStatus
 
 
 def pod_ref(pod: Obj) -> str:
@@ -43,11 +105,13 @@ def long_running_containers(pod: Obj) -> list[Obj]:
 
 
 def container_status(pod: Obj, name: str) -> Obj | None:
+    """The pod's own status entry of a container (read it, do not change it)."""
     status = pod.get("status", {})
     for key in ("containerStatuses", "initContainerStatuses"):
         for item in status.get(key) or []:
             if item.get("name") == name:
-                return dict(item)
+                found: Obj = item
+                return found
     return None
 
 
@@ -90,7 +154,8 @@ def pod_problem(pod: Obj, max_restarts: int) -> str | None:
 def _condition(pod: Obj, kind: str) -> Obj | None:
     for cond in pod.get("status", {}).get("conditions") or []:
         if cond.get("type") == kind:
-            return dict(cond)
+            found: Obj = cond
+            return found
     return None
 
 

@@ -20,8 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-import requests
-
 from stackcheck.checks import Check, Evidence, Verdict
 from stackcheck.checks.http import HttpAnswer, http_problems
 from stackcheck.checks.mesh import injection_problem, proxy_problem
@@ -35,6 +33,7 @@ from stackcheck.retry import TRANSIENT_STATUS
 from stackcheck.retry import call as retry_call
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack
+from stackcheck.web import WebClient, WebFailure
 
 Obj = dict[str, Any]
 MAX_DIAGNOSED_PODS = 5
@@ -51,11 +50,7 @@ class Probes:
         self._lock = threading.Lock()
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
         self._pool: ThreadPoolExecutor | None = None
-        self.http = requests.Session()
-        self.http.headers["User-Agent"] = "stackcheck"
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=READERS)
-        self.http.mount("http://", adapter)
-        self.http.mount("https://", adapter)
+        self.http = WebClient(settings.request_timeout, READERS)
         self.http_requests = 0
         self.deadline: Deadline | None = None  # the run's: timed-out requests retry until it
         # the report's environment counts the nodes after the run: read them with the rest
@@ -327,18 +322,14 @@ class Probes:
                                 slow=_http_timeout, deadline=self.deadline)
         except _Transient as exc:
             return exc.answer
-        except requests.RequestException as exc:
-            reason = _http_reason(exc, self.settings.request_timeout)
-            raise ApiFailure(f"GET {url}: {reason}") from None
+        except WebFailure as exc:
+            raise ApiFailure(f"GET {url}: {exc.reason}") from None
         return answer
 
     def _http_once(self, url: str, query: list[tuple[str, str]] | None) -> HttpAnswer:
         self.http_requests += 1
-        response = self.http.get(url, params=query, allow_redirects=False,
-                                 timeout=self.settings.request_timeout)
-        answer = HttpAnswer(response.url, response.status_code, response.reason or "",
-                            dict(response.headers), response.content)
-        if response.status_code in TRANSIENT_STATUS:
+        answer = self.http.get(url, query)
+        if answer.status in TRANSIENT_STATUS:
             raise _Transient(answer)
         return answer
 
@@ -351,12 +342,11 @@ class Probes:
 
 
 def _http_fast(exc: BaseException) -> bool:
-    return isinstance(exc, (_Transient, requests.ConnectionError,
-                            requests.exceptions.ChunkedEncodingError))
+    return isinstance(exc, _Transient) or (isinstance(exc, WebFailure) and not exc.timed_out)
 
 
 def _http_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, requests.Timeout)
+    return isinstance(exc, WebFailure) and exc.timed_out
 
 
 class _Transient(Exception):
@@ -375,12 +365,3 @@ def _cronjob_owned(pod: Obj, owned: set[tuple[str, str]]) -> bool:
 
 def _reason(exc: Exception) -> str:
     return exc.reason if isinstance(exc, ApiFailure) else str(exc)
-
-
-def _http_reason(exc: requests.RequestException, timeout: float) -> str:
-    if isinstance(exc, requests.Timeout):
-        return f"timed out after {timeout:g}s"
-    text = str(exc)
-    if "refused" in text.lower():
-        return "connection refused"
-    return text.split(": ", 1)[-1][:200]

@@ -135,16 +135,17 @@ class FakeResponse:
 
 
 class FakeSession:
-    """Answers every GET with one canned response and records the requests."""
+    """Answers every GET with one canned response and records the URLs (that WebClient does
+    not follow redirects: tests/test_web.py)."""
 
     def __init__(self, response: FakeResponse) -> None:
         self.response = response
-        self.requested: list[tuple[str, bool]] = []
+        self.requested: list[str] = []
 
-    def get(self, url: str, *, params: object, allow_redirects: bool,
-            timeout: float) -> FakeResponse:
-        self.requested.append((url, allow_redirects))
-        return self.response
+    def get(self, url: str, query: list[tuple[str, str]] | None = None) -> HttpAnswer:
+        self.requested.append(url)
+        r = self.response
+        return HttpAnswer(r.url, r.status_code, r.reason, r.headers, r.content)
 
     def close(self) -> None:
         pass
@@ -158,11 +159,11 @@ def endpoint_verdict(name: str, response: FakeResponse) -> tuple[Verdict, FakeSe
         return probes.endpoint(name), session
 
 
-def test_endpoint_probe_passes_and_does_not_follow_redirects() -> None:
+def test_endpoint_probe_passes_on_the_redirect_itself() -> None:
     verdict, session = endpoint_verdict(
         "grafana-login", FakeResponse(GRAFANA + "/", 302, "Found", {"Location": "/login"}))
     assert verdict.ok, verdict.reason
-    assert session.requested == [(GRAFANA + "/", False)]
+    assert session.requested == [GRAFANA + "/"]
 
 
 def test_endpoint_probe_failure_names_the_url_and_the_reason() -> None:

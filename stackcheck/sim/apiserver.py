@@ -17,6 +17,7 @@ import logging
 import random
 import re
 import secrets
+import tempfile
 import threading
 import time
 import uuid
@@ -28,7 +29,9 @@ from urllib.parse import urlsplit
 
 import requests
 import yaml
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from werkzeug.serving import make_ssl_devcert
 from werkzeug.wrappers import Request, Response
 
 from stackcheck.sim import rbac
@@ -61,6 +64,8 @@ PROXY_TIMEOUT = (3.0, 30.0)  # connect, read
 WATCH_DEFAULT_SECONDS = 1800  # upstream picks 30-60 min when the client gives none
 WATCH_TICK = 0.5  # how often a watch notices the server stopping
 PAGE_SNAPSHOTS = 256  # list snapshots kept for continue tokens
+SERVER_THREADS = 64  # requests served at once; an open watch holds one
+KEEP_ALIVE_SECONDS = 30  # an idle kept-alive connection, or a silent client, is closed then
 HOP_HEADERS = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailer", "transfer-encoding", "upgrade", "host",
                          "content-length", "content-encoding", "authorization"})
@@ -274,15 +279,6 @@ def _pointer_remove(doc: Any, path: str) -> Any:
 
 
 # --- the server ------------------------------------------------------------------------------
-class _QuietHandler(WSGIRequestHandler):
-    # TCP_NODELAY, as Go's servers (kube-apiserver, Grafana) set it: without it a response
-    # written in two parts waited ~10 ms for the client's delayed ACK
-    disable_nagle_algorithm = True
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # the sim's tests would drown in access logs
-
-
 @dataclass(frozen=True)
 class _Page:
     items: list[bytes]  # each item's JSON, as the list answers it
@@ -357,8 +353,9 @@ class ApiServer:
         self._cache = _WatchCache(store)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
+        self._server: wsgi.Server | None = None
         self._thread: threading.Thread | None = None
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.base_url = ""
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -368,16 +365,23 @@ class ApiServer:
         if self._server is not None:
             return self.base_url
         self._stopping.clear()
-        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler,
-                                   ssl_context="adhoc" if tls else None)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},  # quick stop()
-                                        name="sim-apiserver", daemon=True)
+        # cheroot, not werkzeug's development server: connections are kept alive between
+        # requests (HTTP/1.1), as kube-apiserver keeps them, with TCP_NODELAY as Go sets it
+        server = wsgi.Server(("127.0.0.1", port), self._wsgi, numthreads=SERVER_THREADS,
+                             server_name="sim-apiserver", timeout=KEEP_ALIVE_SECONDS,
+                             shutdown_timeout=2)
+        server.version = ""  # no Server header: kube-apiserver sends none
+        if tls:
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="stackcheck-sim-tls-")
+            cert, key = make_ssl_devcert(f"{self._tls_dir.name}/apiserver", host="127.0.0.1")
+            server.ssl_adapter = BuiltinSSLAdapter(cert, key)
+        server.prepare()
+        self._server = server
+        self._thread = threading.Thread(target=server.serve, name="sim-apiserver", daemon=True)
         self._thread.start()
         self._cache.warm()  # like a real server, lists are served from a warm cache
         scheme = "https" if tls else "http"
-        self.base_url = f"{scheme}://127.0.0.1:{self._server.server_port}"
+        self.base_url = f"{scheme}://127.0.0.1:{server.bind_addr[1]}"
         return self.base_url
 
     def stop(self) -> None:
@@ -386,10 +390,12 @@ class ApiServer:
         if server is None:
             return
         self._stopping.set()  # open watches end within WATCH_TICK
-        server.shutdown()
-        server.server_close()
+        server.stop()
         if thread is not None:
             thread.join(timeout=10)
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
 
     # --- registration ----------------------------------------------------------------------
     def register_service_proxy(self, namespace: str, service: str, port: int,
@@ -404,8 +410,16 @@ class ApiServer:
 
     # --- request pipeline -------------------------------------------------------------------
     def _wsgi(self, environ: Obj, start_response: Any) -> Any:
-        request = Request(environ)
-        return self._respond(request)(environ, start_response)
+        response = self._respond(Request(environ))
+        if not response.is_streamed:
+            return response(environ, start_response)
+
+        def headers_now(status: str, headers: Any, exc_info: Any = None) -> Any:
+            write = start_response(status, headers, exc_info)
+            write(b"")  # a watch's headers go out at once, as kube-apiserver flushes them
+            return write
+
+        return response(environ, headers_now)
 
     def _respond(self, request: Request) -> Response:
         route = parse_route(self.store, request.path)
@@ -645,7 +659,6 @@ class ApiServer:
 
     def _watch_stream(self, resource: Resource, namespace: str, matches: Any, revision: int,
                       initial: list[Obj], deadline: float) -> Iterator[bytes]:
-        yield b""  # send the headers now, as the real server flushes them
         for obj in initial:
             yield _line({"type": "ADDED", "object": obj})
 

@@ -162,6 +162,18 @@ class Probes:
         items = self._cached((kind, ns), lambda: self._api().list_kind(kind, ns))
         return {o["metadata"]["name"]: o for o in items}
 
+    def _pods_by_owner(self, ns: str) -> dict[tuple[str, str] | None, list[int]]:
+        """Positions in pods(ns) by owning workload: every component of a namespace picks
+        its pods from one pass over them."""
+        def index() -> dict[tuple[str, str] | None, list[int]]:
+            found: dict[tuple[str, str] | None, list[int]] = {}
+            for i, pod in enumerate(self.pods(ns)):
+                found.setdefault(workload_of(pod), []).append(i)
+            return found
+
+        result: dict[tuple[str, str] | None, list[int]] = self._cached(("owners", ns), index)
+        return result
+
     def version(self) -> Obj:
         """The server's /version (cached like any read)."""
         result: Obj = self._cached(("version",), lambda: self._api().version())
@@ -203,10 +215,12 @@ class Probes:
         problems = [why for w in component.workloads
                     if (why := workload_problem(w, ns, self.objects(w.kind, ns).get(w.name)))]
         owned = {(w.kind, w.name) for w in component.workloads}
-        pods = [p for p in self.pods(ns) if workload_of(p) in owned
-                or _cronjob_owned(p, owned)]
-        bad = [p for p in pods if pod_problem(p, self.stack.max_restarts)]
-        problems += [why for p in bad if (why := pod_problem(p, self.stack.max_restarts))]
+        by_owner = self._pods_by_owner(ns)
+        mine = sorted(i for owner, at in by_owner.items() if _owns(owned, owner) for i in at)
+        pods = self.pods(ns)
+        judged = [(pods[i], pod_problem(pods[i], self.stack.max_restarts)) for i in mine]
+        bad = [p for p, why in judged if why]
+        problems += [why for _, why in judged if why]
         count = len(component.workloads)
         summary = f"{count} workload{'' if count == 1 else 's'} of {name} available"
         return Verdict(not problems, summary, tuple(problems), diagnose=self._pod_diagnosis(bad))
@@ -355,12 +369,14 @@ class _Transient(Exception):
         self.answer = answer
 
 
-def _cronjob_owned(pod: Obj, owned: set[tuple[str, str]]) -> bool:
-    """A Job pod counts for its CronJob (Job names are `<cronjob>-<schedule time>`)."""
-    owner = workload_of(pod)
-    if owner is None or owner[0] != "Job":
+def _owns(owned: set[tuple[str, str]], owner: tuple[str, str] | None) -> bool:
+    """A workload's pods; a Job's count for its CronJob (Jobs are `<cronjob>-<schedule>`)."""
+    if owner is None:
         return False
-    return any(kind == "CronJob" and owner[1].startswith(name + "-") for kind, name in owned)
+    if owner in owned:
+        return True
+    return owner[0] == "Job" and any(kind == "CronJob" and owner[1].startswith(name + "-")
+                                     for kind, name in owned)
 
 
 def _reason(exc: Exception) -> str:

@@ -256,7 +256,7 @@ class ObjectStore:
                 oldest = self._history[0].resource_version if self._history else None
                 if oldest is not None and revision < oldest - 1 and len(self._history) == HISTORY:
                     raise Expired(f"too old resource version: {revision} ({oldest - 1})")
-                found = [e for e in self._history if e.resource_version > revision and wanted(e)]
+                found = [e for e in self._newer(revision) if wanted(e)]
                 if found:
                     return [WatchEvent(e.type, copy.deepcopy(e.object), e.previous,
                                        e.resource_version) for e in found]
@@ -268,6 +268,17 @@ class ObjectStore:
                 self._changed.wait(left)
 
     # --- internals -----------------------------------------------------------------------
+    def _newer(self, revision: int) -> list[WatchEvent]:
+        """The kept events after `revision`, oldest first: read from the newest end (the
+        history is in revision order), so a watcher that is up to date costs nothing."""
+        newer = []
+        for event in reversed(self._history):
+            if event.resource_version <= revision:
+                break
+            newer.append(event)
+        newer.reverse()
+        return newer
+
     def _resource_of(self, obj: Obj) -> Resource:
         api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
         resource = self._resources.get((api_version, kind))

@@ -1,6 +1,6 @@
 """stackcheck's benchmark against the simulated stack (not part of the test run).
 
-    .venv/bin/python bench/run.py [--repeat N] [--scales 1000,10000] [--skip-scale]
+    .venv/bin/python bench/run.py [--repeat N] [--scales 1000,10000]
 
 One run prints a Markdown table of:
   (a) the suite's wall time on the stock stack versus pytest's own startup on an empty test,
@@ -256,7 +256,7 @@ def verdict(ok: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--scales", default="1000,10000", help="total pod counts for (b)")
     args = parser.parse_args(argv)
     scales = [int(s) for s in args.scales.split(",") if s]

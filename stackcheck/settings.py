@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from stackcheck.cache import ResultCache
 from stackcheck.errors import UsageError
 
 TARGETS = ("kubeconfig", "kind", "sim")
@@ -166,6 +167,10 @@ class Settings:
     report_dir: Path = Path("reports")
     html_report: bool = True
     service_urls: dict[str, str] = field(default_factory=dict)
+
+    def result_cache(self) -> ResultCache:
+        """Where pure checks keep their results between runs (stackcheck/cache.py)."""
+        return ResultCache(self.report_dir / ".cache")
 
     def url_for(self, service: str) -> str | None:
         """A URL the user (or the sim) gave for a stack-file service, if any."""

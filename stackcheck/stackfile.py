@@ -6,14 +6,18 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
+from stackcheck.cache import Fingerprint, ResultCache
 from stackcheck.errors import UsageError
 
+if TYPE_CHECKING:
+    import jsonschema
+
 _NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}
+SCHEMA_CACHE = "stack-schema"
 _WORKLOAD_KINDS = ["Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"]
 
 SCHEMA: dict[str, Any] = {
@@ -296,9 +300,10 @@ def yaml_load_all(text: str) -> list[Any]:
     return list(yaml.safe_load_all(text))
 
 
-def load_stack(path: Path) -> Stack:
-    """Read and validate a stack file; every problem is a UsageError naming the key."""
-    return parse_stack(read_text_file(path, f"stack file {path}"), str(path))
+def load_stack(path: Path, cache: ResultCache | None = None) -> Stack:
+    """Read and validate a stack file; every problem is a UsageError naming the key. With a
+    cache, a text that passed the schema before (same text, same code) is not checked again."""
+    return parse_stack(read_text_file(path, f"stack file {path}"), str(path), cache)
 
 
 def read_text_file(path: Path, what: str, hint: str = "") -> str:
@@ -328,7 +333,7 @@ def require_file(path: Path, what: str, hint: str = "") -> None:
         raise UsageError(f"{what}: cannot read it ({exc.strerror or exc}){hint}") from None
 
 
-def parse_stack(text: str, source: str) -> Stack:
+def parse_stack(text: str, source: str, cache: ResultCache | None = None) -> Stack:
     try:
         data = yaml_load(text)
     except yaml.YAMLError as exc:
@@ -337,6 +342,19 @@ def parse_stack(text: str, source: str) -> Stack:
         raise UsageError(f"stack file {source}: is empty (expected version: 1 and components)")
     if not isinstance(data, dict):
         raise UsageError(f"stack file {source}: expected a mapping at the top, got {_kind(data)}")
+    key = _schema_key(text) if cache is not None else ""
+    if cache is None or cache.get(SCHEMA_CACHE, key) is not True:
+        _validate(data, source)
+        if cache is not None:
+            cache.put(SCHEMA_CACHE, key, True)  # only a text that passed is remembered
+    stack = _build(data, source, hashlib.sha256(text.encode()).hexdigest())
+    _check_references(stack, source)
+    return stack
+
+
+def _validate(data: dict[str, Any], source: str) -> None:
+    import jsonschema  # here: a cached run does without it (stackcheck/cache.py)
+
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(
             SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -344,9 +362,12 @@ def parse_stack(text: str, source: str) -> Stack:
     )
     if error is not None:
         raise UsageError(f"stack file {source}: {_schema_problem(error)}")
-    stack = _build(data, source, hashlib.sha256(text.encode()).hexdigest())
-    _check_references(stack, source)
-    return stack
+
+
+def _schema_key(text: str) -> str:
+    """The stack text, this module (SCHEMA and the validation) and jsonschema."""
+    return (Fingerprint(SCHEMA_CACHE).add("stack", text.encode())
+            .add_file(Path(__file__), "stackfile.py").add_library("jsonschema").hexdigest())
 
 
 def check_manifests(stack: Stack, root: Path) -> None:

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
+from stackcheck.cache import Fingerprint, ResultCache
 from stackcheck.stackfile import Component, Stack, yaml_load, yaml_load_all
 
 KUBERNETES_VERSION = "1.28"  # the kind node image's version (Linkerd 2.14 supports <= 1.28)
 CRD_DIR = Path(__file__).parent / "data" / "crds"
 INJECT = "linkerd.io/inject"
+STATIC_CACHE = "static"
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
@@ -121,6 +122,36 @@ _MISSING: Any = _Missing()
 def manifest_files(root: Path) -> list[Path]:
     base = root / "manifests"
     return sorted(p for p in base.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+
+
+def check_cached(root: Path, stack: Stack, cache: ResultCache) -> list[Problem]:
+    """check(), answered from the cache when none of its inputs changed since it ran."""
+    key = _inputs_key(root, stack)
+    stored = cache.get(STATIC_CACHE, key)
+    if isinstance(stored, list):
+        try:
+            return [Problem(**item) for item in stored]
+        except TypeError:
+            pass  # another shape: run again
+    problems = check(root, stack)
+    cache.put(STATIC_CACHE, key, [asdict(p) for p in problems])
+    return problems
+
+
+def _inputs_key(root: Path, stack: Stack) -> str:
+    """Everything check() reads: the manifests, the CRD schemas, the stack file, its own code
+    and the libraries it validates with (kubernetes-validate's schemas among them)."""
+    key = Fingerprint(STATIC_CACHE).add("kubernetes", KUBERNETES_VERSION.encode())
+    key.add("stack", stack.sha256.encode())
+    for module in ("static.py", "stackfile.py"):
+        key.add_file(Path(__file__).with_name(module), module)
+    for library in ("jsonschema", "kubernetes_validate", "referencing", "yaml"):
+        key.add_library(library)
+    for path in sorted(CRD_DIR.glob("*.yml")):
+        key.add_file(path, f"crd {path.name}")
+    for path in manifest_files(root):
+        key.add_file(path, path.relative_to(root).as_posix())
+    return key.hexdigest()
 
 
 def check(root: Path, stack: Stack) -> list[Problem]:
@@ -257,6 +288,7 @@ class _Schemas:
 
     def kube(self, doc: Doc) -> Any:
         """The Kubernetes OpenAPI validator of the object's kind; None when it has none."""
+        import jsonschema  # here: a cached run does without it (stackcheck/cache.py)
         from kubernetes_validate import utils
         from referencing import Registry, Resource
 
@@ -282,6 +314,7 @@ class _Schemas:
 
     def crd(self, api_version: str, kind: str) -> Any:
         """The validator of a custom resource's CRD schema; None when there is none."""
+        import jsonschema
         if (api_version, kind) not in self._crd:
             if self._crds is None:
                 self._crds = _load_crds()

@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 @pytest.fixture(scope="session")
 def static_problems(request: pytest.FixtureRequest) -> list[static.Problem]:
-    """Every problem in manifests/, found once per run."""
+    """Every problem in manifests/, found once per run (or kept from the last run, when no
+    manifest, schema or code changed since: stackcheck/cache.py)."""
     try:
         settings = resolve(lambda dest: request.config.getoption(dest, None), base=ROOT)
-        stack = load_stack(settings.stack_file)
+        cache = settings.result_cache()
+        stack = load_stack(settings.stack_file, cache)
     except UsageError as exc:
         pytest.fail(str(exc), pytrace=False)
-    return static.check(ROOT, stack)
+    return static.check_cached(ROOT, stack, cache)

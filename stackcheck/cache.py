@@ -5,8 +5,8 @@ their bytes, the code that judges them and the libraries that code uses. Hashed 
 these make a key; a run whose key is the one stored answers from the cache and skips the
 work, and with it importing jsonschema (together ~40 ms of a ~0.35 s verification run).
 Any changed input is another key, so the checks run again. The cache is a folder of small
-JSON files (`<report dir>/.cache/`); one that cannot be read or written only means the
-checks run.
+JSON files (`.stackcheck_cache/` next to the stack file); one that cannot be read or
+written only means the checks run.
 """
 
 from __future__ import annotations

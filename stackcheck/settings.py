@@ -17,6 +17,7 @@ from stackcheck.cache import ResultCache
 from stackcheck.errors import UsageError
 
 TARGETS = ("kubeconfig", "kind", "sim")
+CACHE_FOLDER = ".stackcheck_cache"
 
 
 def _seconds(text: str) -> float:
@@ -169,8 +170,9 @@ class Settings:
     service_urls: dict[str, str] = field(default_factory=dict)
 
     def result_cache(self) -> ResultCache:
-        """Where pure checks keep their results between runs (stackcheck/cache.py)."""
-        return ResultCache(self.report_dir / ".cache")
+        """Where pure checks keep their results between runs (stackcheck/cache.py): next to
+        the stack file, as .pytest_cache sits next to pytest.ini."""
+        return ResultCache(self.stack_file.parent / CACHE_FOLDER)
 
     def url_for(self, service: str) -> str | None:
         """A URL the user (or the sim) gave for a stack-file service, if any."""

@@ -296,6 +296,9 @@ class _WatchCache:
         # (apiVersion, kind) -> (revision seen, {(namespace, name): (object, JSON)})
         self._kinds: dict[tuple[str, str], tuple[int, dict[tuple[str, str], tuple[Obj, bytes]]]]
         self._kinds = {}
+        # (apiVersion, kind) -> its keys in etcd order, kept until the kind changes (the real
+        # cache keeps its items ordered; sorting 10,000 keys per list cost ~10 ms)
+        self._order: dict[tuple[str, str], list[tuple[str, str]]] = {}
 
     def warm(self) -> None:
         for resource in self.store.resources():
@@ -305,7 +308,11 @@ class _WatchCache:
         """The JSON of the matching objects, ordered by (namespace, name) like etcd keys."""
         with self._lock:
             entries = self._current(resource)
-            keys = sorted(k for k in entries if not namespace or k[0] == namespace)
+            kind = (resource.api_version, resource.kind)
+            order = self._order.get(kind)
+            if order is None:
+                order = self._order[kind] = sorted(entries)
+            keys = order if not namespace else [k for k in order if k[0] == namespace]
             return [entries[k][1] for k in keys if matches(entries[k][0])]
 
     def _current(self, resource: Resource) -> dict[tuple[str, str], tuple[Obj, bytes]]:
@@ -325,7 +332,10 @@ class _WatchCache:
                     key = (meta.get("namespace", ""), meta["name"])
                     if event.type == "DELETED":
                         entries.pop(key, None)
+                        self._order.pop(kind, None)
                     else:
+                        if key not in entries:
+                            self._order.pop(kind, None)
                         entries[key] = (event.object, _encoded(event.object, typed))
                     revision = event.resource_version
                 self._kinds[kind] = (revision, entries)
@@ -335,6 +345,7 @@ class _WatchCache:
                        (o, _encoded(o, typed))
                        for o in self.store.list_objects(*kind)}
             self._kinds[kind] = (revision, entries)
+            self._order.pop(kind, None)
         return entries
 
 

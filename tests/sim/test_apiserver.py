@@ -217,6 +217,23 @@ def test_pagination_is_consistent(server: ApiServer, store: ObjectStore) -> None
     assert bad.status_code == 400
 
 
+def test_lists_stay_in_key_order_as_objects_come_and_go(server: ApiServer,
+                                                        store: ObjectStore) -> None:
+    def names() -> list[str]:
+        body = raw(server, "GET", "/api/v1/namespaces/bookinfo/configmaps").json()
+        return [i["metadata"]["name"] for i in body["items"]]
+
+    for name in ("cm-b", "cm-d"):
+        store.apply(configmap(name))
+    assert names() == ["cm-b", "cm-d"]
+    store.apply(configmap("cm-c"))
+    store.apply(configmap("cm-a"))
+    assert names() == ["cm-a", "cm-b", "cm-c", "cm-d"]
+    store.remove("v1", "ConfigMap", "bookinfo", "cm-b")
+    store.apply(configmap("cm-c", {"changed": "yes"}))  # a change keeps its place
+    assert names() == ["cm-a", "cm-c", "cm-d"]
+
+
 def test_client_paginates(core: Any, store: ObjectStore) -> None:
     for index in range(5):
         store.apply(configmap(f"cm-{index}"))

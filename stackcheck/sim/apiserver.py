@@ -45,6 +45,7 @@ from stackcheck.sim.store import (
     Resource,
     StoreError,
     WatchEvent,
+    everything,
     now_rfc3339,
     object_filter,
 )
@@ -302,7 +303,7 @@ class _WatchCache:
 
     def warm(self) -> None:
         for resource in self.store.resources():
-            self.items(resource, "", lambda _: True)
+            self.items(resource, "", everything)
 
     def items(self, resource: Resource, namespace: str, matches: Any) -> list[bytes]:
         """The JSON of the matching objects, ordered by (namespace, name) like etcd keys."""
@@ -313,6 +314,8 @@ class _WatchCache:
             if order is None:
                 order = self._order[kind] = sorted(entries)
             keys = order if not namespace else [k for k in order if k[0] == namespace]
+            if matches is everything:
+                return [entries[k][1] for k in keys]
             return [entries[k][1] for k in keys if matches(entries[k][0])]
 
     def _current(self, resource: Resource) -> dict[tuple[str, str], tuple[Obj, bytes]]:

@@ -8,8 +8,10 @@ One run prints a Markdown table of:
   (c) readiness latency: from the last pod turning Ready to the check's and the suite's pass,
   (d) the suite versus bench/kubectl_curl.sh (the same checks with kubectl get + jq + curl).
 
-The sim runs in this process, started once per scale (its startup is reported on its own
-and not counted in the suite's time); the suite runs as users run it, `pytest suites/`, in
+The sims (stock and each scale) run in this process, all started first (their startup is
+reported on its own and not counted); then every measurement is timed in rounds, one run of
+each per round, so that the machine's drift moves them alike. The suite runs as users run
+it, `pytest suites/`, in
 a subprocess pointed at the sim with `--target kubeconfig`. Both the suite and the shell
 script talk to one TLS listener of the sim's API server (kubectl sends tokens over TLS
 only), whose per-verb request counters give (b)'s request counts. Extra pods come from
@@ -32,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,43 +164,50 @@ def require(ok: bool, what: str, output: str) -> None:
 
 
 # --- the measurements -------------------------------------------------------------------------
-def empty_pytest(tmp: Path, repeat: int) -> float:
+@dataclass
+class Series:
+    """One measured command and its timed runs. The series are timed in rounds, one run of
+    each per round, so that a machine that slows down or speeds up meanwhile (a VM's
+    neighbours) moves all of them alike and their ratios hold."""
+
+    what: str
+    run: Callable[[], Run]
+    runs: list[Run]
+
+    def median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    def counts(self) -> Counter[str]:
+        seen = {frozenset(r.counts.items()) for r in self.runs}
+        require(len(seen) == 1, f"{self.what}: request counts differ between runs: "
+                f"{[r.counts for r in self.runs]}", "")
+        return self.runs[0].counts
+
+
+def rounds(series: list[Series], repeat: int) -> None:
+    for one in series:  # warm-up, untimed: bytecode (and the suite's results) cached
+        warm = one.run()
+        require(warm.code == 0, f"{one.what} failed", warm.output)
+    for _ in range(repeat):
+        for one in series:
+            run = one.run()
+            require(run.code == 0, f"{one.what} failed", run.output)
+            one.runs.append(run)
+
+
+def empty_pytest(tmp: Path) -> Callable[[], Run]:
     folder = tmp / "empty"
     folder.mkdir()
     (folder / "test_empty.py").write_text("def test_empty():\n    pass\n", encoding="utf-8")
     command = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)]
-    timed(command, folder, clean_env())  # warm-up, not timed: bytecode cached, as for the suite
-    times = []
-    for _ in range(repeat):
-        seconds, code, output = timed(command, folder, clean_env())
-        require(code == 0, "pytest on an empty test failed", output)
-        times.append(seconds)
-    return median(times)
+    return lambda: Run(*timed(command, folder, clean_env()), Counter())
 
 
-def suite_runs(sim: BenchSim, tmp: Path, repeat: int,
-               cold: bool = False) -> tuple[float, Counter[str]]:
-    run_suite(sim, tmp)  # warm-up, not timed (bytecode and results cached), like the script's
-    runs = [run_suite(sim, tmp, cold=cold) for _ in range(repeat)]
-    for run in runs:
-        require(run.code == 0, f"the suite failed against the sim ({sim.pods} pods)", run.output)
-    counts = {frozenset(r.counts.items()) for r in runs}
-    require(len(counts) == 1, f"request counts differ between runs: {[r.counts for r in runs]}",
-            "")
-    return median([r.seconds for r in runs]), runs[0].counts
-
-
-def script_runs(sim: BenchSim, repeat: int) -> float:
+def kubectl_curl(sim: BenchSim) -> Callable[[], Run]:
     env = {**clean_env(), "KUBECONFIG": str(sim.kubeconfig),
            "PRODUCTPAGE_URL": sim.urls["productpage"], "GRAFANA_URL": sim.urls["grafana"],
            "HOME": str(sim.kubeconfig.parent)}  # kubectl's discovery cache: per sim
-    timed(["bash", str(SCRIPT)], ROOT, env)  # warm kubectl's discovery cache once
-    times = []
-    for _ in range(repeat):
-        seconds, code, output = timed(["bash", str(SCRIPT)], ROOT, env)
-        require(code == 0, "bench/kubectl_curl.sh failed against the sim", output)
-        times.append(seconds)
-    return median(times)
+    return lambda: Run(*timed(["bash", str(SCRIPT)], ROOT, env), Counter())
 
 
 def readiness(tmp: Path) -> tuple[float, float, float]:
@@ -271,39 +281,47 @@ def main(argv: list[str] | None = None) -> int:
     say: Callable[[str], None] = lines.append
     with tempfile.TemporaryDirectory(prefix="stackcheck-bench-") as name:
         tmp = Path(name)
-        print("bench: pytest on an empty test ...", file=sys.stderr)
-        empty = empty_pytest(tmp, args.repeat)
-        print("bench: stock sim, suite and kubectl+curl ...", file=sys.stderr)
-        stock = start_sim(tmp / "sim-stock")
+        sims: list[BenchSim] = []
         try:
-            stock_time, stock_counts = suite_runs(stock, tmp, args.repeat)
-            cold_time, _ = suite_runs(stock, tmp, args.repeat, cold=True)
-            script_time = script_runs(stock, args.repeat)
+            print("bench: starting the stock sim ...", file=sys.stderr)
+            stock = start_sim(tmp / "sim-stock")
+            sims.append(stock)
+            for total in scales:
+                print(f"bench: starting a {total}-pod sim ...", file=sys.stderr)
+                sims.append(start_sim(tmp / f"sim-{total}",
+                                      extra_pods=max(0, total - stock.pods)))
+            empty = Series("pytest on an empty test", empty_pytest(tmp), [])
+            warm = Series("the suite (stock)", partial(run_suite, stock, tmp), [])
+            cold = Series("the suite (stock, no result cache)",
+                          partial(run_suite, stock, tmp, cold=True), [])
+            script = Series("bench/kubectl_curl.sh", kubectl_curl(stock), [])
+            scaled = [Series(f"the suite ({sim.pods} pods)", partial(run_suite, sim, tmp), [])
+                      for sim in sims[1:]]
+            print(f"bench: {args.repeat} rounds of every measurement ...", file=sys.stderr)
+            rounds([empty, warm, cold, script, *scaled], args.repeat)
         finally:
-            stock.stop()
-        rows = [(stock.pods, stock.startup, stock_time, stock_counts)]
-        for total in scales:
-            print(f"bench: {total} pods ...", file=sys.stderr)
-            sim = start_sim(tmp / f"sim-{total}", extra_pods=max(0, total - stock.pods))
-            try:
-                seconds, counts = suite_runs(sim, tmp, args.repeat)
-            finally:
+            for sim in sims:
                 sim.stop()
-            rows.append((sim.pods, sim.startup, seconds, counts))
         print("bench: readiness latency ...", file=sys.stderr)
         check_latency, suite_latency, _ = readiness(tmp)
 
+    stock_time, cold_time, script_time = warm.median(), cold.median(), script.median()
+    stock_counts = warm.counts()
+    rows = [(sim.pods, sim.startup, one.median(), one.counts())
+            for sim, one in zip(sims, [warm, *scaled], strict=True)]
+    empty_time = empty.median()
     base_requests = requests_of(stock_counts)
     say(f"Machine: {machine()}")
     say("")
     say("| measurement | value | target | |")
     say("| --- | --- | --- | --- |")
-    say(f"| (a) pytest on an empty test (startup) | {empty:.2f} s | | |")
+    say(f"| (a) pytest on an empty test (startup) | {empty_time:.2f} s | | |")
     say(f"| (a) suite, stock stack ({stock.pods} pods) | {stock_time:.2f} s = "
-        f"{stock_time / empty:.1f}x startup | <= 2x | {verdict(stock_time <= 2 * empty)} |")
+        f"{stock_time / empty_time:.1f}x startup | <= 2x | "
+        f"{verdict(stock_time <= 2 * empty_time)} |")
     say(f"| (a) the same, result cache cleared (a run after a manifest change) | "
-        f"{cold_time:.2f} s = {cold_time / empty:.1f}x startup | <= 2x | "
-        f"{verdict(cold_time <= 2 * empty)} |")
+        f"{cold_time:.2f} s = {cold_time / empty_time:.1f}x startup | <= 2x | "
+        f"{verdict(cold_time <= 2 * empty_time)} |")
     for pods, startup, seconds, counts in rows:
         api, http = requests_of(counts)
         ratio = seconds / stock_time
@@ -323,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{script_time / stock_time:.1f}x the suite | >= 3x | "
         f"{verdict(script_time >= 3 * stock_time)} |")
     say("")
-    say(f"Medians of {args.repeat} runs; request counts identical across runs. Stock stack "
+    say(f"Medians of {args.repeat} rounds (one run of each measurement per round); request "
+        f"counts identical across runs. Stock stack "
         f"requests by verb: {dict(sorted(stock_counts.items()))}.")
     print("\n".join(lines))
     return 0

@@ -28,6 +28,23 @@ class Counting:
         return self.function(*args)
 
 
+def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> Counting:
+    counted = Counting(getattr(module, name))
+    monkeypatch.setattr(module, name, counted)
+    return counted
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A copy of the repository's manifests and stack file."""
+    return copy(tmp_path / "repo")
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> ResultCache:
+    return ResultCache(tmp_path / "cache")
+
+
 def test_fingerprint_parts_do_not_run_together() -> None:
     assert Fingerprint("k").add("a", b"bc").hexdigest() != Fingerprint("k").add("ab", b"c") \
         .hexdigest()
@@ -63,11 +80,8 @@ def test_an_unwritable_folder_is_no_error(tmp_path: Path) -> None:
 
 
 def test_static_checks_run_again_only_when_an_input_changes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = copy(tmp_path / "repo")
-    cache = ResultCache(tmp_path / "cache")
-    counted = Counting(static.check)
-    monkeypatch.setattr(static, "check", counted)
+        root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    counted = counting(monkeypatch, static, "check")
     stack = load_stack(root / "stack.yml")
     assert static.check_cached(root, stack, cache) == []
     assert static.check_cached(root, stack, cache) == []
@@ -88,25 +102,19 @@ def test_static_checks_run_again_only_when_an_input_changes(
 
 
 def test_a_cached_static_answer_of_another_shape_is_not_trusted(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = copy(tmp_path / "repo")
-    cache = ResultCache(tmp_path / "cache")
+        root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch) -> None:
     stack = load_stack(root / "stack.yml")
     static.check_cached(root, stack, cache)
-    stored = json.loads((tmp_path / "cache" / "static.json").read_text(encoding="utf-8"))
+    stored = json.loads((cache.folder / "static.json").read_text(encoding="utf-8"))
     cache.put("static", stored["key"], [{"unexpected": "shape"}])
-    counted = Counting(static.check)
-    monkeypatch.setattr(static, "check", counted)
+    counted = counting(monkeypatch, static, "check")
     assert static.check_cached(root, stack, cache) == []
     assert counted.calls == 1
 
 
 def test_a_stack_file_is_validated_again_only_when_it_changes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = copy(tmp_path / "repo")
-    cache = ResultCache(tmp_path / "cache")
-    counted = Counting(stackfile._validate)
-    monkeypatch.setattr(stackfile, "_validate", counted)
+        root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    counted = counting(monkeypatch, stackfile, "_validate")
     first = load_stack(root / "stack.yml", cache)
     assert load_stack(root / "stack.yml", cache) == first
     assert counted.calls == 1
@@ -117,9 +125,8 @@ def test_a_stack_file_is_validated_again_only_when_it_changes(
     assert counted.calls == 2
 
 
-def test_a_stack_file_that_fails_the_schema_fails_every_time(tmp_path: Path) -> None:
-    root = copy(tmp_path / "repo")
-    cache = ResultCache(tmp_path / "cache")
+def test_a_stack_file_that_fails_the_schema_fails_every_time(root: Path,
+                                                             cache: ResultCache) -> None:
     path = root / "stack.yml"
     path.write_text(path.read_text(encoding="utf-8").replace("version: 1", "version: 1\n"
                                                               "unknown_key: 3", 1),

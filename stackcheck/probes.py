@@ -165,16 +165,17 @@ class Probes:
         items = self._cached((kind, ns), lambda: self._api().list_kind(kind, ns))
         return {o["metadata"]["name"]: o for o in items}
 
-    def _pods_by_owner(self, ns: str) -> dict[tuple[str, str] | None, list[int]]:
-        """Positions in pods(ns) by owning workload: every component of a namespace picks
-        its pods from one pass over them."""
-        def index() -> dict[tuple[str, str] | None, list[int]]:
-            found: dict[tuple[str, str] | None, list[int]] = {}
+    def _pods_by_owner(self, ns: str) -> dict[tuple[str, str] | None, list[tuple[int, Obj]]]:
+        """pods(ns) by owning workload, each with its position in the list: every component
+        of a namespace picks its pods from one pass over them."""
+        def index() -> dict[tuple[str, str] | None, list[tuple[int, Obj]]]:
+            found: dict[tuple[str, str] | None, list[tuple[int, Obj]]] = {}
             for i, pod in enumerate(self.pods(ns)):
-                found.setdefault(workload_of(pod), []).append(i)
+                found.setdefault(workload_of(pod), []).append((i, pod))
             return found
 
-        result: dict[tuple[str, str] | None, list[int]] = self._cached(("owners", ns), index)
+        result: dict[tuple[str, str] | None, list[tuple[int, Obj]]] = self._cached(
+            ("owners", ns), index)
         return result
 
     def version(self) -> Obj:
@@ -218,10 +219,9 @@ class Probes:
         problems = [why for w in component.workloads
                     if (why := workload_problem(w, ns, self.objects(w.kind, ns).get(w.name)))]
         owned = {(w.kind, w.name) for w in component.workloads}
-        by_owner = self._pods_by_owner(ns)
-        mine = sorted(i for owner, at in by_owner.items() if _owns(owned, owner) for i in at)
-        pods = self.pods(ns)
-        judged = [(pods[i], pod_problem(pods[i], self.stack.max_restarts)) for i in mine]
+        mine = sorted((at for owner, pods in self._pods_by_owner(ns).items()
+                       if _owns(owned, owner) for at in pods), key=lambda at: at[0])
+        judged = [(pod, pod_problem(pod, self.stack.max_restarts)) for _, pod in mine]
         bad = [p for p, why in judged if why]
         problems += [why for _, why in judged if why]
         count = len(component.workloads)

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stackcheck.checks.pods import PROXY_VERSION
 from stackcheck.redact import REDACTOR
 from stackcheck.static import pod_template
 
@@ -103,7 +104,7 @@ def component_versions(workloads: Mapping[str, Iterable[Obj]],
     proxies: list[str] = []
     for pod in meshed_pods:
         version = ((pod.get("metadata") or {}).get("annotations") or {}).get(
-            "linkerd.io/proxy-version")
+            PROXY_VERSION)
         if version:
             _add(proxies, str(version))
     if proxies:

@@ -6,6 +6,7 @@ from typing import Any
 
 from stackcheck.checks.pods import (
     PROXY,
+    PROXY_VERSION,
     container_status,
     long_running_containers,
     pod_ref,
@@ -15,7 +16,6 @@ from stackcheck.checks.pods import (
 Obj = dict[str, Any]
 
 INJECT = "linkerd.io/inject"
-PROXY_VERSION = "linkerd.io/proxy-version"
 
 
 def injection_problem(namespace: Obj | None, name: str) -> str | None:

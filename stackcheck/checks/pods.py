@@ -7,6 +7,8 @@ from typing import Any, TypedDict
 Obj = dict[str, Any]
 
 PROXY = "linkerd-proxy"
+PROXY_VERSION = "linkerd.io/proxy-version"  # the injector's annotation on a meshed pod
+TEMPLATE_HASH = "pod-template-hash"  # the label a Deployment's ReplicaSet puts on its pods
 
 
 # What the checks, the report and a diagnosis's first read take from a pod: lists of pods
@@ -19,11 +21,17 @@ class _Owner(TypedDict, total=False):
     controller: Any
 
 
+# the one label and the one annotation read (pods carry a dozen others): TEMPLATE_HASH and
+# PROXY_VERSION, spelled out as mypy wants TypedDict keys
+_Labels = TypedDict("_Labels", {"pod-template-hash": Any}, total=False)
+_Annotations = TypedDict("_Annotations", {"linkerd.io/proxy-version": Any}, total=False)
+
+
 class _PodMeta(TypedDict, total=False):
     name: Any
     namespace: Any
-    labels: Any
-    annotations: Any
+    labels: _Labels | None
+    annotations: _Annotations | None
     ownerReferences: list[_Owner] | None
     deletionTimestamp: Any
 
@@ -90,7 +98,7 @@ def workload_of(pod: Obj) -> tuple[str, str] | None:
         if not ref.get("controller"):
             continue
         kind, name = str(ref.get("kind")), str(ref.get("name"))
-        template_hash = (meta.get("labels") or {}).get("pod-template-hash")
+        template_hash = (meta.get("labels") or {}).get(TEMPLATE_HASH)
         if kind == "ReplicaSet" and template_hash and name.endswith("-" + template_hash):
             return "Deployment", name[: -len(template_hash) - 1]
         return kind, name

@@ -1,10 +1,14 @@
-"""The project's own tests: print the fault matrix as observed, after the fault-matrix runs."""
+"""The project's own tests: the scripted HTTP server fixture (`serve`), and the fault
+matrix printed as observed after the fault-matrix runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from tests.scripted import ScriptedServer, scripted_servers
 
 MATRIX_PROPERTY = "fault_matrix"  # tests/test_fault_matrix.py records (scenario, exit, failed)
 
@@ -24,3 +28,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for scenario, exit_code, failed in sorted(rows, key=lambda row: row[0]):
         checks = ", ".join(failed) or "-"
         terminalreporter.write_line(f"{scenario:<{width}}  exit {exit_code}  failed: {checks}")
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[list[int | str]], ScriptedServer]]:
+    """serve(script) -> a started ScriptedServer (tests/scripted.py), stopped afterwards."""
+    with scripted_servers() as start:
+        yield start

@@ -5,13 +5,8 @@ answering from a script (5xx, 429, connection resets, answers later than the tim
 
 from __future__ import annotations
 
-import http.server
-import json
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -22,6 +17,7 @@ from stackcheck.probes import Probes
 from stackcheck.retry import ATTEMPTS, BACKOFF_BASE, BACKOFF_CAP, BACKOFF_JITTER, call
 from stackcheck.settings import Settings
 from stackcheck.stackfile import load_stack
+from tests.scripted import ScriptedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,73 +138,6 @@ def test_with_the_deadline_passed_a_fast_failure_still_gets_its_quick_retries(
 
 
 # --- on the wire: the API client and the HTTP probes against a scripted server -------------
-class Scripted(http.server.BaseHTTPRequestHandler):
-    """Answers each GET with the next step of the server's script: a status code, "reset"
-    (close without answering) or "slow" (answer after the client's timeout)."""
-
-    server: ScriptedServer
-
-    def do_GET(self) -> None:
-        step = self.server.next_step()
-        if step == "reset":
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if step == "slow":
-            self.server.release.wait(5.0)
-            step = 200
-        body = json.dumps({"gitVersion": "v1.31.0"} if step == 200 else
-                          {"kind": "Status", "message": f"scripted {step}"}).encode()
-        self.send_response(int(step))
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class ScriptedServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, script: list[int | str]) -> None:
-        super().__init__(("127.0.0.1", 0), Scripted)
-        self.script = list(script)
-        self.requests = 0
-        self.release = threading.Event()
-        self._lock = threading.Lock()
-
-    def next_step(self) -> int | str:
-        with self._lock:
-            self.requests += 1
-            return self.script.pop(0) if self.script else 200
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # resets and timeouts are the script's point, not errors to print
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[list[int | str]], ScriptedServer]]:
-    servers: list[ScriptedServer] = []
-
-    def start(script: list[int | str]) -> ScriptedServer:
-        server = ScriptedServer(script)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-
-
 TIMEOUT = 0.3  # the client's request timeout; "slow" answers come later than that
 
 

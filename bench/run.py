@@ -155,10 +155,6 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, in
     return time.monotonic() - started, done.returncode, done.stdout + done.stderr
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def require(ok: bool, what: str, output: str) -> None:
     if not ok:
         print(f"bench: {what}\n{output[-4000:]}", file=sys.stderr)

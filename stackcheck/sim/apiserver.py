@@ -128,7 +128,12 @@ def _details(resource: Resource, name: str) -> Obj:
 
 
 def _json(body: Obj, code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), code, headers=headers, mimetype="application/json")
+    return Response(_compact(body), code, headers=headers, mimetype="application/json")
+
+
+def _compact(body: Any) -> str:
+    """JSON as kube-apiserver writes it (Go's encoding/json): no space after , and :."""
+    return json.dumps(body, separators=(",", ":"))
 
 
 # --- routing ---------------------------------------------------------------------------------
@@ -624,9 +629,9 @@ class ApiServer:
         if end < len(page.items):
             meta["continue"] = self._remember(page, end)
             meta["remainingItemCount"] = len(page.items) - end
-        head = json.dumps({"kind": f"{resource.kind}List", "apiVersion": resource.api_version,
-                           "metadata": meta})
-        return head[:-1].encode() + b', "items": [' + b", ".join(chosen) + b"]}"
+        head = _compact({"kind": f"{resource.kind}List", "apiVersion": resource.api_version,
+                         "metadata": meta})
+        return head[:-1].encode() + b',"items":[' + b",".join(chosen) + b"]}"
 
     def _remember(self, page: _Page, offset: int) -> str:
         """A continue token: the list snapshot is kept so later pages stay consistent."""
@@ -946,7 +951,7 @@ def _subresource_entry(resource: Resource, sub: str) -> Obj:
 
 
 def _line(event: Obj) -> bytes:
-    return json.dumps(event).encode() + b"\n"
+    return _compact(event).encode() + b"\n"
 
 
 def _selected_type(event: WatchEvent, matches: Any) -> str | None:
@@ -969,7 +974,7 @@ def _builtin(resource: Resource) -> bool:
 
 def _encoded(obj: Obj, typed: bool) -> bytes:
     """An object's JSON as a list item (built-in kinds' items carry no apiVersion/kind)."""
-    return json.dumps(obj if typed else _without_type(obj)).encode()
+    return _compact(obj if typed else _without_type(obj)).encode()
 
 
 def _without_type(obj: Obj) -> Obj:

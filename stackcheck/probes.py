@@ -22,8 +22,9 @@ from typing import Any
 
 from stackcheck.checks import Check, Evidence, Verdict
 from stackcheck.checks.http import HttpAnswer, http_problems
-from stackcheck.checks.mesh import injection_problem, proxy_problem
-from stackcheck.checks.pods import PodView, pod_problem, workload_of
+from stackcheck.checks.judgement import PodJudgement, judge_pod
+from stackcheck.checks.mesh import injection_problem
+from stackcheck.checks.pods import PodView
 from stackcheck.checks.prom import query_problems, scrape_job_problems
 from stackcheck.checks.workloads import workload_problem
 from stackcheck.diagnostics import http_evidence, pod_evidence
@@ -36,6 +37,7 @@ from stackcheck.stackfile import Stack
 from stackcheck.web import WebClient, WebFailure
 
 Obj = dict[str, Any]
+_Judged = tuple[int, Obj, PodJudgement]  # a pod's position in its list, the pod, its judgement
 MAX_DIAGNOSED_PODS = 5
 READERS = 8  # concurrent reads of a prefetch
 WATCHED_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob"})
@@ -165,16 +167,23 @@ class Probes:
         items = self._cached((kind, ns), lambda: self._api().list_kind(kind, ns))
         return {o["metadata"]["name"]: o for o in items}
 
-    def _pods_by_owner(self, ns: str) -> dict[tuple[str, str] | None, list[tuple[int, Obj]]]:
-        """pods(ns) by owning workload, each with its position in the list: every component
-        of a namespace picks its pods from one pass over them."""
-        def index() -> dict[tuple[str, str] | None, list[tuple[int, Obj]]]:
-            found: dict[tuple[str, str] | None, list[tuple[int, Obj]]] = {}
-            for i, pod in enumerate(self.pods(ns)):
-                found.setdefault(workload_of(pod), []).append((i, pod))
+    def _judged(self, ns: str) -> list[tuple[Obj, PodJudgement]]:
+        """pods(ns), each with its judgement: judged once for the checks that read it."""
+        max_restarts = self.stack.max_restarts
+        result: list[tuple[Obj, PodJudgement]] = self._cached(("judged", ns), lambda: [
+            (pod, judge_pod(pod, max_restarts)) for pod in self.pods(ns)])
+        return result
+
+    def _pods_by_owner(self, ns: str) -> dict[tuple[str, str] | None, list[_Judged]]:
+        """pods(ns) by owning workload, each with its position in the list and its
+        judgement: every component of a namespace picks its pods from one pass over them."""
+        def index() -> dict[tuple[str, str] | None, list[_Judged]]:
+            found: dict[tuple[str, str] | None, list[_Judged]] = {}
+            for i, (pod, judged) in enumerate(self._judged(ns)):
+                found.setdefault(judged.owner, []).append((i, pod, judged))
             return found
 
-        result: dict[tuple[str, str] | None, list[tuple[int, Obj]]] = self._cached(
+        result: dict[tuple[str, str] | None, list[_Judged]] = self._cached(
             ("owners", ns), index)
         return result
 
@@ -208,7 +217,7 @@ class Probes:
         pods = self.pods(ns)
         if not pods:
             return Verdict(False, problems=(f"namespace {ns} has no pods",))
-        bad = [(p, why) for p in pods if (why := pod_problem(p, self.stack.max_restarts))]
+        bad = [(p, j.health) for p, j in self._judged(ns) if j.health]
         summary = f"{len(pods) - len(bad)}/{len(pods)} pods healthy in {ns}"
         return Verdict(not bad, summary, tuple(why for _, why in bad),
                        diagnose=self._pod_diagnosis([p for p, _ in bad]))
@@ -221,9 +230,8 @@ class Probes:
         owned = {(w.kind, w.name) for w in component.workloads}
         mine = sorted((at for owner, pods in self._pods_by_owner(ns).items()
                        if _owns(owned, owner) for at in pods), key=lambda at: at[0])
-        judged = [(pod, pod_problem(pod, self.stack.max_restarts)) for _, pod in mine]
-        bad = [p for p, why in judged if why]
-        problems += [why for _, why in judged if why]
+        bad = [pod for _, pod, judged in mine if judged.health]
+        problems += [judged.health for _, _, judged in mine if judged.health]
         count = len(component.workloads)
         summary = f"{count} workload{'' if count == 1 else 's'} of {name} available"
         return Verdict(not problems, summary, tuple(problems), diagnose=self._pod_diagnosis(bad))
@@ -240,7 +248,7 @@ class Probes:
         pods = self.pods(ns)
         if not pods:
             return Verdict(False, problems=(f"namespace {ns} has no pods",))
-        bad = [(p, why) for p in pods if (why := proxy_problem(p))]
+        bad = [(p, j.mesh) for p, j in self._judged(ns) if j.mesh]
         summary = f"{len(pods) - len(bad)}/{len(pods)} pods meshed in {ns}"
         return Verdict(not bad, summary, tuple(why for _, why in bad),
                        diagnose=self._pod_diagnosis([p for p, _ in bad]))

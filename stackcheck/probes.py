@@ -22,9 +22,9 @@ from typing import Any
 
 from stackcheck.checks import Check, Evidence, Verdict
 from stackcheck.checks.http import HttpAnswer, http_problems
-from stackcheck.checks.judgement import PodJudgement, judge_pod
+from stackcheck.checks.judgement import PodJudgement, judge_pod, mesh_problem
 from stackcheck.checks.mesh import injection_problem
-from stackcheck.checks.pods import PodView
+from stackcheck.checks.podview import Pod, PodView, as_pod
 from stackcheck.checks.prom import query_problems, scrape_job_problems
 from stackcheck.checks.workloads import workload_problem
 from stackcheck.diagnostics import http_evidence, pod_evidence
@@ -37,7 +37,7 @@ from stackcheck.stackfile import Stack
 from stackcheck.web import WebClient, WebFailure
 
 Obj = dict[str, Any]
-_Judged = tuple[int, Obj, PodJudgement]  # a pod's position in its list, the pod, its judgement
+_Judged = tuple[int, Pod, PodJudgement]  # a pod's position in its list, the pod, its judgement
 MAX_DIAGNOSED_PODS = 5
 READERS = 8  # concurrent reads of a prefetch
 WATCHED_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob"})
@@ -157,9 +157,9 @@ class Probes:
         items = self._cached(("namespaces",), lambda: self._api().list_all("/api/v1/namespaces"))
         return {n["metadata"]["name"]: n for n in items}
 
-    def pods(self, ns: str) -> list[Obj]:
+    def pods(self, ns: str) -> list[Pod]:
         """The namespace's pods, as PodView: the fields the checks read."""
-        result: list[Obj] = self._cached(("pods", ns), lambda: self._api().list_kind(
+        result: list[Pod] = self._cached(("pods", ns), lambda: self._api().list_kind(
             "Pod", ns, view=PodView))
         return result
 
@@ -167,10 +167,10 @@ class Probes:
         items = self._cached((kind, ns), lambda: self._api().list_kind(kind, ns))
         return {o["metadata"]["name"]: o for o in items}
 
-    def _judged(self, ns: str) -> list[tuple[Obj, PodJudgement]]:
+    def _judged(self, ns: str) -> list[tuple[Pod, PodJudgement]]:
         """pods(ns), each with its judgement: judged once for the checks that read it."""
         max_restarts = self.stack.max_restarts
-        result: list[tuple[Obj, PodJudgement]] = self._cached(("judged", ns), lambda: [
+        result: list[tuple[Pod, PodJudgement]] = self._cached(("judged", ns), lambda: [
             (pod, judge_pod(pod, max_restarts)) for pod in self.pods(ns)])
         return result
 
@@ -186,6 +186,10 @@ class Probes:
         result: dict[tuple[str, str] | None, list[_Judged]] = self._cached(
             ("owners", ns), index)
         return result
+
+    def proxy_versions(self, ns: str) -> list[Any]:
+        """The linkerd.io/proxy-version annotation of each of pods(ns) (None: none)."""
+        return [judged.proxy_version for _, judged in self._judged(ns)]
 
     def version(self) -> Obj:
         """The server's /version (cached like any read)."""
@@ -248,7 +252,7 @@ class Probes:
         pods = self.pods(ns)
         if not pods:
             return Verdict(False, problems=(f"namespace {ns} has no pods",))
-        bad = [(p, j.mesh) for p, j in self._judged(ns) if j.mesh]
+        bad = [(p, why) for p, j in self._judged(ns) if (why := mesh_problem(p, j))]
         summary = f"{len(pods) - len(bad)}/{len(pods)} pods meshed in {ns}"
         return Verdict(not bad, summary, tuple(why for _, why in bad),
                        diagnose=self._pod_diagnosis([p for p, _ in bad]))
@@ -359,11 +363,11 @@ class Probes:
         return answer
 
     # --- diagnostics ---------------------------------------------------------------------
-    def _pod_diagnosis(self, pods: list[Obj]) -> Callable[[], tuple[Evidence, ...]] | None:
+    def _pod_diagnosis(self, pods: list[Pod]) -> Callable[[], tuple[Evidence, ...]] | None:
         if not pods or self.kube is None:
             return None
         kube = self.kube
-        return lambda: tuple(pod_evidence(kube, p) for p in pods[:MAX_DIAGNOSED_PODS])
+        return lambda: tuple(pod_evidence(kube, as_pod(p)) for p in pods[:MAX_DIAGNOSED_PODS])
 
 
 def _http_fast(exc: BaseException) -> bool:

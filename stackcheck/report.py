@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stackcheck.checks.pods import PROXY_VERSION
 from stackcheck.redact import REDACTOR
 from stackcheck.static import pod_template
 
@@ -81,10 +80,11 @@ def _value(text: str) -> str:
 
 # --- component versions ------------------------------------------------------------------
 def component_versions(workloads: Mapping[str, Iterable[Obj]],
-                       meshed_pods: Iterable[Obj] = ()) -> dict[str, str]:
+                       proxy_versions: Iterable[Any] = ()) -> dict[str, str]:
     """Versions found in the cluster, per component: the `helm.sh/chart` and
     `app.kubernetes.io/version` labels and the image tags of its workloads;
-    plus the Linkerd proxy version(s) that the injector stamped on meshed pods."""
+    plus the Linkerd proxy version(s) that the injector stamped on meshed pods (their
+    linkerd.io/proxy-version annotations: Probes.proxy_versions)."""
     env: dict[str, str] = {}
     for component, objects in workloads.items():
         charts: list[str] = []
@@ -102,9 +102,7 @@ def component_versions(workloads: Mapping[str, Iterable[Obj]],
             if found:
                 env[f"{component}.{key}"] = ", ".join(found)
     proxies: list[str] = []
-    for pod in meshed_pods:
-        version = ((pod.get("metadata") or {}).get("annotations") or {}).get(
-            PROXY_VERSION)
+    for version in proxy_versions:
         if version:
             _add(proxies, str(version))
     if proxies:

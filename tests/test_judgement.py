@@ -1,5 +1,6 @@
-"""judge_pod answers exactly what pod_problem, proxy_problem and workload_of answer, on
-every pod state the data holds plus the edges of its quick path for well pods."""
+"""judge_pod, read from a pod's view (the Struct a list decodes to), answers exactly what
+pod_problem, proxy_problem, workload_of and the annotation answer on the whole pod: on
+every pod state the data holds, plus the edges of its quick path for well pods."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from stackcheck.checks.judgement import PodJudgement, _plainly_well, judge_pod
+from stackcheck.checks.judgement import PodJudgement, _plainly_well, judge_pod, mesh_problem
 from stackcheck.checks.mesh import proxy_problem
-from stackcheck.checks.pods import pod_problem, workload_of
+from stackcheck.checks.pods import PROXY_VERSION, pod_problem, workload_of
 from tests.kubefakes import status_of
 from tests.test_pod_view import PODS_SEEN, VARIANTS, _view
 
@@ -65,6 +66,12 @@ EDGES: dict[str, Obj] = {
     "annotations null": _changed(lambda p: p["metadata"].update(annotations=None)),
     "no proxy container": _changed(lambda p: p["spec"].update(containers=[
         c for c in p["spec"]["containers"] if c["name"] != PROXY])),
+    "proxy-version annotation null": _changed(
+        lambda p: p["metadata"]["annotations"].update({"linkerd.io/proxy-version": None})),
+    "labels null": _changed(lambda p: p["metadata"].update(labels=None)),
+    "owner not a controller": _changed(
+        lambda p: p["metadata"]["ownerReferences"][0].update(controller=False)),
+    "a status without a name": _changed(lambda p: _app(p).pop("name")),
     "Terminating": _changed(
         lambda p: p["metadata"].update(deletionTimestamp="2026-11-25T10:00:00Z")),
     "Pending": _changed(lambda p: p["status"].update(phase="Pending")),
@@ -77,23 +84,27 @@ CASES = {**{f"data: {k}": v for k, v in VARIANTS.items()},
 
 
 def _separately(pod: Obj, max_restarts: int) -> PodJudgement:
-    return PodJudgement(pod_problem(pod, max_restarts), proxy_problem(pod), workload_of(pod))
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return PodJudgement(pod_problem(pod, max_restarts), proxy_problem(pod) is None,
+                        workload_of(pod), annotations.get(PROXY_VERSION))
 
 
 @pytest.mark.parametrize("max_restarts", [0, 100])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_judge_pod_answers_as_the_separate_judgements(name: str, max_restarts: int) -> None:
-    pod = CASES[name]
-    assert judge_pod(pod, max_restarts) == _separately(pod, max_restarts)
-    view = _view(pod)
-    assert judge_pod(view, max_restarts) == _separately(view, max_restarts)
+    pod, view = CASES[name], _view(CASES[name])
+    judged = judge_pod(view, max_restarts)
+    assert judged == _separately(pod, max_restarts)
+    assert judge_pod(pod, max_restarts) == judged  # a whole pod (a list the view did not fit)
+    assert mesh_problem(view, judged) == proxy_problem(pod)
 
 
 def test_the_quick_path_is_taken_for_well_pods_and_only_for_them() -> None:
-    assert _plainly_well(WELL, 0) == (True, True)
     assert _plainly_well(_view(WELL), 0) == (True, True)
-    assert _plainly_well(EDGES["no proxy annotation"], 0) == (True, False)
+    assert _plainly_well(_view(EDGES["no proxy annotation"]), 0) == (True, False)
     for name in ("Ready condition False, containers ready", "restarted once",
                  "ready but waiting", "proxy not ready", "Terminating"):
-        assert _plainly_well(EDGES[name], 0) == (False, False), name
-    assert _plainly_well(EDGES["restarted once"], 1) == (True, True)
+        assert _plainly_well(_view(EDGES[name]), 0) == (False, False), name
+    assert _plainly_well(_view(EDGES["restarted once"]), 1) == (True, True)
+    no_spec = _view(_changed(lambda p: p.update(spec=None)))
+    assert _plainly_well(no_spec, 0) == (False, False)  # judged in full, as before

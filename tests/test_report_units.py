@@ -82,10 +82,8 @@ def test_component_versions_from_labels_images_and_proxies() -> None:
             "metadata": {"labels": {"app.kubernetes.io/version": "stable-2.14.10"}},
             "spec": {"containers": [{"name": "hb",
                                      "image": "cr.l5d.io/linkerd/controller:stable-2.14.10"}]}}}}}}
-    pods = [{"metadata": {"annotations": {"linkerd.io/proxy-version": "stable-2.14.10"}}},
-            {"metadata": {"annotations": {"linkerd.io/proxy-version": "stable-2.14.10"}}},
-            {"metadata": {}}]
-    env = component_versions({"kps": [grafana], "linkerd": [heartbeat], "empty": []}, pods)
+    proxies = ["stable-2.14.10", "stable-2.14.10", None]  # one pod has no annotation
+    env = component_versions({"kps": [grafana], "linkerd": [heartbeat], "empty": []}, proxies)
     assert env == {
         "kps.charts": "grafana-8.5.11",
         "kps.versions": "11.3.0",

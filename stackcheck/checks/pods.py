@@ -2,81 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
 
 Obj = dict[str, Any]
 
 PROXY = "linkerd-proxy"
 PROXY_VERSION = "linkerd.io/proxy-version"  # the injector's annotation on a meshed pod
 TEMPLATE_HASH = "pod-template-hash"  # the label a Deployment's ReplicaSet puts on its pods
-
-
-# What the checks, the report and a diagnosis's first read take from a pod: lists of pods
-# are decoded to these fields only (kube.list_kind(view=PodView)). A check that starts to
-# read another field must add it here; tests/test_pod_view.py compares every check's
-# answer on the view with its answer on the whole pod.
-class _Owner(TypedDict, total=False):
-    kind: Any
-    name: Any
-    controller: Any
-
-
-# the one label and the one annotation read (pods carry a dozen others): TEMPLATE_HASH and
-# PROXY_VERSION, spelled out as mypy wants TypedDict keys
-_Labels = TypedDict("_Labels", {"pod-template-hash": Any}, total=False)
-_Annotations = TypedDict("_Annotations", {"linkerd.io/proxy-version": Any}, total=False)
-
-
-class _PodMeta(TypedDict, total=False):
-    name: Any
-    namespace: Any
-    labels: _Labels | None
-    annotations: _Annotations | None
-    ownerReferences: list[_Owner] | None
-    deletionTimestamp: Any
-
-
-class _Container(TypedDict, total=False):
-    name: Any
-    image: Any
-    restartPolicy: Any
-
-
-class _PodSpec(TypedDict, total=False):
-    nodeName: Any
-    containers: list[_Container] | None
-    initContainers: list[_Container] | None
-
-
-class _Condition(TypedDict, total=False):
-    type: Any
-    status: Any
-    reason: Any
-    message: Any
-
-
-class _ContainerStatus(TypedDict, total=False):
-    name: Any
-    ready: Any
-    restartCount: Any
-    state: Any
-    lastState: Any
-
-
-class _PodStatus(TypedDict, total=False):
-    phase: Any
-    reason: Any
-    message: Any
-    podIP: Any
-    conditions: list[_Condition] | None
-    containerStatuses: list[_ContainerStatus] | None
-    initContainerStatuses: list[_ContainerStatus] | None
-
-
-class PodView(TypedDict, total=False):
-    metadata: _PodMeta
-    spec: _PodSpec
-    status: _PodStatus
 
 
 def pod_ref(pod: Obj) -> str:

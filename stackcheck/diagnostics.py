@@ -22,7 +22,7 @@ _NOTABLE = re.compile(r"(?i)error|exception|fail|denied|unavailable|forbidden|un
 
 
 def pod_evidence(kube: Kube, pod: Obj) -> Evidence:
-    """`pod` as the check judged it (lists hold a view of a pod: checks.pods.PodView), read
+    """`pod` as the check judged it (lists hold a view of a pod: checks.podview.PodView), read
     again whole, as `kubectl describe` reads it; the view when it cannot be read."""
     meta = pod.get("metadata", {})
     ns, name = meta.get("namespace", "?"), meta.get("name", "?")

@@ -370,7 +370,8 @@ class Kube:
     def list_all(self, path: str, label_selector: str | None = None,
                  field_selector: str | None = None, view: type | None = None) -> list[Obj]:
         """Every item of a collection, page by page (limit/continue). With `view` (a
-        TypedDict of the fields wanted), items are decoded to those fields only."""
+        msgspec Struct or TypedDict of the fields wanted, such as checks.podview.PodView),
+        items are decoded to it; an answer that does not fit it, whole."""
         with _COLLECTOR.reading() as keep:
             items = list(self._pages(path, label_selector, field_selector, view))
             if len(items) > PAGE_SIZE:
@@ -673,10 +674,11 @@ def _page_decoder(view: type) -> msgspec.json.Decoder[Any]:
 
 
 def _decode_page(body: bytes, what: str, view: type | None) -> Obj:
-    """A list page; with a view, its items hold the view's fields only. msgspec skips the
-    rest without building it: a pod's env, volumes and managedFields are most of its bytes,
-    and most of the time a 10,000-pod list took to decode and to free. An answer that does
-    not fit the view (an item not an object, a field of another type) is decoded whole."""
+    """A list page; with a view, its items are the view's (they hold its fields only).
+    msgspec skips the rest without building it: a pod's env, volumes and managedFields are
+    most of its bytes, and most of the time a 10,000-pod list took to decode and to free.
+    An answer that does not fit the view (an item not an object, a field of another type)
+    is decoded whole, its items dicts."""
     if view is not None:
         try:
             page = _page_decoder(view).decode(body)

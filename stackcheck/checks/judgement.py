@@ -51,16 +51,30 @@ def _plainly_well(pod: PodView, max_restarts: int) -> tuple[bool, bool]:
     if not meta or not status or spec is None or status.phase != "Running" \
             or meta.deletionTimestamp:
         return False, False
-    entries: dict[Any, Any] = {}  # first status per container name, as container_status
+    entries, count = _statuses(status)
+    running = _running_and_ready(spec, entries) if count <= max_restarts else None
+    if running is None or not _ready(status):
+        return False, False
+    return True, PROXY in running and \
+        getattr(meta.annotations, "proxy_version", UNSET) is not UNSET
+
+
+def _statuses(status: Any) -> tuple[dict[Any, Any], int]:
+    """The first status per container name (as container_status) and the restart count."""
+    entries: dict[Any, Any] = {}
     count = 0
     for statuses in (status.containerStatuses, status.initContainerStatuses):
         for entry in statuses or ():
             if entry.name not in entries:
                 entries[entry.name] = entry
             count += int(entry.restartCount or 0)
-    if count > max_restarts:
-        return False, False
-    proxy = False
+    return entries, count
+
+
+def _running_and_ready(spec: Any, entries: dict[Any, Any]) -> set[Any] | None:
+    """The long-running containers' names if each is running and ready (_container_trouble
+    finds nothing), else None."""
+    names = set()
     groups = ((spec.containers, False), (spec.initContainers, True)) if spec else ()
     for containers, sidecars in groups:
         for container in containers or ():
@@ -69,17 +83,20 @@ def _plainly_well(pod: PodView, max_restarts: int) -> tuple[bool, bool]:
             name = "?" if container.name is UNSET else container.name
             found = entries.get(name)
             if found is None or not found.ready:
-                return False, False
+                return None
             state = found.state or {}
             if "waiting" in state or "terminated" in state:
-                return False, False
-            proxy = proxy or name == PROXY
+                return None
+            names.add(name)
+    return names
+
+
+def _ready(status: Any) -> bool:
+    """No Ready condition, or one that is True (as pod_problem reads _condition)."""
     for condition in status.conditions or ():
         if condition.type == "Ready":
-            if condition.status != "True":
-                return False, False
-            break
-    return True, proxy and getattr(meta.annotations, "proxy_version", UNSET) is not UNSET
+            return bool(condition.status == "True")
+    return True
 
 
 def _owner(pod: PodView) -> tuple[str, str] | None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import urllib3
 import yaml
 
 from stackcheck import certs
@@ -39,6 +40,8 @@ FIELD_MANAGER = "stackcheck"
 HELM_TIMEOUT = "10m0s"
 GATE_SECONDS = 600.0
 GATE_INTERVAL = 5.0  # like `linkerd check`
+REQUEST_SECONDS = 30.0  # each API call of a deploy (connect, then read)
+NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)  # a call's, other than API answers
 INJECTOR = "linkerd-proxy-injector"
 
 INSTALL_HINTS = {
@@ -359,21 +362,27 @@ def _wait(gate: Gate, cluster: Cluster, seconds: float, pause: Callable[[float],
 
 # --- the real cluster ------------------------------------------------------------------------
 class KubeCluster:
-    """Server-side apply and readiness reads through the official client's dynamic client."""
+    """Server-side apply and readiness reads through the official client's dynamic client.
+    Every call is bounded by `request_seconds` and tried once: a gate polls again until its
+    own deadline, an apply that fails stops the deploy (which is safe to run again)."""
 
-    def __init__(self, kube: KubeArgs) -> None:
+    def __init__(self, kube: KubeArgs, request_seconds: float = REQUEST_SECONDS) -> None:
+        from kubernetes import client as kube_client
         from kubernetes import config as kube_config
         from kubernetes import dynamic as kube_dynamic
         from kubernetes.config.config_exception import ConfigException
 
         config: Any = kube_config  # the client ships no annotations
         dynamic: Any = kube_dynamic
+        settings: Any = kube_client.Configuration()
+        settings.retries = False  # urllib3 would retry each timed-out read 3 times
         try:
             api = config.new_client_from_config(
                 config_file=str(kube.kubeconfig) if kube.kubeconfig else None,
-                context=kube.context, persist_config=False)
+                context=kube.context, persist_config=False, client_configuration=settings)
         except (ConfigException, OSError) as exc:
             raise UsageError(f"kubeconfig {kube.kubeconfig or '(default)'}: {exc}") from None
+        _bound_calls(api, request_seconds)
         try:  # the dynamic client reads the server's version and discovery right away
             self._client: Any = dynamic.DynamicClient(api)
         except Exception as exc:  # urllib3/ApiException/...: any of them means unreachable
@@ -389,18 +398,21 @@ class KubeCluster:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         kind, name = obj.get("kind", "?"), obj.get("metadata", {}).get("name", "?")
+        ns = obj.get("metadata", {}).get("namespace") or namespace
         try:
-            resource = self._client.resources.get(api_version=obj["apiVersion"], kind=kind)
-        except ResourceNotFoundError:
-            resource = self._resource(obj["apiVersion"], kind)  # a CRD just became served
-        ns = ((obj.get("metadata", {}).get("namespace") or namespace)
-              if resource.namespaced else None)
-        try:
+            try:
+                resource = self._client.resources.get(api_version=obj["apiVersion"], kind=kind)
+            except ResourceNotFoundError:
+                resource = self._resource(obj["apiVersion"], kind)  # a CRD just became served
+            ns = ns if resource.namespaced else None
             self._client.server_side_apply(resource, body=dict(obj), namespace=ns,
                                            field_manager=FIELD_MANAGER, force_conflicts=True)
         except ApiException as exc:
             raise DeployError(f"apply {kind} {ns + '/' if ns else ''}{name}: "
                               f"{exc.status} {exc.reason}") from None
+        except NETWORK_ERRORS as exc:
+            raise DeployError(f"apply {kind} {ns + '/' if ns else ''}{name}: "
+                              f"{_unreachable(exc)}") from None
         return f"{kind}/{name}"
 
     def _get(self, api_version: str, kind: str, name: str, namespace: str | None = None
@@ -427,6 +439,8 @@ class KubeCluster:
             items = self._client.get(resource).to_dict().get("items", [])
         except ApiException as exc:
             return Attempt(False, f"listing CRDs: {exc.status} {exc.reason}")
+        except NETWORK_ERRORS as exc:
+            return Attempt(False, f"listing CRDs: {_unreachable(exc)}")
         for crd in items:
             spec = crd.get("spec", {})
             if spec.get("group") == group and spec.get("names", {}).get("kind") == kind:
@@ -434,7 +448,10 @@ class KubeCluster:
         return Attempt(False, f"no CRD defines {kind}.{group} yet")
 
     def workload_ready(self, kind: str, namespace: str, name: str) -> Attempt[None]:
-        obj = self._get("apps/v1", kind, name, namespace)
+        try:
+            obj = self._get("apps/v1", kind, name, namespace)
+        except NETWORK_ERRORS as exc:
+            return Attempt(False, f"reading {kind} {namespace}/{name}: {_unreachable(exc)}")
         if obj is None:
             return Attempt(False, f"{kind} {namespace}/{name} does not exist yet")
         return workload_attempt(obj)
@@ -442,8 +459,12 @@ class KubeCluster:
     def identity(self, namespace: str) -> certs.IdentityCertificates | None:
         import base64
 
-        roots = self._get("v1", "ConfigMap", "linkerd-identity-trust-roots", namespace)
-        issuer = self._get("v1", "Secret", "linkerd-identity-issuer", namespace)
+        try:
+            roots = self._get("v1", "ConfigMap", "linkerd-identity-trust-roots", namespace)
+            issuer = self._get("v1", "Secret", "linkerd-identity-issuer", namespace)
+        except NETWORK_ERRORS as exc:
+            raise DeployError(f"reading the identity certificates in {namespace}: "
+                              f"{_unreachable(exc)}") from None
         if roots is None or issuer is None:
             return None
         data = issuer.get("data") or {}
@@ -453,6 +474,24 @@ class KubeCluster:
             trust_anchor_pem=(roots.get("data") or {}).get("ca-bundle.crt", "").encode(),
             issuer_cert_pem=base64.b64decode(data["crt.pem"]),
             issuer_key_pem=base64.b64decode(data["key.pem"]))
+
+
+def _bound_calls(api: Any, seconds: float) -> None:
+    """Give every call of the official client a timeout: its calls take one per call
+    (_request_timeout) and wait forever without, and the dynamic client's discovery passes
+    none."""
+    call_api = api.call_api
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = (seconds, seconds)  # (connect, read)
+        return call_api(*args, **kwargs)
+
+    api.call_api = bounded
+
+
+def _unreachable(exc: BaseException) -> str:
+    return f"the API server did not answer ({type(exc).__name__}: {_one_line(exc)})"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -545,10 +584,6 @@ def _dry_plan(stack: Stack, root: Path, kube: KubeArgs) -> Iterator[Step]:
     yield from build_plan(stack, root, kube, Path("<identity-certs>"))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def deploy_manifests(stack: Stack, root: Path, kube: KubeArgs,
                      cluster: Cluster | None = None,
                      gate_seconds: float = GATE_SECONDS) -> Summary:
@@ -559,3 +594,7 @@ def deploy_manifests(stack: Stack, root: Path, kube: KubeArgs,
                 if isinstance(s, (Apply, Gate))]
         return execute(plan, SubprocessRunner(), cluster or KubeCluster(kube),
                        gate_seconds=gate_seconds, pause=lambda s: time.sleep(min(s, 0.2)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -366,7 +366,8 @@ class KubeCluster:
     Every call is bounded by `request_seconds` and tried once: a gate polls again until its
     own deadline, an apply that fails stops the deploy (which is safe to run again)."""
 
-    def __init__(self, kube: KubeArgs, request_seconds: float = REQUEST_SECONDS) -> None:
+    def __init__(self, kube: KubeArgs, workdir: Path,
+                 request_seconds: float = REQUEST_SECONDS) -> None:
         from kubernetes import client as kube_client
         from kubernetes import config as kube_config
         from kubernetes import dynamic as kube_dynamic
@@ -383,8 +384,12 @@ class KubeCluster:
         except (ConfigException, OSError) as exc:
             raise UsageError(f"kubeconfig {kube.kubeconfig or '(default)'}: {exc}") from None
         _bound_calls(api, request_seconds)
+        # its discovery cache in the deploy's own folder, not the client's default file in
+        # /tmp (named after the server's address): a cluster recreated at an address, as
+        # kind clusters and sims are, would be deployed with the API groups of an earlier one
+        cache_file = str(workdir / "discovery.json")
         try:  # the dynamic client reads the server's version and discovery right away
-            self._client: Any = dynamic.DynamicClient(api)
+            self._client: Any = dynamic.DynamicClient(api, cache_file=cache_file)
         except Exception as exc:  # urllib3/ApiException/...: any of them means unreachable
             raise DeployError(f"cannot reach the API server with kubeconfig "
                               f"{kube.kubeconfig or '(default)'}: {_one_line(exc)}") from None
@@ -539,10 +544,10 @@ def deploy(stack: Stack, root: Path, kube: KubeArgs, runner: Runner | None = Non
     runner = runner or SubprocessRunner()
     if any(c.helm is not None for c in stack.components):
         require_tools(runner, ["helm"])
-    with tempfile.TemporaryDirectory(prefix="stackcheck-identity-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="stackcheck-deploy-") as tmp:
         plan = build_plan(stack, root, kube, Path(tmp))
         if cluster is None:
-            cluster = KubeCluster(kube)
+            cluster = KubeCluster(kube, Path(tmp))
         return execute(plan, runner, cluster, gate_seconds=gate_seconds, log=log)
 
 
@@ -589,10 +594,10 @@ def deploy_manifests(stack: Stack, root: Path, kube: KubeArgs,
                      gate_seconds: float = GATE_SECONDS) -> Summary:
     """Only the manifest steps and readiness gates: for the simulated stack, which stands in
     for the Helm charts (their objects are preloaded) but takes our manifests for real."""
-    with tempfile.TemporaryDirectory(prefix="stackcheck-identity-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="stackcheck-deploy-") as tmp:
         plan = [s for s in build_plan(stack, root, kube, Path(tmp))
                 if isinstance(s, (Apply, Gate))]
-        return execute(plan, SubprocessRunner(), cluster or KubeCluster(kube),
+        return execute(plan, SubprocessRunner(), cluster or KubeCluster(kube, Path(tmp)),
                        gate_seconds=gate_seconds, pause=lambda s: time.sleep(min(s, 0.2)))
 
 

@@ -34,7 +34,7 @@ def test_a_server_that_does_not_answer_fails_the_deploy_in_one_try(
 
     def connect() -> None:
         try:
-            KubeCluster(KubeArgs(kubeconfig), request_seconds=0.3)
+            KubeCluster(KubeArgs(kubeconfig), tmp_path, request_seconds=0.3)
         except BaseException as exc:
             failure.append(exc)
 

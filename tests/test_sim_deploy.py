@@ -3,8 +3,10 @@ deploy changes nothing, and verification runs with the read-only ServiceAccount 
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulat
     versions: list[str] = []
 
     def deploy_twice(admin: Path) -> None:
+        ADMIN_KUBECONFIGS.append(admin)
         for _ in range(2):
             deploy_manifests(stack, ROOT, KubeArgs(admin, None), gate_seconds=30)
             versions.append(sim.store.resource_version)
@@ -39,6 +42,22 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulat
     handle = sim.start()
     yield sim, handle, versions
     sim.stop()
+
+
+ADMIN_KUBECONFIGS: list[Path] = []  # the kubeconfig each deploy was given
+
+
+def test_deploy_keeps_no_discovery_cache_in_tmp(
+        deployed: tuple[SimulatedStack, SimHandle, list[str]]) -> None:
+    """Not the official client's default cache (a file in /tmp named after the server's
+    address): a cluster recreated at that address would be deployed with stale API groups."""
+    from kubernetes import client, config
+
+    settings = client.Configuration()
+    config.load_kube_config(str(ADMIN_KUBECONFIGS[-1]), client_configuration=settings,
+                            persist_config=False)
+    digest = hashlib.md5(settings.host.encode(), usedforsecurity=False).hexdigest()
+    assert not (Path(tempfile.gettempdir()) / f"osrcp-{digest}.json").exists()
 
 
 def _kube(kubeconfig: Path) -> Kube:

@@ -1,5 +1,6 @@
 """A local HTTP server answering from a script, for the clients' tests on the wire
-(tests/test_retry.py, tests/test_web.py; the `serve` fixture is in tests/conftest.py)."""
+(tests/test_retry.py, tests/test_web.py, tests/test_deploy_cluster.py; the `serve` fixture
+is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 class Scripted(http.server.BaseHTTPRequestHandler):
@@ -65,6 +69,16 @@ class ScriptedServer(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # resets and timeouts are the script's point, not errors to print
+
+    def kubeconfig(self, folder: Path) -> Path:
+        """A kubeconfig (token user) whose one context is this server, in `folder`."""
+        path = folder / "kubeconfig"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "c", "cluster": {"server": self.url}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+        return path
 
 
 @contextmanager

@@ -10,26 +10,15 @@ from typing import Any
 
 import pytest
 import urllib3
-import yaml
 
 from stackcheck.deploy import DeployError, KubeArgs, KubeCluster
 from tests.scripted import ScriptedServer
 
 
-def _kubeconfig(tmp_path: Path, server: str) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    return path
-
-
 def test_a_server_that_does_not_answer_fails_the_deploy_in_one_try(
         tmp_path: Path, serve: Callable[[list[int | str]], ScriptedServer]) -> None:
     server = serve(["slow", "slow", "slow", "slow"])
-    kubeconfig = _kubeconfig(tmp_path, server.url)
+    kubeconfig = server.kubeconfig(tmp_path)
     failure: list[BaseException] = []
 
     def connect() -> None:

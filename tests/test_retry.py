@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stackcheck.kube import ApiFailure, Kube, KubeTarget, load_configuration
 from stackcheck.polling import Deadline
@@ -142,12 +141,7 @@ TIMEOUT = 0.3  # the client's request timeout; "slow" answers come later than th
 
 
 def kube_for(server: ScriptedServer, tmp_path: Path) -> Kube:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server.url}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    kubeconfig = server.kubeconfig(tmp_path)
     return Kube(load_configuration(KubeTarget(kubeconfig, None, TIMEOUT)), TIMEOUT)
 
 

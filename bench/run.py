@@ -13,11 +13,10 @@ stock one throughout, each larger one in turn. Measurements are timed in rounds,
 each per round, so that the machine's drift moves them alike: at the stock size the empty
 test, the suite (with and without its result cache) and the script; then for each larger
 sim, the suite against it and against the stock sim. The suite runs as users run it,
-`pytest suites/`, in
-a subprocess pointed at the sim with `--target kubeconfig`. Both the suite and the shell
-script talk to one TLS listener of the sim's API server (kubectl sends tokens over TLS
-only), whose per-verb request counters give (b)'s request counts. Extra pods come from
-SimSpec.extra_pods: a meshed Deployment `load-generator` in bookinfo (the suite's
+`pytest suites/`, in a subprocess pointed at the sim with `--target kubeconfig`. Both the
+suite and the shell script talk to one TLS listener of the sim's API server (kubectl sends
+tokens over TLS only), whose per-verb request counters give (b)'s request counts. Extra pods
+come from SimSpec.extra_pods: a meshed Deployment `load-generator` in bookinfo (the suite's
 `--target sim` reads the same knob from the hidden STACKCHECK_SIM_EXTRA_PODS).
 """
 

@@ -4,6 +4,7 @@ linkerd-proxy metrics + a real Prometheus, reachable through one kubeconfig."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import secrets
 import socket
@@ -84,7 +85,8 @@ class SimulatedStack:
             self._deploy(api_url, block)
             if self._add_extra_pods():
                 reconcile(self.store, self.spec, block)
-        productpage = self._started(ProductPage(self.spec)).start()
+        bookinfo_pods = functools.partial(self.store.list_objects, "v1", "Pod", PRODUCTPAGE[0])
+        productpage = self._started(ProductPage(self.spec, bookinfo_pods)).start()
         grafana = self._started(Grafana(self.spec)).start()
         api.register_service_proxy(*PRODUCTPAGE, productpage)
         api.register_service_proxy(*GRAFANA, grafana)

@@ -123,7 +123,8 @@ CATALOG: tuple[Fault, ...] = (
           _set(prometheus_down=True),
           ("prometheus.scrape-job[linkerd-proxy]", "prometheus.scrape-job[linkerd-controller]"),
           "503"),
-    Fault("scrape-pool-missing", "the linkerd-proxy PodMonitor is not picked up",
+    Fault("scrape-pool-missing", "the operator skips the linkerd-proxy PodMonitor (rejected "
+          "as invalid configuration: no scrape pool)",
           _add("missing_scrape_pools", "linkerd-proxy"),
           ("prometheus.scrape-job[linkerd-proxy]",), "linkerd-proxy"),
     Fault("podmonitor-unlabelled",

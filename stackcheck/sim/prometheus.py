@@ -139,13 +139,16 @@ def selected_podmonitors(podmonitors: list[dict[str, Any]], namespaces: list[dic
     (nil: the Prometheus resource's own) and matching the selector (nil: none)."""
     if selection.selector is None:
         return []
+    wanted: set[str] | None  # None: every namespace (an empty selector)
     if selection.namespace_selector is None:
         wanted = {selection.namespace}
+    elif not selection.namespace_selector:
+        wanted = None
     else:
         wanted = {ns["metadata"]["name"] for ns in namespaces
                   if _selected(ns["metadata"].get("labels") or {}, selection.namespace_selector)}
     return [monitor for monitor in podmonitors
-            if monitor["metadata"]["namespace"] in wanted
+            if (wanted is None or monitor["metadata"]["namespace"] in wanted)
             and _selected(monitor["metadata"].get("labels") or {}, selection.selector)]
 
 

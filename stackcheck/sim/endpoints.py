@@ -318,8 +318,11 @@ class ProductPage:
     """Bookinfo's productpage: `/productpage`, `/health`, `/`.
 
     Each /productpage request goes to the next Ready reviews pod in turn (round robin over
-    the reviews Service's endpoints, in name order), and names it. `pods` lists bookinfo's
-    pods at request time; without it, one healthy pod per reviews version answers.
+    the reviews Service's endpoints, in name order), and names it. Round robin, not random:
+    Linkerd's balancer spreads requests evenly over equally fast endpoints, and in turn
+    every run of three requests sees each version once, so what a test sees is repeatable.
+    No Ready details or reviews pod: that section's error, as productpage shows it. `pods`
+    lists bookinfo's pods at request time; without it, one pod per reviews version answers.
     """
 
     def __init__(self, spec: SimSpec, pods: PodSource | None = None) -> None:

@@ -137,12 +137,15 @@ class SimulatedStack:
         return component
 
     def _start_prometheus(self, pods: list[dict[str, Any]]) -> str:
-        config = scrape_config(
-            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
-            pods,
-            self.store.list_objects("v1", "Namespace"),
-            self.spec,
-        )
+        try:  # the scrape config reads our kube-prometheus-stack values file
+            config = scrape_config(
+                self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
+                pods,
+                self.store.list_objects("v1", "Namespace"),
+                self.spec,
+            )
+        except PrometheusError as exc:
+            raise SimError(str(exc)) from None
         server = self._started(PrometheusServer(self.workdir / "prometheus", config))
         try:
             url: str = server.start()

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from stackcheck.checks.finding import Finding, combine
+from stackcheck.checks.finding import Finding, combine, skipped
 
 Obj = dict[str, Any]
 
@@ -133,6 +133,13 @@ def _no_traffic(signals: Signals, slo: Slo) -> Finding:
                               "meshed?)",), f"{signals.deployment}: no traffic")
 
 
+def _nothing_to_judge(signals: Signals, slo: Slo) -> Finding:
+    """Without requests a rate, a latency or a TLS share means nothing: skipped, and the
+    request-rate check fails in its place."""
+    return skipped(f"deployment {signals.deployment}: no inbound requests in the last "
+                   f"{slo.window} to judge (see its request rate)")
+
+
 def judge_request_rate(signals: Signals, slo: Slo) -> Finding:
     """Requests arrive (the traffic generator works and its traffic is seen)."""
     if signals.requests <= 0:
@@ -142,7 +149,7 @@ def judge_request_rate(signals: Signals, slo: Slo) -> Finding:
 
 def judge_success_rate(signals: Signals, slo: Slo) -> Finding:
     if signals.requests <= 0:
-        return _no_traffic(signals, slo)
+        return _nothing_to_judge(signals, slo)
     rate = signals.success_rate or 0.0
     summary = f"{signals.deployment}: success rate {rate:.2%}"
     if rate < slo.success_rate:
@@ -155,7 +162,7 @@ def judge_success_rate(signals: Signals, slo: Slo) -> Finding:
 
 def judge_latency(signals: Signals, slo: Slo) -> Finding:
     if signals.requests <= 0:
-        return _no_traffic(signals, slo)
+        return _nothing_to_judge(signals, slo)
     summary = f"{signals.deployment}: p95 {_ms(signals.p95_ms)}"
     if signals.p95_ms is None:
         return Finding("failed", (f"deployment {signals.deployment}: no latency histogram in "
@@ -171,7 +178,7 @@ def judge_mtls(signals: Signals, slo: Slo) -> Finding:
     """All inbound application traffic is mTLS, unless the stack file allows plaintext for
     this deployment (with a reason)."""
     if signals.requests <= 0:
-        return _no_traffic(signals, slo)
+        return _nothing_to_judge(signals, slo)
     share = signals.mtls_share or 0.0
     summary = f"{signals.deployment}: {share:.1%} of inbound responses over mTLS"
     if share >= 1.0:

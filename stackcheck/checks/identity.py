@@ -151,8 +151,8 @@ def judge_trust_anchor(configmap: Obj | None, now: dt.datetime,
         warned += [warning] if warning else []
     soonest = min(days_left(a, now) for a in anchors)
     ok = f"{len(anchors)} trust anchor(s), valid for {soonest:.0f} more days"
-    return worst(failed, warned, ok, f"trust anchor problem: {(failed or warned)[0]}"
-                 if failed or warned else ok)
+    return worst(failed, warned, ok, "the trust anchor is not usable" if failed
+                 else "the trust anchor expires soon")
 
 
 # ----------------------------------------------------------------------------------------
@@ -347,4 +347,5 @@ def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.da
         failed.append(f"issuer {describe(issuer)} is not signed by any anchor of "
                       f"{TRUST_ROOTS}")
     ok = f"issuer {describe(issuer)} valid for {days_left(issuer, now):.0f} more days"
-    return worst(failed, warned, ok, (failed or warned or [ok])[0])
+    return worst(failed, warned, ok, "the issuer certificate is not usable" if failed
+                 else "the issuer certificate expires soon")

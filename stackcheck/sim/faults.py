@@ -171,6 +171,8 @@ PENDING_CHECKS_CATALOG: tuple[Fault, ...] = (
           "prometheus_config_last_reload_successful"),
     Fault("rule-group-error", "a recording rule fails on every evaluation",
           _set(rule_error=True), ("alerting.rule-groups",), "job:up_or_duration:broken"),
+    Fault("operator-rejected", "prometheus-operator reports a rejected PodMonitor",
+          _set(operator_rejected=1), ("alerting.rejected-resources",), "rejected 1 PodMonitor"),
     Fault("reviews-5xx", "reviews-v2 answers 500 to 20% of its requests",
           lambda s: s.error_shares.__setitem__("reviews-v2", 0.2),
           ("golden.success-rate[reviews-v2]",), "reviews-v2"),

@@ -303,10 +303,15 @@ def rule_groups(spec: SimSpec) -> dict[str, Any]:
     return {"groups": groups}
 
 
+OPERATOR_JOB = "prometheus-kube-prometheus-operator"
+
+
 def with_alerting(config: dict[str, Any], rules_path: Path, prometheus_port: int,
-                  alertmanager_port: int | None, spec: SimSpec) -> dict[str, Any]:
+                  alertmanager_port: int | None, spec: SimSpec,
+                  operator_port: int | None = None) -> dict[str, Any]:
     """`config` plus the rule file, Alertmanager as the alerting target (unless
-    `spec.watchdog_unrouted` or there is none) and the self-monitoring scrape jobs."""
+    `spec.watchdog_unrouted` or there is none) and the self-monitoring scrape jobs
+    (Prometheus, Alertmanager, prometheus-operator)."""
     out = dict(config)
     out["rule_files"] = [str(rules_path)]
     if alertmanager_port is not None and not spec.watchdog_unrouted:
@@ -319,6 +324,9 @@ def with_alerting(config: dict[str, Any], rules_path: Path, prometheus_port: int
         jobs.append(_self_job(ALERTMANAGER_JOB, alertmanager_port, "alertmanager",
                               "alertmanager-prometheus-kube-prometheus-alertmanager-0",
                               "http-web"))
+    if operator_port is not None:
+        jobs.append(_self_job(OPERATOR_JOB, operator_port, "kube-prometheus-stack",
+                              "prometheus-kube-prometheus-operator-0", "http"))
     out["scrape_configs"] = [*config.get("scrape_configs", []), *jobs]
     return out
 

@@ -64,6 +64,7 @@ class SimSpec:
     firing_critical: bool = False  # KubeSchedulerDown fires (kubeadm binds it to 127.0.0.1)
     prometheus_reload_failed: bool = False  # a rejected config reload after start
     rule_error: bool = False  # a recording rule fails on every evaluation
+    operator_rejected: int = 0  # PodMonitors prometheus-operator reports as rejected
     # --- golden signals (sim/metrics.py: inbound responses per workload) ---
     error_shares: dict[str, float] = field(default_factory=dict)  # workload -> 5xx share
     latency_factors: dict[str, float] = field(default_factory=dict)  # workload -> slower by

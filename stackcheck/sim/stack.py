@@ -24,6 +24,7 @@ from stackcheck.sim.controller import is_extra_pod, load_generator, reconcile
 from stackcheck.sim.endpoints import Grafana, ProductPage
 from stackcheck.sim.identity import identity_objects
 from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
+from stackcheck.sim.operator import OperatorMetrics
 from stackcheck.sim.prometheus import (
     ALERT_RESEND_ARGS,
     RULES_FILE,
@@ -169,7 +170,11 @@ class SimulatedStack:
         )
         workdir, port = self.workdir / "prometheus", free_port()
         write_rules(workdir / RULES_FILE, self.spec)
-        config = with_alerting(config, workdir / RULES_FILE, port, alertmanager_port, self.spec)
+        operator = self._started(OperatorMetrics(self.spec, len(
+            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"))))
+        operator.start()
+        config = with_alerting(config, workdir / RULES_FILE, port, alertmanager_port, self.spec,
+                               operator.port)
         server = self._started(PrometheusServer(workdir, config, port, ALERT_RESEND_ARGS))
         try:
             url: str = server.start()

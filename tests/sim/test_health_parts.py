@@ -21,6 +21,7 @@ from stackcheck.sim.content import load_content
 from stackcheck.sim.controller import reconcile
 from stackcheck.sim.identity import identity_objects
 from stackcheck.sim.metrics import ProxyTarget, TrafficShape, render_metrics
+from stackcheck.sim.operator import render_operator_metrics
 from stackcheck.sim.prometheus import rule_groups, with_alerting
 from stackcheck.sim.spec import SimSpec
 from tests.sim.test_controller import BLOCK, MANIFESTS, FakeStore, pod_of
@@ -200,3 +201,15 @@ def test_counters_move_unless_frozen_and_latency_scales() -> None:
 
     assert under_100ms(TrafficShape()) == 1.0
     assert under_100ms(TrafficShape(latency_factor=20.0)) < 0.1
+
+
+def test_operator_metrics_count_selected_and_rejected(tmp_path: Path) -> None:
+    text = render_operator_metrics(podmonitors=3, rejected=1)
+    assert ('prometheus_operator_managed_resources{controller="prometheus",'
+            'resource="PodMonitor",state="rejected"} 1') in text
+    assert 'state="selected"} 2' in text
+    config = with_alerting({}, tmp_path / "rules.yml", 9090, 9093, SimSpec(), 8080)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    labels = jobs["serviceMonitor/monitoring/prometheus-kube-prometheus-operator/0"][
+        "static_configs"][0]["labels"]
+    assert labels["job"] == "prometheus-kube-prometheus-operator"

@@ -112,6 +112,8 @@ def evaluate(kube: Kube, stack_file: Stack) -> dict[str, Finding]:
             {name: query(promql) for name, promql in alerting.RELOAD_QUERIES.items()}),
         "alerting.rule-groups": alerting.judge_rule_groups(
             kube.service_proxy(PROMETHEUS, 9090, "/api/v1/rules")),
+        "alerting.rejected-resources": alerting.judge_rejected_resources(
+            query(alerting.REJECTED_QUERY)),
     }
     expected = stack_file.slo
     slo = golden.Slo(expected.success_rate, expected.p95_ms, expected.window,

@@ -123,8 +123,9 @@ def test_proxies_carry_the_anchor_as_the_injector_writes_it() -> None:
     spec = SimSpec(stale_anchor_workloads={"ratings-v1"},
                    proxy_versions={"reviews-v1": "stable-2.14.9"})
     store = _injected(spec)
-    bundle = store.get_object("v1", "ConfigMap", "linkerd",
-                              "linkerd-identity-trust-roots")["data"]["ca-bundle.crt"]
+    roots = store.get_object("v1", "ConfigMap", "linkerd", "linkerd-identity-trust-roots")
+    assert roots is not None
+    bundle = roots["data"]["ca-bundle.crt"]
     details = pod_of(store, "bookinfo", "details-v1")
     names = list(_env(details))
     assert names.index(ANCHORS) == names.index("LINKERD2_PROXY_IDENTITY_DIR") + 1

@@ -328,6 +328,110 @@ def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
 
 
 # ----------------------------------------------------------------------------------------
+# Rules, alerting and self-monitoring, as kube-prometheus-stack 65.8.1 sets them up
+# ----------------------------------------------------------------------------------------
+# Facts: prometheus-community/helm-charts, tag kube-prometheus-stack-65.8.1,
+# charts/kube-prometheus-stack/templates/prometheus/rules-1.14/ general.rules.yaml (Watchdog:
+# `vector(1)`, severity none), prometheus.yaml (PrometheusBadConfig), alertmanager.rules.yaml
+# (AlertmanagerFailedReload), kubernetes-system-scheduler.yaml (KubeSchedulerDown:
+# `absent(up{job="kube-scheduler"} == 1)` for 15m, critical). The job names are the
+# ServiceMonitors' services, `<release>-kube-prometheus-{prometheus,alertmanager}`.
+
+PROMETHEUS_JOB = "prometheus-kube-prometheus-prometheus"
+ALERTMANAGER_JOB = "prometheus-kube-prometheus-alertmanager"
+MONITORING = "monitoring"
+RULES_FILE = "rules.yml"
+_WATCHDOG_SUMMARY = ("An alert that should always be firing to certify that Alertmanager "
+                     "is working properly.")
+
+
+def _reload_alert(name: str, metric: str, job: str) -> dict[str, Any]:
+    return {"alert": name, "for": "10m", "labels": {"severity": "critical"},
+            "annotations": {"summary": f"Failed {job} configuration reload."},
+            "expr": f'max_over_time({metric}{{job="{job}",namespace="{MONITORING}"}}[5m]) == 0'}
+
+
+def rule_groups(spec: SimSpec) -> dict[str, Any]:
+    """The rule file: the chart's rules the checks read, plus what `spec` breaks.
+
+    KubeSchedulerDown is loaded only for `spec.firing_critical`, with the chart's `for: 15m`
+    shortened to 0s: the sim has no kube-scheduler to scrape, and a run does not last 15 min.
+    """
+    groups: list[dict[str, Any]] = [
+        {"name": "general.rules", "rules": [
+            {"alert": "Watchdog", "expr": "vector(1)", "labels": {"severity": "none"},
+             "annotations": {"summary": _WATCHDOG_SUMMARY}}]},
+        {"name": "prometheus", "rules": [
+            _reload_alert("PrometheusBadConfig", "prometheus_config_last_reload_successful",
+                          PROMETHEUS_JOB)]},
+        {"name": "alertmanager.rules", "rules": [
+            _reload_alert("AlertmanagerFailedReload",
+                          "alertmanager_config_last_reload_successful", ALERTMANAGER_JOB)]},
+    ]
+    if spec.firing_critical:
+        groups.append({"name": "kubernetes-system-scheduler", "rules": [
+            {"alert": "KubeSchedulerDown", "expr": 'absent(up{job="kube-scheduler"} == 1)',
+             "for": "0s", "labels": {"severity": "critical"},
+             "annotations": {"summary": "Target disappeared from Prometheus target "
+                                        "discovery."}}]})
+    if spec.rule_error:
+        # renaming two series that differ only by name makes duplicates: evaluation fails
+        # ("vector contains metrics with the same labelset after applying rule labels")
+        groups.append({"name": "sim.broken.rules", "rules": [
+            {"record": "job:up_or_duration:broken",
+             "expr": '{__name__=~"up|scrape_duration_seconds"}'}]})
+    return {"groups": groups}
+
+
+OPERATOR_JOB = "prometheus-kube-prometheus-operator"
+
+
+def with_alerting(config: dict[str, Any], rules_path: Path, prometheus_port: int,
+                  alertmanager_port: int | None, spec: SimSpec,
+                  operator_port: int | None = None) -> dict[str, Any]:
+    """`config` plus the rule file, Alertmanager as the alerting target (unless
+    `spec.watchdog_unrouted` or there is none) and the self-monitoring scrape jobs
+    (Prometheus, Alertmanager, prometheus-operator)."""
+    out = dict(config)
+    out["rule_files"] = [str(rules_path)]
+    if alertmanager_port is not None and not spec.watchdog_unrouted:
+        out["alerting"] = {"alertmanagers": [{
+            "api_version": "v2", "path_prefix": "/",
+            "static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
+    jobs = [_self_job(PROMETHEUS_JOB, prometheus_port, "prometheus",
+                      "prometheus-prometheus-kube-prometheus-prometheus-0", "http-web")]
+    if alertmanager_port is not None:
+        jobs.append(_self_job(ALERTMANAGER_JOB, alertmanager_port, "alertmanager",
+                              "alertmanager-prometheus-kube-prometheus-alertmanager-0",
+                              "http-web"))
+    if operator_port is not None:
+        jobs.append(_self_job(OPERATOR_JOB, operator_port, "kube-prometheus-stack",
+                              "prometheus-kube-prometheus-operator-0", "http"))
+    out["scrape_configs"] = [*config.get("scrape_configs", []), *jobs]
+    return out
+
+
+def _self_job(service: str, port: int, container: str, pod: str,
+              endpoint: str) -> dict[str, Any]:
+    """What the chart's ServiceMonitor for `service` yields (target labels included)."""
+    return {"job_name": f"serviceMonitor/{MONITORING}/{service}/0",
+            "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {
+                "job": service, "namespace": MONITORING, "service": service, "pod": pod,
+                "container": container, "endpoint": endpoint}}]}
+
+
+# Prometheus sends a firing alert again only after this delay (default 1m); its first send
+# can come before the notifier has discovered Alertmanager (discovery updates every 5 s), so
+# the sim resends at its evaluation pace, as a real stack does within a minute.
+ALERT_RESEND_ARGS = ("--rules.alert.resend-delay=2s",)
+
+
+def write_rules(path: Path, spec: SimSpec) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(rule_groups(spec), sort_keys=False), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------
 # The Prometheus process
 # ----------------------------------------------------------------------------------------
 
@@ -344,7 +448,7 @@ def find_prometheus() -> str:
                           "apt-get install -y prometheus")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -360,9 +464,12 @@ class PrometheusServer:
     process took to become ready.
     """
 
-    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+    def __init__(self, workdir: Path, config: dict[str, Any], port: int | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.config = config
+        self.port = port  # None: a free one at start
+        self.extra_args = extra_args
         self.url = ""
         self.start_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -386,7 +493,7 @@ class PrometheusServer:
         binary = find_prometheus()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write(self.config)
-        port = _free_port()
+        port = self.port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._log = self.log_file.open("ab")
         began = time.monotonic()
@@ -394,7 +501,7 @@ class PrometheusServer:
             [binary, f"--config.file={self.config_file}",
              f"--storage.tsdb.path={self.workdir / 'data'}",
              f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
-             "--storage.tsdb.retention.time=1h", "--log.level=info"],
+             "--storage.tsdb.retention.time=1h", "--log.level=info", *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.workdir)
         atexit.register(self._kill_at_exit)

@@ -60,5 +60,21 @@ class SimSpec:
     api_refused: bool = False  # the kubeconfig points at a closed port
     api_transient_error_rate: float = 0.0  # share of requests answering 500/503/429 at random
     http_transient_error_rate: float = 0.0  # same for the HTTP endpoints
+    # --- Linkerd identity (sim/identity.py, the controller's injector) ---
+    trust_anchor_days_left: float = 3650.0  # negative: expired that many days ago
+    stale_anchor_workloads: set[str] = field(default_factory=set)  # injected before a rotation
+    previous_trust_anchor_pem: str = ""  # the anchor before the rotation (the stack fills it)
+    proxy_versions: dict[str, str] = field(default_factory=dict)  # workload -> proxy version
+    # --- alerting (sim/alertmanager.py, the rules of sim/prometheus.py) ---
+    watchdog_unrouted: bool = False  # Prometheus has no Alertmanager to send alerts to
+    firing_critical: bool = False  # KubeSchedulerDown fires (kubeadm binds it to 127.0.0.1)
+    prometheus_reload_failed: bool = False  # a rejected config reload after start
+    rule_error: bool = False  # a recording rule fails on every evaluation
+    operator_rejected: int = 0  # PodMonitors prometheus-operator reports as rejected
+    # --- golden signals (sim/metrics.py: inbound responses per workload) ---
+    error_shares: dict[str, float] = field(default_factory=dict)  # workload -> 5xx share
+    latency_factors: dict[str, float] = field(default_factory=dict)  # workload -> slower by
+    no_traffic: bool = False  # request counters stand still (no traffic generator load)
+    plaintext_workloads: set[str] = field(default_factory=set)  # inbound without mTLS
     # --- redaction tests: strings planted where a careless reporter would leak them ---
     planted_secrets: list[str] = field(default_factory=list)

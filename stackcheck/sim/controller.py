@@ -481,7 +481,6 @@ def _inject(pod: Obj, plan: PodPlan, created_by: str, ctx: Context) -> None:
     version = ctx.spec.proxy_versions.get(plan.workload, LINKERD_VERSION)
     meta["annotations"].update({
         "linkerd.io/created-by": created_by, "linkerd.io/proxy-version": version,
-        "linkerd.io/identity-mode": "default",
         "linkerd.io/trust-root-sha256": hashlib.sha256(anchors.encode()).hexdigest(),
     })
     meta["labels"].update({"linkerd.io/control-plane-ns": "linkerd",

@@ -226,7 +226,7 @@ def test_injected_pod_has_proxy_init_annotations_and_labels(store_class: Any) ->
     assert "NET_ADMIN" in spec["initContainers"][0]["securityContext"]["capabilities"]["add"]
     assert meta["annotations"]["linkerd.io/proxy-version"] == "stable-2.14.10"
     assert meta["annotations"]["linkerd.io/created-by"].startswith("linkerd/proxy-injector")
-    assert meta["annotations"]["linkerd.io/identity-mode"] == "default"
+    assert "linkerd.io/identity-mode" not in meta["annotations"]  # gone since 2.9
     assert len(meta["annotations"]["linkerd.io/trust-root-sha256"]) == 64
     assert meta["labels"]["linkerd.io/control-plane-ns"] == "linkerd"
     assert meta["labels"]["linkerd.io/proxy-deployment"] == "reviews-v2"

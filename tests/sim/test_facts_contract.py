@@ -283,9 +283,6 @@ def test_injected_pod_annotations_and_labels(store: ObjectStore) -> None:
     assert labels["linkerd.io/control-plane-ns"] == "linkerd"
 
 
-@pytest.mark.xfail(strict=True, reason="the sim's injector (stackcheck/sim/controller.py, "
-                   "not this change's file) still adds linkerd.io/identity-mode, which 2.14.10 "
-                   "never sets; remove this mark when it stops")
 def test_injected_pod_has_no_identity_mode_annotation(store: ObjectStore) -> None:
     assert facts("linkerd.yml")["identity-mode-annotation"] == "absent"
     pod = pod_of(store, "bookinfo", "details-v1")

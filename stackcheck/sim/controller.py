@@ -33,7 +33,12 @@ STORE_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "ma
 DEFAULT_RESTARTS = 5
 FALLBACK_NOW = datetime(2024, 11, 20, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+CRASH_LAST_EXIT = timedelta(minutes=3)
 UPTIME = timedelta(days=3)  # how long the simulated cluster has been up when the sim starts
+CONTROLLER_LAG = timedelta(seconds=1)  # a controller's object follows its owner's this soon
+# what was applied when the cluster came up, dated then (before the objects made from it);
+# controller-made kinds carry their own times, nodes are the cluster itself
+UNDATED_KINDS = frozenset({"Node", "Pod", "Event", "ReplicaSet", "Job", "Lease"})
 
 
 class Store(Protocol):
@@ -231,7 +236,8 @@ def _replicaset(deploy: Obj, rs_name: str, labels: dict[str, str], anchor: datet
                    "deployment.kubernetes.io/revision": "1"}
     return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": rs_name, "namespace": meta["namespace"], "labels": labels,
-                         "annotations": annotations, "creationTimestamp": _ts(anchor),
+                         "annotations": annotations,
+                         "creationTimestamp": _ts(anchor + CONTROLLER_LAG),
                          "ownerReferences": [_owner_ref(deploy)]},
             "spec": {"replicas": int(spec.get("replicas", 1)), "selector": selector,
                      "template": template}}
@@ -565,13 +571,14 @@ class PodState:
     main: str  # the app container a fault hits
     restarts: int
     completed: bool
+    now: datetime = FALLBACK_NOW  # when the sim started: a crash loop's last exit is just before
 
 
 def _state_of(ctx: Context, plan: PodPlan, spec: Obj) -> PodState:
     mains = [c["name"] for c in spec["containers"] if c["name"] != PROXY]
     default = DEFAULT_RESTARTS if plan.fault is PodFault.CRASH_LOOP else 0
     restarts = ctx.spec.restart_counts.get(plan.workload, default)
-    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed)
+    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed, ctx.now)
 
 
 def _running(container: Obj, pod: str, started: datetime, ready: bool,
@@ -595,8 +602,10 @@ def _terminated(container: Obj, pod: str, started: datetime, seconds: int, ready
             "lastState": {}}
 
 
-def _crashing(container: Obj, pod: str, started: datetime, restarts: int) -> Obj:
-    last_start = started + timedelta(minutes=2 * restarts)
+def _crashing(container: Obj, pod: str, started: datetime, restarts: int,
+              now: datetime) -> Obj:
+    # the kubelet's back-off is capped at 5 minutes: the last exit was a few minutes ago
+    last_start = max(started, now - CRASH_LAST_EXIT)
     return {"name": container["name"], "image": container["image"],
             "imageID": _image_id(container["image"]),
             "containerID": _container_id(pod, container["name"], restarts),
@@ -624,7 +633,7 @@ def _app_status(container: Obj, pod: str, state: PodState, started: datetime) ->
         return _terminated(container, pod, started, 3, ready=False)
     is_main = container["name"] == state.main
     if is_main and state.fault is PodFault.CRASH_LOOP:
-        return _crashing(container, pod, started, state.restarts)
+        return _crashing(container, pod, started, state.restarts, state.now)
     if is_main and state.fault is PodFault.IMAGE_PULL:
         return _pulling(container)
     ready = not ((is_main and state.fault is PodFault.NOT_READY)
@@ -1076,11 +1085,34 @@ def _put_status(store: Store, obj: Obj, status: Obj) -> None:
     _put(store, _with_status(current, status))
 
 
+def _date_applied(ctx: Context) -> None:
+    """Objects applied after the cluster came up are dated when it came up, so a
+    Deployment is older than its ReplicaSet and pods, as in a real cluster."""
+    backdate = getattr(ctx.store, "backdate", None)
+    if backdate is None:
+        return
+    for api_version, kind in _applied_kinds(ctx.store):
+        for obj in ctx.store.list_objects(api_version, kind):
+            meta = obj["metadata"]
+            created = meta.get("creationTimestamp")
+            if created and _parse_ts(created) > ctx.anchor:
+                backdate(api_version, kind, meta.get("namespace"), meta["name"],
+                         _ts(ctx.anchor))
+
+
+def _applied_kinds(store: Store) -> list[tuple[str, str]]:
+    resources = getattr(store, "resources", None)
+    if resources is None:
+        return []
+    return [(r.api_version, r.kind) for r in resources() if r.kind not in UNDATED_KINDS]
+
+
 def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     """Make the store look like a cluster whose controllers have settled (see module doc)."""
     nodes = _nodes(store)
     node = nodes[0] if nodes else {"metadata": {"name": "sim-control-plane"}}
     ctx = Context(store, spec, pod_ip_block, _now(nodes), node)
+    _date_applied(ctx)
     deployments = _sorted(store, "apps/v1", "Deployment")
     replicasets = [(d, _plan_deployment(ctx, d)) for d in deployments]
     statefulsets = _sorted(store, "apps/v1", "StatefulSet")

@@ -34,7 +34,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from werkzeug.wrappers import Request, Response
 
-from stackcheck.sim import openapi, rbac, tables
+from stackcheck.sim import fields, openapi, rbac, tables
 from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.store import (
     REVIEW_KINDS,
@@ -861,12 +861,26 @@ class ApiServer:
         if existing is None and resource.namespaced:
             self._require_namespace(route.namespace)
         code = 201 if existing is None else 200
+        applied = _yaml_body(request) if is_apply else None
+        if applied is not None and existing is not None:
+            self._check_conflicts(request, applied, existing)
         if _dry_run(request):
             return _json(_preview(obj, existing), code)
-        obj = _managed(obj, request, "Apply" if is_apply else "Update", existing)
+        obj = _managed(obj, request, "Apply" if is_apply else "Update", existing, applied)
         if existing is None:
             return _json(self.store.apply(obj), code)
         return _json(self._update(obj, resource))
+
+    @staticmethod
+    def _check_conflicts(request: Request, applied: Obj, existing: Obj) -> None:
+        """A field another manager owns, applied with a different value: 409 unless
+        `force=true` (then the applier takes it over)."""
+        if request.args.get("force", "").lower() in ("true", "1"):
+            return
+        found = fields.conflicts(applied, existing, request.args.get("fieldManager", ""))
+        if found:
+            message, details = fields.conflict_status(found)
+            raise ApiError(409, message, "Conflict", details)
 
     def _patched(self, request: Request, existing: Obj | None, route: Route,
                  resource: Resource) -> Obj:
@@ -878,7 +892,7 @@ class ApiServer:
                                "Required value: is required for apply patch", "Invalid")
             body = _yaml_body(request)
             # SSA, simplified: the applied config merged into the live object (lists are
-            # replaced, fields the manager dropped are kept; no conflict detection).
+            # replaced, fields the manager dropped are kept); conflicts: _check_conflicts.
             return body if existing is None else dict(merge_patch(existing, body))
         if kind in MERGE_PATCHES:
             # Strategic merge patch treated as JSON merge patch: same for maps, but lists
@@ -1109,9 +1123,22 @@ def _json_body(request: Request, shape: type[Any]) -> Any:
     return data
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML as Go's sigs.k8s.io/yaml reads it: only true/false are booleans (PyYAML's
+    YAML 1.1 would turn a `y:` or `on:` key into True)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
 def _yaml_body(request: Request) -> Obj:
     try:
-        data = yaml.safe_load(request.get_data() or b"")
+        data = yaml.load(request.get_data() or b"", Loader=_Yaml12Loader)
     except yaml.YAMLError as exc:
         raise ApiError(400, f"error decoding YAML: {exc}", "BadRequest") from None
     if not isinstance(data, dict):
@@ -1134,17 +1161,14 @@ def _validate_name(resource: Resource, name: str) -> None:
                       "end with an alphanumeric character")
 
 
-def _managed(obj: Obj, request: Request, operation: str, existing: Obj | None = None) -> Obj:
-    """Record the field manager in managedFields (without the field set: the sim does not
-    track field ownership). The store ignores managedFields when detecting changes."""
+def _managed(obj: Obj, request: Request, operation: str, existing: Obj | None = None,
+             applied: Obj | None = None) -> Obj:
+    """managedFields after this write (fields.py): an Apply owns the fields it applied, an
+    Update the fields it changed. The store ignores managedFields when detecting changes."""
     manager = request.args.get("fieldManager") or _agent(request)
-    entries = [e for e in (existing or obj)["metadata"].get("managedFields") or []
-               if (e.get("manager"), e.get("operation")) != (manager, operation)]
-    entries.append({"manager": manager, "operation": operation,
-                    "apiVersion": obj["apiVersion"], "time": now_rfc3339(),
-                    "fieldsType": "FieldsV1", "fieldsV1": {}})
     result = copy.deepcopy(obj)
-    result["metadata"]["managedFields"] = entries
+    result["metadata"]["managedFields"] = fields.managed_entries(
+        existing, obj, manager, operation, applied, obj["apiVersion"], now_rfc3339())
     return result
 
 

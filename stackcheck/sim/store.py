@@ -482,8 +482,8 @@ def _field_term(term: str, supported: Iterable[str]) -> ObjPredicate:
 
 def _field_value(obj: Obj, path: str) -> str:
     """The field as the server's field set renders it (missing -> "")."""
-    if path == "source":  # events: source.component
-        path = "source.component"
+    if path == "source":  # events: source.component, else reportingComponent (as upstream)
+        return _field_value(obj, "source.component") or _field_value(obj, "reportingComponent")
     current: Any = obj
     for part in path.split("."):
         current = current.get(part) if isinstance(current, dict) else None

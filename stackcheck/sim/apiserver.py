@@ -60,6 +60,7 @@ VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.2",
            "buildDate": "2024-10-22T20:28:14Z", "goVersion": "go1.22.8", "compiler": "gc",
            "platform": "linux/amd64"}
 ADMIN_USER = "stackcheck-admin"
+NEW_EVENTS = "events.k8s.io/v1"
 HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
 APPLY = "application/apply-patch+yaml"
 MERGE_PATCHES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
@@ -380,6 +381,7 @@ class ApiServer:
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.base_url = ""
         self.ca_pem: bytes | None = None  # with TLS: the CA that signed the serving certificate
+        self.ca_file: Path | None = None  # the same, as a file (for clients that want one)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self, port: int = 0, tls: bool = False) -> str:
@@ -398,7 +400,7 @@ class ApiServer:
             self._tls_dir = tempfile.TemporaryDirectory(prefix="stackcheck-sim-tls-")
             files = write_serving_files(Path(self._tls_dir.name))
             server.ssl_adapter = BuiltinSSLAdapter(str(files.cert_file), str(files.key_file))
-            self.ca_pem = files.ca_pem
+            self.ca_pem, self.ca_file = files.ca_pem, files.ca_file
         server.prepare()
         self._server = server
         self._thread = threading.Thread(target=server.serve, name="sim-apiserver", daemon=True)
@@ -663,8 +665,12 @@ class ApiServer:
 
     # --- reads -----------------------------------------------------------------------------
     def _get(self, request: Request, route: Route, resource: Resource) -> Response:
-        found = self.store.get_object(resource.api_version, resource.kind, route.namespace,
-                                      route.name)
+        if resource.api_version == NEW_EVENTS:
+            found = self.store.get_object("v1", "Event", route.namespace, route.name)
+            found = None if found is None else events_api_view(found)
+        else:
+            found = self.store.get_object(resource.api_version, resource.kind, route.namespace,
+                                          route.name)
         if found is None:
             raise not_found(resource, route.name)
         if tables.wants_table(request.headers.get("Accept", "")):
@@ -695,6 +701,13 @@ class ApiServer:
             raise ApiError(400, str(exc), "BadRequest") from None
         if args.get("watch", "").lower() in ("true", "1"):
             return self._watch(request, route, resource)
+        if resource.api_version == NEW_EVENTS:  # the same events, in events.k8s.io's shape
+            version = self.store.resource_version
+            found = [events_api_view(e) for e in self.store.list_objects(
+                "v1", "Event", route.namespace or None) if matches(e)]
+            return _json({"kind": "EventList", "apiVersion": NEW_EVENTS,
+                          "metadata": {"resourceVersion": version},
+                          "items": [_without_type(e) for e in found]})
         if tables.wants_table(request.headers.get("Accept", "")):
             version = self.store.resource_version  # one page: kubectl's chunks need no token
             objects = [o for o in self.store.list_objects(resource.api_version, resource.kind,
@@ -1204,6 +1217,23 @@ def _log_container(pod: Obj, asked: str) -> str:
     if asked not in names + init:
         raise ApiError(400, f"container {asked} is not valid for pod {name}", "BadRequest")
     return asked
+
+
+_EVENT_FIELDS = (("involvedObject", "regarding"), ("message", "note"),
+                 ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
+                 ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount"),
+                 ("reportingComponent", "reportingController"))
+
+
+def events_api_view(event: Obj) -> Obj:
+    """A core/v1 Event as events.k8s.io/v1 serves it (one storage, two shapes)."""
+    view: Obj = {"apiVersion": NEW_EVENTS, "kind": "Event"}
+    renamed = dict(_EVENT_FIELDS)
+    for key, value in event.items():
+        if key in ("apiVersion", "kind") or value in (None, "", {}):
+            continue
+        view[renamed.get(key, key)] = value
+    return view
 
 
 def _terminated_before(pod: Obj, container: str) -> bool:

@@ -144,7 +144,7 @@ def pod_status(pod: Obj) -> tuple[str, int, int, int, str | None]:
     sidecars = {c["name"] for c in spec.get("initContainers") or []
                 if c.get("restartPolicy") == "Always"}
     total = len(spec.get("containers") or []) + len(sidecars)
-    ready, restarts, last = 0, 0, None
+    ready, restarts, sidecar_restarts, last = 0, 0, 0, None
     initializing = False
     init_specs = spec.get("initContainers") or []
     for index, entry in enumerate(status.get("initContainerStatuses") or []):
@@ -154,6 +154,7 @@ def pod_status(pod: Obj) -> tuple[str, int, int, int, str | None]:
         state = entry.get("state") or {}
         terminated, waiting = state.get("terminated"), state.get("waiting")
         if entry.get("name") in sidecars:
+            sidecar_restarts += int(entry.get("restartCount") or 0)
             if entry.get("ready"):
                 ready += 1
             if entry.get("started"):
@@ -161,8 +162,7 @@ def pod_status(pod: Obj) -> tuple[str, int, int, int, str | None]:
         if terminated and terminated.get("exitCode") == 0:
             continue
         if terminated:
-            reason = "Init:" + (terminated.get("reason") or
-                                f"ExitCode:{terminated.get('exitCode')}")
+            reason = "Init:" + (terminated.get("reason") or _exit(terminated))
         elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
             reason = "Init:" + waiting["reason"]
         else:
@@ -170,7 +170,8 @@ def pod_status(pod: Obj) -> tuple[str, int, int, int, str | None]:
         initializing = True
         break
     if not initializing or _condition_true(pod, "Initialized"):
-        reason, ready, restarts, last = _containers_status(pod, reason, ready, restarts, last)
+        reason, ready, restarts, last = _containers_status(pod, reason, ready,
+                                                           sidecar_restarts, last)
     if pod["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
     return reason, ready, total, restarts, last
@@ -190,13 +191,19 @@ def _containers_status(pod: Obj, reason: str, ready: int, restarts: int,
         elif terminated and terminated.get("reason"):
             reason = terminated["reason"]
         elif terminated:
-            reason = f"ExitCode:{terminated.get('exitCode')}"
+            reason = _exit(terminated)
         elif entry.get("ready") and state.get("running"):
             has_running = True
             ready += 1
     if reason == "Completed" and has_running:
         reason = "Running" if _condition_true(pod, "Ready") else "NotReady"
     return reason, ready, restarts, last
+
+
+def _exit(terminated: Obj) -> str:
+    if terminated.get("signal"):
+        return f"Signal:{terminated['signal']}"
+    return f"ExitCode:{terminated.get('exitCode')}"
 
 
 def _later(current: str | None, candidate: str | None) -> str | None:
@@ -212,7 +219,7 @@ def _condition_true(obj: Obj, kind: str) -> bool:
 
 def _pod_cells(pod: Obj, now: datetime) -> list[Any]:
     reason, ready, total, restarts, last = pod_status(pod)
-    shown = str(restarts) if last is None else f"{restarts} ({since(last, now)} ago)"
+    shown = f"{restarts} ({since(last, now)} ago)" if restarts and last else str(restarts)
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     gates = spec.get("readinessGates") or []
     gate_cell = NONE
@@ -264,8 +271,10 @@ def _job_cells(obj: Obj, now: datetime) -> list[Any]:
     succeeded = int(status.get("succeeded") or 0)
     if spec.get("completions") is not None:
         completions = f"{succeeded}/{spec['completions']}"
+    elif int(spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {int(spec['parallelism'])}"
     else:
-        completions = f"{succeeded}/1 of {int(spec.get('parallelism', 1))}"
+        completions = f"{succeeded}/1"
     start, end = _parse(status.get("startTime")), _parse(status.get("completionTime"))
     duration = ""
     if start is not None:

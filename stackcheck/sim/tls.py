@@ -24,6 +24,7 @@ SERVER_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.def
 @dataclass(frozen=True)
 class ServingFiles:
     ca_pem: bytes
+    ca_file: Path
     cert_file: Path
     key_file: Path
 
@@ -61,6 +62,9 @@ def write_serving_files(folder: Path, address: str = "127.0.0.1") -> ServingFile
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
-    for path in (cert_file, key_file):
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    ca_file = folder / "ca.crt"
+    ca_file.write_bytes(ca_pem)
+    for path in (ca_file, cert_file, key_file):
         path.chmod(0o600)
-    return ServingFiles(ca.public_bytes(serialization.Encoding.PEM), cert_file, key_file)
+    return ServingFiles(ca_pem, ca_file, cert_file, key_file)

@@ -774,14 +774,36 @@ class ApiServer:
                                                            route.namespace or None) if matches(o)]
         else:
             revision = _int_arg(asked, "resourceVersion", 0)
+        shape = self._table_rows(request, resource) if tables.wants_table(
+            request.headers.get("Accept", "")) else None
         stream = self._watch_stream(resource, route.namespace, matches, revision, initial,
-                                    time.monotonic() + seconds)
+                                    time.monotonic() + seconds, shape)
         return Response(stream, mimetype="application/json", direct_passthrough=True)
 
+    def _table_rows(self, request: Request, resource: Resource) -> Any:
+        """For `kubectl get -w`: each event's object as a one-row Table, the columns in the
+        first only (kubectl prints the header once)."""
+        first = [True]
+        columns = None if _builtin(resource) else self._printer_columns(resource)
+
+        def shape(obj: Obj) -> Obj:
+            table = tables.table(resource.api_version, resource.kind, [obj],
+                                 obj["metadata"].get("resourceVersion", ""),
+                                 request.args.get("includeObject", "Metadata"), columns,
+                                 builtin=_builtin(resource))
+            if not first[0]:
+                table["columnDefinitions"] = []
+            first[0] = False
+            return table
+
+        return shape
+
     def _watch_stream(self, resource: Resource, namespace: str, matches: Any, revision: int,
-                      initial: list[Obj], deadline: float) -> Iterator[bytes]:
+                      initial: list[Obj], deadline: float,
+                      shape: Any = None) -> Iterator[bytes]:
+        shape = shape or (lambda obj: obj)
         for obj in initial:
-            yield _line({"type": "ADDED", "object": obj})
+            yield _line({"type": "ADDED", "object": shape(obj)})
 
         def wanted(event: WatchEvent) -> bool:
             return (event.api_version, event.kind) == (resource.api_version, resource.kind) and (
@@ -797,7 +819,7 @@ class ApiServer:
                 revision = event.resource_version
                 kind = _selected_type(event, matches)
                 if kind is not None:
-                    yield _line({"type": kind, "object": event.object})
+                    yield _line({"type": kind, "object": shape(event.object)})
 
     def _pod_log(self, request: Request, route: Route, resource: Resource) -> Response:
         pod = self.store.get_object("v1", "Pod", route.namespace, route.name)

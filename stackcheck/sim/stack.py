@@ -47,6 +47,7 @@ class SimHandle:
     service_urls: dict[str, str]
     prometheus_url: str | None
     admin_kubeconfig: Path | None = None  # for deploy mode and tests; verification never uses it
+    ca_file: Path | None = None  # with TLS: the API server's CA, for raw requests to api_url
 
 
 Deployer = Callable[[Path], None]  # gets the admin kubeconfig, writes the stack through the API
@@ -105,7 +106,7 @@ class SimulatedStack:
                          ca_pem=self._ca_pem)
         self.api = api
         return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
-                         prometheus_url, self.workdir / "kubeconfig-admin")
+                         prometheus_url, self.workdir / "kubeconfig-admin", api.ca_file)
 
     def _add_extra_pods(self) -> bool:
         """SimSpec.extra_pods: the load-generator Deployment, if asked for."""

@@ -212,3 +212,22 @@ def test_server_side_dry_run_apply(sim: Sim) -> None:
     assert "(server dry run)" in applied
     applied = sim.out("apply", "--server-side", "--dry-run=server", "-f", manifest, admin=True)
     assert "serverside-applied (server dry run)" in applied
+
+
+def test_get_watch_prints_changes_in_the_same_columns(sim: Sim) -> None:
+    name = pod_name(sim, "reviews-v3")
+    watcher = subprocess.Popen([sim.command[0], "--kubeconfig", sim.kubeconfig, "get", "pod",
+                                "-n", "bookinfo", name, "-w"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    output = Output(watcher)
+    try:
+        first = output.until(name, KUBECTL_SECONDS)  # the header, then the pod as it is
+        sim.run("label", "pod", "-n", "bookinfo", name, "watched=yes", admin=True)
+        changed = output.until(name, KUBECTL_SECONDS)  # the same pod, after the change
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=KUBECTL_SECONDS)
+        output.close()
+    header, *rows = first + changed
+    assert header.split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert len(rows) == 2 and all(r.split()[:3] == [name, "2/2", "Running"] for r in rows)

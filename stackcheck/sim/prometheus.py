@@ -7,6 +7,11 @@ labels, and the operator's relabelling plus the PodMonitor's own `relabelings` a
 to Prometheus unchanged: the real relabelling engine produces the target labels (`job`,
 `namespace`, `pod`, `container`, `endpoint`, `instance`, and whatever the PodMonitor adds),
 and keeps or drops targets exactly as it would on a cluster.
+
+Only the PodMonitors the Prometheus resource selects get a scrape pool, as the operator
+does: its `podMonitorSelector` and `podMonitorNamespaceSelector` are rendered from our
+kube-prometheus-stack values as the chart renders them (`chart_selection`), see
+tests/data/facts/prometheus-operator.yml.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +38,11 @@ REFUSING_PORT = 1  # nothing listens there (binding it needs root): connection r
 READY_SECONDS = 30.0
 STOP_SECONDS = 10.0
 HTTP_TIMEOUT = 5.0
+# what the Prometheus resource's selectors are rendered from (stack.yml: kube-prometheus-stack)
+STACK_VALUES = (Path(__file__).resolve().parents[2] / "manifests" / "observability"
+                / "prometheus-stack-values.yml")
+PROMETHEUS_RELEASE = "prometheus"  # the Helm release name of kube-prometheus-stack
+PROMETHEUS_NAMESPACE = "monitoring"  # where the Prometheus resource lives
 
 
 class PrometheusError(RuntimeError):
@@ -74,6 +85,71 @@ def _selected(labels: dict[str, str], selector: dict[str, Any]) -> bool:
         if op == "DoesNotExist" and key in labels:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class MonitorSelection:
+    """The Prometheus resource's PodMonitor selectors; None is an unset (nil) field."""
+
+    selector: dict[str, Any] | None
+    namespace_selector: dict[str, Any] | None
+    namespace: str = PROMETHEUS_NAMESPACE
+
+
+def chart_selection(values: dict[str, Any], release: str = PROMETHEUS_RELEASE,
+                    namespace: str = PROMETHEUS_NAMESPACE) -> MonitorSelection:
+    """The selectors kube-prometheus-stack 65.8.1 renders from `values`: an explicit
+    `podMonitorSelector` wins; else `release: <release>` while
+    `podMonitorSelectorNilUsesHelmValues` is true (the chart's default); else `{}` (all).
+    `podMonitorNamespaceSelector` is rendered as given, `{}` (every namespace) when unset."""
+    prometheus = values.get("prometheus") or {}
+    spec = prometheus.get("prometheusSpec") or {}
+    explicit = spec.get("podMonitorSelector")
+    if explicit:
+        selector: dict[str, Any] = explicit
+    elif spec.get("podMonitorSelectorNilUsesHelmValues", True):
+        selector = {"matchLabels": {"release": release}}
+    else:
+        selector = {}
+    return MonitorSelection(selector, spec.get("podMonitorNamespaceSelector") or {}, namespace)
+
+
+def stack_selection(spec: SimSpec, values_file: Path = STACK_VALUES) -> MonitorSelection:
+    """The selection our values file gives, with the SimSpec's override of
+    `podMonitorSelectorNilUsesHelmValues` (a deploy whose values lost that line)."""
+    try:
+        values = yaml.safe_load(values_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PrometheusError(f"cannot read the kube-prometheus-stack values {values_file}: "
+                              f"{exc}") from None
+    if not isinstance(values, dict):
+        raise PrometheusError(f"{values_file}: expected a mapping of Helm values")
+    override = spec.podmonitor_selector_nil_uses_helm_values
+    if override is not None:
+        prometheus = dict(values.get("prometheus") or {})
+        prometheus["prometheusSpec"] = {**(prometheus.get("prometheusSpec") or {}),
+                                        "podMonitorSelectorNilUsesHelmValues": override}
+        values = {**values, "prometheus": prometheus}
+    return chart_selection(values)
+
+
+def selected_podmonitors(podmonitors: list[dict[str, Any]], namespaces: list[dict[str, Any]],
+                         selection: MonitorSelection) -> list[dict[str, Any]]:
+    """The PodMonitors the operator hands to config generation: in a selected namespace
+    (nil: the Prometheus resource's own) and matching the selector (nil: none)."""
+    if selection.selector is None:
+        return []
+    wanted: set[str] | None  # None: every namespace (an empty selector)
+    if selection.namespace_selector is None:
+        wanted = {selection.namespace}
+    elif not selection.namespace_selector:
+        wanted = None
+    else:
+        wanted = {ns["metadata"]["name"] for ns in namespaces
+                  if _selected(ns["metadata"].get("labels") or {}, selection.namespace_selector)}
+    return [monitor for monitor in podmonitors
+            if (wanted is None or monitor["metadata"]["namespace"] in wanted)
+            and _selected(monitor["metadata"].get("labels") or {}, selection.selector)]
 
 
 def _monitored_namespaces(monitor: dict[str, Any], existing: set[str]) -> set[str] | None:
@@ -207,16 +283,20 @@ def _endpoint_job(monitor: dict[str, Any], index: int, endpoint: dict[str, Any],
 
 def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
                   namespaces: list[dict[str, Any]], spec: SimSpec,
-                  scrape_interval: str = "2s") -> dict[str, Any]:
-    """A whole prometheus.yml: one job per PodMonitor endpoint, static targets per pod.
+                  scrape_interval: str = "2s",
+                  selection: MonitorSelection | None = None) -> dict[str, Any]:
+    """A whole prometheus.yml: one job per endpoint of each selected PodMonitor, static
+    targets per pod. `selection` defaults to what our values file renders (`stack_selection`).
 
     The PodMonitors' own `interval`/`scrapeTimeout` are replaced by `scrape_interval` so the
     sim converges in seconds. PodMonitors named in `spec.missing_scrape_pools` are left out;
     those in `spec.targets_down` keep their targets at an address that refuses connections.
     """
     existing = {ns["metadata"]["name"] for ns in namespaces}
+    chosen = selected_podmonitors(podmonitors, namespaces,
+                                  selection if selection is not None else stack_selection(spec))
     jobs: list[dict[str, Any]] = []
-    ordered = sorted(podmonitors, key=lambda m: (m["metadata"]["namespace"],
+    ordered = sorted(chosen, key=lambda m: (m["metadata"]["namespace"],
                                                  m["metadata"]["name"]))
     for monitor in ordered:
         if monitor["metadata"]["name"] in spec.missing_scrape_pools:

@@ -29,7 +29,9 @@ class SimSpec:
     replicas_short: dict[str, int] = field(default_factory=dict)  # workload -> replicas missing
     injector_down: bool = False  # pods created while the injector is down get no proxy
     unannotated_namespaces: set[str] = field(default_factory=set)  # inject annotation removed
-    heartbeat_jobs: int = 1  # linkerd-heartbeat CronJob pods that ended Succeeded
+    # linkerd-heartbeat Jobs that ended Succeeded and are still there; the chart keeps
+    # none (successfulJobsHistoryLimit: 0), so only a run just finished shows one
+    heartbeat_jobs: int = 0
     restart_counts: dict[str, int] = field(default_factory=dict)  # workload -> restartCount
     # scale: a meshed Deployment `load-generator` in bookinfo with this many healthy replicas
     # (no metrics server and no scrape target each: Prometheus's targets stay bounded)
@@ -44,6 +46,10 @@ class SimSpec:
     # --- Prometheus ---
     prometheus_down: bool = False
     missing_scrape_pools: set[str] = field(default_factory=set)  # PodMonitor names dropped
+    # PodMonitors deployed without the `release: prometheus` label
+    unlabelled_podmonitors: set[str] = field(default_factory=set)
+    # kube-prometheus-stack's podMonitorSelectorNilUsesHelmValues; None: as our values say
+    podmonitor_selector_nil_uses_helm_values: bool | None = None
     targets_down: set[str] = field(default_factory=set)  # PodMonitor names whose targets fail
     proxy_metrics: bool = True  # proxies expose request_total series
     # --- API server ---

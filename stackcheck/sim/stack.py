@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import random
 import secrets
 import socket
@@ -89,7 +90,8 @@ class SimulatedStack:
             self._deploy(api_url, block)
             if self._add_extra_pods():
                 reconcile(self.store, self.spec, block)
-        productpage = self._started(ProductPage(self.spec)).start()
+        bookinfo_pods = functools.partial(self.store.list_objects, "v1", "Pod", PRODUCTPAGE[0])
+        productpage = self._started(ProductPage(self.spec, bookinfo_pods)).start()
         grafana = self._started(Grafana(self.spec)).start()
         api.register_service_proxy(*PRODUCTPAGE, productpage)
         api.register_service_proxy(*GRAFANA, grafana)
@@ -142,12 +144,15 @@ class SimulatedStack:
         return component
 
     def _start_prometheus(self, pods: list[dict[str, Any]]) -> str:
-        config = scrape_config(
-            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
-            pods,
-            self.store.list_objects("v1", "Namespace"),
-            self.spec,
-        )
+        try:  # the scrape config reads our kube-prometheus-stack values file
+            config = scrape_config(
+                self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
+                pods,
+                self.store.list_objects("v1", "Namespace"),
+                self.spec,
+            )
+        except PrometheusError as exc:
+            raise SimError(str(exc)) from None
         server = self._started(PrometheusServer(self.workdir / "prometheus", config))
         try:
             url: str = server.start()

@@ -135,7 +135,7 @@ def events_for(store: Any, namespace: str, pod: str) -> list[Obj]:
 
 
 def test_healthy_pods_are_running_ready_and_named_like_real_ones(store_class: Any) -> None:
-    store = sim(store_class)
+    store = sim(store_class, SimSpec(heartbeat_jobs=1))  # a heartbeat run that just finished
     names = {ns: [p["metadata"]["name"] for p in pods(store, ns)]
              for ns in ("bookinfo", "linkerd", "linkerd-viz", "monitoring")}
     assert len(names["bookinfo"]) == 7

@@ -34,7 +34,12 @@ STORE_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "ma
 DEFAULT_RESTARTS = 5
 FALLBACK_NOW = datetime(2024, 11, 20, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+CRASH_LAST_EXIT = timedelta(minutes=3)
 UPTIME = timedelta(days=3)  # how long the simulated cluster has been up when the sim starts
+CONTROLLER_LAG = timedelta(seconds=1)  # a controller's object follows its owner's this soon
+# what was applied when the cluster came up, dated then (before the objects made from it);
+# controller-made kinds carry their own times, nodes are the cluster itself
+UNDATED_KINDS = frozenset({"Node", "Pod", "Event", "ReplicaSet", "Job", "Lease"})
 
 
 class Store(Protocol):
@@ -232,7 +237,8 @@ def _replicaset(deploy: Obj, rs_name: str, labels: dict[str, str], anchor: datet
                    "deployment.kubernetes.io/revision": "1"}
     return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": rs_name, "namespace": meta["namespace"], "labels": labels,
-                         "annotations": annotations, "creationTimestamp": _ts(anchor),
+                         "annotations": annotations,
+                         "creationTimestamp": _ts(anchor + CONTROLLER_LAG),
                          "ownerReferences": [_owner_ref(deploy)]},
             "spec": {"replicas": int(spec.get("replicas", 1)), "selector": selector,
                      "template": template}}
@@ -595,13 +601,14 @@ class PodState:
     main: str  # the app container a fault hits
     restarts: int
     completed: bool
+    now: datetime = FALLBACK_NOW  # when the sim started: a crash loop's last exit is just before
 
 
 def _state_of(ctx: Context, plan: PodPlan, spec: Obj) -> PodState:
     mains = [c["name"] for c in spec["containers"] if c["name"] != PROXY]
     default = DEFAULT_RESTARTS if plan.fault is PodFault.CRASH_LOOP else 0
     restarts = ctx.spec.restart_counts.get(plan.workload, default)
-    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed)
+    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed, ctx.now)
 
 
 def _running(container: Obj, pod: str, started: datetime, ready: bool,
@@ -625,8 +632,10 @@ def _terminated(container: Obj, pod: str, started: datetime, seconds: int, ready
             "lastState": {}}
 
 
-def _crashing(container: Obj, pod: str, started: datetime, restarts: int) -> Obj:
-    last_start = started + timedelta(minutes=2 * restarts)
+def _crashing(container: Obj, pod: str, started: datetime, restarts: int,
+              now: datetime) -> Obj:
+    # the kubelet's back-off is capped at 5 minutes: the last exit was a few minutes ago
+    last_start = max(started, now - CRASH_LAST_EXIT)
     return {"name": container["name"], "image": container["image"],
             "imageID": _image_id(container["image"]),
             "containerID": _container_id(pod, container["name"], restarts),
@@ -654,7 +663,7 @@ def _app_status(container: Obj, pod: str, state: PodState, started: datetime) ->
         return _terminated(container, pod, started, 3, ready=False)
     is_main = container["name"] == state.main
     if is_main and state.fault is PodFault.CRASH_LOOP:
-        return _crashing(container, pod, started, state.restarts)
+        return _crashing(container, pod, started, state.restarts, state.now)
     if is_main and state.fault is PodFault.IMAGE_PULL:
         return _pulling(container)
     ready = not ((is_main and state.fault is PodFault.NOT_READY)
@@ -816,25 +825,59 @@ def _secret_holder(plans: list[PodPlan]) -> PodPlan | None:
 # ----------------------------------------------------------------------------------------
 
 
+SCHEDULER = "default-scheduler"
+
+
 def _event(pod: Obj, reason: str, message: str, count: int, first: datetime,
-           last: datetime, container: str | None, component: str, node: str) -> Obj:
+           last: datetime, container: str | None, component: str, node: str,
+           kind: str = "Warning") -> Obj:
+    """One Event about `pod`, as its component writes it: the kubelet through the core/v1
+    recorder (source, count, first/last timestamps), the scheduler through events.k8s.io/v1
+    (eventTime, a series for repeats, no source), as served by core/v1 (facts:
+    tests/data/facts/kube-apiserver.yml)."""
     meta = pod["metadata"]
     involved: Obj = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
                      "namespace": meta["namespace"], "uid": meta.get("uid", "")}
     if container:
-        involved["fieldPath"] = f"spec.containers{{{container}}}"
-    source: Obj = {"component": component}
-    if component == "kubelet":
-        source["host"] = node
-    suffix = _digest(meta["name"], reason)[:16]
-    return {"apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{suffix}", "namespace": meta["namespace"],
-                         "creationTimestamp": _ts(first)},
-            "involvedObject": involved, "reason": reason, "message": message,
-            "type": "Warning", "count": count, "firstTimestamp": _ts(first),
-            "lastTimestamp": _ts(last), "source": source,
-            "reportingComponent": component,
-            "reportingInstance": node if component == "kubelet" else ""}
+        involved["fieldPath"] = _field_path(pod, container)
+    name = f"{meta['name']}.{_digest(meta['name'], reason, message)[:16]}"
+    event: Obj = {"apiVersion": "v1", "kind": "Event",
+                  "metadata": {"name": name, "namespace": meta["namespace"],
+                               "creationTimestamp": _ts(first)},
+                  "involvedObject": involved, "reason": reason, "message": message,
+                  "type": kind}
+    if component == SCHEDULER:
+        event.update(source={}, firstTimestamp=None, lastTimestamp=None,
+                     eventTime=_micro_ts(first), action="Scheduling",
+                     reportingComponent=SCHEDULER, reportingInstance=f"{SCHEDULER}-{node}")
+        if count > 1:
+            event["series"] = {"count": count, "lastObservedTime": _micro_ts(last)}
+        return event
+    event.update(count=count, firstTimestamp=_ts(first), lastTimestamp=_ts(last),
+                 source={"component": component, "host": node} if component == "kubelet"
+                 else {"component": component},
+                 eventTime=None, reportingComponent=component,
+                 reportingInstance=node if component == "kubelet" else "")
+    return event
+
+
+def _micro_ts(moment: datetime) -> str:
+    """metav1.MicroTime, as eventTime is written."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _field_path(pod: Obj, container: str) -> str:
+    init = {c["name"] for c in pod["spec"].get("initContainers") or []}
+    return f"spec.initContainers{{{container}}}" if container in init \
+        else f"spec.containers{{{container}}}"
+
+
+def scheduling_failed(pod: Obj, message: str, first: datetime, last: datetime,
+                      attempts: int, node: str) -> Obj:
+    """The scheduler's FailedScheduling for a pod it cannot place (`node`: where the
+    scheduler runs, naming its reportingInstance)."""
+    return _event(pod, "FailedScheduling", message, attempts, first, last, None, SCHEDULER,
+                  node)
 
 
 def _fault_events(ctx: Context, plan: PodPlan, pod: Obj) -> list[Obj]:
@@ -844,23 +887,55 @@ def _fault_events(ctx: Context, plan: PodPlan, pod: Obj) -> list[Obj]:
     node = ctx.node_name
     if state.fault is PodFault.PENDING:
         message = pod["status"]["conditions"][0]["message"]
-        return [_event(pod, "FailedScheduling", message, 1, plan.started, plan.started, None,
-                       "default-scheduler", node)]
+        # the scheduler retries an unschedulable pod at least every 5 minutes
+        attempts = max(1, int((ctx.now - plan.started).total_seconds() // 300))
+        return [scheduling_failed(pod, message, plan.started, last, attempts, node)]
     if main is None:
         return []
     if state.fault is PodFault.CRASH_LOOP:
-        return [_event(pod, "BackOff", "Back-off restarting failed container "
-                       f"{main['name']} in pod {plan.name}_{plan.namespace}"
-                       f"({pod['metadata'].get('uid', '')})",
-                       max(1, state.restarts * 4), first, last, main["name"], "kubelet", node)]
+        return _crash_loop_events(pod, main, state, first, node)
     if state.fault is PodFault.IMAGE_PULL:
-        image = main["image"]
-        return [_event(pod, "Failed", f'Failed to pull image "{image}": rpc error: code = '
-                       f"NotFound desc = failed to pull and unpack image \"{image}\": not found",
-                       4, first, last, main["name"], "kubelet", node),
-                _event(pod, "BackOff", f'Back-off pulling image "{image}"', 40, first, last,
-                       main["name"], "kubelet", node)]
+        return _image_pull_events(pod, main, first, last, node)
     return _unhealthy_events(pod, state, first, last, node)
+
+
+def _crash_loop_events(pod: Obj, main: Obj, state: PodState, first: datetime,
+                       node: str) -> list[Obj]:
+    """Each run: Pulled (image present), Created, Started; between runs: BackOff."""
+    name, runs = main["name"], state.restarts + 1
+    last_start = max(first, state.now - CRASH_LAST_EXIT)
+    meta = pod["metadata"]
+
+    def normal(reason: str, message: str) -> Obj:
+        return _event(pod, reason, message, runs, first, last_start, name, "kubelet", node,
+                      "Normal")
+
+    return [normal("Pulled", f'Container image "{main["image"]}" already present on machine'),
+            normal("Created", f"Created container {name}"),
+            normal("Started", f"Started container {name}"),
+            _event(pod, "BackOff", f"Back-off restarting failed container {name} in pod "
+                   f"{meta['name']}_{meta['namespace']}({meta.get('uid', '')})",
+                   max(1, state.restarts * 4), first, state.now - timedelta(seconds=30), name,
+                   "kubelet", node)]
+
+
+def _image_pull_events(pod: Obj, main: Obj, first: datetime, last: datetime,
+                       node: str) -> list[Obj]:
+    """The kubelet's image manager (Pulling, Failed, BackOff) and the container start that
+    fails on it (Failed: `Error: ErrImagePull`, then `Error: ImagePullBackOff`)."""
+    name, image = main["name"], main["image"]
+    pulls, backoffs = 12, 250  # the pull back-off is capped at 5 minutes
+
+    def event(reason: str, message: str, count: int, kind: str = "Warning") -> Obj:
+        return _event(pod, reason, message, count, first, last, name, "kubelet", node, kind)
+
+    why = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+           f'failed to resolve reference "{image}": {image}: not found')
+    return [event("Pulling", f'Pulling image "{image}"', pulls, "Normal"),
+            event("Failed", f'Failed to pull image "{image}": {why}', pulls),
+            event("Failed", "Error: ErrImagePull", pulls),
+            event("BackOff", f'Back-off pulling image "{image}"', backoffs, "Normal"),
+            event("Failed", "Error: ImagePullBackOff", backoffs)]
 
 
 def _unhealthy_events(pod: Obj, state: PodState, first: datetime, last: datetime,
@@ -1106,11 +1181,34 @@ def _put_status(store: Store, obj: Obj, status: Obj) -> None:
     _put(store, _with_status(current, status))
 
 
+def _date_applied(ctx: Context) -> None:
+    """Objects applied after the cluster came up are dated when it came up, so a
+    Deployment is older than its ReplicaSet and pods, as in a real cluster."""
+    backdate = getattr(ctx.store, "backdate", None)
+    if backdate is None:
+        return
+    for api_version, kind in _applied_kinds(ctx.store):
+        for obj in ctx.store.list_objects(api_version, kind):
+            meta = obj["metadata"]
+            created = meta.get("creationTimestamp")
+            if created and _parse_ts(created) > ctx.anchor:
+                backdate(api_version, kind, meta.get("namespace"), meta["name"],
+                         _ts(ctx.anchor))
+
+
+def _applied_kinds(store: Store) -> list[tuple[str, str]]:
+    resources = getattr(store, "resources", None)
+    if resources is None:
+        return []
+    return [(r.api_version, r.kind) for r in resources() if r.kind not in UNDATED_KINDS]
+
+
 def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     """Make the store look like a cluster whose controllers have settled (see module doc)."""
     nodes = _nodes(store)
     node = nodes[0] if nodes else {"metadata": {"name": "sim-control-plane"}}
     ctx = Context(store, spec, pod_ip_block, _now(nodes), node)
+    _date_applied(ctx)
     deployments = _sorted(store, "apps/v1", "Deployment")
     replicasets = [(d, _plan_deployment(ctx, d)) for d in deployments]
     statefulsets = _sorted(store, "apps/v1", "StatefulSet")

@@ -3,6 +3,7 @@ linkerd-proxy metrics + a real Prometheus, reachable through one kubeconfig."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import random
@@ -60,6 +61,7 @@ class SimHandle:
     service_urls: dict[str, str]
     prometheus_url: str | None
     admin_kubeconfig: Path | None = None  # for deploy mode and tests; verification never uses it
+    ca_file: Path | None = None  # with TLS: the API server's CA, for raw requests to api_url
 
 
 Deployer = Callable[[Path], None]  # gets the admin kubeconfig, writes the stack through the API
@@ -74,11 +76,13 @@ class SimulatedStack:
     workdir: Path
     manifests: list[Path]
     deployer: Deployer | None = None
+    tls: bool = True  # https with a CA in the kubeconfigs, as every real cluster serves
     store: ObjectStore = field(default_factory=ObjectStore)
     token: str = field(default_factory=lambda: "sim-admin-" + secrets.token_hex(16))
     verifier_token: str = field(default_factory=lambda: "sim-verifier-" + secrets.token_hex(16))
     _running: list[Any] = field(default_factory=list)
     _lease: socket.socket | None = None
+    _ca_pem: bytes | None = None
 
     def start(self) -> SimHandle:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +98,8 @@ class SimulatedStack:
             self._add_extra_pods()
         reconcile(self.store, self.spec, block)
         api = self._started(ApiServer(self.store, self.spec, self.token))
-        api_url = api.start()
+        api_url = api.start(tls=self.tls)
+        self._ca_pem = api.ca_pem
         api.register_token(self.verifier_token, *VERIFIER)
         if self.deployer is not None:
             self._deploy(api_url, block)
@@ -115,11 +120,13 @@ class SimulatedStack:
             api.register_service_proxy(*PROMETHEUS, prometheus_url)
         server = _closed_port_url() if self.spec.api_refused else api_url
         kubeconfig = self.workdir / "kubeconfig"  # verification reads as the read-only SA
-        write_kubeconfig(kubeconfig, server, self.verifier_token, user="stackcheck-verifier")
-        write_kubeconfig(self.workdir / "kubeconfig-admin", server, self.token)
+        write_kubeconfig(kubeconfig, server, self.verifier_token, user="stackcheck-verifier",
+                         ca_pem=self._ca_pem)
+        write_kubeconfig(self.workdir / "kubeconfig-admin", server, self.token,
+                         ca_pem=self._ca_pem)
         self.api = api
         return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
-                         prometheus_url, self.workdir / "kubeconfig-admin")
+                         prometheus_url, self.workdir / "kubeconfig-admin", api.ca_file)
 
     def _add_extra_pods(self) -> bool:
         """SimSpec.extra_pods: the load-generator Deployment, if asked for."""
@@ -132,7 +139,7 @@ class SimulatedStack:
         """Run the deployer against the live API with controllers reconciling meanwhile."""
         assert self.deployer is not None
         admin = self.workdir / "kubeconfig-admin"
-        write_kubeconfig(admin, api_url, self.token)
+        write_kubeconfig(admin, api_url, self.token, ca_pem=self._ca_pem)
         loop = _ControllerLoop(self.store, self.spec, block)
         loop.start()
         try:
@@ -315,11 +322,14 @@ def _closed_port_url() -> str:
 
 
 def write_kubeconfig(path: Path, server: str, token: str, name: str = "stackcheck-sim",
-                     user: str = "stackcheck-admin") -> None:
+                     user: str = "stackcheck-admin", ca_pem: bytes | None = None) -> None:
+    cluster: dict[str, str] = {"server": server}
+    if ca_pem is not None and server.startswith("https:"):
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
         "current-context": name,

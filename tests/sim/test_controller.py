@@ -292,9 +292,13 @@ def test_crash_loop(store_class: Any) -> None:
     assert pod["status"]["phase"] == "Running"
     assert condition(pod, "Ready")["reason"] == "ContainersNotReady"
     events = events_for(store, "bookinfo", pod["metadata"]["name"])
-    assert [e["reason"] for e in events] == ["BackOff"]
-    assert events[0]["involvedObject"]["uid"] == pod["metadata"]["uid"]
-    assert events[0]["count"] >= 1 and events[0]["source"]["component"] == "kubelet"
+    by_reason = {e["reason"]: e for e in events}
+    assert sorted(by_reason) == ["BackOff", "Created", "Pulled", "Started"] == sorted(
+        e["reason"] for e in events)
+    backoff = by_reason["BackOff"]
+    assert backoff["involvedObject"]["uid"] == pod["metadata"]["uid"]
+    assert backoff["count"] >= 1 and backoff["source"]["component"] == "kubelet"
+    assert {by_reason[r]["count"] for r in ("Pulled", "Created", "Started")} == {8}  # 7 restarts
     log = store.logs[("bookinfo", pod["metadata"]["name"], "details")]
     assert "ERROR" in log.strip().splitlines()[-2]
     deploy = store.get_object("apps/v1", "Deployment", "bookinfo", "details-v1")
@@ -317,8 +321,14 @@ def test_image_pull_backoff(store_class: Any) -> None:
     assert app["state"]["waiting"]["message"] == (
         'Back-off pulling image "docker.io/istio/examples-bookinfo-productpage-v1:1.20.2"')
     assert pod["status"]["phase"] == "Pending"
-    reasons = {e["reason"] for e in events_for(store, "bookinfo", pod["metadata"]["name"])}
-    assert reasons == {"Failed", "BackOff"}
+    events = events_for(store, "bookinfo", pod["metadata"]["name"])
+    assert sorted((e["type"], e["reason"], e["message"].split(":")[0]) for e in events) == [
+        ("Normal", "BackOff", 'Back-off pulling image "docker.io/istio/'
+                              'examples-bookinfo-productpage-v1'),
+        ("Normal", "Pulling", 'Pulling image "docker.io/istio/examples-bookinfo-productpage-v1'),
+        ("Warning", "Failed", "Error"), ("Warning", "Failed", "Error"),
+        ("Warning", "Failed", 'Failed to pull image "docker.io/istio/'
+                              'examples-bookinfo-productpage-v1')]
 
 
 def test_pending_unschedulable(store_class: Any) -> None:
@@ -331,7 +341,9 @@ def test_pending_unschedulable(store_class: Any) -> None:
     assert scheduled["message"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
     events = events_for(store, "bookinfo", pod["metadata"]["name"])
     assert [e["reason"] for e in events] == ["FailedScheduling"]
-    assert events[0]["source"]["component"] == "default-scheduler"
+    # written through events.k8s.io/v1: no source, an eventTime
+    assert events[0]["reportingComponent"] == "default-scheduler"
+    assert events[0]["source"] == {} and events[0]["eventTime"]
 
 
 def test_not_ready(store_class: Any) -> None:
@@ -355,7 +367,8 @@ def test_proxy_not_ready(store_class: Any, native: bool) -> None:
     assert not status_of(pod, "linkerd-proxy")["ready"]
     assert "linkerd-proxy" in condition(pod, "Ready")["message"]
     events = events_for(store, "bookinfo", pod["metadata"]["name"])
-    assert events[0]["involvedObject"]["fieldPath"] == "spec.containers{linkerd-proxy}"
+    where = "initContainers" if native else "containers"
+    assert events[0]["involvedObject"]["fieldPath"] == f"spec.{where}{{linkerd-proxy}}"
 
 
 def test_replicas_short(store_class: Any) -> None:

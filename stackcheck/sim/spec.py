@@ -34,6 +34,10 @@ class SimSpec:
     # scale: a meshed Deployment `load-generator` in bookinfo with this many healthy replicas
     # (no metrics server and no scrape target each: Prometheus's targets stay bounded)
     extra_pods: int = 0
+    # placement: the seed's kubeadm cluster, the tainted control-plane node alone (no workers)
+    control_plane_only: bool = False
+    # workloads rendered without the control-plane nodeSelector and toleration (no values)
+    unplaced_workloads: set[str] = field(default_factory=set)
     # --- HTTP endpoints ---
     productpage_status: int = 200
     productpage_errors: set[str] = field(default_factory=set)  # {"details", "reviews"}

@@ -74,6 +74,7 @@ class SimulatedStack:
             load_content(self.store, [READONLY_RBAC], self.spec)
         except ValueError as exc:
             raise SimError(str(exc)) from None
+        address_nodes(self.store, block)
         if self.deployer is None:
             self._add_extra_pods()
         reconcile(self.store, self.spec, block)
@@ -167,6 +168,21 @@ class SimulatedStack:
             self._lease = lease
             return f"127.{b}"
         raise SimError("no free loopback block for pod addresses (too many sims running?)")
+
+
+def address_nodes(store: ObjectStore, block: str) -> list[str]:
+    """Each node its own InternalIP in the sim's loopback block, in name order: 127.<b>.255.n
+    (pods take 127.<b>.1-250.*; the block's lease holds 127.<b>.255.254)."""
+    addresses = []
+    nodes = sorted(store.list_objects("v1", "Node"), key=lambda n: n["metadata"]["name"])
+    for index, node in enumerate(nodes, start=1):
+        address = f"{block}.255.{index}"
+        status = node.get("status") or {}
+        others = [a for a in status.get("addresses") or [] if a.get("type") != "InternalIP"]
+        store.apply({**node, "status": {**status, "addresses": [
+            {"type": "InternalIP", "address": address}, *others]}})
+        addresses.append(address)
+    return addresses
 
 
 class _ControllerLoop:

@@ -72,7 +72,7 @@ render() {  # release chart namespace out-name [helm args...]
         --kube-version "$KUBE_VERSION" "$@" > "$out/$name.yml"
 }
 
-render prometheus charts/kube-prometheus-stack monitoring kube-prometheus-stack \
+render prometheus charts/kube-prometheus-stack monitoring kube-prometheus-stack --include-crds \
     -f "$root/manifests/observability/prometheus-stack-values.yml"
 render linkerd-crds charts/linkerd-crds linkerd linkerd-crds
 render linkerd-control-plane charts/linkerd-control-plane linkerd linkerd-control-plane \

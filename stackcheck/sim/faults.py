@@ -13,9 +13,10 @@ from stackcheck.sim.spec import PodFault, SimSpec
 Edit = Callable[[SimSpec], None]
 
 TRANSIENT_RATE = 0.05
-# Known values the redaction test searches the whole reports/ tree for (must find none).
+# The control plane's workloads (chart linkerd-control-plane), placed by its values.
 LINKERD_CONTROL_PLANE = ("linkerd-identity", "linkerd-destination", "linkerd-proxy-injector",
                          "linkerd-heartbeat")
+# Known values the redaction test searches the whole reports/ tree for (must find none).
 PLANTED_SECRETS = ("sc-planted-Zq8vN3xK7pLw2", "sc-planted-Hf4tR9mB1cYe6")
 
 

@@ -28,7 +28,8 @@ PROXY_INIT_IMAGE = "cr.l5d.io/linkerd/proxy-init:v2.2.3"
 PROXY = "linkerd-proxy"
 INJECT = "linkerd.io/inject"
 # the sim's trust anchor is fictitious; its digest only has to look like the real annotation
-TRUST_ROOT_SHA256 = hashlib.sha256(b"stackcheck-sim trust anchor").hexdigest()
+TRUST_ROOTS = ("linkerd", "linkerd-identity-trust-roots", "ca-bundle.crt")
+ANCHORS_ENV = "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes uses for generated names
 STORE_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 DEFAULT_RESTARTS = 5
@@ -375,7 +376,27 @@ def _inbound_ports(containers: list[Obj]) -> str:
     return ",".join(str(p) for p in ports)
 
 
-def _proxy_env(app_containers: list[Obj]) -> list[Obj]:
+def _trust_anchors(ctx: Context, plan: PodPlan) -> str:
+    """The bundle the injector wrote into this pod: ConfigMap linkerd-identity-trust-roots's,
+    or, for SimSpec.stale_anchor_workloads, the one it held before the anchor was rotated."""
+    if plan.workload in ctx.spec.stale_anchor_workloads and ctx.spec.previous_trust_anchor_pem:
+        return ctx.spec.previous_trust_anchor_pem
+    namespace, name, key = TRUST_ROOTS
+    configmap = ctx.store.get_object("v1", "ConfigMap", namespace, name) or {}
+    return str((configmap.get("data") or {}).get(key, ""))
+
+
+def _anchors_env(anchors: str | None) -> Obj:
+    """charts/partials/templates/_proxy.tpl (stable-2.14.10): injected proxies get the PEM
+    as a literal value; control-plane pods (`anchors` None) read the ConfigMap's key."""
+    if anchors is None:
+        _, name, key = TRUST_ROOTS
+        return {"name": ANCHORS_ENV, "valueFrom": {"configMapKeyRef": {"name": name,
+                                                                        "key": key}}}
+    return {"name": ANCHORS_ENV, "value": anchors.strip() + "\n"}
+
+
+def _proxy_env(app_containers: list[Obj], anchors: str | None = None) -> list[Obj]:
     def field_ref(name: str, path: str) -> Obj:
         return {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
 
@@ -404,21 +425,25 @@ def _proxy_env(app_containers: list[Obj]) -> list[Obj]:
         ("LINKERD2_PROXY_DESTINATION_SVC_NAME",
          "linkerd-destination.linkerd.serviceaccount.identity.linkerd.cluster.local"),
     ]
-    return [field_ref("_pod_name", "metadata.name"), field_ref("_pod_ns", "metadata.namespace"),
-            field_ref("_pod_nodeName", "spec.nodeName"),
-            field_ref("_pod_sa", "spec.serviceAccountName"),
-            *({"name": k, "value": v} for k, v in plain)]
+    env = [field_ref("_pod_name", "metadata.name"), field_ref("_pod_ns", "metadata.namespace"),
+           field_ref("_pod_nodeName", "spec.nodeName"),
+           field_ref("_pod_sa", "spec.serviceAccountName"),
+           *({"name": k, "value": v} for k, v in plain)]
+    after = next(i for i, e in enumerate(env) if e["name"] == "LINKERD2_PROXY_IDENTITY_DIR")
+    env.insert(after + 1, _anchors_env(anchors))
+    return env
 
 
-def _proxy_container(app_containers: list[Obj], native: bool) -> Obj:
+def _proxy_container(app_containers: list[Obj], native: bool, anchors: str | None = None,
+                     version: str = LINKERD_VERSION) -> Obj:
     def probe(path: str, delay: int) -> Obj:
         return {"httpGet": {"path": path, "port": 4191, "scheme": "HTTP"},
                 "initialDelaySeconds": delay, "timeoutSeconds": 1, "periodSeconds": 10,
                 "successThreshold": 1, "failureThreshold": 3}
 
     container: Obj = {
-        "name": PROXY, "image": PROXY_IMAGE, "imagePullPolicy": "IfNotPresent",
-        "env": _proxy_env(app_containers),
+        "name": PROXY, "image": f"{PROXY_IMAGE.rsplit(':', 1)[0]}:{version}",
+        "imagePullPolicy": "IfNotPresent", "env": _proxy_env(app_containers, anchors),
         "ports": [{"name": "linkerd-proxy", "containerPort": 4143, "protocol": "TCP"},
                   {"name": "linkerd-admin", "containerPort": 4191, "protocol": "TCP"}],
         "livenessProbe": probe("/live", 10), "readinessProbe": probe("/ready", 2),
@@ -469,17 +494,22 @@ _PROXY_VOLUMES = [
 ]
 
 
-def _inject(pod: Obj, plan: PodPlan, created_by: str, native: bool) -> None:
+def _inject(pod: Obj, plan: PodPlan, created_by: str, ctx: Context) -> None:
     """What the injector's patch adds to the pod (see linkerd2's proxy-injector fixtures)."""
     meta, spec = pod["metadata"], pod["spec"]
+    native = ctx.spec.native_sidecars
+    anchors = _trust_anchors(ctx, plan)
+    version = ctx.spec.proxy_versions.get(plan.workload, LINKERD_VERSION)
     meta["annotations"].update({
-        "linkerd.io/created-by": created_by, "linkerd.io/proxy-version": LINKERD_VERSION,
-        "linkerd.io/identity-mode": "default", "linkerd.io/trust-root-sha256": TRUST_ROOT_SHA256,
+        "linkerd.io/created-by": created_by, "linkerd.io/proxy-version": version,
+        "linkerd.io/trust-root-sha256": hashlib.sha256(anchors.encode()).hexdigest(),
     })
     meta["labels"].update({"linkerd.io/control-plane-ns": "linkerd",
                            f"linkerd.io/proxy-{plan.kind.lower()}": plan.workload,
                            "linkerd.io/workload-ns": plan.namespace})
-    proxy = _proxy_container(spec["containers"], native)
+    from_configmap = created_by.startswith("linkerd/helm")  # the control plane's own pods
+    proxy = _proxy_container(spec["containers"], native, None if from_configmap else anchors,
+                             version)
     init = spec.setdefault("initContainers", [])
     if native:
         init[:0] = [_init_container(), proxy]
@@ -764,7 +794,7 @@ def _pod(ctx: Context, plan: PodPlan, pool: AddressPool) -> Obj:
         "ownerReferences": [plan.owner], "creationTimestamp": _ts(plan.started)}, "spec": spec}
     created_by = _injected_by(ctx, plan)
     if created_by:
-        _inject(pod, plan, created_by, ctx.spec.native_sidecars)
+        _inject(pod, plan, created_by, ctx)
         spec["containers"] = [_default_container(c, _token_name(spec))
                               if c["name"] == PROXY else c for c in spec["containers"]]
         spec["initContainers"] = [_default_container(c, _token_name(spec))

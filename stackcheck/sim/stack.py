@@ -4,6 +4,7 @@ linkerd-proxy metrics + a real Prometheus, reachable through one kubeconfig."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import secrets
 import socket
@@ -17,12 +18,24 @@ import requests
 import yaml
 
 from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
+from stackcheck.sim.alertmanager import AlertmanagerError, AlertmanagerServer
 from stackcheck.sim.apiserver import ApiServer
 from stackcheck.sim.content import load_content
 from stackcheck.sim.controller import is_extra_pod, load_generator, reconcile
 from stackcheck.sim.endpoints import Grafana, ProductPage
+from stackcheck.sim.identity import identity_objects
 from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
-from stackcheck.sim.prometheus import PrometheusError, PrometheusServer, scrape_config
+from stackcheck.sim.operator import OperatorMetrics
+from stackcheck.sim.prometheus import (
+    ALERT_RESEND_ARGS,
+    RULES_FILE,
+    PrometheusError,
+    PrometheusServer,
+    free_port,
+    scrape_config,
+    with_alerting,
+    write_rules,
+)
 from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.store import ObjectStore
 
@@ -31,6 +44,7 @@ READONLY_RBAC = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "ve
 VERIFIER = ("stackcheck", "stackcheck-verifier")  # the read-only ServiceAccount
 FIRST_SCRAPE_SECONDS = 30.0
 PROMETHEUS = ("monitoring", "prometheus-kube-prometheus-prometheus", 9090)
+ALERTMANAGER = ("monitoring", "prometheus-kube-prometheus-alertmanager", 9093)
 PRODUCTPAGE = ("bookinfo", "productpage", 9080)
 GRAFANA = ("monitoring", "prometheus-grafana", 80)
 
@@ -75,6 +89,8 @@ class SimulatedStack:
         except ValueError as exc:
             raise SimError(str(exc)) from None
         address_nodes(self.store, block)
+        for configmap in identity_objects(self.spec):  # what the linkerd chart renders
+            self.store.apply(configmap)
         if self.deployer is None:
             self._add_extra_pods()
         reconcile(self.store, self.spec, block)
@@ -85,7 +101,9 @@ class SimulatedStack:
             self._deploy(api_url, block)
             if self._add_extra_pods():
                 reconcile(self.store, self.spec, block)
-        productpage_app, grafana_app = ProductPage(self.spec), Grafana(self.spec)
+        bookinfo_pods = functools.partial(self.store.list_objects, "v1", "Pod", PRODUCTPAGE[0])
+        productpage_app = ProductPage(self.spec, bookinfo_pods)
+        grafana_app = Grafana(self.spec)
         productpage = self._started(productpage_app).start()
         grafana = self._started(grafana_app).start()
         api.register_service_proxy(*PRODUCTPAGE, productpage)
@@ -93,7 +111,10 @@ class SimulatedStack:
         self._listen_on_nodes(productpage_app, grafana_app)
         served = self._served_pods()
         self._started(ProxyMetricsServers(self.spec)).start(_proxy_targets(served))
-        prometheus_url = None if self.spec.prometheus_down else self._start_prometheus(served)
+        alertmanager = self._start_alertmanager()
+        api.register_service_proxy(*ALERTMANAGER, alertmanager.url)
+        prometheus_url = (None if self.spec.prometheus_down
+                          else self._start_prometheus(served, alertmanager.port))
         if prometheus_url is not None:
             api.register_service_proxy(*PROMETHEUS, prometheus_url)
         server = _closed_port_url() if self.spec.api_refused else api_url
@@ -153,19 +174,40 @@ class SimulatedStack:
         self._running.append(component)
         return component
 
-    def _start_prometheus(self, pods: list[dict[str, Any]]) -> str:
-        config = scrape_config(
-            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
-            pods,
-            self.store.list_objects("v1", "Namespace"),
-            self.spec,
-        )
-        server = self._started(PrometheusServer(self.workdir / "prometheus", config))
+    def _start_alertmanager(self) -> AlertmanagerServer:
+        server: AlertmanagerServer = self._started(
+            AlertmanagerServer(self.workdir / "alertmanager"))
+        try:
+            server.start()
+        except AlertmanagerError as exc:
+            raise SimError(str(exc)) from None
+        return server
+
+    def _start_prometheus(self, pods: list[dict[str, Any]], alertmanager_port: int) -> str:
+        try:  # the scrape config reads our kube-prometheus-stack values file
+            config = scrape_config(
+                self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
+                pods,
+                self.store.list_objects("v1", "Namespace"),
+                self.spec,
+            )
+        except PrometheusError as exc:
+            raise SimError(str(exc)) from None
+        workdir, port = self.workdir / "prometheus", free_port()
+        write_rules(workdir / RULES_FILE, self.spec)
+        operator = self._started(OperatorMetrics(self.spec, len(
+            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"))))
+        operator.start()
+        config = with_alerting(config, workdir / RULES_FILE, port, alertmanager_port, self.spec,
+                               operator.port)
+        server = self._started(PrometheusServer(workdir, config, port, ALERT_RESEND_ARGS))
         try:
             url: str = server.start()
         except PrometheusError as exc:
             raise SimError(str(exc)) from None
         _await_first_scrapes(url)
+        if self.spec.prometheus_reload_failed:
+            _reject_a_reload(server)
         return url
 
     def _served_pods(self) -> list[dict[str, Any]]:
@@ -293,6 +335,19 @@ def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECO
         poll_until(scraped, Deadline.after(seconds), "Prometheus's first scrapes", 0.25)
     except WaitExpired as exc:
         raise SimError(str(exc)) from None
+
+
+def _reject_a_reload(server: PrometheusServer) -> None:
+    """SimSpec.prometheus_reload_failed: a config Prometheus refuses is written and reloaded;
+    it keeps running the previous one and sets prometheus_config_last_reload_successful 0."""
+    good = server.config
+    broken = {**good, "scrape_configs": [*good.get("scrape_configs", []),
+                                         {"job_name": "sim-broken", "scrape_interval": "-1s"}]}
+    try:
+        server.reload(broken)
+    except PrometheusError:
+        return  # rejected, as meant
+    raise SimError("Prometheus accepted a config the sim meant it to reject")
 
 
 def _has_proxy(pod: dict[str, Any]) -> bool:

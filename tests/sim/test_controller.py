@@ -135,7 +135,7 @@ def events_for(store: Any, namespace: str, pod: str) -> list[Obj]:
 
 
 def test_healthy_pods_are_running_ready_and_named_like_real_ones(store_class: Any) -> None:
-    store = sim(store_class)
+    store = sim(store_class, SimSpec(heartbeat_jobs=1))  # a heartbeat run that just finished
     names = {ns: [p["metadata"]["name"] for p in pods(store, ns)]
              for ns in ("bookinfo", "linkerd", "linkerd-viz", "monitoring")}
     assert len(names["bookinfo"]) == 7
@@ -226,7 +226,7 @@ def test_injected_pod_has_proxy_init_annotations_and_labels(store_class: Any) ->
     assert "NET_ADMIN" in spec["initContainers"][0]["securityContext"]["capabilities"]["add"]
     assert meta["annotations"]["linkerd.io/proxy-version"] == "stable-2.14.10"
     assert meta["annotations"]["linkerd.io/created-by"].startswith("linkerd/proxy-injector")
-    assert meta["annotations"]["linkerd.io/identity-mode"] == "default"
+    assert "linkerd.io/identity-mode" not in meta["annotations"]  # gone since 2.9
     assert len(meta["annotations"]["linkerd.io/trust-root-sha256"]) == 64
     assert meta["labels"]["linkerd.io/control-plane-ns"] == "linkerd"
     assert meta["labels"]["linkerd.io/proxy-deployment"] == "reviews-v2"
@@ -534,7 +534,7 @@ def test_unplaced_pod_on_the_tainted_control_plane_alone_is_pending_naming_the_t
 
 
 def test_unscheduled_heartbeat_job_never_completes(store_class: Any) -> None:
-    store = sim(store_class, SimSpec(control_plane_only=True,
+    store = sim(store_class, SimSpec(control_plane_only=True, heartbeat_jobs=1,
                                      unplaced_workloads={"linkerd-heartbeat"}))
     pod = pod_of(store, "linkerd", "linkerd-heartbeat")
     assert pod["status"]["phase"] == "Pending"

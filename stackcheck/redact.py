@@ -55,6 +55,12 @@ _SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-coo
                       "x-grafana-key", "x-api-key", "x-auth-token", "x-vault-token"}
 
 
+def _names_a_label(mapping: Mapping[Any, Any], key: str) -> bool:
+    """`key` of a toleration or a selector requirement ({key, operator, effect/values}): a
+    taint or label name, which reports must show, not a secret."""
+    return key == "key" and any(k in mapping for k in ("operator", "effect", "values"))
+
+
 class Redactor:
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -90,7 +96,8 @@ class Redactor:
         (Helm values, kubeconfig): `adminPassword`, `client-key-data`, `token`, ..."""
         if isinstance(data, Mapping):
             for key, value in data.items():
-                if isinstance(value, str) and is_secret_name(str(key)):
+                if (isinstance(value, str) and is_secret_name(str(key))
+                        and not _names_a_label(data, str(key))):
                     self.add(value)
                 else:
                     self.add_values(value)

@@ -37,6 +37,9 @@ SCHEMA: dict[str, Any] = {
                     "name": _NAME,
                     "namespace": _NAME,
                     "meshed": {"type": "boolean"},
+                    # where its pods must run: "control-plane" = on the control-plane node,
+                    # tolerating its NoSchedule taint (checked statically: stackcheck/static.py)
+                    "placement": {"enum": ["control-plane"]},
                     "helm": {
                         "type": "object",
                         "additionalProperties": False,
@@ -279,6 +282,7 @@ class Component:
     helm: HelmRelease | None = None
     manifests: tuple[str, ...] = ()
     workloads: tuple[Workload, ...] = ()
+    placement: str | None = None  # "control-plane": every pod template pinned there
 
 
 @dataclass(frozen=True)
@@ -527,6 +531,7 @@ def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
             helm=HelmRelease(**c["helm"]) if "helm" in c else None,
             manifests=tuple(c.get("manifests", ())),
             workloads=tuple(Workload(**w) for w in c.get("workloads", ())),
+            placement=c.get("placement"),
         )
         for c in data["components"]
     )

@@ -23,6 +23,7 @@ from stackcheck.stackfile import Component, Stack, yaml_load, yaml_load_all
 
 KUBERNETES_VERSION = "1.28"  # the kind node image's version (Linkerd 2.14 supports <= 1.28)
 CRD_DIR = Path(__file__).parent / "data" / "crds"
+CHART_PLACEMENT = Path(__file__).parent / "data" / "chart-placement.yml"
 INJECT = "linkerd.io/inject"
 STATIC_CACHE = "static"
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
@@ -35,7 +36,9 @@ RULES: dict[str, str] = {
                       "workload in them opts out",
     "ports": "the stack file's node ports are exposed: productpage hostPort, Grafana NodePort",
     "storage": "no persistent volumes: Prometheus, Alertmanager and Grafana storage disabled",
-    "placement": "a control-plane nodeSelector comes with a matching NoSchedule toleration",
+    "placement": "a control-plane nodeSelector comes with a matching NoSchedule toleration, "
+                 "and every pod template of a `placement: control-plane` component carries "
+                 "both (manifests, and the chart values keys that place them)",
     "images": "every image is pinned by tag or digest, never :latest or untagged",
     "resources": "every container requests cpu and memory",
     "podmonitor-selection": "Prometheus selects every PodMonitor and ServiceMonitor",
@@ -147,6 +150,7 @@ def _inputs_key(root: Path, stack: Stack) -> str:
         key.add_file(Path(__file__).with_name(module), module)
     for library in ("jsonschema", "kubernetes_validate", "referencing", "yaml"):
         key.add_library(library)
+    key.add_file(CHART_PLACEMENT, "chart placement")
     for path in sorted(CRD_DIR.glob("*.yml")):
         key.add_file(path, f"crd {path.name}")
     for path in manifest_files(root):
@@ -194,6 +198,7 @@ def check(root: Path, stack: Stack) -> list[Problem]:
     problems += _ports(docs, values, stack)
     problems += _storage(docs, values)
     problems += _placement(docs, values)
+    problems += _pinned(docs, values, stack)
     problems += _images(docs)
     problems += _resources(docs)
     problems += _selection(docs, values)
@@ -475,17 +480,23 @@ def _storage(docs: list[Doc], values: list[Values]) -> list[Problem]:
     return problems
 
 
-def _placement_problem(node: Mapping[str, Any]) -> str | None:
-    selector = node.get("nodeSelector")
-    if not isinstance(selector, dict) or CONTROL_PLANE not in selector:
-        return None
-    for toleration in node.get("tolerations") or []:
+def _tolerates_control_plane(tolerations: Any) -> bool:
+    for toleration in tolerations if isinstance(tolerations, list) else []:
         if not isinstance(toleration, dict):
             continue
         key_ok = toleration.get("key") == CONTROL_PLANE or (
             toleration.get("operator") == "Exists" and not toleration.get("key"))
         if key_ok and toleration.get("effect") in (None, "", "NoSchedule"):
-            return None
+            return True
+    return False
+
+
+def _placement_problem(node: Mapping[str, Any]) -> str | None:
+    selector = node.get("nodeSelector")
+    if not isinstance(selector, dict) or CONTROL_PLANE not in selector:
+        return None
+    if _tolerates_control_plane(node.get("tolerations")):
+        return None
     return (f"nodeSelector {CONTROL_PLANE} without a toleration of the "
             f"{CONTROL_PLANE}:NoSchedule taint: pods stay Pending")
 
@@ -510,6 +521,68 @@ def _placement(docs: list[Doc], values: list[Values]) -> list[Problem]:
             if message is not None:
                 problems.append(Problem("placement", file, ident,
                                         _path((*path, "tolerations")), message))
+    return problems
+
+
+def pinned_problem(node: Mapping[str, Any]) -> str | None:
+    """What a pod spec (or a chart's placement values) lacks to run on the control plane."""
+    selector = node.get("nodeSelector")
+    missing = []
+    if not isinstance(selector, dict) or selector.get(CONTROL_PLANE) != "":
+        missing.append(f'nodeSelector {CONTROL_PLANE}: ""')
+    if not _tolerates_control_plane(node.get("tolerations")):
+        missing.append(f"a toleration of the {CONTROL_PLANE}:NoSchedule taint")
+    return " and ".join(missing) if missing else None
+
+
+def chart_placement_keys(chart: str, version: str) -> dict[str, list[str]] | None:
+    """The values keys that place the chart's pod templates at that version (recorded in
+    stackcheck/data/chart-placement.yml), or None when the version is not recorded."""
+    for entry in yaml.safe_load(CHART_PLACEMENT.read_text(encoding="utf-8"))["charts"]:
+        if entry["chart"] == chart and str(entry["version"]) == version:
+            return {str(key): list(templates) for key, templates in entry["keys"].items()}
+    return None
+
+
+def _pinned(docs: list[Doc], values: list[Values], stack: Stack) -> list[Problem]:
+    """`placement: control-plane` components: every pod template pinned there."""
+    problems = []
+    for component in stack.components:
+        if component.placement != "control-plane":
+            continue
+        for doc in docs:
+            found = pod_spec(doc) if doc.file in component.manifests else None
+            message = pinned_problem(found[1]) if found else None
+            if found and message:
+                problems.append(Problem("placement", doc.file, doc.ident, found[0],
+                                        f"missing {message} (stack.yml: {component.name} has "
+                                        "placement: control-plane)"))
+        chart_values = next((v for v in values if v.component is component), None)
+        if component.helm is not None:
+            problems += _pinned_values(component, chart_values)
+    return problems
+
+
+def _pinned_values(component: Component, values: Values | None) -> list[Problem]:
+    helm = component.helm
+    assert helm is not None
+    file = helm.values or "stack.yml"
+    ident = values.ident if values else f"HelmValues/{component.namespace}/{helm.release}"
+    keys = chart_placement_keys(helm.chart, helm.version)
+    if keys is None:
+        return [Problem("placement", file, ident, "(chart)",
+                        f"no recorded placement keys for {helm.chart} {helm.version}: read its "
+                        "templates (scripts/render-charts.sh) and add them to "
+                        "stackcheck/data/chart-placement.yml")]
+    problems = []
+    for key, templates in keys.items():
+        node = values.get(key) if values and key else (values.data if values else {})
+        message = pinned_problem(node if isinstance(node, dict) else {})
+        if message:
+            problems.append(Problem(
+                "placement", file, ident, key or "(top level)",
+                f"missing {message}: the chart renders {', '.join(templates)} without it "
+                f"(stack.yml: {component.name} has placement: control-plane)"))
     return problems
 
 

@@ -164,3 +164,18 @@ def test_key_prefixes_cover_every_key_word() -> None:
         if alternative[len(literal):][:1] in ("?", "*", "{"):
             literal = literal[:-1]  # the last letter is optional
         assert literal.startswith(redact._KEY_PREFIXES), alternative
+
+
+def test_toleration_and_selector_keys_are_names_not_secrets(redactor: Redactor) -> None:
+    """A values file's tolerations have a field `key`: the taint it names must stay readable
+    in reports (pods.healthy quotes the scheduler's "untolerated taint {<key>: }")."""
+    taint = "node-role.kubernetes.io/control-plane"
+    redactor.add_values({"tolerations": [{"key": taint, "operator": "Exists",
+                                          "effect": "NoSchedule"}],
+                         "affinity": {"matchExpressions": [{"key": "disktype-label",
+                                                            "operator": "In",
+                                                            "values": ["ssd"]}]},
+                         "tls": {"key": "plain-secret-key-value"}})
+    text = f"1 node(s) had untolerated taint {{{taint}: }}; disktype-label; plain-secret-key-value"
+    assert redactor.text(text) == (f"1 node(s) had untolerated taint {{{taint}: }}; "
+                                   f"disktype-label; {MASK}")

@@ -25,6 +25,9 @@ def test_real_stack_file_loads() -> None:
     stack = load_stack(REAL)
     assert stack.namespaces == ("monitoring", "linkerd", "linkerd-viz", "bookinfo")
     assert stack.meshed_namespaces == ("bookinfo",)
+    assert [c.name for c in stack.components if c.placement == "control-plane"] == [
+        "kube-prometheus-stack", "linkerd-control-plane", "linkerd-viz", "bookinfo",
+        "traffic-generator"]
     assert stack.max_restarts == 3
     assert [w.name for w in stack.component("bookinfo").workloads] == [
         "productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3"]
@@ -98,6 +101,8 @@ INVALID: dict[str, tuple[Edit, tuple[str, ...]]] = {
                           ("endpoints[2].service", "'grafna' is not defined under services")),
     "duplicate component": (duplicating_component,
                             ("components", "duplicate name 'kube-prometheus-stack'")),
+    "unknown placement": (setting("components.0.placement", "controlplane"),
+                          ("components[0].placement", "'controlplane'")),
     "bad helm repo URL": (setting("components.0.helm.repo", "prometheus-community"),
                           ("components[0].helm.repo", "does not match")),
 }

@@ -178,18 +178,87 @@ def test_storage_disabled(tmp_path: Path) -> None:
     ]
 
 
+CP = "node-role.kubernetes.io/control-plane"
+CP_VALUES = "manifests/linkerd/control-plane-values.yml"
+
+
+def unplace(node: dict[str, Any]) -> None:
+    node.pop("nodeSelector", None)
+    node.pop("tolerations", None)
+
+
 def test_control_plane_placement_needs_a_toleration(tmp_path: Path) -> None:
     root = copy(tmp_path)
-    edit_values(root, PROM_VALUES, lambda v: v["grafana"].update(
-        nodeSelector={"node-role.kubernetes.io/control-plane": ""}))
+    edit_values(root, PROM_VALUES, lambda v: v["grafana"].pop("tolerations"))
     assert problems(root, "placement") == [
         f"{PROM_VALUES}: HelmValues/monitoring/prometheus: grafana.tolerations: nodeSelector "
-        "node-role.kubernetes.io/control-plane without a toleration of the "
-        "node-role.kubernetes.io/control-plane:NoSchedule taint: pods stay Pending"]
-    edit_values(root, PROM_VALUES, lambda v: v["grafana"].update(tolerations=[
-        {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
-         "effect": "NoSchedule"}]))
+        f"{CP} without a toleration of the {CP}:NoSchedule taint: pods stay Pending",
+        f"{PROM_VALUES}: HelmValues/monitoring/prometheus: grafana: missing a toleration of "
+        f"the {CP}:NoSchedule taint: the chart renders Deployment/prometheus-grafana without "
+        "it (stack.yml: kube-prometheus-stack has placement: control-plane)"]
+
+
+def test_values_without_placement_fail(tmp_path: Path) -> None:
+    """The seed's placement gone from the values (the charts' defaults): the rule fails."""
+    root = copy(tmp_path)
+    edit_values(root, CP_VALUES, unplace)
+    edit_values(root, VIZ_VALUES, lambda v: unplace(v["metricsAPI"]))
+    assert problems(root, "placement") == [
+        f"{CP_VALUES}: HelmValues/linkerd/linkerd-control-plane: (top level): missing "
+        f'nodeSelector {CP}: "" and a toleration of the {CP}:NoSchedule taint: the chart '
+        "renders Deployment/linkerd-identity, Deployment/linkerd-destination, "
+        "Deployment/linkerd-proxy-injector, CronJob/linkerd-heartbeat without it (stack.yml: "
+        "linkerd-control-plane has placement: control-plane)",
+        f"{VIZ_VALUES}: HelmValues/linkerd-viz/linkerd-viz: metricsAPI: missing nodeSelector "
+        f'{CP}: "" and a toleration of the {CP}:NoSchedule taint: the chart renders '
+        "Deployment/metrics-api without it (stack.yml: linkerd-viz has placement: "
+        "control-plane)"]
+
+
+def test_every_placed_chart_key_is_checked(tmp_path: Path) -> None:
+    root = copy(tmp_path)
+    for key in ("prometheusOperator", "grafana", "kube-state-metrics"):
+        edit_values(root, PROM_VALUES, lambda v, key=key: unplace(v[key]))
+    edit_values(root, PROM_VALUES, lambda v: unplace(v["prometheus"]["prometheusSpec"]))
+    edit_values(root, PROM_VALUES, lambda v: unplace(v["alertmanager"]["alertmanagerSpec"]))
+    edit_values(root, PROM_VALUES, lambda v: unplace(
+        v["prometheusOperator"]["admissionWebhooks"]["patch"]))
+    paths = [p.split(": ")[2] for p in problems(root, "placement")]
+    assert paths == ["prometheusOperator", "prometheusOperator.admissionWebhooks.patch",
+                     "prometheus.prometheusSpec", "alertmanager.alertmanagerSpec", "grafana",
+                     "kube-state-metrics"]
+
+
+def test_manifest_pod_template_without_placement_fails(tmp_path: Path) -> None:
+    root = copy(tmp_path)
+    edit_docs(root, BOOKINFO, lambda docs: unplace(
+        find(docs, "Deployment", "details-v1")["spec"]["template"]["spec"]))
+    assert problems(root, "placement") == [
+        f"{BOOKINFO}: Deployment/bookinfo/details-v1: spec.template.spec: missing nodeSelector "
+        f'{CP}: "" and a toleration of the {CP}:NoSchedule taint (stack.yml: bookinfo has '
+        "placement: control-plane)"]
+
+
+def test_components_without_placement_are_not_pinned(tmp_path: Path) -> None:
+    root = copy(tmp_path)
+    stack_file = root / "stack.yml"
+    stack_file.write_text(stack_file.read_text(encoding="utf-8").replace(
+        "    placement: control-plane\n", ""), encoding="utf-8")
+    edit_values(root, CP_VALUES, unplace)
+    edit_docs(root, BOOKINFO, lambda docs: unplace(
+        find(docs, "Deployment", "details-v1")["spec"]["template"]["spec"]))
     assert problems(root, "placement") == []
+
+
+def test_unrecorded_chart_version_fails(tmp_path: Path) -> None:
+    root = copy(tmp_path)
+    stack_file = root / "stack.yml"
+    stack_file.write_text(stack_file.read_text(encoding="utf-8").replace(
+        'version: "30.12.11"', 'version: "30.12.99"'), encoding="utf-8")
+    assert problems(root, "placement") == [
+        f"{VIZ_VALUES}: HelmValues/linkerd-viz/linkerd-viz: (chart): no recorded placement "
+        "keys for linkerd-viz 30.12.99: read its templates (scripts/render-charts.sh) and add "
+        "them to stackcheck/data/chart-placement.yml"]
 
 
 def test_images_are_pinned(tmp_path: Path) -> None:

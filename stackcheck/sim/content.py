@@ -8,6 +8,7 @@ wrong: `missing_workloads` are never created, `unannotated_namespaces` lose the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,11 +69,41 @@ def _checked(document: object, path: Path, index: int) -> dict[str, Any]:
     return document
 
 
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+
+
+def _is_control_plane(node: dict[str, Any]) -> bool:
+    return CONTROL_PLANE_LABEL in (node["metadata"].get("labels") or {})
+
+
+def _unplaced(workload: dict[str, Any]) -> dict[str, Any]:
+    """The workload as its chart renders it without our placement values: no control-plane
+    nodeSelector, no toleration of the control-plane taint."""
+    edited: dict[str, Any] = json.loads(json.dumps(workload))
+    spec = edited["spec"]
+    if edited["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    pod = spec["template"]["spec"]
+    selector = {k: v for k, v in (pod.get("nodeSelector") or {}).items()
+                if k != CONTROL_PLANE_LABEL}
+    tolerations = [t for t in pod.get("tolerations") or [] if t.get("key") != CONTROL_PLANE_LABEL]
+    for key, value in (("nodeSelector", selector), ("tolerations", tolerations)):
+        if value:
+            pod[key] = value
+        else:
+            pod.pop(key, None)
+    return edited
+
+
 def _edited(obj: dict[str, Any], spec: SimSpec) -> dict[str, Any] | None:
     """The object as the faulty deploy would have left it; None: never created."""
     kind, meta = obj["kind"], obj["metadata"]
     if kind in WORKLOAD_KINDS and meta["name"] in spec.missing_workloads:
         return None
+    if kind == "Node" and spec.control_plane_only and not _is_control_plane(obj):
+        return None
+    if kind in WORKLOAD_KINDS and meta["name"] in spec.unplaced_workloads:
+        return _unplaced(obj)
     if kind == "Namespace" and meta["name"] in spec.unannotated_namespaces:
         annotations = {key: value for key, value in (meta.get("annotations") or {}).items()
                        if key != INJECT_ANNOTATION}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from stackcheck.sim import scheduler
 from stackcheck.sim.spec import PodFault, SimSpec
 
 Obj = dict[str, Any]
@@ -142,6 +143,16 @@ class PodPlan:
     started: datetime
     completed: bool = False  # a Job pod that ran to completion
     fault: PodFault | None = None
+    node: Obj | None = None  # where it runs; None: Pending, no node takes it
+    unschedulable: str = ""  # the scheduler's message when no node takes it
+
+    @property
+    def node_name(self) -> str:
+        return str(self.node["metadata"]["name"]) if self.node else ""
+
+    @property
+    def node_ip(self) -> str:
+        return node_address(self.node) if self.node else ""
 
 
 @dataclass
@@ -150,21 +161,8 @@ class Context:
     spec: SimSpec
     block: str
     now: datetime  # when the sim started: nothing happened after it
-    node: Obj
+    nodes: list[Obj]
     plans: list[PodPlan] = field(default_factory=list)
-
-    @property
-    def node_name(self) -> str:
-        name: str = self.node["metadata"]["name"]
-        return name
-
-    @property
-    def node_ip(self) -> str:
-        for address in self.node.get("status", {}).get("addresses", []):
-            if address.get("type") == "InternalIP":
-                ip: str = address["address"]
-                return ip
-        return "127.0.0.1"
 
     @property
     def anchor(self) -> datetime:
@@ -172,8 +170,28 @@ class Context:
         return self.now - UPTIME
 
     def plan(self, plan: PodPlan) -> None:
+        """Record a pod and schedule it: a DaemonSet's pod comes with its node; any other
+        goes where its nodeSelector and tolerations let it, or stays Pending."""
         plan.fault = None if plan.completed else self.spec.pod_faults.get(plan.workload)
+        spec = plan.template.get("spec") or {}
+        if plan.node is None:
+            plan.node = scheduler.choose(spec, self.nodes, f"{plan.namespace}/{plan.name}")
+        if plan.fault is PodFault.PENDING:
+            plan.node = None  # the fault: the nodes that would take it lack CPU
+        if plan.node is None:
+            plan.completed = False  # a Job pod that was never scheduled never ran
+            plan.fault = PodFault.PENDING
+            plan.unschedulable = scheduler.unschedulable_message(spec, self.nodes)
         self.plans.append(plan)
+
+
+def node_address(node: Obj) -> str:
+    """A node's InternalIP (what pods' status.hostIP shows)."""
+    for address in node.get("status", {}).get("addresses", []):
+        if address.get("type") == "InternalIP":
+            ip: str = address["address"]
+            return ip
+    return "127.0.0.1"
 
 
 def _nodes(store: Store) -> list[Obj]:
@@ -258,17 +276,20 @@ def _plan_statefulset(ctx: Context, sts: Obj) -> None:
                          ctx.anchor + _start_offset(ns, pod_name)))
 
 
-def _plan_daemonset(ctx: Context, ds: Obj, nodes: list[Obj]) -> None:
+def _plan_daemonset(ctx: Context, ds: Obj) -> int:
+    """One pod per node the template's nodeSelector and tolerations allow; the count."""
     meta, template = ds["metadata"], ds["spec"]["template"]
     ns, name = meta["namespace"], meta["name"]
     revision = name_suffix(json.dumps(template, sort_keys=True), length=10)
     short = ctx.spec.replicas_short.get(name, 0)
+    nodes = scheduler.eligible(template.get("spec") or {}, ctx.nodes)
     for node in nodes[: max(0, len(nodes) - short)]:
         pod_name = f"{name}-{name_suffix(ns, name, node['metadata']['name'])}"
         labels = {**(template.get("metadata", {}).get("labels") or {}),
                   "controller-revision-hash": revision, "pod-template-generation": "1"}
         ctx.plan(PodPlan(ns, pod_name, "DaemonSet", name, _owner_ref(ds), template, labels,
-                         ctx.anchor + _start_offset(ns, pod_name)))
+                         ctx.anchor + _start_offset(ns, pod_name), node=node))
+    return len(nodes)
 
 
 def _schedule_times(ctx: Context, cronjob: Obj) -> list[datetime]:
@@ -708,9 +729,7 @@ def _pod_conditions(state: PodState, started: datetime, unready: list[str]) -> l
             ready, containers_ready, _condition("PodScheduled", True, started)]
 
 
-def _unschedulable_status(spec: Obj, started: datetime) -> Obj:
-    message = ("0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are "
-               "available: 1 No preemption victims found for incoming pod.")
+def _unschedulable_status(spec: Obj, started: datetime, message: str) -> Obj:
     return {"phase": "Pending", "qosClass": _qos_class(spec), "conditions": [
         _condition("PodScheduled", False, started, "Unschedulable", message)]}
 
@@ -719,7 +738,7 @@ def _pod_status(ctx: Context, plan: PodPlan, spec: Obj, pod_ip: str) -> Obj:
     state = _state_of(ctx, plan, spec)
     started = plan.started
     if state.fault is PodFault.PENDING:
-        return _unschedulable_status(spec, started)
+        return _unschedulable_status(spec, started, plan.unschedulable)
     init = [_init_status(c, plan.name, state, started) for c in spec.get("initContainers") or []]
     statuses = [_app_status(c, plan.name, state, started) for c in spec["containers"]]
     unready = _not_ready(statuses, init)
@@ -727,7 +746,7 @@ def _pod_status(ctx: Context, plan: PodPlan, spec: Obj, pod_ip: str) -> Obj:
     if state.fault is PodFault.IMAGE_PULL:
         phase = "Pending"  # not every container has started yet
     status: Obj = {"phase": phase, "conditions": _pod_conditions(state, started, unready),
-                   "hostIP": ctx.node_ip, "hostIPs": [{"ip": ctx.node_ip}],
+                   "hostIP": plan.node_ip, "hostIPs": [{"ip": plan.node_ip}],
                    "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": _ts(started),
                    "qosClass": _qos_class(spec), "containerStatuses": statuses}
     if init:
@@ -776,7 +795,7 @@ class AddressPool:
 def _pod(ctx: Context, plan: PodPlan, pool: AddressPool) -> Obj:
     template_meta = plan.template.get("metadata", {})
     pending = plan.fault is PodFault.PENDING
-    spec = _pod_spec(plan.template["spec"], plan.name, None if pending else ctx.node_name)
+    spec = _pod_spec(plan.template["spec"], plan.name, None if pending else plan.node_name)
     pod: Obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {
         "name": plan.name, "namespace": plan.namespace,
         "generateName": plan.name.rsplit("-", 1)[0] + "-",
@@ -791,7 +810,7 @@ def _pod(ctx: Context, plan: PodPlan, pool: AddressPool) -> Obj:
                                   if c["name"] in (PROXY, "linkerd-init") else c
                                   for c in spec["initContainers"]]
     if spec.get("hostNetwork"):
-        pod_ip = ctx.node_ip
+        pod_ip = plan.node_ip
     else:
         pod_ip = "" if pending else pool.address(plan.namespace, plan.name)
     pod["status"] = _pod_status(ctx, plan, spec, pod_ip)
@@ -884,7 +903,7 @@ def _fault_events(ctx: Context, plan: PodPlan, pod: Obj) -> list[Obj]:
     state = _state_of(ctx, plan, pod["spec"])
     first, last = plan.started + timedelta(seconds=10), ctx.now - timedelta(seconds=30)
     main = next((c for c in pod["spec"]["containers"] if c["name"] == state.main), None)
-    node = ctx.node_name
+    node = plan.node_name
     if state.fault is PodFault.PENDING:
         message = pod["status"]["conditions"][0]["message"]
         # the scheduler retries an unschedulable pod at least every 5 minutes
@@ -1076,6 +1095,9 @@ def _daemonset_status(ds: Obj, pods: list[Obj], nodes: int) -> Obj:
 def _job_status(job: Obj, pod: Obj | None) -> Obj:
     if pod is None:
         return {}
+    if pod["status"].get("phase") == "Pending":  # never scheduled: still active, never done
+        return {"startTime": job["metadata"].get("creationTimestamp", ""), "active": 1,
+                "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}}
     started = _parse_ts(pod["status"]["startTime"])
     done = _ts(started + timedelta(seconds=6))
     return {"startTime": _ts(started), "completionTime": done, "succeeded": 1, "ready": 0,
@@ -1206,8 +1228,7 @@ def _applied_kinds(store: Store) -> list[tuple[str, str]]:
 def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     """Make the store look like a cluster whose controllers have settled (see module doc)."""
     nodes = _nodes(store)
-    node = nodes[0] if nodes else {"metadata": {"name": "sim-control-plane"}}
-    ctx = Context(store, spec, pod_ip_block, _now(nodes), node)
+    ctx = Context(store, spec, pod_ip_block, _now(nodes), nodes)
     _date_applied(ctx)
     deployments = _sorted(store, "apps/v1", "Deployment")
     replicasets = [(d, _plan_deployment(ctx, d)) for d in deployments]
@@ -1215,8 +1236,7 @@ def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     for sts in statefulsets:
         _plan_statefulset(ctx, sts)
     daemonsets = _sorted(store, "apps/v1", "DaemonSet")
-    for ds in daemonsets:
-        _plan_daemonset(ctx, ds, nodes or [node])
+    eligible = {ds["metadata"]["name"]: _plan_daemonset(ctx, ds) for ds in daemonsets}
     cronjobs = [(cj, _plan_cronjob(ctx, cj)) for cj in _sorted(store, "batch/v1", "CronJob")]
     pods = list(_store_pods(ctx).values())
     for deploy, rs in replicasets:
@@ -1226,7 +1246,8 @@ def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     for sts in statefulsets:
         _put_status(store, sts, _statefulset_status(sts, _owned_by(pods, sts)))
     for ds in daemonsets:
-        _put_status(store, ds, _daemonset_status(ds, _owned_by(pods, ds), len(nodes or [node])))
+        _put_status(store, ds, _daemonset_status(ds, _owned_by(pods, ds),
+                                                 eligible[ds["metadata"]["name"]]))
     for cronjob, jobs in cronjobs:
         for job in jobs:
             owned = _owned_by(pods, job)

@@ -331,10 +331,15 @@ class ProductPage:
         self._turn = itertools.count()
         self._lock = threading.Lock()
         self.served: list[str] = []  # reviews version behind each healthy /productpage
-        self._server = ServerThread(self._wsgi, name="productpage")
+        self._server_name = "productpage"
+        self._server = ServerThread(self._wsgi, name=self._server_name)
 
     def start(self) -> str:
         return self._server.start()
+
+    def listener(self, host: str, port: int) -> ServerThread:
+        """One more address for the same app (a NodePort or hostPort on a node), not started."""
+        return ServerThread(self._wsgi, host=host, port=port, name=f"{self._server_name}:{host}")
 
     def stop(self) -> None:
         self._server.stop()
@@ -428,10 +433,15 @@ class Grafana:
 
     def __init__(self, spec: SimSpec) -> None:
         self.spec = spec
-        self._server = ServerThread(self._wsgi, name="grafana")
+        self._server_name = "grafana"
+        self._server = ServerThread(self._wsgi, name=self._server_name)
 
     def start(self) -> str:
         return self._server.start()
+
+    def listener(self, host: str, port: int) -> ServerThread:
+        """One more address for the same app (a NodePort or hostPort on a node), not started."""
+        return ServerThread(self._wsgi, host=host, port=port, name=f"{self._server_name}:{host}")
 
     def stop(self) -> None:
         self._server.stop()

@@ -13,6 +13,9 @@ from stackcheck.sim.spec import PodFault, SimSpec
 Edit = Callable[[SimSpec], None]
 
 TRANSIENT_RATE = 0.05
+# The control plane's workloads (chart linkerd-control-plane), placed by its values.
+LINKERD_CONTROL_PLANE = ("linkerd-identity", "linkerd-destination", "linkerd-proxy-injector",
+                         "linkerd-heartbeat")
 # Known values the redaction test searches the whole reports/ tree for (must find none).
 PLANTED_SECRETS = ("sc-planted-Zq8vN3xK7pLw2", "sc-planted-Hf4tR9mB1cYe6")
 
@@ -74,6 +77,14 @@ CATALOG: tuple[Fault, ...] = (
     Fault("image-pull-productpage", "productpage-v1 image cannot be pulled (ImagePullBackOff)",
           _pod("productpage-v1", PodFault.IMAGE_PULL), ("pods.healthy[bookinfo]",),
           "ImagePullBackOff"),
+    Fault("placement-missing", "the seed's single tainted control-plane node, and Linkerd's "
+          "control plane rendered without placement values: its pods tolerate no taint (Pending)",
+          # the injector is Pending too: bookinfo's pods start without proxies (the webhook
+          # fails open, failurePolicy Ignore)
+          _all(_set(control_plane_only=True, injector_down=True),
+               lambda s: s.unplaced_workloads.update(LINKERD_CONTROL_PLANE)),
+          ("pods.healthy[linkerd]", "component.healthy[linkerd-control-plane]"),
+          "untolerated taint {node-role.kubernetes.io/control-plane: }"),
     Fault("missing-workload", "the reviews-v3 Deployment does not exist",
           _add("missing_workloads", "reviews-v3"), ("component.healthy[bookinfo]",),
           "reviews-v3"),

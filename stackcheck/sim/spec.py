@@ -36,7 +36,15 @@ class SimSpec:
     # scale: a meshed Deployment `load-generator` in bookinfo with this many healthy replicas
     # (no metrics server and no scrape target each: Prometheus's targets stay bounded)
     extra_pods: int = 0
+    # placement: the seed's kubeadm cluster, the tainted control-plane node alone (no workers)
+    control_plane_only: bool = False
+    # workloads rendered without the control-plane nodeSelector and toleration (no values)
+    unplaced_workloads: set[str] = field(default_factory=set)
     # --- HTTP endpoints ---
+    # Where productpage's hostPort answers. The real semantics is False: only on the address of
+    # the node that runs the pod. True (every node's address, like a NodePort) until the suite
+    # locates hostPorts by the pod's status.hostIP (issue 11); then flip it.
+    host_port_on_every_node: bool = True
     productpage_status: int = 200
     productpage_errors: set[str] = field(default_factory=set)  # {"details", "reviews"}
     productpage_padding: int = 0  # extra bytes appended to the page body

@@ -92,6 +92,7 @@ class SimulatedStack:
             load_content(self.store, [READONLY_RBAC], self.spec)
         except ValueError as exc:
             raise SimError(str(exc)) from None
+        address_nodes(self.store, block)
         for configmap in identity_objects(self.spec):  # what the linkerd chart renders
             self.store.apply(configmap)
         if self.deployer is None:
@@ -106,10 +107,13 @@ class SimulatedStack:
             if self._add_extra_pods():
                 reconcile(self.store, self.spec, block)
         bookinfo_pods = functools.partial(self.store.list_objects, "v1", "Pod", PRODUCTPAGE[0])
-        productpage = self._started(ProductPage(self.spec, bookinfo_pods)).start()
-        grafana = self._started(Grafana(self.spec)).start()
+        productpage_app = ProductPage(self.spec, bookinfo_pods)
+        grafana_app = Grafana(self.spec)
+        productpage = self._started(productpage_app).start()
+        grafana = self._started(grafana_app).start()
         api.register_service_proxy(*PRODUCTPAGE, productpage)
         api.register_service_proxy(*GRAFANA, grafana)
+        self._listen_on_nodes(productpage_app, grafana_app)
         served = self._served_pods()
         self._started(ProxyMetricsServers(self.spec)).start(_proxy_targets(served))
         alertmanager = self._start_alertmanager()
@@ -127,6 +131,22 @@ class SimulatedStack:
         self.api = api
         return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
                          prometheus_url, self.workdir / "kubeconfig-admin", api.ca_file)
+
+    def _listen_on_nodes(self, productpage: ProductPage, grafana: Grafana) -> None:
+        """Grafana's NodePort on every node's address; productpage's hostPort on the nodes
+        that run its pods, or on every node (SimSpec.host_port_on_every_node)."""
+        nodes = node_addresses(self.store)
+        wanted: list[tuple[ProductPage | Grafana, str, int]] = [
+            (grafana, address, port) for port in _node_ports(self.store, *GRAFANA[:2])
+            for address in nodes.values()]
+        for port, host_ips in _host_ports(self.store, *PRODUCTPAGE[:2]).items():
+            addresses = nodes.values() if self.spec.host_port_on_every_node else host_ips
+            wanted += [(productpage, address, port) for address in sorted(set(addresses))]
+        for app, address, port in wanted:
+            try:
+                self._started(app.listener(address, port)).start()
+            except OSError as exc:
+                raise SimError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
 
     def _add_extra_pods(self) -> bool:
         """SimSpec.extra_pods: the load-generator Deployment, if asked for."""
@@ -215,6 +235,51 @@ class SimulatedStack:
             self._lease = lease
             return f"127.{b}"
         raise SimError("no free loopback block for pod addresses (too many sims running?)")
+
+
+def address_nodes(store: ObjectStore, block: str) -> list[str]:
+    """Each node its own InternalIP in the sim's loopback block, in name order: 127.<b>.255.n
+    (pods take 127.<b>.1-250.*; the block's lease holds 127.<b>.255.254)."""
+    addresses = []
+    nodes = sorted(store.list_objects("v1", "Node"), key=lambda n: n["metadata"]["name"])
+    for index, node in enumerate(nodes, start=1):
+        address = f"{block}.255.{index}"
+        status = node.get("status") or {}
+        others = [a for a in status.get("addresses") or [] if a.get("type") != "InternalIP"]
+        store.apply({**node, "status": {**status, "addresses": [
+            {"type": "InternalIP", "address": address}, *others]}})
+        addresses.append(address)
+    return addresses
+
+
+def node_addresses(store: ObjectStore) -> dict[str, str]:
+    """Node name -> InternalIP, in name order."""
+    found = {}
+    for node in sorted(store.list_objects("v1", "Node"), key=lambda n: n["metadata"]["name"]):
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP":
+                found[node["metadata"]["name"]] = str(address["address"])
+    return found
+
+
+def _node_ports(store: ObjectStore, namespace: str, service: str) -> list[int]:
+    found = store.get_object("v1", "Service", namespace, service) or {}
+    return [int(p["nodePort"]) for p in (found.get("spec") or {}).get("ports") or []
+            if p.get("nodePort")]
+
+
+def _host_ports(store: ObjectStore, namespace: str, app: str) -> dict[int, list[str]]:
+    """hostPort -> the hostIPs of the running pods labelled app=<app> that expose it."""
+    found: dict[int, list[str]] = {}
+    for pod in store.list_objects("v1", "Pod", namespace, label_selector=f"app={app}"):
+        host_ip = (pod.get("status") or {}).get("hostIP")
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            for port in container.get("ports") or []:
+                if port.get("hostPort"):
+                    found.setdefault(int(port["hostPort"]), [])
+                    if host_ip:
+                        found[int(port["hostPort"])].append(str(host_ip))
+    return found
 
 
 class _ControllerLoop:

@@ -141,7 +141,7 @@ def test_healthy_pods_are_running_ready_and_named_like_real_ones(store_class: An
     assert len(names["bookinfo"]) == 7
     assert len(names["linkerd"]) == 4  # 3 deployments + 1 heartbeat job pod
     assert len(names["linkerd-viz"]) == 4
-    assert len(names["monitoring"]) == 6
+    assert len(names["monitoring"]) == 8  # node-exporter on each of the 3 nodes
     for name in names["bookinfo"]:
         assert re.fullmatch(r"[a-z0-9-]+-[bcdfghjklmnpqrstvwxz2456789]{9,10}"
                             r"-[bcdfghjklmnpqrstvwxz2456789]{5}", name), name
@@ -206,8 +206,8 @@ def test_statefulset_and_daemonset_status(store_class: Any) -> None:
     assert sts["status"]["readyReplicas"] == sts["status"]["replicas"] == 1
     ds = store.get_object("apps/v1", "DaemonSet", "monitoring",
                           "prometheus-prometheus-node-exporter")
-    assert ds["status"]["desiredNumberScheduled"] == ds["status"]["numberReady"] == 1
-    assert ds["status"]["numberAvailable"] == 1
+    assert ds["status"]["desiredNumberScheduled"] == ds["status"]["numberReady"] == 3
+    assert ds["status"]["numberAvailable"] == 3
 
 
 # ---------------------------------------------------------------------------- injector
@@ -338,7 +338,10 @@ def test_pending_unschedulable(store_class: Any) -> None:
     assert "nodeName" not in pod["spec"] and "containerStatuses" not in pod["status"]
     scheduled = condition(pod, "PodScheduled")
     assert scheduled["status"] == "False" and scheduled["reason"] == "Unschedulable"
-    assert scheduled["message"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
+    assert scheduled["message"] == (
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node "
+        "affinity/selector. preemption: 0/3 nodes are available: 1 No preemption victims "
+        "found for incoming pod, 2 Preemption is not helpful for scheduling..")
     events = events_for(store, "bookinfo", pod["metadata"]["name"])
     assert [e["reason"] for e in events] == ["FailedScheduling"]
     # written through events.k8s.io/v1: no source, an eventTime
@@ -482,3 +485,71 @@ def test_manifests_are_deployable_shapes() -> None:
             for container in template["containers"]:
                 assert not container["image"].endswith(":latest") and ":" in container["image"]
                 assert container["resources"]["requests"]
+
+
+# ---------------------------------------------------------------------------- scheduling
+
+CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+
+
+def test_default_cluster_is_a_control_plane_and_two_workers_a_worker_first(
+        store_class: Any) -> None:
+    nodes = sorted(sim(store_class).list_objects("v1", "Node"),
+                   key=lambda n: n["metadata"]["name"])
+    assert [CONTROL_PLANE in n["metadata"]["labels"] for n in nodes] == [False, False, True]
+    control_plane = nodes[2]
+    assert control_plane["spec"]["taints"] == [{"key": CONTROL_PLANE, "effect": "NoSchedule"}]
+    assert all(n["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.28.") for n in nodes)
+
+
+def test_pods_go_where_their_selector_and_tolerations_let_them(store_class: Any) -> None:
+    store = sim(store_class)
+    nodes = {n["metadata"]["name"]: n for n in store.list_objects("v1", "Node")}
+    ips = {name: next(a["address"] for a in n["status"]["addresses"]
+                      if a["type"] == "InternalIP") for name, n in nodes.items()}
+    for pod in store.list_objects("v1", "Pod"):
+        node = pod["spec"]["nodeName"]
+        assert pod["status"]["hostIP"] == ips[node], pod["metadata"]["name"]
+        if pod["metadata"]["name"].startswith("prometheus-prometheus-node-exporter"):
+            continue
+        assert node == "sim-control-plane", pod["metadata"]["name"]  # everything is pinned
+    exporters = [p for p in store.list_objects("v1", "Pod", "monitoring")
+                 if p["metadata"]["name"].startswith("prometheus-prometheus-node-exporter")]
+    assert sorted(p["spec"]["nodeName"] for p in exporters) == sorted(nodes)
+
+
+def test_unplaced_pod_lands_on_a_worker_when_there_are_workers(store_class: Any) -> None:
+    store = sim(store_class, SimSpec(unplaced_workloads={"linkerd-destination"}))
+    pod = pod_of(store, "linkerd", "linkerd-destination")
+    assert pod["status"]["phase"] == "Running"
+    assert pod["spec"]["nodeName"].endswith("-worker")
+
+
+def test_unplaced_pod_on_the_tainted_control_plane_alone_is_pending_naming_the_taint(
+        store_class: Any) -> None:
+    store = sim(store_class, SimSpec(control_plane_only=True,
+                                     unplaced_workloads={"linkerd-destination"}))
+    assert [n["metadata"]["name"] for n in store.list_objects("v1", "Node")] == [
+        "sim-control-plane"]
+    pod = pod_of(store, "linkerd", "linkerd-destination")
+    assert pod["status"]["phase"] == "Pending" and "nodeName" not in pod["spec"]
+    message = ("0/1 nodes are available: 1 node(s) had untolerated taint "
+               "{node-role.kubernetes.io/control-plane: }. preemption: 0/1 nodes are "
+               "available: 1 Preemption is not helpful for scheduling..")
+    scheduled = condition(pod, "PodScheduled")
+    assert (scheduled["status"], scheduled["reason"], scheduled["message"]) == (
+        "False", "Unschedulable", message)
+    events = events_for(store, "linkerd", pod["metadata"]["name"])
+    assert [(e["reason"], e["message"], e["source"]["component"]) for e in events] == [
+        ("FailedScheduling", message, "default-scheduler")]
+    identity = pod_of(store, "linkerd", "linkerd-identity")  # placed: still runs
+    assert identity["status"]["phase"] == "Running"
+
+
+def test_unscheduled_heartbeat_job_never_completes(store_class: Any) -> None:
+    store = sim(store_class, SimSpec(control_plane_only=True, heartbeat_jobs=1,
+                                     unplaced_workloads={"linkerd-heartbeat"}))
+    pod = pod_of(store, "linkerd", "linkerd-heartbeat")
+    assert pod["status"]["phase"] == "Pending"
+    job = store.list_objects("batch/v1", "Job", "linkerd")[0]
+    assert job["status"]["active"] == 1 and "succeeded" not in job["status"]

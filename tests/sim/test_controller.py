@@ -540,7 +540,8 @@ def test_unplaced_pod_on_the_tainted_control_plane_alone_is_pending_naming_the_t
     assert (scheduled["status"], scheduled["reason"], scheduled["message"]) == (
         "False", "Unschedulable", message)
     events = events_for(store, "linkerd", pod["metadata"]["name"])
-    assert [(e["reason"], e["message"], e["source"]["component"]) for e in events] == [
+    # the scheduler writes events.k8s.io Events: reportingComponent, an empty source
+    assert [(e["reason"], e["message"], e["reportingComponent"]) for e in events] == [
         ("FailedScheduling", message, "default-scheduler")]
     identity = pod_of(store, "linkerd", "linkerd-identity")  # placed: still runs
     assert identity["status"]["phase"] == "Running"

@@ -1,14 +1,14 @@
 """What lists of pods are decoded to: the fields that the checks, the report and a
-diagnosis's first read take from a pod, as msgspec Structs (kube.list_kind(view=PodView)).
+diagnosis's first read take from a pod, as msgspec Structs (kube.list_kind(view=PodView)),
+then turned into dicts (as_pod) for the checks, which read pods as they read any object.
 
-A 10,000-pod list is ~90 MB of JSON; decoded whole it is millions of dicts. The view skips
-the rest without building it (env, volumes, managedFields, all but one label and one
-annotation), and Structs are smaller and quicker to build and to read than dicts.
-checks/judgement.py reads views directly; everything else reads `as_pod(view)`, the pod
-dict with the view's fields, as it reads a whole pod.
+Kept for speed at scale (bench/run.py, "10,000 pods"): a 10,000-pod list is ~90 MB of JSON;
+decoded whole it is millions of dicts. The view skips the rest without building it (env,
+volumes, managedFields, all but one label and one annotation).
 
-A check that starts to read another field must add it here. tests/test_pod_view.py
-compares every check's answer on the view with its answer on the whole pod."""
+A check that starts to read another field of a pod must add it here; tests/test_pod_view.py
+holds the view to the fields that checks/pods.py and checks/mesh.py read.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from stackcheck.checks.pods import PROXY_VERSION, TEMPLATE_HASH
-
 Obj = dict[str, Any]
+TEMPLATE_HASH = "pod-template-hash"  # the label a Deployment's ReplicaSet puts on its pods
+PROXY_VERSION = "linkerd.io/proxy-version"  # the injector's annotation on a meshed pod
 
 
 class _Part(msgspec.Struct, gc=False):

@@ -63,7 +63,7 @@ _KIND_PATHS = {
     "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
 }
 PAGE_SIZE = 500
-POOL_SIZE = 16  # connections kept per host: concurrent reads plus a few watches
+POOL_SIZE = 24  # connections kept per host: the runner's 16 concurrent reads, a few watches
 # kubeconfig keys the plain reader understands; any other key: the official loader
 _PLAIN_CLUSTER = frozenset({"server", "certificate-authority", "certificate-authority-data",
                             "insecure-skip-tls-verify", "tls-server-name", "extensions"})
@@ -371,8 +371,8 @@ class Kube:
     def list_all(self, path: str, label_selector: str | None = None,
                  field_selector: str | None = None, view: type | None = None) -> list[Obj]:
         """Every item of a collection, page by page (limit/continue). With `view` (a
-        msgspec Struct or TypedDict of the fields wanted, such as podview.PodView),
-        items are decoded to it; an answer that does not fit it, whole."""
+        msgspec Struct or TypedDict of the fields wanted, such as podview.PodView), items
+        are decoded to it; an answer that does not fit it, whole."""
         with _COLLECTOR.reading() as keep:
             items = list(self._pages(path, label_selector, field_selector, view))
             if len(items) > PAGE_SIZE:

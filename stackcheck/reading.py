@@ -15,7 +15,7 @@ from typing import Any
 from stackcheck.checks import model
 from stackcheck.checks.model import HttpAnswer, Obj, Read, ReadFailure
 from stackcheck.kube import ApiFailure, Kube
-from stackcheck.podview import PodView, as_pod
+from stackcheck.podview import PodView
 from stackcheck.polling import Deadline
 from stackcheck.retry import TRANSIENT_STATUS
 from stackcheck.retry import call as retry_call
@@ -73,11 +73,9 @@ class StackReader:
             return self._api().list_all("/api/v1/nodes")
 
     def pods(self, namespace: str) -> list[Obj]:
-        """Decoded to PodView (podview.py: only the fields checks and evidence read), then
-        to dicts, so checks read a pod as they read any object."""
+        """Decoded to PodView (podview.py): dicts of the fields checks and evidence read."""
         with _api_failures():
-            views = self._api().list_kind("Pod", namespace, view=PodView)
-        return [as_pod(view) for view in views]
+            return self._api().list_kind("Pod", namespace, view=PodView)
 
     def objects(self, kind: str, namespace: str) -> dict[str, Obj]:
         with _api_failures():

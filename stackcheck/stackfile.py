@@ -160,6 +160,100 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+_DURATION = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
+_REASONED = {"type": "string", "minLength": 1}
+# issue 14's expectations: Linkerd identity, alerting health, golden signals (all optional)
+SCHEMA["properties"].update({
+    "identity": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "trust_anchor_min_days": {"type": "number", "minimum": 0},
+            "issuer_min_days": {"type": "number", "minimum": 0},
+        },
+    },
+    "alerting": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "severity": {"enum": ["info", "warning", "critical"]},
+            "allowed": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["alert", "reason"],
+                    "properties": {"alert": {"type": "string", "minLength": 1},
+                                   "reason": _REASONED},
+                },
+            },
+        },
+    },
+    "slo": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "components": {"type": "array", "items": _NAME},
+            "success_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "p95_ms": {"type": "number", "exclusiveMinimum": 0},
+            "window": _DURATION,
+            "plaintext_allowed": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["deployment", "reason"],
+                    "properties": {"deployment": _NAME, "reason": _REASONED},
+                },
+            },
+        },
+    },
+})
+
+
+@dataclass(frozen=True)
+class IdentityExpectations:
+    trust_anchor_min_days: float = 60.0  # `linkerd check` warns under 60 days
+    issuer_min_days: float = 60.0
+
+
+@dataclass(frozen=True)
+class AllowedAlert:
+    alert: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AlertingExpectations:
+    severity: str = "critical"  # alerts at or above it must not fire
+    allowed: tuple[AllowedAlert, ...] = ()
+
+
+@dataclass(frozen=True)
+class SloExpectations:
+    components: tuple[str, ...] = ("bookinfo",)  # whose Deployments are judged
+    success_rate: float = 0.99
+    p95_ms: float = 500.0
+    window: str = "1m"  # widened to 4 scrape intervals when shorter
+    plaintext_allowed: tuple[tuple[str, str], ...] = ()  # (deployment, reason)
+
+
+def _health_expectations(data: dict[str, Any]) -> dict[str, Any]:
+    identity, alerting, slo = (data.get(k) or {} for k in ("identity", "alerting", "slo"))
+    return {
+        "identity": IdentityExpectations(**identity),
+        "alerting": AlertingExpectations(
+            severity=alerting.get("severity", "critical"),
+            allowed=tuple(AllowedAlert(**a) for a in alerting.get("allowed", ()))),
+        "slo": SloExpectations(
+            components=tuple(slo.get("components", ("bookinfo",))),
+            success_rate=slo.get("success_rate", 0.99), p95_ms=slo.get("p95_ms", 500.0),
+            window=slo.get("window", "1m"),
+            plaintext_allowed=tuple((a["deployment"], a["reason"])
+                                    for a in slo.get("plaintext_allowed", ()))),
+    }
+
+
 @dataclass(frozen=True)
 class Workload:
     kind: str
@@ -259,6 +353,9 @@ class Stack:
     max_restarts: int = 3
     source: str = ""
     sha256: str = ""
+    identity: IdentityExpectations = IdentityExpectations()
+    alerting: AlertingExpectations = AlertingExpectations()
+    slo: SloExpectations = SloExpectations()
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -458,6 +555,7 @@ def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
         max_restarts=data.get("pods", {}).get("max_restarts", 3),
         source=source,
         sha256=sha256,
+        **_health_expectations(data),
     )
 
 

@@ -96,7 +96,8 @@ def test_verifier_may_read_but_not_write_or_read_secrets(
     created = requests.post(f"{handle.api_url}/api/v1/namespaces/bookinfo/configmaps",
                             json={"apiVersion": "v1", "kind": "ConfigMap",
                                   "metadata": {"name": "should-not-exist"}},
-                            headers={"Authorization": f"Bearer {token}"}, timeout=5)
+                            headers={"Authorization": f"Bearer {token}"}, timeout=5,
+                            verify=str(handle.ca_file) if handle.ca_file else True)
     assert created.status_code == 403, created.text
     assert handle.admin_kubeconfig is not None
     admin = _kube(handle.admin_kubeconfig)

@@ -39,8 +39,9 @@ def test_real_stack_file_loads() -> None:
 
 def test_length_range_from_the_real_file() -> None:
     length = next(e for e in load_stack(REAL).endpoints if e.name == "productpage").expect.length
-    assert length == LengthRange(min=3500, max=6500)
-    assert length.holds(3769) and not length.holds(3499) and not length.holds(6501)
+    assert length == LengthRange(min=9000, max=15500)  # Bookinfo 1.20.2: 9,429..15,072 bytes
+    assert length.holds(9429) and length.holds(15072) and not length.holds(8999)
+    assert not length.holds(15501) and not length.holds(3769)
 
 
 # --- invalid stack files -------------------------------------------------------------------

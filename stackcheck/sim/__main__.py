@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prometheus:  {handle.prometheus_url or '(down)'}")
     print(f"try: kubectl --kubeconfig {handle.kubeconfig} get pods -A")
     print(f"     pytest suites/ --kubeconfig {handle.kubeconfig} "
-          + " ".join(f"--{k}-url {v}" for k, v in handle.service_urls.items()))
+          + " ".join(f"--{k}-url {v}" for k, v in handle.service_urls.items()), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -25,6 +25,7 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,12 +33,12 @@ import requests
 import yaml
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
-from werkzeug.serving import make_ssl_devcert
 from werkzeug.wrappers import Request, Response
 
-from stackcheck.sim import rbac
+from stackcheck.sim import fields, openapi, rbac, tables
 from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.store import (
+    REVIEW_KINDS,
     AlreadyExists,
     Conflict,
     Expired,
@@ -50,6 +51,7 @@ from stackcheck.sim.store import (
     now_rfc3339,
     object_filter,
 )
+from stackcheck.sim.tls import write_serving_files
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.2",
            "gitCommit": "5864a4677267e6adeae276ad85882a8714d69d9d", "gitTreeState": "clean",
            "buildDate": "2024-10-22T20:28:14Z", "goVersion": "go1.22.8", "compiler": "gc",
            "platform": "linux/amd64"}
+ADMIN_USER = "stackcheck-admin"
+NEW_EVENTS = "events.k8s.io/v1"
 HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
 APPLY = "application/apply-patch+yaml"
 MERGE_PATCHES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
@@ -377,11 +381,13 @@ class ApiServer:
         self._thread: threading.Thread | None = None
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.base_url = ""
+        self.ca_pem: bytes | None = None  # with TLS: the CA that signed the serving certificate
+        self.ca_file: Path | None = None  # the same, as a file (for clients that want one)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self, port: int = 0, tls: bool = False) -> str:
-        """Serve on 127.0.0.1 (`port` 0: a free one). `tls`: https with a throwaway
-        self-signed certificate, for kubectl, which sends tokens over TLS only."""
+        """Serve on 127.0.0.1 (`port` 0: a free one). `tls`: https with a throwaway CA
+        (`ca_pem`), for kubectl, which sends tokens over TLS only."""
         if self._server is not None:
             return self.base_url
         self._stopping.clear()
@@ -393,8 +399,9 @@ class ApiServer:
         server.version = ""  # no Server header: kube-apiserver sends none
         if tls:
             self._tls_dir = tempfile.TemporaryDirectory(prefix="stackcheck-sim-tls-")
-            cert, key = make_ssl_devcert(f"{self._tls_dir.name}/apiserver", host="127.0.0.1")
-            server.ssl_adapter = BuiltinSSLAdapter(cert, key)
+            files = write_serving_files(Path(self._tls_dir.name))
+            server.ssl_adapter = BuiltinSSLAdapter(str(files.cert_file), str(files.key_file))
+            self.ca_pem, self.ca_file = files.ca_pem, files.ca_file
         server.prepare()
         self._server = server
         self._thread = threading.Thread(target=server.serve, name="sim-apiserver", daemon=True)
@@ -453,6 +460,8 @@ class ApiServer:
             self._inject_faults(spec)
             user = self._authenticate(request, spec)
             self._authorize(user, request, route, spec)
+            if route.resource is not None and route.resource.kind in REVIEW_KINDS:
+                return self._review(request, route, route.resource, user)
             return self._dispatch(request, route)
         except ApiError as error:
             return error.response()
@@ -489,7 +498,7 @@ class ApiServer:
 
     def _authorize(self, user: rbac.ServiceAccountUser | None, request: Request, route: Route,
                    spec: SimSpec) -> None:
-        username = user.username if user else "stackcheck-admin"
+        username = user.username if user else ADMIN_USER
         attributes = _attributes(request, route)
         if user is not None and not spec.api_forbidden and rbac.allowed(
                 self.store, user, attributes):
@@ -549,6 +558,47 @@ class ApiServer:
             raise method_not_allowed()
         raise no_such_path()
 
+    # --- self-subject reviews ---------------------------------------------------------------
+    def _review(self, request: Request, route: Route, resource: Resource,
+                user: rbac.ServiceAccountUser | None) -> Response:
+        """Who am I, what may I do: answered from the token and RBAC, never stored."""
+        if request.method != "POST" or route.name or route.subresource:
+            raise method_not_allowed()
+        body = _body(request)
+        if body.get("apiVersion", resource.api_version) != resource.api_version or body.get(
+                "kind", resource.kind) != resource.kind:
+            raise ApiError(400, f"the API version in the data ({body.get('apiVersion')}) does "
+                           f"not match the expected API version ({resource.api_version})",
+                           "BadRequest")
+        body.update(apiVersion=resource.api_version, kind=resource.kind)
+        spec = body.get("spec") or {}
+        if resource.kind == "SelfSubjectReview":
+            status: Obj = {"userInfo": _user_info(user)}
+        elif resource.kind == "SelfSubjectRulesReview":
+            found = rbac.rules(self.store, user, str(spec.get("namespace") or ""))
+            status = {"resourceRules": [r for r in found if "nonResourceURLs" not in r],
+                      "nonResourceRules": [r for r in found if "nonResourceURLs" in r],
+                      "incomplete": False}
+        else:
+            status = {"allowed": self._may(user, spec)}
+        body["metadata"] = {"creationTimestamp": None}
+        return _json({**body, "status": status}, 201)
+
+    def _may(self, user: rbac.ServiceAccountUser | None, spec: Obj) -> bool:
+        if user is None:
+            return True
+        res, other = spec.get("resourceAttributes"), spec.get("nonResourceAttributes") or {}
+        if res:
+            attributes = rbac.Attributes(
+                verb=str(res.get("verb", "")), group=str(res.get("group", "")),
+                resource=str(res.get("resource", "")),
+                subresource=str(res.get("subresource", "")),
+                namespace=str(res.get("namespace", "")), name=str(res.get("name", "")))
+        else:
+            attributes = rbac.Attributes(verb=str(other.get("verb", "")),
+                                         path=str(other.get("path", "")))
+        return rbac.allowed(self.store, user, attributes)
+
     # --- discovery -----------------------------------------------------------------------------
     def _discovery(self, route: Route) -> Response:
         path = route.path.rstrip("/")
@@ -568,7 +618,26 @@ class ApiServer:
             return _json({"kind": "APIGroup", "apiVersion": "v1", **group})
         if route.version:
             return self._resource_list(route.group, route.version)
-        raise no_such_path()  # /openapi/*: the sim publishes no schemas
+        return self._openapi(path)
+
+    def _openapi(self, path: str) -> Response:
+        """`/openapi/v3` and its per-group-version documents (see openapi.py); v2 is 404."""
+        parts = path.strip("/").split("/")
+        if parts[:2] != ["openapi", "v3"]:
+            raise no_such_path()
+        resources = self.store.resources()
+        if len(parts) == 2:
+            return _json(openapi.root(resources))
+        rest = parts[2:]
+        if rest[:1] == ["api"] and len(rest) == 2:
+            found = openapi.document(resources, "", rest[1])
+        elif rest[:1] == ["apis"] and len(rest) == 3:
+            found = openapi.document(resources, rest[1], rest[2])
+        else:
+            found = None
+        if found is None:
+            raise no_such_path()
+        return _json(found)
 
     def _groups(self) -> list[Obj]:
         versions: dict[str, list[str]] = {}
@@ -597,11 +666,32 @@ class ApiServer:
 
     # --- reads -----------------------------------------------------------------------------
     def _get(self, request: Request, route: Route, resource: Resource) -> Response:
-        found = self.store.get_object(resource.api_version, resource.kind, route.namespace,
-                                      route.name)
+        if resource.api_version == NEW_EVENTS:
+            found = self.store.get_object("v1", "Event", route.namespace, route.name)
+            found = None if found is None else events_api_view(found)
+        else:
+            found = self.store.get_object(resource.api_version, resource.kind, route.namespace,
+                                          route.name)
         if found is None:
             raise not_found(resource, route.name)
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return self._table(request, resource, [found], found["metadata"]["resourceVersion"])
         return _json(found)
+
+    def _table(self, request: Request, resource: Resource, objects: list[Obj],
+               resource_version: str) -> Response:
+        columns = None if _builtin(resource) else self._printer_columns(resource)
+        return _json(tables.table(resource.api_version, resource.kind, objects,
+                                  resource_version, request.args.get("includeObject", "Metadata"),
+                                  columns, builtin=_builtin(resource)))
+
+    def _printer_columns(self, resource: Resource) -> list[Obj]:
+        crd = self.store.get_object("apiextensions.k8s.io/v1", "CustomResourceDefinition", None,
+                                    f"{resource.plural}.{resource.group}")
+        for version in ((crd or {}).get("spec") or {}).get("versions") or []:
+            if version.get("name") == resource.version:
+                return list(version.get("additionalPrinterColumns") or [])
+        return []
 
     def _list_or_watch(self, request: Request, route: Route, resource: Resource) -> Response:
         args = request.args
@@ -612,6 +702,18 @@ class ApiServer:
             raise ApiError(400, str(exc), "BadRequest") from None
         if args.get("watch", "").lower() in ("true", "1"):
             return self._watch(request, route, resource)
+        if resource.api_version == NEW_EVENTS:  # the same events, in events.k8s.io's shape
+            version = self.store.resource_version
+            found = [events_api_view(e) for e in self.store.list_objects(
+                "v1", "Event", route.namespace or None) if matches(e)]
+            return _json({"kind": "EventList", "apiVersion": NEW_EVENTS,
+                          "metadata": {"resourceVersion": version},
+                          "items": [_without_type(e) for e in found]})
+        if tables.wants_table(request.headers.get("Accept", "")):
+            version = self.store.resource_version  # one page: kubectl's chunks need no token
+            objects = [o for o in self.store.list_objects(resource.api_version, resource.kind,
+                                                          route.namespace or None) if matches(o)]
+            return self._table(request, resource, objects, version)
         token, limit = args.get("continue", ""), _int_arg(args.get("limit"), "limit", 0)
         if token:
             self._count("continue")  # also counted as a list: pages beyond the first
@@ -673,14 +775,36 @@ class ApiServer:
                                                            route.namespace or None) if matches(o)]
         else:
             revision = _int_arg(asked, "resourceVersion", 0)
+        shape = self._table_rows(request, resource) if tables.wants_table(
+            request.headers.get("Accept", "")) else None
         stream = self._watch_stream(resource, route.namespace, matches, revision, initial,
-                                    time.monotonic() + seconds)
+                                    time.monotonic() + seconds, shape)
         return Response(stream, mimetype="application/json", direct_passthrough=True)
 
+    def _table_rows(self, request: Request, resource: Resource) -> Any:
+        """For `kubectl get -w`: each event's object as a one-row Table, the columns in the
+        first only (kubectl prints the header once)."""
+        first = [True]
+        columns = None if _builtin(resource) else self._printer_columns(resource)
+
+        def shape(obj: Obj) -> Obj:
+            table = tables.table(resource.api_version, resource.kind, [obj],
+                                 obj["metadata"].get("resourceVersion", ""),
+                                 request.args.get("includeObject", "Metadata"), columns,
+                                 builtin=_builtin(resource))
+            if not first[0]:
+                table["columnDefinitions"] = []
+            first[0] = False
+            return table
+
+        return shape
+
     def _watch_stream(self, resource: Resource, namespace: str, matches: Any, revision: int,
-                      initial: list[Obj], deadline: float) -> Iterator[bytes]:
+                      initial: list[Obj], deadline: float,
+                      shape: Any = None) -> Iterator[bytes]:
+        shape = shape or (lambda obj: obj)
         for obj in initial:
-            yield _line({"type": "ADDED", "object": obj})
+            yield _line({"type": "ADDED", "object": shape(obj)})
 
         def wanted(event: WatchEvent) -> bool:
             return (event.api_version, event.kind) == (resource.api_version, resource.kind) and (
@@ -696,7 +820,7 @@ class ApiServer:
                 revision = event.resource_version
                 kind = _selected_type(event, matches)
                 if kind is not None:
-                    yield _line({"type": kind, "object": event.object})
+                    yield _line({"type": kind, "object": shape(event.object)})
 
     def _pod_log(self, request: Request, route: Route, resource: Resource) -> Response:
         pod = self.store.get_object("v1", "Pod", route.namespace, route.name)
@@ -704,7 +828,13 @@ class ApiServer:
             raise not_found(resource, route.name)
         container = _log_container(pod, request.args.get("container", ""))
         text = self.store.logs.get((route.namespace, route.name, container))
-        if text is None:
+        if request.args.get("previous", "").lower() in ("true", "1"):
+            if not _terminated_before(pod, container):
+                raise ApiError(400, f'previous terminated container "{container}" in pod '
+                               f'"{route.name}" not found', "BadRequest")
+            # a crash-looping container fails the same way on every run
+            text = self.store.logs.get((route.namespace, route.name, container), "")
+        elif text is None:
             waiting = _waiting_reason(pod, container)
             if waiting:
                 raise ApiError(400, f'container "{container}" in pod "{route.name}" is waiting '
@@ -767,12 +897,26 @@ class ApiServer:
         if existing is None and resource.namespaced:
             self._require_namespace(route.namespace)
         code = 201 if existing is None else 200
+        applied = _yaml_body(request) if is_apply else None
+        if applied is not None and existing is not None:
+            self._check_conflicts(request, applied, existing)
         if _dry_run(request):
             return _json(_preview(obj, existing), code)
-        obj = _managed(obj, request, "Apply" if is_apply else "Update", existing)
+        obj = _managed(obj, request, "Apply" if is_apply else "Update", existing, applied)
         if existing is None:
             return _json(self.store.apply(obj), code)
         return _json(self._update(obj, resource))
+
+    @staticmethod
+    def _check_conflicts(request: Request, applied: Obj, existing: Obj) -> None:
+        """A field another manager owns, applied with a different value: 409 unless
+        `force=true` (then the applier takes it over)."""
+        if request.args.get("force", "").lower() in ("true", "1"):
+            return
+        found = fields.conflicts(applied, existing, request.args.get("fieldManager", ""))
+        if found:
+            message, details = fields.conflict_status(found)
+            raise ApiError(409, message, "Conflict", details)
 
     def _patched(self, request: Request, existing: Obj | None, route: Route,
                  resource: Resource) -> Obj:
@@ -784,7 +928,7 @@ class ApiServer:
                                "Required value: is required for apply patch", "Invalid")
             body = _yaml_body(request)
             # SSA, simplified: the applied config merged into the live object (lists are
-            # replaced, fields the manager dropped are kept; no conflict detection).
+            # replaced, fields the manager dropped are kept); conflicts: _check_conflicts.
             return body if existing is None else dict(merge_patch(existing, body))
         if kind in MERGE_PATCHES:
             # Strategic merge patch treated as JSON merge patch: same for maps, but lists
@@ -931,8 +1075,9 @@ _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "updat
 
 
 def _resource_entry(resource: Resource) -> Obj:
+    verbs = ["create"] if resource.kind in REVIEW_KINDS else _VERBS
     entry: Obj = {"name": resource.plural, "singularName": resource.singular,
-                  "namespaced": resource.namespaced, "kind": resource.kind, "verbs": _VERBS}
+                  "namespaced": resource.namespaced, "kind": resource.kind, "verbs": verbs}
     if resource.short_names:
         entry["shortNames"] = list(resource.short_names)
     if resource.categories:
@@ -1014,9 +1159,22 @@ def _json_body(request: Request, shape: type[Any]) -> Any:
     return data
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML as Go's sigs.k8s.io/yaml reads it: only true/false are booleans (PyYAML's
+    YAML 1.1 would turn a `y:` or `on:` key into True)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
 def _yaml_body(request: Request) -> Obj:
     try:
-        data = yaml.safe_load(request.get_data() or b"")
+        data = yaml.load(request.get_data() or b"", Loader=_Yaml12Loader)
     except yaml.YAMLError as exc:
         raise ApiError(400, f"error decoding YAML: {exc}", "BadRequest") from None
     if not isinstance(data, dict):
@@ -1039,17 +1197,14 @@ def _validate_name(resource: Resource, name: str) -> None:
                       "end with an alphanumeric character")
 
 
-def _managed(obj: Obj, request: Request, operation: str, existing: Obj | None = None) -> Obj:
-    """Record the field manager in managedFields (without the field set: the sim does not
-    track field ownership). The store ignores managedFields when detecting changes."""
+def _managed(obj: Obj, request: Request, operation: str, existing: Obj | None = None,
+             applied: Obj | None = None) -> Obj:
+    """managedFields after this write (fields.py): an Apply owns the fields it applied, an
+    Update the fields it changed. The store ignores managedFields when detecting changes."""
     manager = request.args.get("fieldManager") or _agent(request)
-    entries = [e for e in (existing or obj)["metadata"].get("managedFields") or []
-               if (e.get("manager"), e.get("operation")) != (manager, operation)]
-    entries.append({"manager": manager, "operation": operation,
-                    "apiVersion": obj["apiVersion"], "time": now_rfc3339(),
-                    "fieldsType": "FieldsV1", "fieldsV1": {}})
     result = copy.deepcopy(obj)
-    result["metadata"]["managedFields"] = entries
+    result["metadata"]["managedFields"] = fields.managed_entries(
+        existing, obj, manager, operation, applied, obj["apiVersion"], now_rfc3339())
     return result
 
 
@@ -1085,6 +1240,38 @@ def _log_container(pod: Obj, asked: str) -> str:
     if asked not in names + init:
         raise ApiError(400, f"container {asked} is not valid for pod {name}", "BadRequest")
     return asked
+
+
+_EVENT_FIELDS = (("involvedObject", "regarding"), ("message", "note"),
+                 ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
+                 ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount"),
+                 ("reportingComponent", "reportingController"))
+
+
+def events_api_view(event: Obj) -> Obj:
+    """A core/v1 Event as events.k8s.io/v1 serves it (one storage, two shapes)."""
+    view: Obj = {"apiVersion": NEW_EVENTS, "kind": "Event"}
+    renamed = dict(_EVENT_FIELDS)
+    for key, value in event.items():
+        if key in ("apiVersion", "kind") or value in (None, "", {}):
+            continue
+        view[renamed.get(key, key)] = value
+    return view
+
+
+def _terminated_before(pod: Obj, container: str) -> bool:
+    """Whether the container ran before its current instance (the kubelet keeps one)."""
+    status = pod.get("status") or {}
+    return any(entry.get("name") == container
+               and bool((entry.get("lastState") or {}).get("terminated"))
+               for entry in (status.get("containerStatuses") or [])
+               + (status.get("initContainerStatuses") or []))
+
+
+def _user_info(user: rbac.ServiceAccountUser | None) -> Obj:
+    if user is None:  # the admin token: a kubeadm-like admin in system:masters
+        return {"username": ADMIN_USER, "groups": ["system:masters", "system:authenticated"]}
+    return {"username": user.username, "uid": user.uid, "groups": list(user.groups)}
 
 
 def _waiting_reason(pod: Obj, container: str) -> str:

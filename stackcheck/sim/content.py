@@ -3,7 +3,7 @@
 
 SimSpec edits that concern content are applied here, as they would be by a deploy that went
 wrong: `missing_workloads` are never created, `unannotated_namespaces` lose the
-`linkerd.io/inject` annotation.
+`linkerd.io/inject` annotation, `unlabelled_podmonitors` lose the `release` label.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from stackcheck.sim.spec import SimSpec
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 INJECT_ANNOTATION = "linkerd.io/inject"
+RELEASE_LABEL = "release"  # what kube-prometheus-stack's default PodMonitor selector matches
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"})
 
 
@@ -76,4 +77,8 @@ def _edited(obj: dict[str, Any], spec: SimSpec) -> dict[str, Any] | None:
         annotations = {key: value for key, value in (meta.get("annotations") or {}).items()
                        if key != INJECT_ANNOTATION}
         return {**obj, "metadata": {**meta, "annotations": annotations}}
+    if kind == "PodMonitor" and meta["name"] in spec.unlabelled_podmonitors:
+        labels = {key: value for key, value in (meta.get("labels") or {}).items()
+                  if key != RELEASE_LABEL}
+        return {**obj, "metadata": {**meta, "labels": labels}}
     return obj

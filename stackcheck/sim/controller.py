@@ -27,13 +27,19 @@ PROXY_INIT_IMAGE = "cr.l5d.io/linkerd/proxy-init:v2.2.3"
 PROXY = "linkerd-proxy"
 INJECT = "linkerd.io/inject"
 # the sim's trust anchor is fictitious; its digest only has to look like the real annotation
-TRUST_ROOT_SHA256 = hashlib.sha256(b"stackcheck-sim trust anchor").hexdigest()
+TRUST_ROOTS = ("linkerd", "linkerd-identity-trust-roots", "ca-bundle.crt")
+ANCHORS_ENV = "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes uses for generated names
 STORE_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 DEFAULT_RESTARTS = 5
 FALLBACK_NOW = datetime(2024, 11, 20, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+CRASH_LAST_EXIT = timedelta(minutes=3)
 UPTIME = timedelta(days=3)  # how long the simulated cluster has been up when the sim starts
+CONTROLLER_LAG = timedelta(seconds=1)  # a controller's object follows its owner's this soon
+# what was applied when the cluster came up, dated then (before the objects made from it);
+# controller-made kinds carry their own times, nodes are the cluster itself
+UNDATED_KINDS = frozenset({"Node", "Pod", "Event", "ReplicaSet", "Job", "Lease"})
 
 
 class Store(Protocol):
@@ -231,7 +237,8 @@ def _replicaset(deploy: Obj, rs_name: str, labels: dict[str, str], anchor: datet
                    "deployment.kubernetes.io/revision": "1"}
     return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": rs_name, "namespace": meta["namespace"], "labels": labels,
-                         "annotations": annotations, "creationTimestamp": _ts(anchor),
+                         "annotations": annotations,
+                         "creationTimestamp": _ts(anchor + CONTROLLER_LAG),
                          "ownerReferences": [_owner_ref(deploy)]},
             "spec": {"replicas": int(spec.get("replicas", 1)), "selector": selector,
                      "template": template}}
@@ -354,7 +361,27 @@ def _inbound_ports(containers: list[Obj]) -> str:
     return ",".join(str(p) for p in ports)
 
 
-def _proxy_env(app_containers: list[Obj]) -> list[Obj]:
+def _trust_anchors(ctx: Context, plan: PodPlan) -> str:
+    """The bundle the injector wrote into this pod: ConfigMap linkerd-identity-trust-roots's,
+    or, for SimSpec.stale_anchor_workloads, the one it held before the anchor was rotated."""
+    if plan.workload in ctx.spec.stale_anchor_workloads and ctx.spec.previous_trust_anchor_pem:
+        return ctx.spec.previous_trust_anchor_pem
+    namespace, name, key = TRUST_ROOTS
+    configmap = ctx.store.get_object("v1", "ConfigMap", namespace, name) or {}
+    return str((configmap.get("data") or {}).get(key, ""))
+
+
+def _anchors_env(anchors: str | None) -> Obj:
+    """charts/partials/templates/_proxy.tpl (stable-2.14.10): injected proxies get the PEM
+    as a literal value; control-plane pods (`anchors` None) read the ConfigMap's key."""
+    if anchors is None:
+        _, name, key = TRUST_ROOTS
+        return {"name": ANCHORS_ENV, "valueFrom": {"configMapKeyRef": {"name": name,
+                                                                        "key": key}}}
+    return {"name": ANCHORS_ENV, "value": anchors.strip() + "\n"}
+
+
+def _proxy_env(app_containers: list[Obj], anchors: str | None = None) -> list[Obj]:
     def field_ref(name: str, path: str) -> Obj:
         return {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
 
@@ -383,21 +410,25 @@ def _proxy_env(app_containers: list[Obj]) -> list[Obj]:
         ("LINKERD2_PROXY_DESTINATION_SVC_NAME",
          "linkerd-destination.linkerd.serviceaccount.identity.linkerd.cluster.local"),
     ]
-    return [field_ref("_pod_name", "metadata.name"), field_ref("_pod_ns", "metadata.namespace"),
-            field_ref("_pod_nodeName", "spec.nodeName"),
-            field_ref("_pod_sa", "spec.serviceAccountName"),
-            *({"name": k, "value": v} for k, v in plain)]
+    env = [field_ref("_pod_name", "metadata.name"), field_ref("_pod_ns", "metadata.namespace"),
+           field_ref("_pod_nodeName", "spec.nodeName"),
+           field_ref("_pod_sa", "spec.serviceAccountName"),
+           *({"name": k, "value": v} for k, v in plain)]
+    after = next(i for i, e in enumerate(env) if e["name"] == "LINKERD2_PROXY_IDENTITY_DIR")
+    env.insert(after + 1, _anchors_env(anchors))
+    return env
 
 
-def _proxy_container(app_containers: list[Obj], native: bool) -> Obj:
+def _proxy_container(app_containers: list[Obj], native: bool, anchors: str | None = None,
+                     version: str = LINKERD_VERSION) -> Obj:
     def probe(path: str, delay: int) -> Obj:
         return {"httpGet": {"path": path, "port": 4191, "scheme": "HTTP"},
                 "initialDelaySeconds": delay, "timeoutSeconds": 1, "periodSeconds": 10,
                 "successThreshold": 1, "failureThreshold": 3}
 
     container: Obj = {
-        "name": PROXY, "image": PROXY_IMAGE, "imagePullPolicy": "IfNotPresent",
-        "env": _proxy_env(app_containers),
+        "name": PROXY, "image": f"{PROXY_IMAGE.rsplit(':', 1)[0]}:{version}",
+        "imagePullPolicy": "IfNotPresent", "env": _proxy_env(app_containers, anchors),
         "ports": [{"name": "linkerd-proxy", "containerPort": 4143, "protocol": "TCP"},
                   {"name": "linkerd-admin", "containerPort": 4191, "protocol": "TCP"}],
         "livenessProbe": probe("/live", 10), "readinessProbe": probe("/ready", 2),
@@ -448,17 +479,22 @@ _PROXY_VOLUMES = [
 ]
 
 
-def _inject(pod: Obj, plan: PodPlan, created_by: str, native: bool) -> None:
+def _inject(pod: Obj, plan: PodPlan, created_by: str, ctx: Context) -> None:
     """What the injector's patch adds to the pod (see linkerd2's proxy-injector fixtures)."""
     meta, spec = pod["metadata"], pod["spec"]
+    native = ctx.spec.native_sidecars
+    anchors = _trust_anchors(ctx, plan)
+    version = ctx.spec.proxy_versions.get(plan.workload, LINKERD_VERSION)
     meta["annotations"].update({
-        "linkerd.io/created-by": created_by, "linkerd.io/proxy-version": LINKERD_VERSION,
-        "linkerd.io/identity-mode": "default", "linkerd.io/trust-root-sha256": TRUST_ROOT_SHA256,
+        "linkerd.io/created-by": created_by, "linkerd.io/proxy-version": version,
+        "linkerd.io/trust-root-sha256": hashlib.sha256(anchors.encode()).hexdigest(),
     })
     meta["labels"].update({"linkerd.io/control-plane-ns": "linkerd",
                            f"linkerd.io/proxy-{plan.kind.lower()}": plan.workload,
                            "linkerd.io/workload-ns": plan.namespace})
-    proxy = _proxy_container(spec["containers"], native)
+    from_configmap = created_by.startswith("linkerd/helm")  # the control plane's own pods
+    proxy = _proxy_container(spec["containers"], native, None if from_configmap else anchors,
+                             version)
     init = spec.setdefault("initContainers", [])
     if native:
         init[:0] = [_init_container(), proxy]
@@ -565,13 +601,14 @@ class PodState:
     main: str  # the app container a fault hits
     restarts: int
     completed: bool
+    now: datetime = FALLBACK_NOW  # when the sim started: a crash loop's last exit is just before
 
 
 def _state_of(ctx: Context, plan: PodPlan, spec: Obj) -> PodState:
     mains = [c["name"] for c in spec["containers"] if c["name"] != PROXY]
     default = DEFAULT_RESTARTS if plan.fault is PodFault.CRASH_LOOP else 0
     restarts = ctx.spec.restart_counts.get(plan.workload, default)
-    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed)
+    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed, ctx.now)
 
 
 def _running(container: Obj, pod: str, started: datetime, ready: bool,
@@ -595,8 +632,10 @@ def _terminated(container: Obj, pod: str, started: datetime, seconds: int, ready
             "lastState": {}}
 
 
-def _crashing(container: Obj, pod: str, started: datetime, restarts: int) -> Obj:
-    last_start = started + timedelta(minutes=2 * restarts)
+def _crashing(container: Obj, pod: str, started: datetime, restarts: int,
+              now: datetime) -> Obj:
+    # the kubelet's back-off is capped at 5 minutes: the last exit was a few minutes ago
+    last_start = max(started, now - CRASH_LAST_EXIT)
     return {"name": container["name"], "image": container["image"],
             "imageID": _image_id(container["image"]),
             "containerID": _container_id(pod, container["name"], restarts),
@@ -624,7 +663,7 @@ def _app_status(container: Obj, pod: str, state: PodState, started: datetime) ->
         return _terminated(container, pod, started, 3, ready=False)
     is_main = container["name"] == state.main
     if is_main and state.fault is PodFault.CRASH_LOOP:
-        return _crashing(container, pod, started, state.restarts)
+        return _crashing(container, pod, started, state.restarts, state.now)
     if is_main and state.fault is PodFault.IMAGE_PULL:
         return _pulling(container)
     ready = not ((is_main and state.fault is PodFault.NOT_READY)
@@ -745,7 +784,7 @@ def _pod(ctx: Context, plan: PodPlan, pool: AddressPool) -> Obj:
         "ownerReferences": [plan.owner], "creationTimestamp": _ts(plan.started)}, "spec": spec}
     created_by = _injected_by(ctx, plan)
     if created_by:
-        _inject(pod, plan, created_by, ctx.spec.native_sidecars)
+        _inject(pod, plan, created_by, ctx)
         spec["containers"] = [_default_container(c, _token_name(spec))
                               if c["name"] == PROXY else c for c in spec["containers"]]
         spec["initContainers"] = [_default_container(c, _token_name(spec))
@@ -786,25 +825,59 @@ def _secret_holder(plans: list[PodPlan]) -> PodPlan | None:
 # ----------------------------------------------------------------------------------------
 
 
+SCHEDULER = "default-scheduler"
+
+
 def _event(pod: Obj, reason: str, message: str, count: int, first: datetime,
-           last: datetime, container: str | None, component: str, node: str) -> Obj:
+           last: datetime, container: str | None, component: str, node: str,
+           kind: str = "Warning") -> Obj:
+    """One Event about `pod`, as its component writes it: the kubelet through the core/v1
+    recorder (source, count, first/last timestamps), the scheduler through events.k8s.io/v1
+    (eventTime, a series for repeats, no source), as served by core/v1 (facts:
+    tests/data/facts/kube-apiserver.yml)."""
     meta = pod["metadata"]
     involved: Obj = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
                      "namespace": meta["namespace"], "uid": meta.get("uid", "")}
     if container:
-        involved["fieldPath"] = f"spec.containers{{{container}}}"
-    source: Obj = {"component": component}
-    if component == "kubelet":
-        source["host"] = node
-    suffix = _digest(meta["name"], reason)[:16]
-    return {"apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{suffix}", "namespace": meta["namespace"],
-                         "creationTimestamp": _ts(first)},
-            "involvedObject": involved, "reason": reason, "message": message,
-            "type": "Warning", "count": count, "firstTimestamp": _ts(first),
-            "lastTimestamp": _ts(last), "source": source,
-            "reportingComponent": component,
-            "reportingInstance": node if component == "kubelet" else ""}
+        involved["fieldPath"] = _field_path(pod, container)
+    name = f"{meta['name']}.{_digest(meta['name'], reason, message)[:16]}"
+    event: Obj = {"apiVersion": "v1", "kind": "Event",
+                  "metadata": {"name": name, "namespace": meta["namespace"],
+                               "creationTimestamp": _ts(first)},
+                  "involvedObject": involved, "reason": reason, "message": message,
+                  "type": kind}
+    if component == SCHEDULER:
+        event.update(source={}, firstTimestamp=None, lastTimestamp=None,
+                     eventTime=_micro_ts(first), action="Scheduling",
+                     reportingComponent=SCHEDULER, reportingInstance=f"{SCHEDULER}-{node}")
+        if count > 1:
+            event["series"] = {"count": count, "lastObservedTime": _micro_ts(last)}
+        return event
+    event.update(count=count, firstTimestamp=_ts(first), lastTimestamp=_ts(last),
+                 source={"component": component, "host": node} if component == "kubelet"
+                 else {"component": component},
+                 eventTime=None, reportingComponent=component,
+                 reportingInstance=node if component == "kubelet" else "")
+    return event
+
+
+def _micro_ts(moment: datetime) -> str:
+    """metav1.MicroTime, as eventTime is written."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _field_path(pod: Obj, container: str) -> str:
+    init = {c["name"] for c in pod["spec"].get("initContainers") or []}
+    return f"spec.initContainers{{{container}}}" if container in init \
+        else f"spec.containers{{{container}}}"
+
+
+def scheduling_failed(pod: Obj, message: str, first: datetime, last: datetime,
+                      attempts: int, node: str) -> Obj:
+    """The scheduler's FailedScheduling for a pod it cannot place (`node`: where the
+    scheduler runs, naming its reportingInstance)."""
+    return _event(pod, "FailedScheduling", message, attempts, first, last, None, SCHEDULER,
+                  node)
 
 
 def _fault_events(ctx: Context, plan: PodPlan, pod: Obj) -> list[Obj]:
@@ -814,23 +887,55 @@ def _fault_events(ctx: Context, plan: PodPlan, pod: Obj) -> list[Obj]:
     node = ctx.node_name
     if state.fault is PodFault.PENDING:
         message = pod["status"]["conditions"][0]["message"]
-        return [_event(pod, "FailedScheduling", message, 1, plan.started, plan.started, None,
-                       "default-scheduler", node)]
+        # the scheduler retries an unschedulable pod at least every 5 minutes
+        attempts = max(1, int((ctx.now - plan.started).total_seconds() // 300))
+        return [scheduling_failed(pod, message, plan.started, last, attempts, node)]
     if main is None:
         return []
     if state.fault is PodFault.CRASH_LOOP:
-        return [_event(pod, "BackOff", "Back-off restarting failed container "
-                       f"{main['name']} in pod {plan.name}_{plan.namespace}"
-                       f"({pod['metadata'].get('uid', '')})",
-                       max(1, state.restarts * 4), first, last, main["name"], "kubelet", node)]
+        return _crash_loop_events(pod, main, state, first, node)
     if state.fault is PodFault.IMAGE_PULL:
-        image = main["image"]
-        return [_event(pod, "Failed", f'Failed to pull image "{image}": rpc error: code = '
-                       f"NotFound desc = failed to pull and unpack image \"{image}\": not found",
-                       4, first, last, main["name"], "kubelet", node),
-                _event(pod, "BackOff", f'Back-off pulling image "{image}"', 40, first, last,
-                       main["name"], "kubelet", node)]
+        return _image_pull_events(pod, main, first, last, node)
     return _unhealthy_events(pod, state, first, last, node)
+
+
+def _crash_loop_events(pod: Obj, main: Obj, state: PodState, first: datetime,
+                       node: str) -> list[Obj]:
+    """Each run: Pulled (image present), Created, Started; between runs: BackOff."""
+    name, runs = main["name"], state.restarts + 1
+    last_start = max(first, state.now - CRASH_LAST_EXIT)
+    meta = pod["metadata"]
+
+    def normal(reason: str, message: str) -> Obj:
+        return _event(pod, reason, message, runs, first, last_start, name, "kubelet", node,
+                      "Normal")
+
+    return [normal("Pulled", f'Container image "{main["image"]}" already present on machine'),
+            normal("Created", f"Created container {name}"),
+            normal("Started", f"Started container {name}"),
+            _event(pod, "BackOff", f"Back-off restarting failed container {name} in pod "
+                   f"{meta['name']}_{meta['namespace']}({meta.get('uid', '')})",
+                   max(1, state.restarts * 4), first, state.now - timedelta(seconds=30), name,
+                   "kubelet", node)]
+
+
+def _image_pull_events(pod: Obj, main: Obj, first: datetime, last: datetime,
+                       node: str) -> list[Obj]:
+    """The kubelet's image manager (Pulling, Failed, BackOff) and the container start that
+    fails on it (Failed: `Error: ErrImagePull`, then `Error: ImagePullBackOff`)."""
+    name, image = main["name"], main["image"]
+    pulls, backoffs = 12, 250  # the pull back-off is capped at 5 minutes
+
+    def event(reason: str, message: str, count: int, kind: str = "Warning") -> Obj:
+        return _event(pod, reason, message, count, first, last, name, "kubelet", node, kind)
+
+    why = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+           f'failed to resolve reference "{image}": {image}: not found')
+    return [event("Pulling", f'Pulling image "{image}"', pulls, "Normal"),
+            event("Failed", f'Failed to pull image "{image}": {why}', pulls),
+            event("Failed", "Error: ErrImagePull", pulls),
+            event("BackOff", f'Back-off pulling image "{image}"', backoffs, "Normal"),
+            event("Failed", "Error: ImagePullBackOff", backoffs)]
 
 
 def _unhealthy_events(pod: Obj, state: PodState, first: datetime, last: datetime,
@@ -1076,11 +1181,34 @@ def _put_status(store: Store, obj: Obj, status: Obj) -> None:
     _put(store, _with_status(current, status))
 
 
+def _date_applied(ctx: Context) -> None:
+    """Objects applied after the cluster came up are dated when it came up, so a
+    Deployment is older than its ReplicaSet and pods, as in a real cluster."""
+    backdate = getattr(ctx.store, "backdate", None)
+    if backdate is None:
+        return
+    for api_version, kind in _applied_kinds(ctx.store):
+        for obj in ctx.store.list_objects(api_version, kind):
+            meta = obj["metadata"]
+            created = meta.get("creationTimestamp")
+            if created and _parse_ts(created) > ctx.anchor:
+                backdate(api_version, kind, meta.get("namespace"), meta["name"],
+                         _ts(ctx.anchor))
+
+
+def _applied_kinds(store: Store) -> list[tuple[str, str]]:
+    resources = getattr(store, "resources", None)
+    if resources is None:
+        return []
+    return [(r.api_version, r.kind) for r in resources() if r.kind not in UNDATED_KINDS]
+
+
 def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     """Make the store look like a cluster whose controllers have settled (see module doc)."""
     nodes = _nodes(store)
     node = nodes[0] if nodes else {"metadata": {"name": "sim-control-plane"}}
     ctx = Context(store, spec, pod_ip_block, _now(nodes), node)
+    _date_applied(ctx)
     deployments = _sorted(store, "apps/v1", "Deployment")
     replicasets = [(d, _plan_deployment(ctx, d)) for d in deployments]
     statefulsets = _sorted(store, "apps/v1", "StatefulSet")

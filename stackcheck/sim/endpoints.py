@@ -6,12 +6,16 @@ is read at request time, so a test may break (or heal) an endpoint while it runs
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import itertools
 import json
+import math
 import random
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import resources
 from string import Template
 from typing import Any
@@ -106,20 +110,53 @@ def _transient_failure(rate: float) -> Response | None:
 
 
 # ----------------------------------------------------------------------------------------
-# Bookinfo productpage
+# Bookinfo productpage (images 1.20.x: the Tailwind page)
 # ----------------------------------------------------------------------------------------
 
-_DETAILS = (("Type", "paperback"), ("Pages", "200"), ("Publisher", "PublisherA"),
-            ("Language", "English"), ("ISBN-10", "1234567890"), ("ISBN-13", "123-1234567890"))
+# The real page's sizes in bytes (tests/data/facts/bookinfo.yml), measured with a reviews
+# pod name of 27 characters; the page prints that name once per review, so each character
+# more or less moves a healthy page by 2 bytes.
+MEASURED_POD_NAME_LENGTH = 27
+MEASURED_PAGE_BYTES = {"v1": 9429, "v2": 15072, "v3": 15068}
+MEASURED_REVIEWS_ERROR_BYTES = 7712  # details fine, reviews failing
+MEASURED_DETAILS_ERROR_BYTES = 7884  # details failing, reviews v1
+
+_TITLE = "The Comedy of Errors"
+_SUMMARY = ('<a href="https://en.wikipedia.org/wiki/The_Comedy_of_Errors">Wikipedia Summary</a>: '
+            "The Comedy of Errors is one of <b>William Shakespeare's</b> early plays. It is his "
+            "shortest and one of his most farcical comedies, with a major part of the humour "
+            "coming from slapstick and mistaken identity, in addition to puns and word play.")
+_DETAILS = (("ISBN-10", "1234567890"), ("Publisher", "PublisherA"), ("Pages", "200"),
+            ("Type", "paperback"), ("Language", "English"))
 _REVIEWS = (
     ("Reviewer1", 5, "An extremely entertaining play by Shakespeare. The slapstick humour "
                      "is refreshing!"),
     ("Reviewer2", 4, "Absolutely fun and entertaining. The play lacks thematic depth when "
                      "compared to other plays by Shakespeare."),
 )
-_REVIEW_PODS = {"v1": "reviews-v1-5c5b7b9f8d-9wr2x", "v2": "reviews-v2-65cb66b45c-m7kqj",
-                "v3": "reviews-v3-7d6b8f9d4c-tq5zn"}
-_STAR_COLOR = {"v2": "black", "v3": "red"}
+# who answers when the page is served without a cluster behind it (unit tests)
+DEFAULT_REVIEW_PODS = {"v1": "reviews-v1-5c5b7b9f8d-9wr2x", "v2": "reviews-v2-65cb66b45c-m7kqj",
+                       "v3": "reviews-v3-7d6b8f9d4c-tq5zn"}
+STAR_COLOR = {"v2": "black", "v3": "red"}  # reviews v1 calls no ratings: no stars
+_REFERENCE_POD = "reviews-v1-" + "x" * (MEASURED_POD_NAME_LENGTH - len("reviews-v1-"))
+def _star_outline(samples: int = 40) -> str:
+    """A five-pointed star with rounded tips, as polygon points in a 20x20 box."""
+    points = []
+    for index in range(samples):
+        angle = 2 * math.pi * index / samples
+        swell = (0.5 + 0.5 * math.cos(5 * angle)) ** 2
+        radius = 4.2 + 5.6 * swell
+        points.append(f"{10 + radius * math.sin(angle):.1f},{10 - radius * math.cos(angle):.1f}")
+    return " ".join(points)
+
+
+_STAR = _star_outline()
+_FULL_STAR = ('<svg class="h-5 w-5 flex-none" viewBox="0 0 20 20" fill="currentColor" '
+              f'aria-hidden="true"><polygon points="{_STAR}" /></svg>')
+_EMPTY_STAR = ('<svg class="h-5 w-5 flex-none" viewBox="0 0 20 20" fill="none" '
+               'stroke="currentColor" stroke-width="1.5" stroke-linejoin="round" '
+               f'aria-hidden="true"><polygon points="{_STAR}" /></svg>')
+PodSource = Callable[[], list[dict[str, Any]]]
 
 
 def _template(name: str) -> Template:
@@ -127,54 +164,106 @@ def _template(name: str) -> Template:
     return Template(text)
 
 
+def _blank(size: int) -> str:
+    """`size` bytes of indentation: what makes a section as large as the real one."""
+    if size < 0:
+        raise ValueError(f"the simulated markup is {-size} bytes over the real page's budget")
+    lines, rest = divmod(size, 64)  # blank indented lines, as a template engine leaves them
+    return (" " * 63 + "\n") * lines + " " * rest
+
+
 def _error_section(what: str) -> str:
-    return ("      \n"
-            f'        <h4 class="text-center text-primary">Error fetching product {what}!</h4>\n'
-            "        \n"
-            f"          <p>Sorry, product {what} are currently unavailable for this book.</p>\n"
-            "        \n      \n")
+    return ('    <p class="text-2xl font-semibold text-red-600">'
+            f"Error fetching product {what}</p>\n"
+            f'    <p class="mt-2 text-lg text-slate-600">Sorry, product {what} are currently '
+            "unavailable for this book.</p>\n")
 
 
-def _details_section() -> str:
-    rows = "".join(f"          <dt>{name}:</dt>{value}\n" for name, value in _DETAILS)
-    return ("      \n"
-            '        <h4 class="text-center text-primary">Book Details</h4>\n'
-            f"        <dl>\n{rows}          \n        </dl>\n      \n")
+def _details_markup() -> str:
+    cells = "".join(
+        f'      <div class="py-2"><dt class="text-sm font-semibold text-slate-900">{name}</dt>'
+        f'<dd class="text-sm text-slate-500">{value}</dd></div>\n' for name, value in _DETAILS)
+    return ('    <h4 class="text-3xl font-semibold">Book Details</h4>\n'
+            '    <dl class="mt-4 grid grid-cols-2 gap-x-6 divide-y divide-slate-200 '
+            f'sm:grid-cols-5">\n{cells}    </dl>\n')
 
 
-def _stars(version: str, stars: int) -> str:
-    color = _STAR_COLOR.get(version)
+def _rating(version: str, stars: int, fill: int = 0) -> str:
+    color = STAR_COLOR.get(version)
     if color is None:
         return ""
-    pad = " " * 18
-    full = f'\n{pad}  <span class="glyphicon glyphicon-star"></span>\n{pad}' * stars
-    empty = f'\n{pad}  <span class="glyphicon glyphicon-star-empty"></span>\n{pad}' * (5 - stars)
-    return (f"              \n                <font color=\"{color}\">\n"
-            f"{pad}<!-- full stars: -->\n{pad}{full}\n"
-            f"{pad}<!-- empty stars: -->\n{pad}{empty}\n"
-            "                </font>\n              \n            \n")
+    icons = "\n          ".join([_FULL_STAR] * stars + [_EMPTY_STAR] * (5 - stars))
+    return (f'        <div class="flex gap-x-1 text-{color}-500">\n          {icons}\n'
+            f"        {_blank(fill)}</div>\n")
 
 
-def _reviews_section(version: str) -> str:
-    parts = ["      \n        <h4 class=\"text-center text-primary\">Book Reviews</h4>\n        "]
-    for reviewer, stars, text in _REVIEWS:
-        parts.append(
-            "\n          <blockquote>\n"
-            f"            <p>{html.escape(text)}</p>\n"
-            f"            <small>{reviewer}</small>\n"
-            f"            \n{_stars(version, stars)}"
-            "          </blockquote>\n        ")
-    parts.append(f"\n        <dl>\n          <dt>Reviews served by:</dt>\n"
-                 f"          <u>{_REVIEW_PODS[version]}</u>\n        </dl>\n      \n")
-    return "".join(parts)
+def _review(version: str, reviewer: str, stars: int, text: str, pod: str, fill: int) -> str:
+    return ('      <article class="px-6 py-8">\n'
+            f"{_rating(version, stars, fill)}"
+            '        <blockquote class="mt-8 text-xl font-semibold leading-8 text-slate-900">'
+            f'<p>"{html.escape(text)}"</p></blockquote>\n'
+            '        <div class="mt-4 text-sm leading-6">'
+            f'<div class="font-semibold">{reviewer}</div>\n'
+            '          <div class="mt-1 font-mono text-slate-600">Reviews served by:\n'
+            f"            {pod}\n          </div></div>\n      </article>\n")
 
 
-def render_productpage(version: str, errors: Iterable[str] = (), padding: int = 0) -> bytes:
-    """The productpage body as reviews `version` (v1/v2/v3) would make it."""
+def _reviews_markup(version: str, pod: str, fill: int, star_fill: int) -> str:
+    articles = "".join(_review(version, reviewer, stars, text, pod,
+                               star_fill if index == 0 else 0)
+                       for index, (reviewer, stars, text) in enumerate(_REVIEWS))
+    return ('    <h4 class="text-3xl font-semibold">Book Reviews</h4>\n'
+            f'    <div class="flex flex-col md:flex-row">\n{articles}    {_blank(fill)}</div>\n')
+
+
+@dataclass(frozen=True)
+class _Fills:
+    """Bytes of indentation per section, so that each section is as large as the real one."""
+
+    details: int
+    reviews: int
+    stars: int
+    page: int
+
+
+@functools.cache
+def _fills() -> _Fills:
+    measured_v1 = MEASURED_PAGE_BYTES["v1"]
+    details_ok = len(_error_section("details")) + measured_v1 - MEASURED_DETAILS_ERROR_BYTES
+    reviews_v1 = len(_error_section("reviews")) + measured_v1 - MEASURED_REVIEWS_ERROR_BYTES
+    stars = MEASURED_PAGE_BYTES["v2"] - measured_v1  # two reviews' ratings, black stars
+    star_markup = sum(len(_rating("v2", count)) for _, count, _ in _REVIEWS)
+    fills = _Fills(details=details_ok - len(_details_markup()),
+                   reviews=reviews_v1 - len(_reviews_markup("v1", _REFERENCE_POD, 0, 0)),
+                   stars=stars - star_markup, page=0)
+    page = len(_page(_details_section(fills), _reviews_section("v1", _REFERENCE_POD, fills), 0))
+    return dataclasses.replace(fills, page=measured_v1 - page)
+
+
+def _details_section(fills: _Fills) -> str:
+    return _details_markup().replace("    </dl>\n", f"    {_blank(fills.details)}</dl>\n")
+
+
+def _reviews_section(version: str, pod: str, fills: _Fills) -> str:
+    return _reviews_markup(version, pod, fills.reviews, fills.stars)
+
+
+def _page(details: str, reviews: str, fill: int) -> str:
+    return _template("productpage.html").substitute(
+        title=_TITLE, summary=_SUMMARY, details=details, reviews=reviews, fill=_blank(fill))
+
+
+def render_productpage(version: str, errors: Iterable[str] = (), padding: int = 0,
+                       reviews_pod: str | None = None) -> bytes:
+    """The productpage body as reviews `version` (v1/v2/v3), served by `reviews_pod`, makes
+    it; `errors` names the backends that failed ("details", "reviews")."""
     failed = set(errors)
-    details = _error_section("details") if "details" in failed else _details_section()
-    reviews = _error_section("reviews") if "reviews" in failed else _reviews_section(version)
-    body = _template("productpage.html").substitute(details=details, reviews=reviews)
+    fills = _fills()
+    pod = reviews_pod or DEFAULT_REVIEW_PODS[version]
+    details = _error_section("details") if "details" in failed else _details_section(fills)
+    reviews = (_error_section("reviews") if "reviews" in failed
+               else _reviews_section(version, pod, fills))
+    body = _page(details, reviews, fills.page)
     body += " " * max(0, padding)  # exactly `padding` more bytes
     return body.encode("utf-8")
 
@@ -191,12 +280,55 @@ def _status_page(status: int) -> str:
             f"<h1>{reason}</h1>\n<p>The server could not complete your request.</p>\n")
 
 
-class ProductPage:
-    """Bookinfo's productpage: `/productpage`, `/health`, `/`."""
+def _serving(pod: dict[str, Any]) -> bool:
+    """A pod a Service sends requests to: Running and Ready."""
+    status = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or [])
+    return status.get("phase") == "Running" and ready and not pod["metadata"].get(
+        "deletionTimestamp")
 
-    def __init__(self, spec: SimSpec) -> None:
+
+@dataclass(frozen=True)
+class Backends:
+    """What productpage can reach: details or not, and the reviews pods (version, name)."""
+
+    details: bool
+    reviews: tuple[tuple[str, str], ...]
+
+
+def backends(pods: list[dict[str, Any]]) -> Backends:
+    """The Ready details and reviews pods among `pods`, as the Services' endpoints list them."""
+    serving = [p for p in pods if _serving(p)]
+
+    def labelled(app: str) -> list[dict[str, Any]]:
+        return sorted((p for p in serving if (p["metadata"].get("labels") or {}).get("app") == app),
+                      key=lambda p: str(p["metadata"]["name"]))
+
+    reviews = tuple((str(p["metadata"]["labels"].get("version", "v1")), str(p["metadata"]["name"]))
+                    for p in labelled("reviews")
+                    if p["metadata"]["labels"].get("version", "v1") in REVIEW_VERSIONS)
+    return Backends(details=bool(labelled("details")), reviews=reviews)
+
+
+_STANDALONE = Backends(True, tuple((v, DEFAULT_REVIEW_PODS[v]) for v in REVIEW_VERSIONS))
+
+
+class ProductPage:
+    """Bookinfo's productpage: `/productpage`, `/health`, `/`.
+
+    Each /productpage request goes to the next Ready reviews pod in turn (round robin over
+    the reviews Service's endpoints, in name order), and names it. Round robin, not random:
+    Linkerd's balancer spreads requests evenly over equally fast endpoints, and in turn
+    every run of three requests sees each version once, so what a test sees is repeatable.
+    No Ready details or reviews pod: that section's error, as productpage shows it. `pods`
+    lists bookinfo's pods at request time; without it, one pod per reviews version answers.
+    """
+
+    def __init__(self, spec: SimSpec, pods: PodSource | None = None) -> None:
         self.spec = spec
-        self._versions = itertools.cycle(REVIEW_VERSIONS)
+        self._pods = pods
+        self._turn = itertools.count()
         self._lock = threading.Lock()
         self.served: list[str] = []  # reviews version behind each healthy /productpage
         self._server = ServerThread(self._wsgi, name="productpage")
@@ -211,11 +343,17 @@ class ProductPage:
     def url(self) -> str:
         return self._server.url
 
-    def next_version(self) -> str:
+    def backends(self) -> Backends:
+        return _STANDALONE if self._pods is None else backends(self._pods())
+
+    def next_reviews(self, reachable: Backends) -> tuple[str, str] | None:
+        """The reviews (version, pod) that answers this request; None: no reviews pod."""
+        if not reachable.reviews:
+            return None
         with self._lock:
-            version = next(self._versions)
-            self.served.append(version)
-            return version
+            chosen = reachable.reviews[next(self._turn) % len(reachable.reviews)]
+            self.served.append(chosen[0])
+            return chosen
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         response = self._respond(Request(environ))
@@ -236,10 +374,19 @@ class ProductPage:
                 return Response(_status_page(spec.productpage_status),
                                 status=spec.productpage_status,
                                 content_type="text/html; charset=utf-8")
-            body = render_productpage(self.next_version(), spec.productpage_errors,
-                                      spec.productpage_padding)
-            return Response(body, content_type="text/html; charset=utf-8")
+            return Response(self._page(), content_type="text/html; charset=utf-8")
         return Response(_status_page(404), status=404, content_type="text/html; charset=utf-8")
+
+    def _page(self) -> bytes:
+        reachable = self.backends()
+        errors = set(self.spec.productpage_errors)
+        if not reachable.details:
+            errors.add("details")
+        chosen = None if "reviews" in errors else self.next_reviews(reachable)
+        if chosen is None:
+            errors.add("reviews")
+        version, pod = chosen or ("v1", "")
+        return render_productpage(version, errors, self.spec.productpage_padding, pod or None)
 
 
 # ----------------------------------------------------------------------------------------

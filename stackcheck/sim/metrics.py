@@ -92,6 +92,26 @@ class _Flow:
     labels: dict[str, str]
     tcp_labels: dict[str, str]
     rps: float
+    app_inbound: bool = False  # application traffic into this pod (what SimSpec faults shape)
+
+
+@dataclass(frozen=True)
+class TrafficShape:
+    """How one workload's inbound application traffic behaves (SimSpec's golden faults)."""
+
+    error_share: float = 0.0  # share of responses that are 500s
+    latency_factor: float = 1.0  # every latency multiplied by this
+    plaintext: bool = False  # callers reach it without mTLS
+    frozen: bool = False  # no traffic: counters stand still
+
+
+def traffic_shape(spec: SimSpec, workload: str) -> TrafficShape:
+    return TrafficShape(spec.error_shares.get(workload, 0.0),
+                        spec.latency_factors.get(workload, 1.0),
+                        workload in spec.plaintext_workloads, spec.no_traffic)
+
+
+INBOUND_RPS = 5.0  # enough requests per 2 s scrape for stable rates and quantiles
 
 
 def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
@@ -119,7 +139,7 @@ def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
                    "client_id": client_id, **server}
         tcp = {"direction": "inbound", "peer": "src", "target_addr": local, "tls": "true",
                "client_id": client_id, **server}
-        flows.append(_Flow(inbound, tcp, 1.0))
+        flows.append(_Flow(inbound, tcp, INBOUND_RPS, app_inbound=True))
     for callee_service in _callees(target.workload_name):
         for callee in everyone:
             if callee.namespace != target.namespace:
@@ -146,9 +166,36 @@ def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
     return flows
 
 
+def _shaped(flow: _Flow, shape: TrafficShape) -> _Flow:
+    """A plaintext caller: the proxy sees no TLS and no client identity (the labels the
+    proxy sets for `tls="no_identity"`, as on its probe traffic)."""
+    if not (flow.app_inbound and shape.plaintext):
+        return flow
+    labels = {k: v for k, v in flow.labels.items() if k != "client_id"}
+    tcp = {k: v for k, v in flow.tcp_labels.items() if k != "client_id"}
+    plain = {"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
+    return _Flow({**labels, **plain}, {**tcp, **plain}, flow.rps, flow.app_inbound)
+
+
+def _bucket_share(le: float, factor: float) -> float:
+    """Share of answers at or under `le` ms: most in 5-50 ms (times `factor`), a few slower."""
+    scaled = le / factor
+    return min(1.0, max(0.0, (scaled - 2) / 48.0)) if scaled < 100 else 1.0
+
+
+def _responses(flow: _Flow, count: int, shape: TrafficShape) -> list[tuple[str, str, int]]:
+    """(status code, classification, count) of a flow's responses so far."""
+    share = shape.error_share if flow.app_inbound else 0.0
+    failed = int(count * share)
+    out = [("200", "success", count - failed)]
+    return [*out, ("500", "failure", failed)] if share > 0 else out
+
+
 def render_metrics(target: ProxyTarget, everyone: list[ProxyTarget], started_wall: float,
-                   elapsed: float, traffic: bool = True) -> str:
-    """The proxy's `/metrics` text after `elapsed` seconds (counters grow with time)."""
+                   elapsed: float, traffic: bool = True,
+                   shape: TrafficShape = TrafficShape()) -> str:
+    """The proxy's `/metrics` text after `elapsed` seconds (counters grow with time, unless
+    `shape.frozen`); `shape` forms the inbound application traffic."""
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
@@ -156,29 +203,33 @@ def render_metrics(target: ProxyTarget, everyone: list[ProxyTarget], started_wal
         out.append(f"# TYPE {name} {kind}")
 
     if traffic:
-        flows = _flows(target, everyone)
-        counts = [10 + int(flow.rps * elapsed) for flow in flows]
+        flows = [_shaped(flow, shape) for flow in _flows(target, everyone)]
+        seconds = 0.0 if shape.frozen else elapsed
+        counts = [10 + int(flow.rps * seconds) for flow in flows]
         family("request_total", "counter", "Total count of HTTP requests.")
         for flow, count in zip(flows, counts, strict=True):
             out.append(f"request_total{{{_labels(flow.labels)}}} {count}")
         family("response_latency_ms", "histogram", "Elapsed times between a request's headers "
                "being received and its response stream completing")
         for flow, count in zip(flows, counts, strict=True):
-            labels = {**flow.labels, "status_code": "200"}
-            for le in LATENCY_BUCKETS_MS:
-                # most answers in 5-50 ms, a few slower
-                share = min(1.0, max(0.0, (le - 2) / 48.0)) if le < 100 else 1.0
-                bucket = _labels({**labels, "le": str(le)})
-                out.append(f"response_latency_ms_bucket{{{bucket}}} {int(count * share)}")
-            out.append(f"response_latency_ms_bucket{{{_labels({**labels, 'le': '+Inf'})}}} "
-                       f"{count}")
-            out.append(f"response_latency_ms_sum{{{_labels(labels)}}} {count * 17}")
-            out.append(f"response_latency_ms_count{{{_labels(labels)}}} {count}")
+            flow_factor = shape.latency_factor if flow.app_inbound else 1.0
+            for status, _, answered in _responses(flow, count, shape):
+                labels = {**flow.labels, "status_code": status}
+                for le in LATENCY_BUCKETS_MS:
+                    bucket = _labels({**labels, "le": str(le)})
+                    share = _bucket_share(le, flow_factor)
+                    out.append(f"response_latency_ms_bucket{{{bucket}}} {int(answered * share)}")
+                out.append(f"response_latency_ms_bucket{{{_labels({**labels, 'le': '+Inf'})}}} "
+                           f"{answered}")
+                out.append(f"response_latency_ms_sum{{{_labels(labels)}}} "
+                           f"{int(answered * 17 * flow_factor)}")
+                out.append(f"response_latency_ms_count{{{_labels(labels)}}} {answered}")
         family("response_total", "counter", "Total count of HTTP responses")
         for flow, count in zip(flows, counts, strict=True):
-            labels = {**flow.labels, "status_code": "200", "classification": "success",
-                      "error": ""}
-            out.append(f"response_total{{{_labels(labels)}}} {count}")
+            for status, classification, answered in _responses(flow, count, shape):
+                labels = {**flow.labels, "status_code": status,
+                          "classification": classification, "error": ""}
+                out.append(f"response_total{{{_labels(labels)}}} {answered}")
         family("tcp_open_total", "counter", "Total count of opened connections")
         for flow in flows:
             out.append(f"tcp_open_total{{{_labels(flow.tcp_labels)}}} {1 + int(elapsed / 60)}")
@@ -267,7 +318,8 @@ class ProxyMetricsServers:
             traffic = self.spec.proxy_metrics and target.port == PROXY_ADMIN_PORT
             proxies = [t for t in self._targets if t.port == PROXY_ADMIN_PORT]
             body = render_metrics(target, proxies, self._started_wall,
-                                  self._clock() - self._started_at, traffic=traffic)
+                                  self._clock() - self._started_at, traffic=traffic,
+                                  shape=traffic_shape(self.spec, target.workload_name))
             return Response(body, content_type=TEXT_FORMAT)
         if request.path == "/ready":
             return Response("ready\n", content_type="text/plain")

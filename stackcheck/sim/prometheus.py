@@ -7,6 +7,11 @@ labels, and the operator's relabelling plus the PodMonitor's own `relabelings` a
 to Prometheus unchanged: the real relabelling engine produces the target labels (`job`,
 `namespace`, `pod`, `container`, `endpoint`, `instance`, and whatever the PodMonitor adds),
 and keeps or drops targets exactly as it would on a cluster.
+
+Only the PodMonitors the Prometheus resource selects get a scrape pool, as the operator
+does: its `podMonitorSelector` and `podMonitorNamespaceSelector` are rendered from our
+kube-prometheus-stack values as the chart renders them (`chart_selection`), see
+tests/data/facts/prometheus-operator.yml.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +38,11 @@ REFUSING_PORT = 1  # nothing listens there (binding it needs root): connection r
 READY_SECONDS = 30.0
 STOP_SECONDS = 10.0
 HTTP_TIMEOUT = 5.0
+# what the Prometheus resource's selectors are rendered from (stack.yml: kube-prometheus-stack)
+STACK_VALUES = (Path(__file__).resolve().parents[2] / "manifests" / "observability"
+                / "prometheus-stack-values.yml")
+PROMETHEUS_RELEASE = "prometheus"  # the Helm release name of kube-prometheus-stack
+PROMETHEUS_NAMESPACE = "monitoring"  # where the Prometheus resource lives
 
 
 class PrometheusError(RuntimeError):
@@ -74,6 +85,71 @@ def _selected(labels: dict[str, str], selector: dict[str, Any]) -> bool:
         if op == "DoesNotExist" and key in labels:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class MonitorSelection:
+    """The Prometheus resource's PodMonitor selectors; None is an unset (nil) field."""
+
+    selector: dict[str, Any] | None
+    namespace_selector: dict[str, Any] | None
+    namespace: str = PROMETHEUS_NAMESPACE
+
+
+def chart_selection(values: dict[str, Any], release: str = PROMETHEUS_RELEASE,
+                    namespace: str = PROMETHEUS_NAMESPACE) -> MonitorSelection:
+    """The selectors kube-prometheus-stack 65.8.1 renders from `values`: an explicit
+    `podMonitorSelector` wins; else `release: <release>` while
+    `podMonitorSelectorNilUsesHelmValues` is true (the chart's default); else `{}` (all).
+    `podMonitorNamespaceSelector` is rendered as given, `{}` (every namespace) when unset."""
+    prometheus = values.get("prometheus") or {}
+    spec = prometheus.get("prometheusSpec") or {}
+    explicit = spec.get("podMonitorSelector")
+    if explicit:
+        selector: dict[str, Any] = explicit
+    elif spec.get("podMonitorSelectorNilUsesHelmValues", True):
+        selector = {"matchLabels": {"release": release}}
+    else:
+        selector = {}
+    return MonitorSelection(selector, spec.get("podMonitorNamespaceSelector") or {}, namespace)
+
+
+def stack_selection(spec: SimSpec, values_file: Path = STACK_VALUES) -> MonitorSelection:
+    """The selection our values file gives, with the SimSpec's override of
+    `podMonitorSelectorNilUsesHelmValues` (a deploy whose values lost that line)."""
+    try:
+        values = yaml.safe_load(values_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PrometheusError(f"cannot read the kube-prometheus-stack values {values_file}: "
+                              f"{exc}") from None
+    if not isinstance(values, dict):
+        raise PrometheusError(f"{values_file}: expected a mapping of Helm values")
+    override = spec.podmonitor_selector_nil_uses_helm_values
+    if override is not None:
+        prometheus = dict(values.get("prometheus") or {})
+        prometheus["prometheusSpec"] = {**(prometheus.get("prometheusSpec") or {}),
+                                        "podMonitorSelectorNilUsesHelmValues": override}
+        values = {**values, "prometheus": prometheus}
+    return chart_selection(values)
+
+
+def selected_podmonitors(podmonitors: list[dict[str, Any]], namespaces: list[dict[str, Any]],
+                         selection: MonitorSelection) -> list[dict[str, Any]]:
+    """The PodMonitors the operator hands to config generation: in a selected namespace
+    (nil: the Prometheus resource's own) and matching the selector (nil: none)."""
+    if selection.selector is None:
+        return []
+    wanted: set[str] | None  # None: every namespace (an empty selector)
+    if selection.namespace_selector is None:
+        wanted = {selection.namespace}
+    elif not selection.namespace_selector:
+        wanted = None
+    else:
+        wanted = {ns["metadata"]["name"] for ns in namespaces
+                  if _selected(ns["metadata"].get("labels") or {}, selection.namespace_selector)}
+    return [monitor for monitor in podmonitors
+            if (wanted is None or monitor["metadata"]["namespace"] in wanted)
+            and _selected(monitor["metadata"].get("labels") or {}, selection.selector)]
 
 
 def _monitored_namespaces(monitor: dict[str, Any], existing: set[str]) -> set[str] | None:
@@ -207,16 +283,20 @@ def _endpoint_job(monitor: dict[str, Any], index: int, endpoint: dict[str, Any],
 
 def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
                   namespaces: list[dict[str, Any]], spec: SimSpec,
-                  scrape_interval: str = "2s") -> dict[str, Any]:
-    """A whole prometheus.yml: one job per PodMonitor endpoint, static targets per pod.
+                  scrape_interval: str = "2s",
+                  selection: MonitorSelection | None = None) -> dict[str, Any]:
+    """A whole prometheus.yml: one job per endpoint of each selected PodMonitor, static
+    targets per pod. `selection` defaults to what our values file renders (`stack_selection`).
 
     The PodMonitors' own `interval`/`scrapeTimeout` are replaced by `scrape_interval` so the
     sim converges in seconds. PodMonitors named in `spec.missing_scrape_pools` are left out;
     those in `spec.targets_down` keep their targets at an address that refuses connections.
     """
     existing = {ns["metadata"]["name"] for ns in namespaces}
+    chosen = selected_podmonitors(podmonitors, namespaces,
+                                  selection if selection is not None else stack_selection(spec))
     jobs: list[dict[str, Any]] = []
-    ordered = sorted(podmonitors, key=lambda m: (m["metadata"]["namespace"],
+    ordered = sorted(chosen, key=lambda m: (m["metadata"]["namespace"],
                                                  m["metadata"]["name"]))
     for monitor in ordered:
         if monitor["metadata"]["name"] in spec.missing_scrape_pools:
@@ -248,6 +328,110 @@ def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
 
 
 # ----------------------------------------------------------------------------------------
+# Rules, alerting and self-monitoring, as kube-prometheus-stack 65.8.1 sets them up
+# ----------------------------------------------------------------------------------------
+# Facts: prometheus-community/helm-charts, tag kube-prometheus-stack-65.8.1,
+# charts/kube-prometheus-stack/templates/prometheus/rules-1.14/ general.rules.yaml (Watchdog:
+# `vector(1)`, severity none), prometheus.yaml (PrometheusBadConfig), alertmanager.rules.yaml
+# (AlertmanagerFailedReload), kubernetes-system-scheduler.yaml (KubeSchedulerDown:
+# `absent(up{job="kube-scheduler"} == 1)` for 15m, critical). The job names are the
+# ServiceMonitors' services, `<release>-kube-prometheus-{prometheus,alertmanager}`.
+
+PROMETHEUS_JOB = "prometheus-kube-prometheus-prometheus"
+ALERTMANAGER_JOB = "prometheus-kube-prometheus-alertmanager"
+MONITORING = "monitoring"
+RULES_FILE = "rules.yml"
+_WATCHDOG_SUMMARY = ("An alert that should always be firing to certify that Alertmanager "
+                     "is working properly.")
+
+
+def _reload_alert(name: str, metric: str, job: str) -> dict[str, Any]:
+    return {"alert": name, "for": "10m", "labels": {"severity": "critical"},
+            "annotations": {"summary": f"Failed {job} configuration reload."},
+            "expr": f'max_over_time({metric}{{job="{job}",namespace="{MONITORING}"}}[5m]) == 0'}
+
+
+def rule_groups(spec: SimSpec) -> dict[str, Any]:
+    """The rule file: the chart's rules the checks read, plus what `spec` breaks.
+
+    KubeSchedulerDown is loaded only for `spec.firing_critical`, with the chart's `for: 15m`
+    shortened to 0s: the sim has no kube-scheduler to scrape, and a run does not last 15 min.
+    """
+    groups: list[dict[str, Any]] = [
+        {"name": "general.rules", "rules": [
+            {"alert": "Watchdog", "expr": "vector(1)", "labels": {"severity": "none"},
+             "annotations": {"summary": _WATCHDOG_SUMMARY}}]},
+        {"name": "prometheus", "rules": [
+            _reload_alert("PrometheusBadConfig", "prometheus_config_last_reload_successful",
+                          PROMETHEUS_JOB)]},
+        {"name": "alertmanager.rules", "rules": [
+            _reload_alert("AlertmanagerFailedReload",
+                          "alertmanager_config_last_reload_successful", ALERTMANAGER_JOB)]},
+    ]
+    if spec.firing_critical:
+        groups.append({"name": "kubernetes-system-scheduler", "rules": [
+            {"alert": "KubeSchedulerDown", "expr": 'absent(up{job="kube-scheduler"} == 1)',
+             "for": "0s", "labels": {"severity": "critical"},
+             "annotations": {"summary": "Target disappeared from Prometheus target "
+                                        "discovery."}}]})
+    if spec.rule_error:
+        # renaming two series that differ only by name makes duplicates: evaluation fails
+        # ("vector contains metrics with the same labelset after applying rule labels")
+        groups.append({"name": "sim.broken.rules", "rules": [
+            {"record": "job:up_or_duration:broken",
+             "expr": '{__name__=~"up|scrape_duration_seconds"}'}]})
+    return {"groups": groups}
+
+
+OPERATOR_JOB = "prometheus-kube-prometheus-operator"
+
+
+def with_alerting(config: dict[str, Any], rules_path: Path, prometheus_port: int,
+                  alertmanager_port: int | None, spec: SimSpec,
+                  operator_port: int | None = None) -> dict[str, Any]:
+    """`config` plus the rule file, Alertmanager as the alerting target (unless
+    `spec.watchdog_unrouted` or there is none) and the self-monitoring scrape jobs
+    (Prometheus, Alertmanager, prometheus-operator)."""
+    out = dict(config)
+    out["rule_files"] = [str(rules_path)]
+    if alertmanager_port is not None and not spec.watchdog_unrouted:
+        out["alerting"] = {"alertmanagers": [{
+            "api_version": "v2", "path_prefix": "/",
+            "static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
+    jobs = [_self_job(PROMETHEUS_JOB, prometheus_port, "prometheus",
+                      "prometheus-prometheus-kube-prometheus-prometheus-0", "http-web")]
+    if alertmanager_port is not None:
+        jobs.append(_self_job(ALERTMANAGER_JOB, alertmanager_port, "alertmanager",
+                              "alertmanager-prometheus-kube-prometheus-alertmanager-0",
+                              "http-web"))
+    if operator_port is not None:
+        jobs.append(_self_job(OPERATOR_JOB, operator_port, "kube-prometheus-stack",
+                              "prometheus-kube-prometheus-operator-0", "http"))
+    out["scrape_configs"] = [*config.get("scrape_configs", []), *jobs]
+    return out
+
+
+def _self_job(service: str, port: int, container: str, pod: str,
+              endpoint: str) -> dict[str, Any]:
+    """What the chart's ServiceMonitor for `service` yields (target labels included)."""
+    return {"job_name": f"serviceMonitor/{MONITORING}/{service}/0",
+            "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {
+                "job": service, "namespace": MONITORING, "service": service, "pod": pod,
+                "container": container, "endpoint": endpoint}}]}
+
+
+# Prometheus sends a firing alert again only after this delay (default 1m); its first send
+# can come before the notifier has discovered Alertmanager (discovery updates every 5 s), so
+# the sim resends at its evaluation pace, as a real stack does within a minute.
+ALERT_RESEND_ARGS = ("--rules.alert.resend-delay=2s",)
+
+
+def write_rules(path: Path, spec: SimSpec) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(rule_groups(spec), sort_keys=False), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------
 # The Prometheus process
 # ----------------------------------------------------------------------------------------
 
@@ -264,7 +448,7 @@ def find_prometheus() -> str:
                           "apt-get install -y prometheus")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -280,9 +464,12 @@ class PrometheusServer:
     process took to become ready.
     """
 
-    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+    def __init__(self, workdir: Path, config: dict[str, Any], port: int | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.config = config
+        self.port = port  # None: a free one at start
+        self.extra_args = extra_args
         self.url = ""
         self.start_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -306,7 +493,7 @@ class PrometheusServer:
         binary = find_prometheus()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write(self.config)
-        port = _free_port()
+        port = self.port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         self._log = self.log_file.open("ab")
         began = time.monotonic()
@@ -314,7 +501,7 @@ class PrometheusServer:
             [binary, f"--config.file={self.config_file}",
              f"--storage.tsdb.path={self.workdir / 'data'}",
              f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
-             "--storage.tsdb.retention.time=1h", "--log.level=info"],
+             "--storage.tsdb.retention.time=1h", "--log.level=info", *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.workdir)
         atexit.register(self._kill_at_exit)

@@ -8,6 +8,7 @@ Nothing is denied explicitly (RBAC is allow-only): no matching rule means Forbid
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,19 @@ DISCOVERY_PATHS = ("/api", "/api/*", "/apis", "/apis/*", "/version", "/version/"
                    "/healthz", "/readyz", "/livez", "/openapi", "/openapi/*")
 
 
+# What the default `system:basic-user` ClusterRole grants to every authenticated user.
+SELF_REVIEWS = (("authentication.k8s.io", "selfsubjectreviews"),
+                ("authorization.k8s.io", "selfsubjectaccessreviews"),
+                ("authorization.k8s.io", "selfsubjectrulesreviews"))
+DEFAULT_RULES: tuple[Obj, ...] = (
+    *({"verbs": ["create"], "apiGroups": [group], "resources": [resource]}
+      for group, resource in SELF_REVIEWS),
+    {"verbs": ["get"], "nonResourceURLs": list(DISCOVERY_PATHS)},
+)
+ADMIN_RULES: tuple[Obj, ...] = ({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+                                {"verbs": ["*"], "nonResourceURLs": ["*"]})
+
+
 @dataclass(frozen=True)
 class ServiceAccountUser:
     namespace: str
@@ -31,6 +45,11 @@ class ServiceAccountUser:
     @property
     def username(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
+
+    @property
+    def uid(self) -> str:
+        """Stable per ServiceAccount (the real one is the ServiceAccount object's uid)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, self.username))
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -66,9 +85,21 @@ class Attributes:
 
 
 def allowed(store: ObjectStore, user: ServiceAccountUser, request: Attributes) -> bool:
-    if not request.is_resource and _path_matches(DISCOVERY_PATHS, request.path):
+    if any(_rule_allows(rule, request) for rule in DEFAULT_RULES):
         return True
     return any(_rule_allows(rule, request) for rule in _rules_for(store, user, request))
+
+
+def rules(store: ObjectStore, user: ServiceAccountUser | None, namespace: str) -> list[Obj]:
+    """Every rule that applies to `user` in `namespace` (a SelfSubjectRulesReview's answer);
+    None is the admin (system:masters: everything)."""
+    if user is None:
+        return list(ADMIN_RULES)
+    found = list(DEFAULT_RULES)
+    for rule in _rules_for(store, user, Attributes(verb="", namespace=namespace)):
+        if rule not in found:
+            found.append(rule)
+    return found
 
 
 def _rules_for(store: ObjectStore, user: ServiceAccountUser,

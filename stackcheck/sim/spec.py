@@ -29,7 +29,9 @@ class SimSpec:
     replicas_short: dict[str, int] = field(default_factory=dict)  # workload -> replicas missing
     injector_down: bool = False  # pods created while the injector is down get no proxy
     unannotated_namespaces: set[str] = field(default_factory=set)  # inject annotation removed
-    heartbeat_jobs: int = 1  # linkerd-heartbeat CronJob pods that ended Succeeded
+    # linkerd-heartbeat Jobs that ended Succeeded and are still there; the chart keeps
+    # none (successfulJobsHistoryLimit: 0), so only a run just finished shows one
+    heartbeat_jobs: int = 0
     restart_counts: dict[str, int] = field(default_factory=dict)  # workload -> restartCount
     # scale: a meshed Deployment `load-generator` in bookinfo with this many healthy replicas
     # (no metrics server and no scrape target each: Prometheus's targets stay bounded)
@@ -44,6 +46,10 @@ class SimSpec:
     # --- Prometheus ---
     prometheus_down: bool = False
     missing_scrape_pools: set[str] = field(default_factory=set)  # PodMonitor names dropped
+    # PodMonitors deployed without the `release: prometheus` label
+    unlabelled_podmonitors: set[str] = field(default_factory=set)
+    # kube-prometheus-stack's podMonitorSelectorNilUsesHelmValues; None: as our values say
+    podmonitor_selector_nil_uses_helm_values: bool | None = None
     targets_down: set[str] = field(default_factory=set)  # PodMonitor names whose targets fail
     proxy_metrics: bool = True  # proxies expose request_total series
     # --- API server ---
@@ -54,5 +60,21 @@ class SimSpec:
     api_refused: bool = False  # the kubeconfig points at a closed port
     api_transient_error_rate: float = 0.0  # share of requests answering 500/503/429 at random
     http_transient_error_rate: float = 0.0  # same for the HTTP endpoints
+    # --- Linkerd identity (sim/identity.py, the controller's injector) ---
+    trust_anchor_days_left: float = 3650.0  # negative: expired that many days ago
+    stale_anchor_workloads: set[str] = field(default_factory=set)  # injected before a rotation
+    previous_trust_anchor_pem: str = ""  # the anchor before the rotation (the stack fills it)
+    proxy_versions: dict[str, str] = field(default_factory=dict)  # workload -> proxy version
+    # --- alerting (sim/alertmanager.py, the rules of sim/prometheus.py) ---
+    watchdog_unrouted: bool = False  # Prometheus has no Alertmanager to send alerts to
+    firing_critical: bool = False  # KubeSchedulerDown fires (kubeadm binds it to 127.0.0.1)
+    prometheus_reload_failed: bool = False  # a rejected config reload after start
+    rule_error: bool = False  # a recording rule fails on every evaluation
+    operator_rejected: int = 0  # PodMonitors prometheus-operator reports as rejected
+    # --- golden signals (sim/metrics.py: inbound responses per workload) ---
+    error_shares: dict[str, float] = field(default_factory=dict)  # workload -> 5xx share
+    latency_factors: dict[str, float] = field(default_factory=dict)  # workload -> slower by
+    no_traffic: bool = False  # request counters stand still (no traffic generator load)
+    plaintext_workloads: set[str] = field(default_factory=set)  # inbound without mTLS
     # --- redaction tests: strings planted where a careless reporter would leak them ---
     planted_secrets: list[str] = field(default_factory=list)

@@ -3,7 +3,9 @@ linkerd-proxy metrics + a real Prometheus, reachable through one kubeconfig."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
 import random
 import secrets
 import socket
@@ -17,12 +19,24 @@ import requests
 import yaml
 
 from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
+from stackcheck.sim.alertmanager import AlertmanagerError, AlertmanagerServer
 from stackcheck.sim.apiserver import ApiServer
 from stackcheck.sim.content import load_content
 from stackcheck.sim.controller import is_extra_pod, load_generator, reconcile
 from stackcheck.sim.endpoints import Grafana, ProductPage
+from stackcheck.sim.identity import identity_objects
 from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
-from stackcheck.sim.prometheus import PrometheusError, PrometheusServer, scrape_config
+from stackcheck.sim.operator import OperatorMetrics
+from stackcheck.sim.prometheus import (
+    ALERT_RESEND_ARGS,
+    RULES_FILE,
+    PrometheusError,
+    PrometheusServer,
+    free_port,
+    scrape_config,
+    with_alerting,
+    write_rules,
+)
 from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.store import ObjectStore
 
@@ -31,6 +45,7 @@ READONLY_RBAC = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "ve
 VERIFIER = ("stackcheck", "stackcheck-verifier")  # the read-only ServiceAccount
 FIRST_SCRAPE_SECONDS = 30.0
 PROMETHEUS = ("monitoring", "prometheus-kube-prometheus-prometheus", 9090)
+ALERTMANAGER = ("monitoring", "prometheus-kube-prometheus-alertmanager", 9093)
 PRODUCTPAGE = ("bookinfo", "productpage", 9080)
 GRAFANA = ("monitoring", "prometheus-grafana", 80)
 
@@ -46,6 +61,7 @@ class SimHandle:
     service_urls: dict[str, str]
     prometheus_url: str | None
     admin_kubeconfig: Path | None = None  # for deploy mode and tests; verification never uses it
+    ca_file: Path | None = None  # with TLS: the API server's CA, for raw requests to api_url
 
 
 Deployer = Callable[[Path], None]  # gets the admin kubeconfig, writes the stack through the API
@@ -60,11 +76,13 @@ class SimulatedStack:
     workdir: Path
     manifests: list[Path]
     deployer: Deployer | None = None
+    tls: bool = True  # https with a CA in the kubeconfigs, as every real cluster serves
     store: ObjectStore = field(default_factory=ObjectStore)
     token: str = field(default_factory=lambda: "sim-admin-" + secrets.token_hex(16))
     verifier_token: str = field(default_factory=lambda: "sim-verifier-" + secrets.token_hex(16))
     _running: list[Any] = field(default_factory=list)
     _lease: socket.socket | None = None
+    _ca_pem: bytes | None = None
 
     def start(self) -> SimHandle:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -74,32 +92,41 @@ class SimulatedStack:
             load_content(self.store, [READONLY_RBAC], self.spec)
         except ValueError as exc:
             raise SimError(str(exc)) from None
+        for configmap in identity_objects(self.spec):  # what the linkerd chart renders
+            self.store.apply(configmap)
         if self.deployer is None:
             self._add_extra_pods()
         reconcile(self.store, self.spec, block)
         api = self._started(ApiServer(self.store, self.spec, self.token))
-        api_url = api.start()
+        api_url = api.start(tls=self.tls)
+        self._ca_pem = api.ca_pem
         api.register_token(self.verifier_token, *VERIFIER)
         if self.deployer is not None:
             self._deploy(api_url, block)
             if self._add_extra_pods():
                 reconcile(self.store, self.spec, block)
-        productpage = self._started(ProductPage(self.spec)).start()
+        bookinfo_pods = functools.partial(self.store.list_objects, "v1", "Pod", PRODUCTPAGE[0])
+        productpage = self._started(ProductPage(self.spec, bookinfo_pods)).start()
         grafana = self._started(Grafana(self.spec)).start()
         api.register_service_proxy(*PRODUCTPAGE, productpage)
         api.register_service_proxy(*GRAFANA, grafana)
         served = self._served_pods()
         self._started(ProxyMetricsServers(self.spec)).start(_proxy_targets(served))
-        prometheus_url = None if self.spec.prometheus_down else self._start_prometheus(served)
+        alertmanager = self._start_alertmanager()
+        api.register_service_proxy(*ALERTMANAGER, alertmanager.url)
+        prometheus_url = (None if self.spec.prometheus_down
+                          else self._start_prometheus(served, alertmanager.port))
         if prometheus_url is not None:
             api.register_service_proxy(*PROMETHEUS, prometheus_url)
         server = _closed_port_url() if self.spec.api_refused else api_url
         kubeconfig = self.workdir / "kubeconfig"  # verification reads as the read-only SA
-        write_kubeconfig(kubeconfig, server, self.verifier_token, user="stackcheck-verifier")
-        write_kubeconfig(self.workdir / "kubeconfig-admin", server, self.token)
+        write_kubeconfig(kubeconfig, server, self.verifier_token, user="stackcheck-verifier",
+                         ca_pem=self._ca_pem)
+        write_kubeconfig(self.workdir / "kubeconfig-admin", server, self.token,
+                         ca_pem=self._ca_pem)
         self.api = api
         return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
-                         prometheus_url, self.workdir / "kubeconfig-admin")
+                         prometheus_url, self.workdir / "kubeconfig-admin", api.ca_file)
 
     def _add_extra_pods(self) -> bool:
         """SimSpec.extra_pods: the load-generator Deployment, if asked for."""
@@ -112,7 +139,7 @@ class SimulatedStack:
         """Run the deployer against the live API with controllers reconciling meanwhile."""
         assert self.deployer is not None
         admin = self.workdir / "kubeconfig-admin"
-        write_kubeconfig(admin, api_url, self.token)
+        write_kubeconfig(admin, api_url, self.token, ca_pem=self._ca_pem)
         loop = _ControllerLoop(self.store, self.spec, block)
         loop.start()
         try:
@@ -134,19 +161,40 @@ class SimulatedStack:
         self._running.append(component)
         return component
 
-    def _start_prometheus(self, pods: list[dict[str, Any]]) -> str:
-        config = scrape_config(
-            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
-            pods,
-            self.store.list_objects("v1", "Namespace"),
-            self.spec,
-        )
-        server = self._started(PrometheusServer(self.workdir / "prometheus", config))
+    def _start_alertmanager(self) -> AlertmanagerServer:
+        server: AlertmanagerServer = self._started(
+            AlertmanagerServer(self.workdir / "alertmanager"))
+        try:
+            server.start()
+        except AlertmanagerError as exc:
+            raise SimError(str(exc)) from None
+        return server
+
+    def _start_prometheus(self, pods: list[dict[str, Any]], alertmanager_port: int) -> str:
+        try:  # the scrape config reads our kube-prometheus-stack values file
+            config = scrape_config(
+                self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
+                pods,
+                self.store.list_objects("v1", "Namespace"),
+                self.spec,
+            )
+        except PrometheusError as exc:
+            raise SimError(str(exc)) from None
+        workdir, port = self.workdir / "prometheus", free_port()
+        write_rules(workdir / RULES_FILE, self.spec)
+        operator = self._started(OperatorMetrics(self.spec, len(
+            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"))))
+        operator.start()
+        config = with_alerting(config, workdir / RULES_FILE, port, alertmanager_port, self.spec,
+                               operator.port)
+        server = self._started(PrometheusServer(workdir, config, port, ALERT_RESEND_ARGS))
         try:
             url: str = server.start()
         except PrometheusError as exc:
             raise SimError(str(exc)) from None
         _await_first_scrapes(url)
+        if self.spec.prometheus_reload_failed:
+            _reject_a_reload(server)
         return url
 
     def _served_pods(self) -> list[dict[str, Any]]:
@@ -231,6 +279,19 @@ def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECO
         raise SimError(str(exc)) from None
 
 
+def _reject_a_reload(server: PrometheusServer) -> None:
+    """SimSpec.prometheus_reload_failed: a config Prometheus refuses is written and reloaded;
+    it keeps running the previous one and sets prometheus_config_last_reload_successful 0."""
+    good = server.config
+    broken = {**good, "scrape_configs": [*good.get("scrape_configs", []),
+                                         {"job_name": "sim-broken", "scrape_interval": "-1s"}]}
+    try:
+        server.reload(broken)
+    except PrometheusError:
+        return  # rejected, as meant
+    raise SimError("Prometheus accepted a config the sim meant it to reject")
+
+
 def _has_proxy(pod: dict[str, Any]) -> bool:
     spec = pod.get("spec", {})
     containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
@@ -261,11 +322,14 @@ def _closed_port_url() -> str:
 
 
 def write_kubeconfig(path: Path, server: str, token: str, name: str = "stackcheck-sim",
-                     user: str = "stackcheck-admin") -> None:
+                     user: str = "stackcheck-admin", ca_pem: bytes | None = None) -> None:
+    cluster: dict[str, str] = {"server": server}
+    if ca_pem is not None and server.startswith("https:"):
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "clusters": [{"name": name, "cluster": cluster}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
         "current-context": name,

@@ -119,7 +119,15 @@ BUILTIN: tuple[Resource, ...] = (
     _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
        ("hpa",)),
     _r("coordination.k8s.io", "v1", "Lease", "leases", True, (), ()),
+    # create-only reviews, answered and never stored (apiserver.py)
+    _r("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, (), ()),
+    _r("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+       False, (), ()),
+    _r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+       False, (), ()),
 )
+REVIEW_KINDS = frozenset({"SelfSubjectReview", "SelfSubjectAccessReview",
+                          "SelfSubjectRulesReview"})
 
 
 @dataclass(frozen=True)
@@ -244,6 +252,22 @@ class ObjectStore:
             if (api_version, kind) == ("v1", "Namespace"):
                 for inner in [k for k in self._objects if k[2] == name]:
                     self.remove(inner[0], inner[1], inner[2], inner[3])
+
+    def backdate(self, api_version: str, kind: str, namespace: str | None, name: str,
+                  created: str) -> None:
+        """Set creationTimestamp to the earlier `created` (the sim dates what was applied at
+        its start to when its simulated cluster came up); a MODIFIED event, as any change."""
+        with self._changed:
+            key = self._lookup_key(api_version, kind, namespace, name)
+            old = self._objects.get(key)
+            if old is None or old["metadata"].get("creationTimestamp", "") <= created:
+                return
+            new = copy.deepcopy(old)
+            new["metadata"]["creationTimestamp"] = created
+            self._revision += 1
+            new["metadata"]["resourceVersion"] = str(self._revision)
+            self._objects[key] = self._by_kind[key[:2]][key] = new
+            self._record("MODIFIED", new, old)
 
     # --- watch ---------------------------------------------------------------------------
     def events_after(self, revision: int, timeout: float,
@@ -458,8 +482,8 @@ def _field_term(term: str, supported: Iterable[str]) -> ObjPredicate:
 
 def _field_value(obj: Obj, path: str) -> str:
     """The field as the server's field set renders it (missing -> "")."""
-    if path == "source":  # events: source.component
-        path = "source.component"
+    if path == "source":  # events: source.component, else reportingComponent (as upstream)
+        return _field_value(obj, "source.component") or _field_value(obj, "reportingComponent")
     current: Any = obj
     for part in path.split("."):
         current = current.get(part) if isinstance(current, dict) else None

@@ -135,7 +135,7 @@ def events_for(store: Any, namespace: str, pod: str) -> list[Obj]:
 
 
 def test_healthy_pods_are_running_ready_and_named_like_real_ones(store_class: Any) -> None:
-    store = sim(store_class)
+    store = sim(store_class, SimSpec(heartbeat_jobs=1))  # a heartbeat run that just finished
     names = {ns: [p["metadata"]["name"] for p in pods(store, ns)]
              for ns in ("bookinfo", "linkerd", "linkerd-viz", "monitoring")}
     assert len(names["bookinfo"]) == 7
@@ -226,7 +226,7 @@ def test_injected_pod_has_proxy_init_annotations_and_labels(store_class: Any) ->
     assert "NET_ADMIN" in spec["initContainers"][0]["securityContext"]["capabilities"]["add"]
     assert meta["annotations"]["linkerd.io/proxy-version"] == "stable-2.14.10"
     assert meta["annotations"]["linkerd.io/created-by"].startswith("linkerd/proxy-injector")
-    assert meta["annotations"]["linkerd.io/identity-mode"] == "default"
+    assert "linkerd.io/identity-mode" not in meta["annotations"]  # gone since 2.9
     assert len(meta["annotations"]["linkerd.io/trust-root-sha256"]) == 64
     assert meta["labels"]["linkerd.io/control-plane-ns"] == "linkerd"
     assert meta["labels"]["linkerd.io/proxy-deployment"] == "reviews-v2"
@@ -292,9 +292,13 @@ def test_crash_loop(store_class: Any) -> None:
     assert pod["status"]["phase"] == "Running"
     assert condition(pod, "Ready")["reason"] == "ContainersNotReady"
     events = events_for(store, "bookinfo", pod["metadata"]["name"])
-    assert [e["reason"] for e in events] == ["BackOff"]
-    assert events[0]["involvedObject"]["uid"] == pod["metadata"]["uid"]
-    assert events[0]["count"] >= 1 and events[0]["source"]["component"] == "kubelet"
+    by_reason = {e["reason"]: e for e in events}
+    assert sorted(by_reason) == ["BackOff", "Created", "Pulled", "Started"] == sorted(
+        e["reason"] for e in events)
+    backoff = by_reason["BackOff"]
+    assert backoff["involvedObject"]["uid"] == pod["metadata"]["uid"]
+    assert backoff["count"] >= 1 and backoff["source"]["component"] == "kubelet"
+    assert {by_reason[r]["count"] for r in ("Pulled", "Created", "Started")} == {8}  # 7 restarts
     log = store.logs[("bookinfo", pod["metadata"]["name"], "details")]
     assert "ERROR" in log.strip().splitlines()[-2]
     deploy = store.get_object("apps/v1", "Deployment", "bookinfo", "details-v1")
@@ -317,8 +321,14 @@ def test_image_pull_backoff(store_class: Any) -> None:
     assert app["state"]["waiting"]["message"] == (
         'Back-off pulling image "docker.io/istio/examples-bookinfo-productpage-v1:1.20.2"')
     assert pod["status"]["phase"] == "Pending"
-    reasons = {e["reason"] for e in events_for(store, "bookinfo", pod["metadata"]["name"])}
-    assert reasons == {"Failed", "BackOff"}
+    events = events_for(store, "bookinfo", pod["metadata"]["name"])
+    assert sorted((e["type"], e["reason"], e["message"].split(":")[0]) for e in events) == [
+        ("Normal", "BackOff", 'Back-off pulling image "docker.io/istio/'
+                              'examples-bookinfo-productpage-v1'),
+        ("Normal", "Pulling", 'Pulling image "docker.io/istio/examples-bookinfo-productpage-v1'),
+        ("Warning", "Failed", "Error"), ("Warning", "Failed", "Error"),
+        ("Warning", "Failed", 'Failed to pull image "docker.io/istio/'
+                              'examples-bookinfo-productpage-v1')]
 
 
 def test_pending_unschedulable(store_class: Any) -> None:
@@ -331,7 +341,9 @@ def test_pending_unschedulable(store_class: Any) -> None:
     assert scheduled["message"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
     events = events_for(store, "bookinfo", pod["metadata"]["name"])
     assert [e["reason"] for e in events] == ["FailedScheduling"]
-    assert events[0]["source"]["component"] == "default-scheduler"
+    # written through events.k8s.io/v1: no source, an eventTime
+    assert events[0]["reportingComponent"] == "default-scheduler"
+    assert events[0]["source"] == {} and events[0]["eventTime"]
 
 
 def test_not_ready(store_class: Any) -> None:
@@ -355,7 +367,8 @@ def test_proxy_not_ready(store_class: Any, native: bool) -> None:
     assert not status_of(pod, "linkerd-proxy")["ready"]
     assert "linkerd-proxy" in condition(pod, "Ready")["message"]
     events = events_for(store, "bookinfo", pod["metadata"]["name"])
-    assert events[0]["involvedObject"]["fieldPath"] == "spec.containers{linkerd-proxy}"
+    where = "initContainers" if native else "containers"
+    assert events[0]["involvedObject"]["fieldPath"] == f"spec.{where}{{linkerd-proxy}}"
 
 
 def test_replicas_short(store_class: Any) -> None:

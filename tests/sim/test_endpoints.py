@@ -14,9 +14,16 @@ import requests
 import yaml
 
 from stackcheck.sim.endpoints import (
+    DEFAULT_REVIEW_PODS,
+    MEASURED_DETAILS_ERROR_BYTES,
+    MEASURED_PAGE_BYTES,
+    MEASURED_POD_NAME_LENGTH,
+    MEASURED_REVIEWS_ERROR_BYTES,
     REVIEW_VERSIONS,
+    Backends,
     Grafana,
     ProductPage,
+    backends,
     productpage_length_range,
     render_productpage,
 )
@@ -61,32 +68,52 @@ def test_productpage_rotates_review_versions(productpage: ProductPage) -> None:
     assert [a.status_code for a in answers] == [200] * 6
     assert productpage.served == list(REVIEW_VERSIONS) * 2
     v1, v2, v3 = answers[:3]
-    for answer in answers:
+    for answer, version in zip(answers, [*REVIEW_VERSIONS] * 2, strict=True):
+        assert answer.text.startswith('\n<meta charset="utf-8">')
+        assert "<!DOCTYPE" not in answer.text.upper() and "<html" not in answer.text
         assert "<title>Simple Bookstore App</title>" in answer.text
         assert "The Comedy of Errors" in answer.text
         assert "Book Details" in answer.text and "Book Reviews" in answer.text
-        for field in ("Type", "Pages", "Publisher", "Language", "ISBN-10", "ISBN-13"):
-            assert f"<dt>{field}:</dt>" in answer.text
+        for field in ("ISBN-10", "Publisher", "Pages", "Type", "Language"):
+            assert f">{field}</dt>" in answer.text
         assert "Reviewer1" in answer.text and "Reviewer2" in answer.text
+        served_by = re.findall(r"Reviews served by:\s*(\S+)", answer.text)
+        assert served_by == [DEFAULT_REVIEW_PODS[version]] * 2
         assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
         assert int(answer.headers["Content-Length"]) == len(answer.content)
         assert answer.headers["Server"]
-    assert "glyphicon-star" not in v1.text
-    assert '<font color="black">' in v2.text and '<font color="red">' not in v2.text
-    assert '<font color="red">' in v3.text
+    assert "<svg" not in v1.text.split("Book Reviews")[1]
+    assert "text-black-500" in v2.text and "text-red-500" not in v2.text
+    assert "text-red-500" in v3.text
     assert len({len(v1.content), len(v2.content), len(v3.content)}) == 3
+
+
+def test_page_sizes_are_the_measured_ones() -> None:
+    """With a reviews pod name as long as the measured one's, every state is byte-exact."""
+    pod = "reviews-v1-" + "a" * (MEASURED_POD_NAME_LENGTH - len("reviews-v1-"))
+    for version, size in MEASURED_PAGE_BYTES.items():
+        assert len(render_productpage(version, reviews_pod=pod)) == size
+    assert len(render_productpage("v2", {"reviews"})) == MEASURED_REVIEWS_ERROR_BYTES
+    assert len(render_productpage("v1", {"details"}, reviews_pod=pod)) == (
+        MEASURED_DETAILS_ERROR_BYTES)
+
+
+def test_each_pod_name_character_is_two_bytes() -> None:
+    short = len(render_productpage("v2", reviews_pod="reviews-v2-abc-xyz"))
+    longer = len(render_productpage("v2", reviews_pod="reviews-v2-abcdef-xyz"))
+    assert longer - short == 2 * 3
 
 
 def test_length_range_spans_the_review_versions() -> None:
     lengths = [len(render_productpage(v)) for v in REVIEW_VERSIONS]
     assert productpage_length_range() == (min(lengths), max(lengths))
     low, high = productpage_length_range()
-    assert high - low > 500  # stars make a real difference, as on the real page
+    assert high - low > 5000  # stars make the difference, as on the real page
 
 
 def test_stack_file_length_range_accepts_every_review_version() -> None:
     """stack.yml's productpage length range must hold for v1, v2 and v3 alike, or a healthy
-    stack fails one request in three."""
+    stack fails one request in three; and it must refuse the page with reviews failing."""
     stack = yaml.safe_load((ROOT / "stack.yml").read_text(encoding="utf-8"))
     endpoint = next(e for e in stack["endpoints"] if e["name"] == "productpage")
     length = endpoint["expect"].get("length")
@@ -97,6 +124,7 @@ def test_stack_file_length_range_accepts_every_review_version() -> None:
         pytest.fail(f"an exact length ({length}) cannot hold for v1..v3 ({low}..{high} bytes)")
     assert length.get("min", 0) <= low and high <= length.get("max", high), (
         f"stack.yml expects {length}, the review versions render {low}..{high} bytes")
+    assert len(render_productpage("v1", {"reviews"})) < length.get("min", 0)
 
 
 @pytest.mark.parametrize("section", ["details", "reviews"])
@@ -105,7 +133,7 @@ def test_productpage_section_error_still_answers_200(productpage: ProductPage, s
     spec.productpage_errors.add(section)
     answer = get(productpage.url + "/productpage")
     assert answer.status_code == 200
-    assert f"Error fetching product {section}!" in answer.text
+    assert f"Error fetching product {section}" in answer.text
     assert f"Sorry, product {section} are currently unavailable for this book." in answer.text
     heading = "Book Details" if section == "details" else "Book Reviews"
     assert heading not in answer.text
@@ -116,16 +144,50 @@ def test_productpage_section_error_still_answers_200(productpage: ProductPage, s
 def test_productpage_status_and_padding_follow_the_spec(productpage: ProductPage,
                                                         spec: SimSpec) -> None:
     healthy = get(productpage.url + "/productpage")  # v1
-    spec.productpage_padding = 5000
+    spec.productpage_padding = 7000
     for _ in range(2):
         get(productpage.url + "/productpage")  # v2, v3
     padded = get(productpage.url + "/productpage")  # v1 again
-    assert len(padded.content) == len(healthy.content) + 5000
+    assert len(padded.content) == len(healthy.content) + 7000
     spec.productpage_status = 500
     failed = get(productpage.url + "/productpage")
     assert failed.status_code == 500
     assert "Internal Server Error" in failed.text
     assert "Simple Bookstore App" not in failed.text
+
+
+def _pod(app: str, version: str, name: str, ready: bool = True) -> dict[str, object]:
+    return {"metadata": {"name": name, "namespace": "bookinfo",
+                         "labels": {"app": app, "version": version}},
+            "status": {"phase": "Running", "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def test_reviews_go_round_robin_over_ready_pods_and_name_them(spec: SimSpec) -> None:
+    cluster = [_pod("details", "v1", "details-v1-79dfbd6fff-8qdfx"),
+               _pod("reviews", "v1", "reviews-v1-5c5b7b9f8d-9wr2x"),
+               _pod("reviews", "v2", "reviews-v2-65cb66b45c-m7kqj", ready=False),
+               _pod("reviews", "v3", "reviews-v3-7d6b8f9d4c-tq5zn")]
+    page = ProductPage(spec, lambda: cluster)
+    page.start()
+    try:
+        answers = [get(page.url + "/productpage").text for _ in range(4)]
+        served = [re.findall(r"Reviews served by:\s*(\S+)", text)[0] for text in answers]
+        assert served == ["reviews-v1-5c5b7b9f8d-9wr2x", "reviews-v3-7d6b8f9d4c-tq5zn"] * 2
+        assert page.served == ["v1", "v3"] * 2
+        cluster[:] = [_pod("reviews", "v1", "reviews-v1-5c5b7b9f8d-9wr2x", ready=False)]
+        broken = get(page.url + "/productpage")
+        assert broken.status_code == 200
+        assert "Error fetching product details" in broken.text
+        assert "Error fetching product reviews" in broken.text
+    finally:
+        page.stop()
+
+
+def test_backends_read_the_bookinfo_pods() -> None:
+    cluster = [_pod("reviews", "v2", "reviews-v2-b"), _pod("reviews", "v1", "reviews-v1-a"),
+               _pod("ratings", "v1", "ratings-v1-c")]
+    assert backends(cluster) == Backends(False, (("v1", "reviews-v1-a"), ("v2", "reviews-v2-b")))
 
 
 def test_productpage_health_and_index(productpage: ProductPage) -> None:

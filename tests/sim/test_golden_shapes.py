@@ -84,7 +84,7 @@ CASES: dict[str, Callable[[], Any]] = {
                        "bookinfo", "details-v1"),
     "deployment-status.yml":
         lambda: sim(FakeStore).get_object("apps/v1", "Deployment", "bookinfo", "productpage-v1"),
-    "completed-job-pod.yml": lambda: _heartbeat_pod(sim(FakeStore)),
+    "completed-job-pod.yml": lambda: _heartbeat_pod(sim(FakeStore, SimSpec(heartbeat_jobs=1))),
 }
 
 
@@ -105,5 +105,5 @@ def test_shape_check_catches_a_missing_key_and_a_wrong_type() -> None:
 
 
 def test_completed_pod_condition_reason() -> None:
-    pod = _heartbeat_pod(sim(FakeStore))
+    pod = _heartbeat_pod(sim(FakeStore, SimSpec(heartbeat_jobs=1)))
     assert condition(pod, "Ready")["reason"] == "PodCompleted"

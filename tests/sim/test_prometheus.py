@@ -17,10 +17,14 @@ from stackcheck.polling import Attempt, Deadline, poll_until
 from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
 from stackcheck.sim.prometheus import (
     PROMETHEUS_BINARY,
+    MonitorSelection,
     PrometheusError,
     PrometheusServer,
+    chart_selection,
     find_prometheus,
     scrape_config,
+    selected_podmonitors,
+    stack_selection,
 )
 from stackcheck.sim.spec import SimSpec
 
@@ -165,6 +169,77 @@ def test_scrape_config_namespace_and_label_selection() -> None:
                                    "namespaceSelector": {"matchNames": ["bookinfo"]}})
     config = scrape_config([chosen], pods, _namespaces("bookinfo", "monitoring"), SimSpec())
     assert len(config["scrape_configs"][0]["static_configs"]) == 1
+
+
+# --- which PodMonitors the Prometheus resource selects -------------------------------------
+
+RELEASE_SELECTOR = {"matchLabels": {"release": "prometheus"}}
+
+
+@pytest.mark.parametrize(("prometheus_spec", "selector"), [
+    ({}, RELEASE_SELECTOR),  # the chart's default: podMonitorSelectorNilUsesHelmValues true
+    ({"podMonitorSelectorNilUsesHelmValues": True}, RELEASE_SELECTOR),
+    ({"podMonitorSelectorNilUsesHelmValues": False}, {}),
+    ({"podMonitorSelectorNilUsesHelmValues": False,
+      "podMonitorSelector": {"matchLabels": {"team": "mesh"}}}, {"matchLabels": {"team": "mesh"}}),
+    ({"podMonitorSelector": {"matchLabels": {"team": "mesh"}}}, {"matchLabels": {"team": "mesh"}}),
+])
+def test_chart_renders_the_pod_monitor_selector(prometheus_spec: dict[str, Any],
+                                                selector: dict[str, Any]) -> None:
+    selection = chart_selection({"prometheus": {"prometheusSpec": prometheus_spec}})
+    assert selection.selector == selector
+    assert selection.namespace_selector == {}  # rendered `{}` unless set: every namespace
+
+
+def test_our_values_select_every_pod_monitor() -> None:
+    assert stack_selection(SimSpec()) == MonitorSelection({}, {}, "monitoring")
+    helm_default = stack_selection(SimSpec(podmonitor_selector_nil_uses_helm_values=True))
+    assert helm_default.selector == RELEASE_SELECTOR
+
+
+def test_bad_values_file_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "values.yml"
+    broken.write_text("prometheus: [", encoding="utf-8")
+    with pytest.raises(PrometheusError, match="cannot read the kube-prometheus-stack values"):
+        stack_selection(SimSpec(), broken)
+
+
+def _monitor(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, "labels": labels}, "spec": {}}
+
+
+def test_selection_follows_labels_and_namespaces() -> None:
+    monitors = [_monitor("labelled", "monitoring", {"release": "prometheus"}),
+                _monitor("unlabelled", "monitoring", {}),
+                _monitor("elsewhere", "linkerd", {"release": "prometheus"})]
+    namespaces = [{"metadata": {"name": "monitoring", "labels": {"team": "obs"}}},
+                  {"metadata": {"name": "linkerd", "labels": {}}}]
+
+    def names(selection: MonitorSelection) -> list[str]:
+        return [m["metadata"]["name"] for m in selected_podmonitors(monitors, namespaces,
+                                                                    selection)]
+
+    assert names(MonitorSelection({}, {})) == ["labelled", "unlabelled", "elsewhere"]
+    assert names(MonitorSelection(RELEASE_SELECTOR, {})) == ["labelled", "elsewhere"]
+    assert names(MonitorSelection(RELEASE_SELECTOR, None)) == ["labelled"]  # own namespace
+    assert names(MonitorSelection({}, {"matchLabels": {"team": "obs"}})) == [
+        "labelled", "unlabelled"]
+    assert names(MonitorSelection(None, {})) == []  # a nil selector selects nothing
+
+
+def test_unselected_pod_monitor_gets_no_scrape_pool() -> None:
+    pods, _ = _world("127.9")
+    unlabelled = {**LINKERD_PROXY, "metadata": {"name": "linkerd-proxy",
+                                                "namespace": "linkerd-viz"}}
+    namespaces = _namespaces("bookinfo", "linkerd-viz")
+    chart_default = MonitorSelection(RELEASE_SELECTOR, {})
+    config = scrape_config([unlabelled], pods, namespaces, SimSpec(), selection=chart_default)
+    assert config["scrape_configs"] == []
+    config = scrape_config([LINKERD_PROXY], pods, namespaces, SimSpec(), selection=chart_default)
+    assert [j["job_name"] for j in config["scrape_configs"]] == [
+        "podMonitor/linkerd-viz/linkerd-proxy/0"]
+    spec = SimSpec(podmonitor_selector_nil_uses_helm_values=True)  # selection from the values
+    assert scrape_config([unlabelled], pods, namespaces, spec)["scrape_configs"] == []
 
 
 def test_missing_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

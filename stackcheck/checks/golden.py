@@ -1,0 +1,250 @@
+"""Golden signals per meshed deployment, computed as `linkerd viz stat deploy -n <ns>` does.
+
+Facts (linkerd/linkerd2, tag stable-2.14.10, viz/metrics-api/stat_summary.go):
+- requests: `sum(increase(response_total{<labels>}[<window>])) by (<group>, classification,
+  tls)`; latency: `histogram_quantile(<q>, sum(irate(response_latency_ms_bucket{<labels>}
+  [<window>])) by (le, <group>))`;
+- with no --to/--from, labels are the resource's plus `direction="inbound"`, and the group
+  for deployments is `(namespace, deployment)` (`buildRequestLabels`,
+  `promGroupByLabelNames`); success and failure counts come from `classification`
+  (`processPrometheusMetrics`), success rate = success / (success + failure), request rate =
+  total / window, and the CLI's MESHED TLS share = responses with `tls="true"` / total.
+The window must span at least 4 scrape intervals, else `increase`/`irate` see too few samples.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from stackcheck.checks.finding import Finding, combine, skipped
+
+Obj = dict[str, Any]
+
+MIN_SCRAPES_PER_WINDOW = 4
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class Slo:
+    success_rate: float = 0.99
+    p95_ms: float = 500.0
+    window: str = "1m"
+    plaintext_allowed: tuple[tuple[str, str], ...] = ()  # (deployment, reason)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What was measured for one deployment over the window (None: no data)."""
+
+    deployment: str
+    requests: float  # responses in the window
+    successes: float
+    mtls: float  # responses over mTLS (tls="true")
+    window_seconds: float
+    p95_ms: float | None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.window_seconds if self.window_seconds else 0.0
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.requests if self.requests else None
+
+    @property
+    def mtls_share(self) -> float | None:
+        return self.mtls / self.requests if self.requests else None
+
+
+# ----------------------------------------------------------------------------------------
+# windows and queries
+# ----------------------------------------------------------------------------------------
+
+
+def duration_seconds(text: str) -> float:
+    """A PromQL duration such as `1m`, `30s`; ValueError names a bad one."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 1m or 1h")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def window(configured: str, scrape_interval_seconds: float) -> str:
+    """The configured window, widened to at least 4 scrape intervals (whole seconds)."""
+    wanted = max(duration_seconds(configured), MIN_SCRAPES_PER_WINDOW * scrape_interval_seconds)
+    return f"{math.ceil(wanted)}s" if wanted != duration_seconds(configured) else configured
+
+
+def _selector(namespace: str) -> str:
+    # the label order of Prometheus' LabelSet.String(), which linkerd's queries are built with
+    return f'{{direction="inbound", namespace="{namespace}"}}'
+
+
+def requests_query(namespace: str, window_text: str) -> str:
+    return (f"sum(increase(response_total{_selector(namespace)}[{window_text}])) "
+            "by (namespace, deployment, classification, tls)")
+
+
+def latency_query(namespace: str, window_text: str, quantile: float = 0.95) -> str:
+    return (f"histogram_quantile({quantile}, sum(irate(response_latency_ms_bucket"
+            f"{_selector(namespace)}[{window_text}])) by (le, namespace, deployment))")
+
+
+# ----------------------------------------------------------------------------------------
+# measuring and judging
+# ----------------------------------------------------------------------------------------
+
+
+def _samples(answer: Obj) -> list[tuple[dict[str, str], float]]:
+    out = []
+    for sample in ((answer.get("data") or {}).get("result")) or []:
+        value = (sample.get("value") or [0, "NaN"])[1]
+        out.append((dict(sample.get("metric") or {}), float(value)))
+    return out
+
+
+def measure(deployments: list[str], requests_answer: Obj, latency_answer: Obj,
+            window_text: str) -> list[Signals]:
+    """Per deployment (in the order given): the counts and p95 the two answers hold."""
+    seconds = duration_seconds(window_text)
+    totals: dict[str, list[float]] = {d: [0.0, 0.0, 0.0] for d in deployments}
+    for labels, value in _samples(requests_answer):
+        counts = totals.get(labels.get("deployment", ""))
+        if counts is None or math.isnan(value):
+            continue
+        counts[0] += value
+        counts[1] += value if labels.get("classification") == "success" else 0.0
+        counts[2] += value if labels.get("tls") == "true" else 0.0
+    p95: dict[str, float] = {}
+    for labels, value in _samples(latency_answer):
+        if not math.isnan(value):
+            p95[labels.get("deployment", "")] = value
+    return [Signals(d, totals[d][0], totals[d][1], totals[d][2], seconds, p95.get(d))
+            for d in deployments]
+
+
+def _no_traffic(signals: Signals, slo: Slo) -> Finding:
+    return Finding("failed", (f"deployment {signals.deployment}: no inbound requests in the "
+                              f"last {slo.window} (is the traffic generator running and "
+                              "meshed?)",), f"{signals.deployment}: no traffic")
+
+
+def _nothing_to_judge(signals: Signals, slo: Slo) -> Finding:
+    """Without requests a rate, a latency or a TLS share means nothing: skipped, and the
+    request-rate check fails in its place."""
+    return skipped(f"deployment {signals.deployment}: no inbound requests in the last "
+                   f"{slo.window} to judge (see its request rate)")
+
+
+def judge_request_rate(signals: Signals, slo: Slo) -> Finding:
+    """Requests arrive (the traffic generator works and its traffic is seen)."""
+    if signals.requests <= 0:
+        return _no_traffic(signals, slo)
+    return Finding("passed", (), f"{signals.deployment}: {signals.rps:.2f} requests/s")
+
+
+def judge_success_rate(signals: Signals, slo: Slo) -> Finding:
+    if signals.requests <= 0:
+        return _nothing_to_judge(signals, slo)
+    rate = signals.success_rate or 0.0
+    summary = f"{signals.deployment}: success rate {rate:.2%}"
+    if rate < slo.success_rate:
+        return Finding("failed", (
+            f"deployment {signals.deployment}: success rate {rate:.2%} < SLO "
+            f"{slo.success_rate:.2%} ({signals.requests - signals.successes:.0f} of "
+            f"{signals.requests:.0f} responses failed in {slo.window})",), summary)
+    return Finding("passed", (), summary)
+
+
+def judge_latency(signals: Signals, slo: Slo) -> Finding:
+    if signals.requests <= 0:
+        return _nothing_to_judge(signals, slo)
+    summary = f"{signals.deployment}: p95 {_ms(signals.p95_ms)}"
+    if signals.p95_ms is None:
+        return Finding("failed", (f"deployment {signals.deployment}: no latency histogram in "
+                                  f"the last {slo.window}",), summary)
+    if signals.p95_ms > slo.p95_ms:
+        return Finding("failed", (f"deployment {signals.deployment}: p95 latency "
+                                  f"{signals.p95_ms:.0f} ms > bound {slo.p95_ms:g} ms",),
+                       summary)
+    return Finding("passed", (), summary)
+
+
+def judge_mtls(signals: Signals, slo: Slo) -> Finding:
+    """All inbound application traffic is mTLS, unless the stack file allows plaintext for
+    this deployment (with a reason)."""
+    if signals.requests <= 0:
+        return _nothing_to_judge(signals, slo)
+    share = signals.mtls_share or 0.0
+    summary = f"{signals.deployment}: {share:.1%} of inbound responses over mTLS"
+    if share >= 1.0:
+        return Finding("passed", (), summary)
+    plain = (f"deployment {signals.deployment}: {1 - share:.1%} of inbound responses "
+             f"({signals.requests - signals.mtls:.0f} of {signals.requests:.0f}) without mTLS")
+    allowed = dict(slo.plaintext_allowed)
+    if signals.deployment in allowed:
+        return Finding("passed", (f"{plain}: allowed ({allowed[signals.deployment]})",),
+                       summary)
+    return Finding("failed", (plain,), summary)
+
+
+JUDGES = {"request-rate": judge_request_rate, "success-rate": judge_success_rate,
+          "latency": judge_latency, "mtls": judge_mtls}
+
+
+def judge(signals: Signals, slo: Slo) -> Finding:
+    """All four signals of one deployment: the worst status, every reason."""
+    if signals.requests <= 0:
+        return _no_traffic(signals, slo)
+    findings = [one(signals, slo) for one in JUDGES.values()]
+    summary = (f"{signals.deployment}: {signals.rps:.2f} rps, "
+               f"{(signals.success_rate or 0.0):.2%} success, p95 {_ms(signals.p95_ms)}, "
+               f"{(signals.mtls_share or 0.0):.0%} mTLS")
+    return combine(findings, summary)
+
+
+# ----------------------------------------------------------------------------------------
+# the stakeholder's table
+# ----------------------------------------------------------------------------------------
+
+_HEADER = ("Deployment", "Requests/s", "Success", "p95", "mTLS", "Verdict")
+
+
+def _ms(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.0f} ms"
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "no data" if value is None else f"{value:.{digits}%}"
+
+
+def table_rows(measured: list[Signals], slo: Slo) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for signals in measured:
+        verdict = judge(signals, slo).status
+        rows.append((signals.deployment, f"{signals.rps:.2f}", _pct(signals.success_rate),
+                     _ms(signals.p95_ms), _pct(signals.mtls_share, 0), verdict))
+    return rows
+
+
+def render_table(measured: list[Signals], slo: Slo, markdown: bool = True) -> str:
+    """One table a stakeholder reads at a glance, with the SLOs in its caption."""
+    rows = table_rows(measured, slo)
+    caption = (f"Golden signals over {slo.window} (SLO: success >= {slo.success_rate:.2%}, "
+               f"p95 <= {slo.p95_ms:g} ms, all inbound traffic mTLS, requests > 0)")
+    if markdown:
+        lines = ["| " + " | ".join(_HEADER) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * 4 + [":---:"]) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return caption + "\n\n" + "\n".join(lines) + "\n"
+    widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
+    text = [caption, ""]
+    for row in [_HEADER, *rows]:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
+                                                                         strict=True)]
+        text.append("  ".join(cells))
+    return "\n".join(text) + "\n"

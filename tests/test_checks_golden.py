@@ -1,0 +1,117 @@
+"""Golden-signal queries and judgements.
+
+The query strings are linkerd2 stable-2.14.10's (viz/metrics-api/stat_summary.go `reqQuery`,
+`latencyQuantileQuery`, with `buildRequestLabels`' inbound labels for deployments), and each
+must parse as PromQL (promql-parser, the Rust parser's Python binding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import promql_parser
+import pytest
+
+from stackcheck.checks import golden
+from stackcheck.checks.golden import Signals, Slo
+
+Obj = dict[str, Any]
+DEPLOYMENTS = ["productpage-v1", "reviews-v2"]
+
+
+def test_queries_are_linkerds() -> None:
+    assert golden.requests_query("bookinfo", "1m") == (
+        'sum(increase(response_total{direction="inbound", namespace="bookinfo"}[1m])) '
+        "by (namespace, deployment, classification, tls)")
+    assert golden.latency_query("bookinfo", "1m") == (
+        'histogram_quantile(0.95, sum(irate(response_latency_ms_bucket{direction="inbound", '
+        'namespace="bookinfo"}[1m])) by (le, namespace, deployment))')
+
+
+@pytest.mark.parametrize("query", [golden.requests_query("bookinfo", "8s"),
+                                   golden.latency_query("bookinfo", "1m", 0.99)])
+def test_queries_parse_as_promql(query: str) -> None:
+    expr = promql_parser.parse(query)
+    assert "response_" in str(expr)
+
+
+def test_the_window_spans_four_scrape_intervals() -> None:
+    assert golden.window("1m", 2) == "1m"
+    assert golden.window("5s", 2) == "8s"
+    assert golden.window("30s", 15) == "60s"
+    with pytest.raises(ValueError, match="not a duration"):
+        golden.window("1 minute", 2)
+
+
+def instant(*samples: tuple[Obj, float]) -> Obj:
+    return {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": metric, "value": [1764421638.1, str(value)]} for metric, value in samples]}}
+
+
+def _requests(deployment: str, classification: str, tls: str, value: float
+              ) -> tuple[Obj, float]:
+    return ({"namespace": "bookinfo", "deployment": deployment,
+             "classification": classification, "tls": tls}, value)
+
+
+REQUESTS = instant(_requests("productpage-v1", "success", "true", 300.0),
+                   _requests("reviews-v2", "success", "true", 240.0),
+                   _requests("reviews-v2", "failure", "true", 60.0),
+                   _requests("other-ns-deploy", "success", "true", 5.0))
+LATENCY = instant(({"namespace": "bookinfo", "deployment": "productpage-v1"}, 47.6),
+                  ({"namespace": "bookinfo", "deployment": "reviews-v2"}, float("nan")))
+
+
+def test_measure_adds_up_linkerds_groups() -> None:
+    page, reviews = golden.measure(DEPLOYMENTS, REQUESTS, LATENCY, "1m")
+    assert (page.requests, page.successes, page.mtls, page.p95_ms) == (300, 300, 300, 47.6)
+    assert page.rps == 5.0 and page.success_rate == 1.0 and page.mtls_share == 1.0
+    assert reviews.success_rate == 0.8 and reviews.p95_ms is None
+
+
+def test_judges_name_the_deployment_and_the_values() -> None:
+    slo = Slo()
+    page, reviews = golden.measure(DEPLOYMENTS, REQUESTS, LATENCY, "1m")
+    assert golden.judge(page, slo).status == "passed"
+    finding = golden.judge_success_rate(reviews, slo)
+    assert finding.status == "failed"
+    assert finding.reasons == ("deployment reviews-v2: success rate 80.00% < SLO 99.00% "
+                               "(60 of 300 responses failed in 1m)",)
+    assert golden.judge_latency(reviews, slo).reasons[0].endswith("no latency histogram in "
+                                                                  "the last 1m")
+
+
+def test_slow_and_plaintext_fail_unless_allowed() -> None:
+    slow = Signals("ratings-v1", 300, 300, 300, 60, 950.0)
+    assert golden.judge_latency(slow, Slo()).reasons == (
+        "deployment ratings-v1: p95 latency 950 ms > bound 500 ms",)
+    plain = Signals("details-v1", 300, 300, 0, 60, 40.0)
+    assert golden.judge_mtls(plain, Slo()).status == "failed"
+    allowed = Slo(plaintext_allowed=(("details-v1", "called from outside the mesh"),))
+    finding = golden.judge_mtls(plain, allowed)
+    assert finding.status == "passed"
+    assert finding.reasons == ("deployment details-v1: 100.0% of inbound responses (300 of "
+                               "300) without mTLS: allowed (called from outside the mesh)",)
+
+
+def test_no_traffic_fails_the_request_rate_and_skips_the_rest() -> None:
+    (idle,) = golden.measure(["details-v1"], instant(), instant(), "1m")
+    rate = golden.judge_request_rate(idle, Slo())
+    assert rate.status == "failed"
+    assert rate.reasons[0].startswith("deployment details-v1: no inbound requests in the last "
+                                      "1m (is the traffic generator running")
+    for judge in (golden.judge_success_rate, golden.judge_latency, golden.judge_mtls):
+        finding = judge(idle, Slo())
+        assert finding.status == "skipped" and "(see its request rate)" in finding.reasons[0]
+    assert golden.judge(idle, Slo()).status == "failed"
+
+
+def test_the_table_reads_at_a_glance() -> None:
+    measured = golden.measure(DEPLOYMENTS, REQUESTS, LATENCY, "1m")
+    markdown = golden.render_table(measured, Slo())
+    assert "| productpage-v1 | 5.00 | 100.0% | 48 ms | 100% | passed |" in markdown
+    assert "| reviews-v2 | 5.00 | 80.0% | no data | 100% | failed |" in markdown
+    assert markdown.startswith("Golden signals over 1m (SLO: success >= 99.00%, p95 <= 500 ms")
+    plain = golden.render_table(measured, Slo(), markdown=False).splitlines()
+    assert plain[2].split() == ["Deployment", "Requests/s", "Success", "p95", "mTLS", "Verdict"]
+    assert plain[4].split() == ["reviews-v2", "5.00", "80.0%", "no", "data", "100%", "failed"]

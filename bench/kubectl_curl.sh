@@ -77,8 +77,8 @@ code=$(curl -s -o "$page" -w '%{http_code}' --max-time 10 "$PRODUCTPAGE_URL/prod
 size=$(wc -c <"$page")
 { [ "$code" = 200 ] && grep -q '<title>Simple Bookstore App</title>' "$page" \
   && grep -q 'Book Details' "$page" && grep -q 'Book Reviews' "$page" \
-  && ! grep -q 'Error fetching product' "$page" && [ "$size" -ge 3500 ] \
-  && [ "$size" -le 6500 ]; } || fail "endpoint[productpage]: HTTP $code, $size bytes"
+  && ! grep -q 'Error fetching product' "$page" && [ "$size" -ge 9000 ] \
+  && [ "$size" -le 15500 ]; } || fail "endpoint[productpage]: HTTP $code, $size bytes"
 rm -f "$page"
 
 # endpoint[grafana-login]: / answers 302 to /login

@@ -6,7 +6,9 @@ One run prints a Markdown table of:
   (a) the suite's wall time on the stock stack versus pytest's own startup on an empty test,
   (b) wall time and API requests at the stock size, 1,000 and 10,000 pods,
   (c) readiness latency: from the last pod turning Ready to the check's and the suite's pass,
-  (d) the suite versus bench/kubectl_curl.sh (the same checks with kubectl get + jq + curl).
+  (d) the suite versus bench/kubectl_curl.sh (the same checks with kubectl get + jq + curl),
+  (e) the suite with the API server 100 ms away (SimSpec.api_delay_seconds) over the same
+      run at no latency, in round trips: what requests that wait on each other cost.
 
 The sims run in this process (their startup is reported on its own and not counted): the
 stock one throughout, each larger one in turn. Measurements are timed in rounds, one run of
@@ -56,6 +58,7 @@ PYTHON = sys.executable
 SCRIPT = ROOT / "bench" / "kubectl_curl.sh"
 READY_WORKLOAD = "reviews-v2"  # (c): the workload whose pods turn Ready last
 READY_CHECK = "pods.healthy[bookinfo]"
+LATENCY = 0.1  # (e): seconds the API server adds to every answer
 
 
 @dataclass
@@ -158,6 +161,16 @@ def run_suite(sim: BenchSim, tmp: Path, wait: float = 0, cold: bool = False) -> 
                           capture_output=True, text=True, timeout=300, check=False)
     seconds = time.monotonic() - started
     return Run(seconds, done.returncode, done.stdout + done.stderr, sim.counts() - before)
+
+
+def run_away(sim: BenchSim, tmp: Path, latency: float) -> Run:
+    """A suite run with the sim's API server answering `latency` seconds late (its spec is
+    read on every request: one sim serves both sides of the comparison)."""
+    sim.sim.spec.api_delay_seconds = latency
+    try:
+        return run_suite(sim, tmp)
+    finally:
+        sim.sim.spec.api_delay_seconds = 0.0
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, str]:
@@ -319,6 +332,17 @@ def main(argv: list[str] | None = None) -> int:
                     sim.stop()
                 rows.append((sim.pods, sim.startup, scaled.median(), base.median(),
                              scaled.counts()))
+            print(f"bench: starting a sim {LATENCY * 1000:.0f} ms away ...", file=sys.stderr)
+            far_sim = start_sim(tmp / "sim-far")
+            try:
+                near = Series("the suite (no latency)", partial(run_away, far_sim, tmp, 0.0), [])
+                far = Series("the suite (API 100 ms away)",
+                             partial(run_away, far_sim, tmp, LATENCY), [])
+                print(f"bench: {args.repeat} rounds with and without latency ...",
+                      file=sys.stderr)
+                rounds([near, far], args.repeat)
+            finally:
+                far_sim.stop()
         finally:
             stock.stop()
         print("bench: readiness latency ...", file=sys.stderr)
@@ -358,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     say(f"| (d) bench/kubectl_curl.sh, same checks, same sim | {script_time:.2f} s = "
         f"{script_time / stock_time:.1f}x the suite | >= 3x | "
         f"{verdict(script_time >= 3 * stock_time)} |")
+    trips = (far.median() - near.median()) / LATENCY
+    say(f"| (e) API server {LATENCY * 1000:.0f} ms away: suite wall time | {far.median():.2f} s, "
+        f"{near.median():.2f} s without latency in the same rounds: +{trips:.1f} round trips "
+        f"| <= 3 round trips | {verdict(trips <= 3)} |")
     say("")
     say(f"Medians of {args.repeat} rounds (one run of each measurement per round); request "
         f"counts identical across runs. Stock stack "

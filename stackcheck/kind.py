@@ -31,9 +31,9 @@ from stackcheck.deploy import (
     run_checked,
 )
 from stackcheck.errors import UsageError
+from stackcheck.opened import OpenedStack
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack
-from stackcheck.targets import Target
 
 CLUSTER_NAME = "stackcheck"
 # kind v0.24.0's image for Kubernetes 1.28: Linkerd stable-2.14 supports 1.21-1.28.
@@ -71,14 +71,14 @@ def delete_command(name: str, kubeconfig: Path) -> list[str]:
 
 def open_kind(settings: Settings, stack: Stack, root: Path, runner: Runner | None = None,
               deployer: Deployer | None = None, name: str = CLUSTER_NAME,
-              workdir: Path | None = None) -> Target:
-    """Create (or reuse) the kind cluster, deploy the stack, return the Target to verify."""
+              workdir: Path | None = None) -> OpenedStack:
+    """Create (or reuse) the kind cluster, deploy the stack, return it opened."""
     runner = runner or SubprocessRunner()
     require_tools(runner, ["kind", "helm"])
     workdir = workdir or Path(tempfile.mkdtemp(prefix="stackcheck-kind-"))
     config, kubeconfig = workdir / "kind-config.yml", workdir / "kubeconfig"
     config.write_text(yaml.safe_dump(kind_config(stack), sort_keys=False), encoding="utf-8")
-    target = Target(settings)
+    target = OpenedStack(settings)
     if not settings.keep_cluster:  # a kept cluster keeps its kubeconfig too
         target.closers.append(lambda: shutil.rmtree(workdir, ignore_errors=True))
     try:

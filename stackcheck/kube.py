@@ -1,6 +1,7 @@
-"""Read-only access to the Kubernetes API, as plain dicts.
+"""Read-only access to the Kubernetes API.
 
-Objects stay in their wire shape (camelCase dicts) so checks, golden examples and the sim
+Objects stay in their wire shape (camelCase dicts; lists may be decoded to a msgspec view of
+the fields wanted, see list_all) so checks, golden examples and the sim
 all speak the same language. Every call has a timeout; transient failures are retried with
 capped exponential backoff and jitter (stackcheck/retry.py) before they count as an
 attempt's failure.
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -370,8 +371,8 @@ class Kube:
     def list_all(self, path: str, label_selector: str | None = None,
                  field_selector: str | None = None, view: type | None = None) -> list[Obj]:
         """Every item of a collection, page by page (limit/continue). With `view` (a
-        msgspec Struct or TypedDict of the fields wanted, such as checks.podview.PodView),
-        items are decoded to it; an answer that does not fit it, whole."""
+        msgspec Struct or TypedDict of the fields wanted, such as podview.PodView), items
+        are decoded to it; an answer that does not fit it, whole."""
         with _COLLECTOR.reading() as keep:
             items = list(self._pages(path, label_selector, field_selector, view))
             if len(items) > PAGE_SIZE:
@@ -410,17 +411,16 @@ class Kube:
             raise ApiFailure(f"{resource}: the answer is not a JSON list")
         return data
 
-    def wait_for_change(self, kinds: str | tuple[str, ...], namespace: str,
-                        seconds: float) -> None:
-        """Return when one of the collections changes after our last list of it, or after
-        `seconds`.
+    def wait_for_change(self, collections: Sequence[tuple[str, str]], seconds: float) -> None:
+        """Return when one of the (kind, namespace) collections changes after our last list
+        of it, or after `seconds`.
 
-        Watches from the listed resourceVersions (one per kind, concurrently): a condition
-        is seen as soon as it becomes true instead of on the next poll. A kind never listed
-        is not watched; with none, or when every watch fails, this is a plain sleep.
+        Watches from the listed resourceVersions (one per collection, concurrently): a
+        condition is seen as soon as it becomes true instead of on the next poll. A
+        collection never listed is not watched; with none, or when every watch fails, this
+        is a plain sleep.
         """
-        wanted = (kinds,) if isinstance(kinds, str) else kinds
-        watches = [(path, version) for kind in wanted
+        watches = [(path, version) for kind, namespace in collections
                    if (version := self.list_versions.get(
                        path := _KIND_PATHS[kind].format(ns=namespace))) is not None]
         if not watches or seconds < 0.05:
@@ -516,8 +516,8 @@ class Kube:
 
     def _call(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
         """One request; 5xx/429 answers, resets and timeouts retried (stackcheck/retry.py)."""
-        return retry_call(lambda: self._once(verb, path, query), fast=_fast_failure,
-                          slow=_timed_out, deadline=self.deadline)
+        return retry_call(lambda: self._once(verb, path, query), transient=_fast_failure,
+                          timed_out=_timed_out, deadline=self.deadline)
 
     def _once(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
         with self._lock:

@@ -38,18 +38,23 @@ GENERATE_TIMEOUT = 180.0
 MAX_VALUE = 400  # characters of one environment value
 HISTORY_LIMIT = 50  # runs kept in history.jsonl (the trend)
 
-# Failures the stack caused versus failures of the suite's own access to it. Allure 3 reads
-# them from its configuration (JavaScript regular expressions, searched); Allure 2 from
-# categories.json in the results (Java regular expressions, matched whole).
-# the suite's own access to the cluster: the fatal check, and every check it skipped
-_INFRA = r"^(Failed: |Skipped: )?api\.reachable"
+# Categories, chosen by structure, not by message text: the status allure-pytest records and
+# the labels fixtures/checks.py puts on every check (`result`: passed, warning, failed or
+# skipped; `check_id`). Allure 3 matches rules in order, the first match wins. A warning's
+# test passes (or fails under --fail-on warning): its category says which it was.
+_ANY = ["failed", "broken", "skipped", "passed"]
 CATEGORIES: list[Obj] = [
     {"name": "Suite/infra problems (API unreachable, credentials, bad config)",
-     "matchedStatuses": ["failed", "broken", "skipped"], "messageRegex": _INFRA},
-    {"name": "Stack defects (a check failed)", "matchedStatuses": ["failed"],
-     "messageRegex": "FAILED after"},
-    {"name": "Suite errors (a bug in stackcheck)", "matchedStatuses": ["broken"],
-     "messageRegex": ".*"},
+     "matchers": [{"statuses": _ANY, "labels": {"check_id": "^api\\.reachable$",
+                                                "result": "^(failed|skipped)$"}},
+                  {"statuses": ["skipped"], "labels": {"result": "^skipped$"}}]},
+    {"name": "Warnings (the run passes unless --fail-on warning)",
+     "matchers": {"statuses": _ANY, "labels": {"result": "^warning$"}}},
+    {"name": "Stack defects (a check failed)",
+     "matchers": {"statuses": ["failed"], "labels": {"result": "^failed$"}}},
+    {"name": "Manifest defects (suites/static)",
+     "matchers": {"statuses": ["failed"], "labels": {"feature": "^Manifests$"}}},
+    {"name": "Suite errors (a bug in stackcheck)", "matchers": {"statuses": ["broken"]}},
 ]
 # the report's tree: feature (Pods, Mesh, Bookinfo, Grafana, Prometheus, Manifests, ...),
 # then story (the kind of check)
@@ -58,7 +63,18 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
 
 
 def categories_allure2() -> list[Obj]:
-    return [{**c, "messageRegex": f"(?s).*({c['messageRegex']}).*"} for c in CATEGORIES]
+    """The same for Allure 2 (categories.json), which matches a status and the message only
+    (Java regular expressions, matched whole): the failure text fixtures/checks.py writes
+    starts with the check id and its result, e.g. `pods.healthy[x]: <claim>: FAILED`."""
+    return [
+        {"name": CATEGORIES[0]["name"], "matchedStatuses": ["failed", "broken", "skipped"],
+         "messageRegex": r"(?s)(Failed: |Skipped: )?api\.reachable.*"},
+        {"name": CATEGORIES[1]["name"], "matchedStatuses": ["failed"],
+         "messageRegex": r"(?s)(Failed: )?[^\n]*: WARNING after .*"},
+        {"name": CATEGORIES[2]["name"], "matchedStatuses": ["failed"],
+         "messageRegex": r"(?s)(Failed: )?[^\n]*: FAILED after .*"},
+        {"name": CATEGORIES[4]["name"], "matchedStatuses": ["broken"], "messageRegex": ".*"},
+    ]
 
 
 def write_metadata(results: Path, environment: Mapping[str, str]) -> None:

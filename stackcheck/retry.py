@@ -3,9 +3,9 @@ the run's deadline.
 
 Two kinds of transient failure cost very different amounts of time:
 
-- fast ones (an HTTP 5xx or 429, a connection reset or refused) fail at once: they get up
-  to `ATTEMPTS` tries, whose pauses add about a second at most;
-- slow ones (a timeout) each cost a whole request timeout: they are retried only while the
+- `transient` ones (an HTTP 5xx or 429, a connection reset or refused) fail at once: they
+  get up to `ATTEMPTS` tries, whose pauses add about a second at most;
+- `timed_out` ones each cost a whole request timeout: they are retried only while the
   run's deadline still has time left, so a dead endpoint never stretches the run by
   `ATTEMPTS` request timeouts.
 
@@ -34,15 +34,17 @@ BACKOFF_CAP = 2.0
 Classify = Callable[[BaseException], bool]
 
 
-def retrying(fast: Classify, slow: Classify | None = None, deadline: Deadline | None = None,
+def retrying(transient: Classify, timed_out: Classify | None = None,
+             deadline: Deadline | None = None,
              sleep: Callable[[float], None] | None = None) -> tenacity.Retrying:
-    """A tenacity policy: `fast(exc)` failures are retried, `slow(exc)` ones only while
-    `deadline` has time left (never without a deadline); anything else is raised at once."""
+    """A tenacity policy: `transient(exc)` failures are retried, `timed_out(exc)` ones only
+    while `deadline` has time left (never without a deadline); anything else is raised at
+    once."""
 
     def worth_retrying(exc: BaseException) -> bool:
-        if slow is not None and slow(exc):
+        if timed_out is not None and timed_out(exc):
             return deadline is not None and not deadline.expired()
-        return fast(exc)
+        return transient(exc)
 
     options: dict[str, Any] = {}
     if sleep is not None:
@@ -57,9 +59,9 @@ def retrying(fast: Classify, slow: Classify | None = None, deadline: Deadline | 
     )
 
 
-def call(request: Callable[[], T], fast: Classify, slow: Classify | None = None,
+def call(request: Callable[[], T], transient: Classify, timed_out: Classify | None = None,
          deadline: Deadline | None = None,
          sleep: Callable[[float], None] | None = None) -> T:
     """`request()` under `retrying(...)`: its value, or its last failure raised."""
-    result: T = retrying(fast, slow, deadline, sleep)(request)
+    result: T = retrying(transient, timed_out, deadline, sleep)(request)
     return result

@@ -86,6 +86,15 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
+FAIL_ON = ("failure", "warning")
+
+
+def _fail_on(text: str) -> str:
+    if text not in FAIL_ON:
+        raise ValueError
+    return text
+
+
 def _flag(text: str) -> bool:
     lowered = text.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -147,6 +156,9 @@ OPTIONS: tuple[Option, ...] = (
            "where Allure results and the HTML report go", "reports"),
     Option("html_report", "--html-report", "STACKCHECK_HTML_REPORT", _flag, "true or false",
            "generate the Allure HTML report at the end (needs the allure CLI)", "true"),
+    Option("fail_on", "--fail-on", "STACKCHECK_FAIL_ON", _fail_on, "failure or warning",
+           "the worst check result that still lets the run pass is the one below this: "
+           "failure (warnings pass) or warning (warnings fail the run too)", "failure"),
 )
 
 
@@ -167,6 +179,7 @@ class Settings:
     keep_cluster: bool = False
     report_dir: Path = Path("reports")
     html_report: bool = True
+    fail_on: str = "failure"
     service_urls: dict[str, str] = field(default_factory=dict)
 
     def result_cache(self) -> ResultCache:

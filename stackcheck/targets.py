@@ -1,4 +1,5 @@
-"""Where the stack runs: a cluster from a kubeconfig, a throwaway kind cluster, or the sim."""
+"""Where the stack runs (--target): a cluster from a kubeconfig, a throwaway kind cluster, or
+the sim; open_stack() makes it ready to verify."""
 
 from __future__ import annotations
 
@@ -6,29 +7,18 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from stackcheck.errors import UsageError
+from stackcheck.opened import OpenedStack
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack
 
 EXTRA_PODS_ENV = "STACKCHECK_SIM_EXTRA_PODS"
 
 
-@dataclass
-class Target:
-    """The settings to verify with (kubeconfig, URLs filled in) and how to tear down."""
-
-    settings: Settings
-    closers: list[Callable[[], None]] = field(default_factory=list)
-
-    def close(self) -> None:
-        while self.closers:
-            self.closers.pop()()
-
-
-def open_target(settings: Settings, stack: Stack, root: Path) -> Target:
+def open_stack(settings: Settings, stack: Stack, root: Path) -> OpenedStack:
     if settings.target == "sim":
         return _open_sim(settings, stack, root)
     if settings.target == "kind":
@@ -37,7 +27,7 @@ def open_target(settings: Settings, stack: Stack, root: Path) -> Target:
         return open_kind(settings, stack, root)
     if settings.deploy:
         _deploy(settings, stack, root)
-    return Target(settings)
+    return OpenedStack(settings)
 
 
 def _deploy(settings: Settings, stack: Stack, root: Path) -> None:
@@ -50,7 +40,7 @@ def _deploy(settings: Settings, stack: Stack, root: Path) -> None:
         raise UsageError(f"--deploy: {exc}") from None
 
 
-def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
+def _open_sim(settings: Settings, stack: Stack, root: Path) -> OpenedStack:
     from stackcheck.deploy import DeployError
     from stackcheck.sim.faults import BY_NAME, build_spec
     from stackcheck.sim.stack import SimError, SimulatedStack
@@ -66,21 +56,21 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> Target:
     manifests = [root / m for c in stack.components for m in c.manifests]
     deployer = _sim_deployer(stack, root) if settings.deploy else None
     sim = SimulatedStack(spec, workdir, manifests, deployer)
-    target = Target(settings, [lambda: shutil.rmtree(workdir, ignore_errors=True)])
+    opened = OpenedStack(settings, [lambda: shutil.rmtree(workdir, ignore_errors=True)])
     try:
         handle = sim.start()
     except (SimError, DeployError) as exc:
         sim.stop()
-        target.close()
+        opened.close()
         raise UsageError(f"--target sim: {exc}") from None
     except BaseException:  # a UsageError from the deployer, an interrupt: nothing left running
         sim.stop()
-        target.close()
+        opened.close()
         raise
-    target.closers.append(sim.stop)
-    target.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None,
+    opened.closers.append(sim.stop)
+    opened.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None,
                               service_urls=dict(handle.service_urls))
-    return target
+    return opened
 
 
 def _extra_pods() -> int:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from stackcheck.checks.http import HttpAnswer
+from stackcheck.checks.model import HttpAnswer
 
 USER_AGENT = "stackcheck"
 

@@ -5,6 +5,6 @@ import pytest
 pytestmark = pytest.mark.endpoints
 
 
-@pytest.mark.stack_checks("endpoint[")
+@pytest.mark.stack_checks("endpoint")
 def test_endpoint_answers_as_expected(verify, check):
     verify(check)

@@ -1,7 +1,7 @@
 """Fakes for the unit tests of checks: API objects from YAML text, and a Kube stand-in.
 
 The objects in tests/data/pods/ are shaped as the API server and kubelet write them; the
-fake serves them to `Probes` the way `Kube.list_kind` / `Kube.list_all` / `Kube.get` would,
+fake serves them to `StackReader` the way `Kube.list_kind` / `Kube.list_all` / `Kube.get` would,
 lists asked for with a view decoded to that view as the real client decodes them.
 """
 
@@ -15,8 +15,11 @@ from typing import Any
 import yaml
 
 from stackcheck import kube
+from stackcheck.checks.catalog import build_checks
+from stackcheck.checks.model import Check, Result
 from stackcheck.kube import ApiFailure
-from stackcheck.probes import Probes
+from stackcheck.reading import StackReader
+from stackcheck.runner import Runner
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack, load_stack
 
@@ -111,8 +114,23 @@ def namespace(name: str, **annotations: str) -> Obj:
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
 
-def fake_probes(*objects: Obj, kube: FakeKube | None = None) -> Probes:
-    """Probes over the real stack.yml reading `objects` (or `kube`) through a FakeKube;
-    close it after use."""
-    reader: Any = kube or FakeKube(*objects)
-    return Probes(real_stack(), Settings(), reader)
+def fake_runner(*objects: Obj, kube: Any = None, settings: Settings | None = None) -> Runner:
+    """A Runner over the real stack.yml's checks reading `objects` (or `kube`) through a
+    FakeKube; close it after use."""
+    stack = real_stack()
+    reader = StackReader(stack, settings or Settings(), kube or FakeKube(*objects))
+    return Runner(reader, build_checks(stack))
+
+
+def check(check_id: str) -> Check:
+    """The real stack.yml's check of that id."""
+    return next(c for c in build_checks(real_stack()) if c.id == check_id)
+
+
+def evaluate(check_id: str, *objects: Obj, kube: Any = None) -> Result:
+    """One attempt of the real stack.yml's check over `objects` (or `kube`)."""
+    runner = fake_runner(*objects, kube=kube)
+    try:
+        return runner.evaluate(check(check_id))
+    finally:
+        runner.close()

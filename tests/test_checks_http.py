@@ -1,5 +1,5 @@
 """endpoint[...]: http_problems() for the stack file's productpage and Grafana expectations,
-and Probes.endpoint() over a fake HTTP session (no network)."""
+and the endpoint check read by the StackReader over a fake HTTP session (no network)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from stackcheck.checks import Verdict
-from stackcheck.checks.http import HttpAnswer, http_problems
-from stackcheck.probes import Probes
+from stackcheck.checks.http import http_problems
+from stackcheck.checks.model import HttpAnswer, Result, Status
+from stackcheck.reading import StackReader
+from stackcheck.runner import Runner
 from stackcheck.settings import Settings
 from stackcheck.stackfile import HttpExpectation, LengthRange
-from tests.kubefakes import real_stack
+from tests.kubefakes import check, real_stack
 
 STACK = real_stack()
 PRODUCTPAGE = "http://192.0.2.10:30080/productpage"
@@ -151,25 +152,26 @@ class FakeSession:
         pass
 
 
-def endpoint_verdict(name: str, response: FakeResponse) -> tuple[Verdict, FakeSession]:
+def endpoint_verdict(name: str, response: FakeResponse) -> tuple[Result, FakeSession]:
     session = FakeSession(response)
     settings = Settings(grafana_url=GRAFANA, productpage_url="http://192.0.2.10:30080")
-    with closing(Probes(STACK, settings, None)) as probes:
-        probes.http = session  # type: ignore[assignment]
-        return probes.endpoint(name), session
+    reader = StackReader(STACK, settings, None)
+    reader.http = session  # type: ignore[assignment]
+    with closing(Runner(reader, [])) as runner:
+        return runner.evaluate(check(f"endpoint[{name}]")), session
 
 
 def test_endpoint_probe_passes_on_the_redirect_itself() -> None:
     verdict, session = endpoint_verdict(
         "grafana-login", FakeResponse(GRAFANA + "/", 302, "Found", {"Location": "/login"}))
-    assert verdict.ok, verdict.reason
+    assert verdict.status is Status.PASSED, verdict.reason
     assert session.requested == [GRAFANA + "/"]
 
 
 def test_endpoint_probe_failure_names_the_url_and_the_reason() -> None:
     verdict, _ = endpoint_verdict(
         "grafana-login", FakeResponse(GRAFANA + "/", 200, "OK", {}, b"<title>Grafana</title>"))
-    assert not verdict.ok
+    assert verdict.status is Status.FAILED
     assert verdict.summary == f"GET {GRAFANA}/ -> 200, 22 bytes"
     assert "anonymous access is enabled" in verdict.reason
     assert verdict.evidence  # the exchange is attached

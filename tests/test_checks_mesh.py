@@ -3,13 +3,11 @@ on classic and native-sidecar pods, and the Probes verdicts over a namespace."""
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import pytest
 
-from stackcheck.checks import Verdict
 from stackcheck.checks.mesh import injection_problem, proxy_problem
-from tests.kubefakes import Obj, fake_probes, from_yaml, load, status_of
+from stackcheck.checks.model import Result, Status
+from tests.kubefakes import Obj, evaluate, from_yaml, load, status_of
 
 BOOKINFO_NAMESPACE = """
 apiVersion: v1
@@ -56,16 +54,15 @@ def test_missing_namespace_is_named() -> None:
     assert injection_problem(None, "bookinfo") == "namespace bookinfo does not exist"
 
 
-def injection_verdict(*objects: Obj) -> Verdict:
-    with closing(fake_probes(*objects)) as probes:
-        return probes.injection("bookinfo")
+def injection_verdict(*objects: Obj) -> Result:
+    return evaluate("mesh.injection[bookinfo]", *objects)
 
 
 def test_injection_probe_reads_the_namespace() -> None:
-    assert injection_verdict(bookinfo_namespace()).ok
+    assert injection_verdict(bookinfo_namespace()).status is Status.PASSED
     failed = injection_verdict(bookinfo_namespace("disabled"))
-    assert not failed.ok
-    assert failed.problems == ("namespace bookinfo lacks the annotation linkerd.io/inject: "
+    assert failed.status is Status.FAILED
+    assert failed.failures == ("namespace bookinfo lacks the annotation linkerd.io/inject: "
                                "enabled (it is 'disabled')",)
 
 
@@ -129,23 +126,22 @@ def test_proxy_without_version_annotation_is_named() -> None:
 
 
 # --- mesh.proxies: the probe over a namespace ----------------------------------------------
-def proxies_verdict(*pods: Obj) -> Verdict:
-    with closing(fake_probes(*pods)) as probes:
-        return probes.proxies("bookinfo")
+def proxies_verdict(*pods: Obj) -> Result:
+    return evaluate("mesh.proxies[bookinfo]", *pods)
 
 
 def test_proxies_probe_passes_with_classic_and_native_sidecars() -> None:
     verdict = proxies_verdict(load("classic-sidecar-pod"), load("native-sidecar-pod"))
-    assert verdict.ok, verdict.reason
+    assert verdict.status is Status.PASSED, verdict.reason
     assert verdict.summary == "2/2 pods meshed in bookinfo"
 
 
 def test_proxies_probe_names_each_unmeshed_pod() -> None:
     verdict = proxies_verdict(load("classic-sidecar-pod"), load("unmeshed-pod"),
                               load("proxy-not-ready-pod"))
-    assert not verdict.ok
+    assert verdict.status is Status.FAILED
     assert verdict.summary == "1/3 pods meshed in bookinfo"
-    assert [p.split(" has ")[0].split(":")[0] for p in verdict.problems] == [
+    assert [p.split(" has ")[0].split(":")[0] for p in verdict.failures] == [
         "pod bookinfo/details-v1-65599dcf88-bn6dt",
         "pod bookinfo/traffic-generator-6f8d9c5b7-r5tsg",
     ]
@@ -153,4 +149,4 @@ def test_proxies_probe_names_each_unmeshed_pod() -> None:
 
 def test_proxies_probe_fails_on_an_empty_namespace() -> None:
     verdict = proxies_verdict(load("crashloop-pod"))  # lives in namespace linkerd
-    assert verdict.problems == ("namespace bookinfo has no pods",)
+    assert verdict.failures == ("namespace bookinfo has no pods",)

@@ -3,11 +3,9 @@ Probes.pods_healthy() verdict over a namespace (through a fake Kube serving the 
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import pytest
 
-from stackcheck.checks import Verdict
+from stackcheck.checks.model import Result, Status
 from stackcheck.checks.pods import (
     container_status,
     long_running_containers,
@@ -15,7 +13,7 @@ from stackcheck.checks.pods import (
     restarts,
     workload_of,
 )
-from tests.kubefakes import GOLDEN, Obj, fake_probes, load, status_of
+from tests.kubefakes import GOLDEN, Obj, evaluate, load, status_of
 
 MAX_RESTARTS = 3
 
@@ -173,37 +171,37 @@ def test_workload_of_sees_through_replicasets(name: str, owner: tuple[str, str])
 
 
 # --- the probe over a namespace ------------------------------------------------------------
-def pods_verdict(namespace: str, *pods: Obj) -> Verdict:
-    with closing(fake_probes(*pods)) as probes:
-        return probes.pods_healthy(namespace)
+def pods_verdict(namespace: str, *pods: Obj) -> Result:
+    return evaluate(f"pods.healthy[{namespace}]", *pods)
 
 
 def test_probe_passes_when_every_pod_is_healthy() -> None:
     verdict = pods_verdict("bookinfo", load("classic-sidecar-pod"), load("native-sidecar-pod"))
-    assert verdict.ok, verdict.reason
+    assert verdict.status is Status.PASSED, verdict.reason
     assert verdict.summary == "2/2 pods healthy in bookinfo"
 
 
 def test_probe_passes_with_a_completed_job_pod() -> None:
     verdict = pods_verdict("linkerd", load("completed-job-pod"))
-    assert verdict.ok, verdict.reason
+    assert verdict.status is Status.PASSED, verdict.reason
 
 
 def test_probe_fails_naming_every_bad_pod() -> None:
     verdict = pods_verdict("bookinfo", load("classic-sidecar-pod"), load("not-ready-running-pod"),
                            load("imagepullbackoff-pod"), load("crashloop-pod"))
-    assert not verdict.ok
+    assert verdict.status is Status.FAILED
     assert verdict.summary == "1/3 pods healthy in bookinfo"
-    assert len(verdict.problems) == 2
-    assert "productpage-v1-d5789fdfb-2vxlm" in verdict.problems[0]
-    assert "ImagePullBackOff" in verdict.problems[1]
-    assert verdict.diagnose is not None  # evidence is gathered once the check finally fails
+    assert len(verdict.failures) == 2
+    assert "productpage-v1-d5789fdfb-2vxlm" in verdict.failures[0]
+    assert "ImagePullBackOff" in verdict.failures[1]
+    assert [name for _, name in verdict.describe_pods] == [  # described once it has failed
+        "productpage-v1-d5789fdfb-2vxlm", verdict.failures[1].split("/")[1].split(":")[0]]
 
 
 def test_probe_fails_on_an_empty_namespace() -> None:
     verdict = pods_verdict("bookinfo", load("crashloop-pod"))
-    assert not verdict.ok
-    assert verdict.problems == ("namespace bookinfo has no pods",)
+    assert verdict.status is Status.FAILED
+    assert verdict.failures == ("namespace bookinfo has no pods",)
 
 
 def test_failing_init_container_is_named_not_the_waiting_app() -> None:

@@ -5,16 +5,16 @@ server's service proxy (a fake Kube)."""
 from __future__ import annotations
 
 import copy
-from contextlib import closing
+import json
 from typing import Any
 
 import pytest
 
-from stackcheck.checks import Verdict
+from stackcheck.checks.model import Result, Status
 from stackcheck.checks.prom import query_problems, scrape_job_problems
 from stackcheck.kube import ApiFailure
 from stackcheck.stackfile import Query, ScrapeJob
-from tests.kubefakes import FakeKube, Obj, fake_probes, from_yaml
+from tests.kubefakes import FakeKube, Obj, evaluate, from_yaml
 
 # One active target of a kube-prometheus-stack PodMonitor, as /api/v1/targets lists it.
 PROXY_TARGET = from_yaml("""
@@ -92,8 +92,8 @@ def test_too_few_targets_names_the_job_count_and_pool() -> None:
 def test_a_down_target_fails_even_with_enough_up() -> None:
     down = target("traffic-generator-6f8d9c5b7-r5tsg", "10.244.0.40", "down", REFUSED)
     problems = scrape_job_problems(LINKERD_PROXY, targets_answer(*bookinfo_targets(7), down))
-    assert problems == [f"target bookinfo/traffic-generator-6f8d9c5b7-r5tsg "
-                        f"(http://10.244.0.40:4191/metrics) is down: {REFUSED}"]
+    assert problems == ["down target of job linkerd-proxy: bookinfo/traffic-generator-6f8d9c5b7"
+                        f"-r5tsg (http://10.244.0.40:4191/metrics): {REFUSED}"]
 
 
 def test_down_targets_below_the_minimum_give_both_problems() -> None:
@@ -152,26 +152,38 @@ class PrometheusKube(FakeKube):
         return self.answer
 
 
-def prom_verdict(check: str, name: str, answer: Obj | ApiFailure) -> tuple[Verdict, Any]:
-    probes = fake_probes()
-    probes.kube = kube = PrometheusKube(answer)  # type: ignore[assignment]
-    with closing(probes):
-        verdict = probes.scrape_job(name) if check == "scrape" else probes.query(name)
-    return verdict, kube
+def prom_verdict(check: str, name: str, answer: Obj | ApiFailure) -> tuple[Result, Any]:
+    kube = PrometheusKube(answer)
+    check_id = f"prometheus.scrape-job[{name}]" if check == "scrape" else \
+        f"prometheus.query[{name}]"
+    return evaluate(check_id, kube=kube), kube
 
 
 def test_scrape_probe_reads_targets_through_the_service_proxy() -> None:
     verdict, kube = prom_verdict("scrape", "linkerd-proxy", targets_answer(*bookinfo_targets()))
-    assert verdict.ok, verdict.reason
+    assert verdict.status is Status.PASSED, verdict.reason
     assert kube.proxied == [("monitoring/prometheus-kube-prometheus-prometheus", 9090,
                              "/api/v1/targets")]
 
 
 def test_scrape_probe_failure_names_the_job() -> None:
     verdict, _ = prom_verdict("scrape", "linkerd-proxy", targets_answer(*bookinfo_targets(2)))
-    assert not verdict.ok
+    assert verdict.status is Status.FAILED
     assert verdict.summary == "2 target(s) for job linkerd-proxy"
     assert "job='linkerd-proxy' has 2 target(s) up, expected at least 7" in verdict.reason
+
+
+def test_scrape_evidence_is_whole_json_of_the_targets_not_up() -> None:
+    targets = bookinfo_targets()
+    for target in targets[:3]:
+        target.update(health="down", lastError="connection refused")
+    verdict, _ = prom_verdict("scrape", "linkerd-proxy", targets_answer(*targets))
+    (evidence,) = verdict.evidence
+    assert evidence.media_type == "application/json"
+    summary = json.loads(evidence.text)  # valid: summarised, never cut
+    assert (summary["targets"], summary["up"], len(summary["down"])) == (
+        len(targets), len(targets) - 3, 3)
+    assert all(t["health"] == "down" for t in summary["down"])
 
 
 def test_scrape_probe_reports_an_unreachable_prometheus() -> None:
@@ -179,11 +191,12 @@ def test_scrape_probe_reports_an_unreachable_prometheus() -> None:
                          "prometheus-kube-prometheus-prometheus:9090/proxy/api/v1/targets: "
                          "503 Service Unavailable: no endpoints available", 503)
     verdict, _ = prom_verdict("scrape", "linkerd-proxy", failure)
-    assert verdict.problems == (failure.reason,)
+    assert verdict.failures == (failure.reason,)
 
 
 def test_query_probe_passes_and_fails_on_series_count() -> None:
-    assert prom_verdict("query", "bookinfo-meshed-requests", vector_answer(1))[0].ok
+    passed, _ = prom_verdict("query", "bookinfo-meshed-requests", vector_answer(1))
+    assert passed.status is Status.PASSED
     verdict, _ = prom_verdict("query", "bookinfo-meshed-requests", vector_answer(0))
-    assert not verdict.ok
+    assert verdict.status is Status.FAILED
     assert "returned 0 series, expected at least 1" in verdict.reason

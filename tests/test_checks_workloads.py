@@ -4,14 +4,12 @@ component's workloads and pods."""
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import pytest
 
-from stackcheck.checks import Verdict
+from stackcheck.checks.model import Result, Status
 from stackcheck.checks.workloads import workload_problem
 from stackcheck.stackfile import Workload
-from tests.kubefakes import GOLDEN, Obj, fake_probes, from_yaml, load, status_of
+from tests.kubefakes import GOLDEN, Obj, evaluate, from_yaml, load, status_of
 
 HEARTBEAT_CRONJOB = """
 apiVersion: batch/v1
@@ -162,21 +160,20 @@ def control_plane(*extra: Obj, destination: Obj | None = None) -> list[Obj]:
     return [*objects, from_yaml(HEARTBEAT_CRONJOB), *extra]
 
 
-def component_verdict(*objects: Obj) -> Verdict:
-    with closing(fake_probes(*objects)) as probes:
-        return probes.component_healthy("linkerd-control-plane")
+def component_verdict(*objects: Obj) -> Result:
+    return evaluate("component.healthy[linkerd-control-plane]", *objects)
 
 
 def test_component_passes_with_a_completed_heartbeat_pod() -> None:
     verdict = component_verdict(*control_plane(load("completed-job-pod")))
-    assert verdict.ok, verdict.reason
+    assert verdict.status is Status.PASSED, verdict.reason
 
 
 def test_component_fails_naming_the_workload_and_its_crashlooping_pod() -> None:
     verdict = component_verdict(*control_plane(
         load("crashloop-pod"), destination=load("deployment-unavailable")))
-    assert not verdict.ok
-    assert verdict.problems == (
+    assert verdict.status is Status.FAILED
+    assert verdict.failures == (
         "Deployment linkerd/linkerd-destination: 0/1 replicas available "
         "(Available=False: MinimumReplicasUnavailable)",
         "pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r: Running but not Ready: container "
@@ -189,7 +186,7 @@ def test_component_counts_a_failed_cronjob_pod() -> None:
     pod["status"]["phase"] = "Failed"
     status_of(pod, "heartbeat")["state"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
     verdict = component_verdict(*control_plane(pod))
-    assert verdict.problems == (
+    assert verdict.failures == (
         "pod linkerd/linkerd-heartbeat-28868839-q8w4z: Failed (container heartbeat terminated "
         "(Error, exit code 1))",)
 
@@ -197,4 +194,4 @@ def test_component_counts_a_failed_cronjob_pod() -> None:
 def test_component_fails_when_a_workload_is_missing() -> None:
     objects = [o for o in control_plane() if o["metadata"]["name"] != "linkerd-identity"]
     verdict = component_verdict(*objects)
-    assert verdict.problems == ("Deployment linkerd/linkerd-identity does not exist",)
+    assert verdict.failures == ("Deployment linkerd/linkerd-identity does not exist",)

@@ -1,4 +1,4 @@
-"""`--target kind`: the exact kind commands, the config, the Target, teardown."""
+"""`--target kind`: the exact kind commands, the config, the opened stack, teardown."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import yaml
 from stackcheck import kind
 from stackcheck.deploy import Completed, DeployError, KubeArgs, Summary
 from stackcheck.errors import UsageError
+from stackcheck.opened import OpenedStack
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack, load_stack
 
@@ -121,16 +122,16 @@ def test_missing_tool_is_one_line(stack: Stack, tmp_path: Path, tool: str) -> No
                        FakeDeployer(), workdir=tmp_path)
 
 
-def test_open_target_dispatches_to_kind(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_stack_dispatches_to_kind(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from stackcheck import targets
 
     seen: list[Any] = []
-    made = targets.Target(Settings(target="kind"))
+    made = OpenedStack(Settings(target="kind"))
 
-    def fake_open_kind(*args: Any) -> targets.Target:
+    def fake_open_kind(*args: Any) -> OpenedStack:
         seen.append(args)
         return made
 
     monkeypatch.setattr(kind, "open_kind", fake_open_kind)
-    assert targets.open_target(Settings(target="kind"), stack, ROOT) is made
+    assert targets.open_stack(Settings(target="kind"), stack, ROOT) is made
     assert seen and seen[0][2] == ROOT

@@ -33,3 +33,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     for part in (p.strip() for p in test_command.split("&&")):
         assert part in ci, f".ci/run does not run the README's {part!r}"
+
+
+def test_ci_script_and_workflow_run_the_same_steps() -> None:
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    steps = [line.removeprefix(".venv/bin/") for line in script.splitlines()
+             if line.startswith(".venv/bin/")]
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    unit = workflow.split("\n  e2e-kind:", 1)[0]
+    runs = [line.strip().removeprefix("- run: ") for line in unit.splitlines()
+            if line.strip().startswith("- run: ") and not line.strip().startswith(
+                ("- run: pip ", "- run: npm "))]
+    assert steps == runs
+    assert "lint-imports" in steps

@@ -20,11 +20,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from stackcheck.checks.http import HttpAnswer
-from stackcheck.diagnostics import http_evidence, pod_evidence
+from stackcheck.checks.http import http_evidence
+from stackcheck.checks.model import HttpAnswer
+from stackcheck.diagnostics import pod_evidence
 from stackcheck.kube import Kube, KubeTarget, load_configuration
+from stackcheck.reading import StackReader
 from stackcheck.redact import MASK, REDACTOR
 from stackcheck.report import allure_cli
+from stackcheck.settings import Settings
 from stackcheck.sim.faults import PLANTED_SECRETS, build_spec
 from stackcheck.sim.stack import SimHandle, SimulatedStack
 from stackcheck.stackfile import load_stack
@@ -100,7 +103,8 @@ def test_planted_secrets_reach_what_the_suite_reads(planted_sim: SimHandle) -> N
     for secret in PLANTED_SECRETS:
         assert secret in raw_env and secret in raw_log
 
-    evidence = pod_evidence(kube, holder).text
+    reader = StackReader(load_stack(ROOT / "stack.yml"), Settings(), kube)
+    evidence = pod_evidence(reader, "bookinfo", holder["metadata"]["name"]).text
     assert "DB_PASSWORD" in evidence and f"password={MASK}" in evidence, evidence
     assert not any(s in evidence for s in PLANTED_SECRETS), evidence
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,26 +106,47 @@ def test_metadata_is_redacted_and_bounded(tmp_path: Path) -> None:
     assert categories == categories_allure2()
 
 
-def test_categories_separate_stack_defects_from_suite_problems(tmp_path: Path) -> None:
-    import re
-
-    def category(status: str, message: str) -> str:
-        for rule in CATEGORIES:  # first match wins, as in Allure
-            if status in rule["matchedStatuses"] and re.search(rule["messageRegex"], message):
+def allure3_category(status: str, **labels: str) -> str:
+    """The category Allure 3 gives a result: the first rule one of whose matchers holds
+    (statuses, then every label's regular expression searched in the label's value)."""
+    for rule in CATEGORIES:
+        matchers = rule["matchers"] if isinstance(rule["matchers"], list) else [rule["matchers"]]
+        for matcher in matchers:
+            if status in matcher["statuses"] and all(
+                    re.search(pattern, labels.get(name, "\0"))
+                    for name, pattern in matcher.get("labels", {}).items()):
                 return str(rule["name"])
-        return "none"
+    return "none"
 
-    assert category("failed", "pods.healthy[bookinfo]: ...: FAILED after 4.0s").startswith(
-        "Stack defects")
-    assert category("failed", "api.reachable: ...: FAILED after 4.0s").startswith("Suite/infra")
-    assert category("skipped", "Skipped: api.reachable failed: HTTP 401 Unauthorized"
-                    ).startswith("Suite/infra")
-    assert category("failed", "Failed: prometheus.scrape-job[linkerd-proxy]: ... FAILED after 3s"
-                    "\n  - target x is down: dial tcp: connection refused").startswith("Stack")
-    assert category("broken", "KeyError: 'x'").startswith("Suite errors")
+
+def allure2_category(status: str, message: str) -> str:
+    for rule in categories_allure2():  # Java's matches(): the whole message
+        if status in rule["matchedStatuses"] and re.fullmatch(rule["messageRegex"], message):
+            return str(rule["name"])
+    return "none"
+
+
+def test_categories_come_from_the_result_labels(tmp_path: Path) -> None:
+    def category(status: str, result: str, check_id: str = "pods.healthy[bookinfo]") -> str:
+        return allure3_category(status, result=result, check_id=check_id).split(" (")[0]
+
+    assert category("failed", "failed") == "Stack defects"
+    assert category("passed", "passed") == "none"
+    assert category("passed", "warning") == "Warnings"
+    assert category("failed", "warning") == "Warnings"  # under --fail-on warning
+    assert category("failed", "failed", "api.reachable") == "Suite/infra problems"
+    assert category("skipped", "skipped") == "Suite/infra problems"  # skipped by the gate
+    assert allure3_category("failed", feature="Manifests").startswith("Manifest defects")
+    assert allure3_category("broken").startswith("Suite errors")
+    # Allure 2 reads categories.json, which can match the message only
+    assert allure2_category("failed", "pods.healthy[bookinfo]: x: FAILED after 4.0s (1 "
+                            "attempt(s)): 3/4\n  - pod x").startswith("Stack defects")
+    assert allure2_category("failed", "Failed: pods.healthy[bookinfo]: x: WARNING after 1.0s"
+                            ).startswith("Warnings")
+    assert allure2_category("skipped", "Skipped: api.reachable failed: HTTP 401"
+                            ).startswith("Suite/infra")
     config = allure_config(tmp_path / "r", tmp_path / "o", single_file=True,
                            history=tmp_path / "h.jsonl", append_history=False)
-    assert config["categories"] == CATEGORIES
     assert config["plugins"]["awesome"]["options"]["singleFile"] is True
     assert config["appendHistory"] is False
 
@@ -150,8 +172,8 @@ def test_report_script_is_strict_and_explains_a_missing_cli(tmp_path: Path) -> N
 
 
 def test_http_evidence_keeps_the_lines_of_note_past_the_excerpt() -> None:
-    from stackcheck.checks.http import HttpAnswer
-    from stackcheck.diagnostics import BODY_EXCERPT, http_evidence
+    from stackcheck.checks.http import BODY_EXCERPT, http_evidence
+    from stackcheck.checks.model import HttpAnswer
 
     body = ("<p>filler</p>\n" * 400 + "<h4>Error fetching product reviews!</h4>\n"
             + "<p>end</p>\n").encode()

@@ -1,6 +1,6 @@
 """The per-request retry policy (stackcheck/retry.py): with a fake clock and a fake sleep,
 which failures are retried, how often, with what pauses, and never past the deadline for
-the slow ones; then on the wire, the API client and the HTTP probes against a local server
+the slow ones; then on the wire, the API client and the HTTP reader against a local server
 answering from a script (5xx, 429, connection resets, answers later than the timeout)."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from stackcheck.checks.model import ReadFailure
 from stackcheck.kube import ApiFailure, Kube, KubeTarget, load_configuration
 from stackcheck.polling import Deadline
-from stackcheck.probes import Probes
+from stackcheck.reading import StackReader
 from stackcheck.retry import ATTEMPTS, BACKOFF_BASE, BACKOFF_CAP, BACKOFF_JITTER, call
 from stackcheck.settings import Settings
 from stackcheck.stackfile import load_stack
@@ -136,7 +137,7 @@ def test_with_the_deadline_passed_a_fast_failure_still_gets_its_quick_retries(
     assert request.tries == 2
 
 
-# --- on the wire: the API client and the HTTP probes against a scripted server -------------
+# --- on the wire: the API client and the HTTP reader against a scripted server -------------
 TIMEOUT = 0.3  # the client's request timeout; "slow" answers come later than that
 
 
@@ -145,8 +146,8 @@ def kube_for(server: ScriptedServer, tmp_path: Path) -> Kube:
     return Kube(load_configuration(KubeTarget(kubeconfig, None, TIMEOUT)), TIMEOUT)
 
 
-def probes_for() -> Probes:
-    return Probes(load_stack(ROOT / "stack.yml"), Settings(request_timeout=TIMEOUT), None)
+def probes_for() -> StackReader:
+    return StackReader(load_stack(ROOT / "stack.yml"), Settings(request_timeout=TIMEOUT), None)
 
 
 @pytest.mark.parametrize("script", [[503, 429, 200], [500, 200], ["reset", 200],
@@ -217,10 +218,10 @@ def test_http_probes_retry_a_timeout_only_within_the_deadline(
     server = serve(["slow"] * 10)
     probes = probes_for()
     probes.deadline = Deadline.after(0.0)
-    with pytest.raises(ApiFailure, match=f"timed out after {TIMEOUT:g}s"):
+    with pytest.raises(ReadFailure, match=f"timed out after {TIMEOUT:g}s"):
         probes._http_get(server.url + "/")
     assert server.requests == 1
     probes.deadline = Deadline.after(60.0)
-    with pytest.raises(ApiFailure, match="timed out"):
+    with pytest.raises(ReadFailure, match="timed out"):
         probes._http_get(server.url + "/")
     assert server.requests == 1 + ATTEMPTS

@@ -1,25 +1,28 @@
-"""run_check: retry a check's probe until it holds or the deadline passes, on a fake clock,
-with fake probes; the failure text carries the claim, the problems and the hint."""
+"""The runner: retry a check until it holds or the deadline passes, on a fake clock, over a
+scripted reader; the failure text carries the claim, the reasons and the hint; warnings end
+the retrying; reads are fresh each attempt and shared between the checks of one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from stackcheck.checks import Check, Evidence, Verdict, build_checks
+from stackcheck.checks import model
+from stackcheck.checks.catalog import build_checks
+from stackcheck.checks.model import Read, ReadFailure, Result, Status
 from stackcheck.kube import ApiFailure
 from stackcheck.polling import Deadline
-from stackcheck.runner import Outcome, run_check
-from tests.kubefakes import FakeKube, fake_probes, from_yaml, load, namespace, real_stack
+from stackcheck.runner import Outcome, Runner, watched
+from tests.kubefakes import FakeKube, evaluate, fake_runner, from_yaml, load, namespace, real_stack
 
 CHECKS = {c.id: c for c in build_checks(real_stack())}
 CRASHLOOP = ("pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r: Running but not Ready: container "
              "destination is CrashLoopBackOff (7 restarts; last exit: Error, code 1)")
-Step = Verdict | ApiFailure
+Step = list[dict[str, Any]] | ReadFailure
 
 
 class FakeClock:
@@ -33,125 +36,138 @@ class FakeClock:
         self.now += seconds
 
 
-class FakeProbes:
-    """Stands in for Probes: counts the cache drops between attempts."""
+class ScriptedReader:
+    """Answers each `pods` read with the next step (raising ReadFailures), then the last
+    forever; counts the reads."""
 
-    def __init__(self) -> None:
-        self.forgotten = 0
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.reads: list[Read] = []
 
-    def forget(self) -> None:
-        self.forgotten += 1
-
-    def pause(self, check: Check, seconds: float) -> None:
-        raise AssertionError("run_check was given its own pause")
-
-
-def scripted(*steps: Step) -> Callable[[Any], Verdict]:
-    """A probe that answers each step in turn (raising ApiFailures), then the last forever."""
-    remaining = list(steps)
-
-    def probe(_probes: Any) -> Verdict:
-        step = remaining.pop(0) if len(remaining) > 1 else remaining[0]
-        if isinstance(step, ApiFailure):
+    def pods(self, namespace: str) -> list[dict[str, Any]]:
+        self.reads.append(model.pods(namespace))
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, ReadFailure):
             raise step
         return step
 
-    return probe
+    def pod(self, namespace: str, name: str) -> dict[str, Any]:
+        raise ReadFailure("not scripted")
+
+    def needs_api(self, read: Read) -> bool:
+        return True
+
+    def read_through(self, cached: Any) -> None:
+        pass
+
+    def wait_for_change(self, collections: Sequence[tuple[str, str]], seconds: float) -> None:
+        raise AssertionError("the runner was given its own pause")
+
+    def close(self) -> None:
+        pass
 
 
-def run(check_id: str, *steps: Step, wait: float = 30.0) -> tuple[Outcome, FakeProbes]:
-    clock, probes = FakeClock(), FakeProbes()
-    check = replace(CHECKS[check_id], probe=scripted(*steps))
-    outcome = run_check(check, probes, Deadline.after(wait, clock),  # type: ignore[arg-type]
-                        pause=clock.pause, interval=5.0)
-    return outcome, probes
+def run(check_id: str, *steps: Step, wait: float = 30.0) -> tuple[Outcome, ScriptedReader]:
+    clock, reader = FakeClock(), ScriptedReader(*steps)
+    runner = Runner(reader, [])  # type: ignore[arg-type]
+    outcome = runner.run(CHECKS[check_id], Deadline.after(wait, clock), pause=clock.pause,
+                         interval=5.0)
+    return outcome, reader
 
 
-HEALTHY = Verdict(True, "4/4 pods healthy in linkerd")
-CRASHING = Verdict(False, "3/4 pods healthy in linkerd", (CRASHLOOP,))
+HEALTHY = [load("completed-job-pod")]  # namespace linkerd: a Job's pod that Succeeded
+CRASHING = [load("crashloop-pod")]
 
 
 def test_a_holding_check_passes_on_the_first_attempt() -> None:
-    outcome, probes = run("pods.healthy[linkerd]", HEALTHY)
-    assert outcome.ok and outcome.attempts == 1
-    assert probes.forgotten == 0
+    outcome, reader = run("pods.healthy[linkerd]", HEALTHY)
+    assert outcome.status is Status.PASSED and outcome.attempts == 1
+    assert outcome.evidence == ()  # evidence is attached on failure only
+    assert len(reader.reads) == 1
 
 
 def test_retries_until_it_holds_with_fresh_reads() -> None:
-    outcome, probes = run("pods.healthy[linkerd]", CRASHING, CRASHING, HEALTHY)
-    assert outcome.ok and outcome.attempts == 3
-    assert probes.forgotten == 2  # every retry sees the cluster as it is now
+    outcome, reader = run("pods.healthy[linkerd]", CRASHING, CRASHING, HEALTHY)
+    assert outcome.status is Status.PASSED and outcome.attempts == 3
+    assert len(reader.reads) == 3  # every retry sees the cluster as it is now
 
 
-def test_failure_message_has_claim_problems_and_hint() -> None:
+def test_failure_message_has_claim_reasons_and_hint() -> None:
     outcome, _ = run("pods.healthy[linkerd]", CRASHING, wait=12.0)
-    assert not outcome.ok
+    assert outcome.status is Status.FAILED
     assert outcome.attempts == 4
     lines = outcome.message().splitlines()
     assert lines[0].startswith("pods.healthy[linkerd]: every pod in namespace linkerd is "
                                "Running and Ready (at most 3 restarts): FAILED after ")
-    assert lines[0].endswith("(4 attempt(s))")
+    assert lines[0].endswith("(4 attempt(s)): 0/1 pods healthy in linkerd")
     assert lines[1] == f"  - {CRASHLOOP}"
     assert lines[2].startswith("hint: kubectl -n linkerd describe pod <pod>;")
     assert "CrashLoopBackOff: read the last logs" in lines[2]
 
 
-def test_failure_without_problems_shows_the_summary() -> None:
-    outcome, _ = run("mesh.injection[bookinfo]", Verdict(False, "no answer yet"), wait=0)
-    assert outcome.message().splitlines()[1] == "  - no answer yet"
+def warns(readings: Any) -> Result:
+    return Result("1 pod with old restarts", warnings=("pod x restarted 6 times 3 days ago",))
 
 
-@pytest.mark.parametrize("status", ["401 Unauthorized", "403 Forbidden"])
-def test_final_verdict_stops_retrying(status: str) -> None:
-    denied = Verdict(False, problems=(f"GET /api/v1/namespaces: {status}",), final=True)
-    outcome, probes = run("api.reachable", denied, HEALTHY, wait=300.0)
-    assert not outcome.ok and outcome.attempts == 1 and probes.forgotten == 0
-    assert f"  - GET /api/v1/namespaces: {status}" in outcome.message()
+def test_a_warning_ends_the_retrying_and_shows_in_the_message() -> None:
+    check = replace(CHECKS["pods.healthy[linkerd]"], evaluate=warns)
+    clock, reader = FakeClock(), ScriptedReader(HEALTHY)
+    outcome = Runner(reader, []).run(  # type: ignore[arg-type]
+        check, Deadline.after(30, clock), pause=clock.pause)
+    assert outcome.status is Status.WARNING and outcome.attempts == 1
+    assert outcome.message().splitlines()[1] == (
+        "  - warning: pod x restarted 6 times 3 days ago")
 
 
-@pytest.mark.parametrize("status", [None, 429, 503])
-def test_transient_api_failure_is_retried(status: int | None) -> None:
-    flaky = ApiFailure("GET /api/v1/namespaces/linkerd/pods: 503 Service Unavailable", status)
-    outcome, _ = run("pods.healthy[linkerd]", flaky, flaky, HEALTHY)
-    assert outcome.ok and outcome.attempts == 3
+def test_a_warning_and_a_failure_are_a_failure() -> None:
+    assert Result("x", failures=("a",), warnings=("b",)).status is Status.FAILED
 
 
-@pytest.mark.parametrize("status", [401, 403, 404])
-def test_non_transient_api_failure_is_final(status: int) -> None:
-    denied = ApiFailure(f'pods is forbidden: User "system:serviceaccount:verify:reader" '
-                        f'cannot list resource "pods" ({status})', status)
-    outcome, _ = run("pods.healthy[linkerd]", denied, HEALTHY, wait=300.0)
-    assert not outcome.ok and outcome.attempts == 1
-    assert outcome.verdict.problems == (denied.reason,)
-    assert "cannot list resource" in outcome.message()
+@pytest.mark.parametrize("transient", [True, False])
+def test_read_failures_are_retried_unless_they_cannot_change(transient: bool) -> None:
+    failure = ReadFailure("GET /api/v1/namespaces/linkerd/pods: HTTP 403 Forbidden", transient)
+    outcome, _ = run("pods.healthy[linkerd]", failure, failure, HEALTHY, wait=300.0)
+    assert outcome.attempts == (3 if transient else 1)
+    if not transient:
+        assert outcome.result.failures == (failure.reason,)
+        assert f"  - {failure.reason}" in outcome.message()
 
 
-def test_api_failures_until_the_deadline_report_the_last_reason() -> None:
-    outcome, _ = run("pods.healthy[linkerd]", ApiFailure("connection refused"), wait=10.0)
-    assert not outcome.ok and outcome.attempts == 3
+def test_read_failures_until_the_deadline_report_the_last_reason() -> None:
+    outcome, _ = run("pods.healthy[linkerd]", ReadFailure("connection refused"), wait=10.0)
+    assert outcome.status is Status.FAILED and outcome.attempts == 3
     assert "  - connection refused" in outcome.message()
 
 
-def test_diagnosis_runs_only_once_the_check_has_failed() -> None:
-    calls: list[str] = []
-
-    def diagnose() -> tuple[Evidence, ...]:
-        calls.append("diagnosed")
-        return (Evidence("pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r", "Events: ..."),)
-
-    own = Evidence("summary", "3/4")
-    failing = replace(CRASHING, evidence=(own,), diagnose=diagnose)
-    outcome, _ = run("pods.healthy[linkerd]", failing, wait=10.0)
-    assert calls == ["diagnosed"]
-    assert [e.name for e in outcome.evidence] == [
-        "summary", "pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r"]
-
-    healthy = replace(HEALTHY, diagnose=diagnose)
-    assert run("pods.healthy[linkerd]", failing, healthy)[0].ok
-    assert calls == ["diagnosed"]  # not called again for a check that ends up holding
+def test_watches_follow_the_declared_reads() -> None:
+    assert watched(CHECKS["pods.healthy[bookinfo]"]) == [("Pod", "bookinfo")]
+    assert watched(CHECKS["component.healthy[linkerd-control-plane]"]) == [
+        ("Deployment", "linkerd"), ("CronJob", "linkerd"), ("Pod", "linkerd")]
+    assert watched(CHECKS["endpoint[productpage]"]) == []
 
 
-# --- api.reachable: the probe turns API failures into final or retryable verdicts ----------
+class CountingKube(FakeKube):
+    def __init__(self, *objects: Any) -> None:
+        super().__init__(*objects)
+        self.lists: list[tuple[str, str]] = []
+
+    def list_kind(self, kind: str, namespace: str, *args: Any, **kwargs: Any) -> list[Any]:
+        self.lists.append((kind, namespace))
+        return super().list_kind(kind, namespace, *args, **kwargs)
+
+
+def test_checks_of_one_attempt_share_their_reads() -> None:
+    kube = CountingKube(load("crashloop-pod"))
+    with closing(fake_runner(kube=kube)) as runner:
+        runner.evaluate(CHECKS["pods.healthy[linkerd]"])
+        runner.evaluate(CHECKS["component.healthy[linkerd-control-plane]"])
+        assert kube.lists.count(("Pod", "linkerd")) == 1
+        runner.forget()
+        runner.evaluate(CHECKS["pods.healthy[linkerd]"])
+        assert kube.lists.count(("Pod", "linkerd")) == 2
+
+
+# --- api.reachable: API failures end it or are retried --------------------------------------
 STACK_NAMESPACES = ("monitoring", "linkerd", "linkerd-viz", "bookinfo")
 
 
@@ -164,31 +180,27 @@ class FailingKube(FakeKube):
         raise self.failure
 
 
-def api_verdict(kube: FakeKube) -> Verdict:
-    with closing(fake_probes(kube=kube)) as probes:
-        return probes.api_reachable()
-
-
 def test_api_reachable_passes_with_every_namespace() -> None:
-    verdict = api_verdict(FakeKube(*(namespace(n) for n in STACK_NAMESPACES)))
-    assert verdict.ok, verdict.reason
-    assert verdict.summary == "https://127.0.0.1:6443 answers, Kubernetes v1.31.2"
+    result = evaluate("api.reachable", kube=FakeKube(*(namespace(n) for n in STACK_NAMESPACES)))
+    assert result.status is Status.PASSED, result.reason
+    assert result.summary == "the API server answers, Kubernetes v1.31.2"
 
 
 def test_api_reachable_names_the_missing_namespaces() -> None:
-    verdict = api_verdict(FakeKube(namespace("monitoring"), namespace("linkerd")))
-    assert not verdict.ok and not verdict.final
-    assert verdict.problems == ("namespace linkerd-viz does not exist",
-                                "namespace bookinfo does not exist")
+    result = evaluate("api.reachable", kube=FakeKube(namespace("monitoring"),
+                                                     namespace("linkerd")))
+    assert result.status is Status.FAILED and result.retry
+    assert result.failures == ("namespace linkerd-viz does not exist",
+                               "namespace bookinfo does not exist")
 
 
-@pytest.mark.parametrize(("status", "final"), [(401, True), (403, True), (503, False),
-                                               (None, False)])
-def test_api_failures_are_final_unless_transient(status: int | None, final: bool) -> None:
+@pytest.mark.parametrize(("status", "retry"), [(401, False), (403, False), (503, True),
+                                               (None, True)])
+def test_api_failures_end_the_check_unless_transient(status: int | None, retry: bool) -> None:
     failure = ApiFailure(f"GET https://127.0.0.1:6443/version: {status}", status)
-    verdict = api_verdict(FailingKube(failure))
-    assert not verdict.ok and verdict.final is final
-    assert verdict.problems == (failure.reason,)
+    result = evaluate("api.reachable", kube=FailingKube(failure))
+    assert result.status is Status.FAILED and result.retry is retry
+    assert result.failures == (failure.reason,)
 
 
 # --- end to end: the real probe over kubelet-shaped pods, then the failure text ------------
@@ -224,12 +236,12 @@ def test_crashlooping_control_plane_fails_with_the_pod_and_its_evidence() -> Non
                           'time="2024-11-20T08:13:52Z" level=fatal msg="Failed to initialize '
                           'identity: no trust anchors"'})
     clock = FakeClock()
-    with closing(fake_probes(kube=kube)) as probes:
-        outcome = run_check(CHECKS["pods.healthy[linkerd]"], probes, Deadline.after(0, clock),
-                            pause=clock.pause)
-    assert not outcome.ok and outcome.attempts == 1
+    with closing(fake_runner(kube=kube)) as runner:
+        outcome = runner.run(CHECKS["pods.healthy[linkerd]"], Deadline.after(0, clock),
+                             pause=clock.pause)
+    assert outcome.status is Status.FAILED and outcome.attempts == 1
     assert f"  - {CRASHLOOP}" in outcome.message().splitlines()
-    assert outcome.verdict.summary == "1/2 pods healthy in linkerd"
+    assert outcome.result.summary == "1/2 pods healthy in linkerd"
     evidence = {e.name: e.text for e in outcome.evidence}
     described = evidence["pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r"]
     assert "BackOff (x64): Back-off restarting failed container destination" in described

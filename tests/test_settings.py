@@ -52,6 +52,12 @@ def test_flags_from_cli_and_env() -> None:
     assert settings({"STACKCHECK_DEPLOY": "false"}, deploy=True).deploy is True
 
 
+def test_fail_on_defaults_to_failure_and_env_or_cli_set_it() -> None:
+    assert settings().fail_on == "failure"
+    assert settings({"STACKCHECK_FAIL_ON": "warning"}).fail_on == "warning"
+    assert settings({"STACKCHECK_FAIL_ON": "warning"}, fail_on="failure").fail_on == "failure"
+
+
 def test_html_report_defaults_on_and_env_or_cli_turn_it_off() -> None:
     assert settings().html_report is True
     assert settings({"STACKCHECK_HTML_REPORT": "false"}).html_report is False

@@ -1,23 +1,40 @@
-"""An HTTP answer against the stack file's expectation."""
+"""endpoint[<name>]: an HTTP endpoint answers as the stack file says."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from stackcheck.stackfile import HttpExpectation
+from stackcheck.checks import model
+from stackcheck.checks.model import Check, Evidence, HttpAnswer, Result
+from stackcheck.redact import REDACTOR
+from stackcheck.stackfile import Endpoint, HttpExpectation
+
+BODY_EXCERPT = 2048
+NOTABLE_LINES = 10
+NOTABLE_WIDTH = 200
+_NOTABLE = re.compile(r"(?i)error|exception|fail|denied|unavailable|forbidden|unauthori[sz]ed")
+FEATURES = {"productpage": "Bookinfo", "grafana": "Grafana", "prometheus": "Prometheus"}
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
-    url: str
-    status: int
-    reason: str
-    headers: Mapping[str, str]
-    body: bytes
+def endpoint_check(endpoint: Endpoint) -> Check:
+    read = model.http_get(endpoint.service, endpoint.path)
+    return Check(
+        f"endpoint[{endpoint.name}]", "endpoint",
+        FEATURES.get(endpoint.service, endpoint.service.capitalize()),
+        f"{endpoint.service} {endpoint.path} answers {endpoint.expect.status} as expected",
+        endpoint.hint or f"open {endpoint.path} on {endpoint.service} and compare with stack.yml",
+        (read,),
+        lambda readings: endpoint_answers(endpoint.expect, readings[read]),
+    )
+
+
+def endpoint_answers(expect: HttpExpectation, answer: HttpAnswer) -> Result:
+    return Result(f"GET {answer.url} -> {answer.status}, {len(answer.body)} bytes",
+                  failures=tuple(http_problems(expect, answer)),
+                  evidence=(http_evidence(answer),))
 
 
 def http_problems(expect: HttpExpectation, answer: HttpAnswer) -> list[str]:
@@ -64,3 +81,23 @@ def _json_problems(expected: Mapping[str, Any], body: bytes) -> list[str]:
         return ["body is not a JSON object"]
     return [f"JSON field {key!r} is {data.get(key)!r}, expected {value!r}"
             for key, value in expected.items() if data.get(key) != value]
+
+
+def http_evidence(answer: HttpAnswer) -> Evidence:
+    """The request, status, headers (secret ones masked) and a bounded body excerpt: its
+    head, plus the lines of note further down (an error message deep in a 200 page)."""
+    headers = REDACTOR.headers(answer.headers)
+    text = answer.body.decode("utf-8", "replace")
+    head, rest = text[:BODY_EXCERPT], text[BODY_EXCERPT:]
+    body = head
+    if rest:
+        first = head.count("\n") + 1
+        notable = [(first + i, line.strip()[:NOTABLE_WIDTH])
+                   for i, line in enumerate(rest.splitlines()) if _NOTABLE.search(line)]
+        body += f"\n... ({len(answer.body) - len(head.encode())} more bytes"
+        body += "; lines of note:)\n" if notable else ")"
+        body += "".join(f"{n:>5}: {line}\n" for n, line in notable[:NOTABLE_LINES])
+    return Evidence(f"GET {answer.url}",
+                    f"GET {answer.url}\n\nHTTP {answer.status} {answer.reason}\n"
+                    + "".join(f"{k}: {v}\n" for k, v in headers.items())
+                    + f"\n{REDACTOR.text(body)}")

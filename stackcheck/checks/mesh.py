@@ -1,21 +1,61 @@
-"""Linkerd injection: the namespace asks for it and every pod got a ready proxy."""
+"""mesh.injection[<ns>] and mesh.proxies[<ns>]: the namespace asks Linkerd to inject its
+pods, and every pod got a ready proxy."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from stackcheck.checks import model
+from stackcheck.checks.model import Check, Obj, Result
 from stackcheck.checks.pods import (
     PROXY,
     PROXY_VERSION,
     container_status,
+    described,
     long_running_containers,
     pod_ref,
     workload_of,
 )
 
-Obj = dict[str, Any]
-
 INJECT = "linkerd.io/inject"
+DOCS = "https://linkerd.io/2/tasks/troubleshooting/"
+
+
+def injection_check(namespace: str) -> Check:
+    ns = namespace
+    return Check(
+        f"mesh.injection[{ns}]", "mesh.injection", "Mesh",
+        f"namespace {ns} asks Linkerd to inject its pods",
+        f"kubectl annotate namespace {ns} linkerd.io/inject=enabled, then restart its "
+        f"workloads (kubectl -n {ns} rollout restart deploy); see {DOCS}",
+        (model.namespaces(),),
+        lambda readings: injection(readings[model.namespaces()].get(ns), ns),
+    )
+
+
+def proxies_check(namespace: str) -> Check:
+    ns = namespace
+    return Check(
+        f"mesh.proxies[{ns}]", "mesh.proxies", "Mesh",
+        f"every pod in namespace {ns} runs a ready linkerd-proxy",
+        "pods created before injection was enabled, or while linkerd-proxy-injector was "
+        f"down, have no proxy: kubectl -n {ns} rollout restart deploy; linkerd check --proxy "
+        f"-n {ns}; see {DOCS}",
+        (model.pods(ns),),
+        lambda readings: proxies(readings[model.pods(ns)], ns),
+    )
+
+
+def injection(namespace: Obj | None, name: str) -> Result:
+    problem = injection_problem(namespace, name)
+    return Result(f"namespace {name} annotated", failures=(problem,) if problem else ())
+
+
+def proxies(pods: list[Obj], namespace: str) -> Result:
+    if not pods:
+        return Result(f"no pods in {namespace}", failures=(f"namespace {namespace} has no pods",))
+    bad = [(pod, why) for pod in pods if (why := proxy_problem(pod))]
+    return Result(f"{len(pods) - len(bad)}/{len(pods)} pods meshed in {namespace}",
+                  failures=tuple(why for _, why in bad),
+                  describe_pods=described(pod for pod, _ in bad))
 
 
 def injection_problem(namespace: Obj | None, name: str) -> str | None:

@@ -1,10 +1,14 @@
-"""Pod health from the pod object alone: what is wrong with it, in one line."""
+"""pods.healthy[<ns>]: every pod of a namespace is Running and Ready. A pod's health from
+the pod object alone: what is wrong with it, in one line (also read by component.healthy)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
-Obj = dict[str, Any]
+from stackcheck.checks import model
+from stackcheck.checks.model import Check, Obj, Result
+
+MAX_DESCRIBED_PODS = 5  # pods whose describe, events and logs a failure attaches
 
 PROXY = "linkerd-proxy"
 PROXY_VERSION = "linkerd.io/proxy-version"  # the injector's annotation on a meshed pod
@@ -159,3 +163,36 @@ def _waiting(name: str, waiting: Obj, status: Obj) -> str:
     if message and reason != "CrashLoopBackOff":
         text += f": {message}"
     return text
+
+
+def pods_check(namespace: str, max_restarts: int) -> Check:
+    ns = namespace
+    return Check(
+        f"pods.healthy[{ns}]", "pods.healthy", "Pods",
+        f"every pod in namespace {ns} is Running and Ready (at most {max_restarts} restarts)",
+        f"kubectl -n {ns} describe pod <pod>; kubectl -n {ns} logs <pod> -c <container> "
+        "--previous; CrashLoopBackOff: read the last logs; Pending: read the FailedScheduling "
+        "event; ImagePullBackOff: check the image name and tag",
+        (model.pods(ns),),
+        lambda readings: pods_healthy(readings[model.pods(ns)], ns, max_restarts),
+    )
+
+
+def pods_healthy(pods: list[Obj], namespace: str, max_restarts: int) -> Result:
+    if not pods:
+        return Result(f"no pods in {namespace}", failures=(f"namespace {namespace} has no pods",))
+    bad = [(pod, why) for pod in pods if (why := pod_problem(pod, max_restarts))]
+    return Result(f"{len(pods) - len(bad)}/{len(pods)} pods healthy in {namespace}",
+                  failures=tuple(why for _, why in bad),
+                  describe_pods=described(pod for pod, _ in bad))
+
+
+def described(pods: Iterable[Obj]) -> tuple[tuple[str, str], ...]:
+    """(namespace, name) of the first few pods: those a failure describes."""
+    refs: list[tuple[str, str]] = []
+    for pod in pods:
+        if len(refs) == MAX_DESCRIBED_PODS:
+            break
+        meta = pod.get("metadata", {})
+        refs.append((str(meta.get("namespace", "?")), str(meta.get("name", "?"))))
+    return tuple(refs)

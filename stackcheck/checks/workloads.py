@@ -1,12 +1,48 @@
-"""Workload availability from Deployment/StatefulSet/DaemonSet/CronJob/Job objects."""
+"""component.healthy[<component>]: each workload of a component exists with its replicas
+available (Deployment/StatefulSet/DaemonSet/CronJob/Job objects), and its pods are healthy."""
 
 from __future__ import annotations
 
-from typing import Any
+from stackcheck.checks import model
+from stackcheck.checks.model import Check, Obj, Readings, Result
+from stackcheck.checks.pods import described, pod_problem, workload_of
+from stackcheck.stackfile import Component, Workload
 
-from stackcheck.stackfile import Workload
 
-Obj = dict[str, Any]
+def component_check(component: Component, max_restarts: int) -> Check:
+    name, ns = component.name, component.namespace
+    reads = tuple(dict.fromkeys(model.objects(w.kind, ns) for w in component.workloads))
+    return Check(
+        f"component.healthy[{name}]", "component.healthy", "Workloads",
+        f"every workload of {name} exists in namespace {ns} with its replicas available",
+        f"kubectl -n {ns} get deploy,sts,ds,cronjob; a missing workload means the install "
+        "step of this component failed or was skipped (see scripts/deploy-observability-stack.sh)",
+        (*reads, model.pods(ns)),
+        lambda readings: component_healthy(component, readings, max_restarts),
+    )
+
+
+def component_healthy(component: Component, readings: Readings, max_restarts: int) -> Result:
+    ns = component.namespace
+    failures = [why for w in component.workloads if (why := workload_problem(
+        w, ns, readings[model.objects(w.kind, ns)].get(w.name)))]
+    owned = {(w.kind, w.name) for w in component.workloads}
+    bad = [(pod, why) for pod in readings[model.pods(ns)]
+           if owns(owned, workload_of(pod)) and (why := pod_problem(pod, max_restarts))]
+    count = len(component.workloads)
+    return Result(f"{count} workload{'' if count == 1 else 's'} of {component.name} available",
+                  failures=(*failures, *(why for _, why in bad)),
+                  describe_pods=described(pod for pod, _ in bad))
+
+
+def owns(owned: set[tuple[str, str]], owner: tuple[str, str] | None) -> bool:
+    """A workload's pods; a Job's count for its CronJob (Jobs are `<cronjob>-<schedule>`)."""
+    if owner is None:
+        return False
+    if owner in owned:
+        return True
+    return owner[0] == "Job" and any(kind == "CronJob" and owner[1].startswith(name + "-")
+                                     for kind, name in owned)
 
 
 def workload_problem(expected: Workload, namespace: str, obj: Obj | None) -> str | None:

@@ -22,7 +22,7 @@ def fault_table() -> str:
             "| --- | --- | --- | --- |"]
     for f in CATALOG:
         fails = ", ".join(f"`{c}`" for c in f.fails) or "none: must pass"
-        names = f"`{f.names}`" if f.names else ""
+        names = f"`{f.must_mention}`" if f.must_mention else ""
         rows.append(f"| `{f.name}` | {f.summary} | {fails} | {names} |")
     return "\n".join(rows)
 

@@ -1,4 +1,5 @@
-"""ApiServer: the Kubernetes REST API over an ObjectStore, served by werkzeug.
+"""ApiServer: the Kubernetes REST API over an ObjectStore, served by cheroot (a WSGI app
+built with werkzeug's Request/Response).
 
 Enough of the real thing for the official python client, its dynamic client and kubectl:
 discovery, get/list/watch (selectors, pagination), create/replace/patch/server-side apply,

@@ -177,5 +177,5 @@ def test_each_fault_fails_its_checks_and_only_those(fault: Fault, started: list[
     statuses = {check: f.status for check, f in findings.items()}
     assert {c: s for c, s in statuses.items() if s != "passed"} == expected
     for check in fault.fails:
-        assert any(fault.names in reason for reason in findings[check].reasons), \
+        assert any(fault.must_mention in reason for reason in findings[check].reasons), \
             (check, findings[check].reasons)

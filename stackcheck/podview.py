@@ -1,0 +1,79 @@
+"""What lists of pods are decoded to: the fields that the checks, the report and a
+diagnosis take from a pod, as TypedDicts (kube.list_kind(view=PodView)): msgspec decodes
+them straight to plain dicts holding those fields only, which checks read as any object.
+
+Kept for speed at scale (bench/run.py, "10,000 pods"): a 10,000-pod list is ~90 MB of JSON;
+decoded whole it is millions of dicts, and decoding it whole and freeing it took most of the
+suite's time. The view skips the rest without building it (env, volumes, managedFields, all
+labels and annotations but one each). Structs with a conversion to dicts cost more than they
+saved (the conversion alone ~0.9 s at 10,000 pods).
+
+A check that starts to read another field of a pod must add it here; tests/test_pod_view.py
+holds the view to the fields that checks/pods.py and checks/mesh.py read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# Every field is optional (total=False): one absent from the answer is absent from the dict.
+_Labels = TypedDict("_Labels", {"pod-template-hash": Any}, total=False)
+_Annotations = TypedDict("_Annotations", {"linkerd.io/proxy-version": Any}, total=False)
+
+
+class _Owner(TypedDict, total=False):
+    kind: Any
+    name: Any
+    controller: Any
+
+
+class _PodMeta(TypedDict, total=False):
+    name: Any
+    namespace: Any
+    labels: _Labels | None
+    annotations: _Annotations | None
+    ownerReferences: list[_Owner] | None
+    deletionTimestamp: Any
+
+
+class _Container(TypedDict, total=False):
+    name: Any
+    image: Any
+    restartPolicy: Any
+
+
+class _PodSpec(TypedDict, total=False):
+    nodeName: Any
+    containers: list[_Container] | None
+    initContainers: list[_Container] | None
+
+
+class _Condition(TypedDict, total=False):
+    type: Any
+    status: Any
+    reason: Any
+    message: Any
+
+
+class _ContainerStatus(TypedDict, total=False):
+    name: Any
+    ready: Any
+    restartCount: Any
+    state: Any
+    lastState: Any
+
+
+class _PodStatus(TypedDict, total=False):
+    phase: Any
+    reason: Any
+    message: Any
+    podIP: Any
+    conditions: list[_Condition] | None
+    containerStatuses: list[_ContainerStatus] | None
+    initContainerStatuses: list[_ContainerStatus] | None
+
+
+class PodView(TypedDict, total=False):
+    metadata: _PodMeta | None
+    spec: _PodSpec | None
+    status: _PodStatus | None

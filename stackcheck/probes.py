@@ -34,7 +34,7 @@ from stackcheck.retry import TRANSIENT_STATUS
 from stackcheck.retry import call as retry_call
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack
-from stackcheck.web import WebClient, WebFailure
+from stackcheck.web import WebClient, WebFailure, join_url
 
 Obj = dict[str, Any]
 _Judged = tuple[int, Pod, PodJudgement]  # a pod's position in its list, the pod, its judgement
@@ -296,7 +296,7 @@ class Probes:
         endpoint = next(e for e in self.stack.endpoints if e.name == name)
         answer: HttpAnswer = self._cached(
             ("endpoint", name),
-            lambda: self._http_get(self.base_url(endpoint.service) + endpoint.path))
+            lambda: self._http_get(join_url(self.base_url(endpoint.service), endpoint.path)))
         return answer
 
     def _targets(self) -> Obj:
@@ -334,7 +334,7 @@ class Probes:
         spec = self.stack.services[service]
         if self.settings.url_for(service) is None and spec.proxied is not None:
             return self._api().service_proxy(spec.proxied, spec.port, path, query)
-        url = self.base_url(service) + path
+        url = join_url(self.base_url(service), path)
         answer = self._http_get(url, query)
         if answer.status != 200:
             raise ApiFailure(f"GET {url}: HTTP {answer.status} {answer.reason}")

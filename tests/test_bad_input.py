@@ -114,6 +114,14 @@ def _unreadable(tmp: Path) -> Path:
     return path
 
 
+def _missing_user(tmp: Path) -> Path:
+    path = _kubeconfig(tmp)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["contexts"][0]["context"]["user"] = "ghost"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
 def _file(tmp: Path) -> Path:
     path = tmp / "a-file"
     path.write_text("not a folder\n", encoding="utf-8")
@@ -230,7 +238,8 @@ CASES = [
          ("--report-dir", "cannot")),
     Case("junitxml-under-a-file", lambda t: ["--junitxml", str(_file(t) / "junit.xml")],
          ("--junitxml", "a-file exists and is not a folder")),
-    Case("junitxml-is-a-folder", lambda t: ["--junitxml", str(t)], ("--junitxml", "must be a filename")),
+    Case("junitxml-is-a-folder", lambda t: ["--junitxml", str(t)],
+         ("--junitxml", "must be a filename")),
     # --- the stack file's YAML and PromQL ---
     Case("stack-yaml-alias-bomb", _stack_args(lambda t: _stack(t, ALIAS_BOMB)),
          ("line", "aliases", "not accepted")),
@@ -276,6 +285,8 @@ CASES = [
          ("kubeconfig", "has no contexts")),
     Case("kube-context-unknown", _kube_args(_kubeconfig, "--kube-context", "nonexistent"),
          ("--kube-context", "'nonexistent'", "contexts: ctx")),
+    Case("kubeconfig-context-missing-user", _kube_args(_missing_user),
+         ("kubeconfig", "names user 'ghost'", "not among its users")),
     Case("kubeconfig-no-server", _kube_args(lambda t: _kubeconfig(t, cluster={})),
          ("kubeconfig", "no http(s) server URL")),
     Case("kubeconfig-client-key-missing", _kube_args(_client_key_missing),

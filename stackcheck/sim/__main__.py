@@ -9,22 +9,41 @@ import tempfile
 import threading
 from pathlib import Path
 
+from stackcheck.errors import UsageError
 from stackcheck.sim.faults import BY_NAME, CATALOG, build_spec
 from stackcheck.sim.stack import SimError, SimulatedStack
-from stackcheck.stackfile import load_stack
+from stackcheck.stackfile import check_manifests, load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
+USAGE_ERROR = 4  # as pytest's: bad input
 
 
 def fault_table() -> str:
     """The fault matrix as kept in the README (a test keeps the two in step)."""
-    rows = ["| fault | what breaks | check that must fail | message names |",
-            "| --- | --- | --- | --- |"]
+    rows = ["| fault | what breaks | check that must fail | message names | needs |",
+            "| --- | --- | --- | --- | --- |"]
     for f in CATALOG:
         fails = ", ".join(f"`{c}`" for c in f.fails) or "none: must pass"
         names = f"`{f.names}`" if f.names else ""
-        rows.append(f"| `{f.name}` | {f.summary} | {fails} | {names} |")
+        needs = f"`{' '.join(f.suite_args)}`" if f.suite_args else ""
+        rows.append(f"| `{f.name}` | {f.summary} | {fails} | {names} | {needs} |")
     return "\n".join(rows)
+
+
+def _workdir(given: Path | None) -> Path:
+    """A folder of our own (a temp one unless given); absolute, as Prometheus is started
+    from elsewhere and reads its files by these paths."""
+    if given is None:
+        return Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
+    workdir = given.expanduser().resolve()
+    try:
+        if workdir.exists() and not workdir.is_dir():
+            raise UsageError(f"--workdir: {given} exists and is not a folder")
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--workdir: cannot create the folder {given} "
+                         f"({exc.strerror or exc})") from None
+    return workdir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{f.name:<28} {f.summary}  ->  {', '.join(f.fails) or '(must pass)'}"
             for f in CATALOG))
         return 0
-    stack = load_stack(args.stack_file)
+    try:
+        stack = load_stack(args.stack_file.resolve())
+        check_manifests(stack, ROOT)
+        workdir = _workdir(args.workdir)
+    except UsageError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     manifests = [ROOT / m for c in stack.components for m in c.manifests]
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
     sim = SimulatedStack(build_spec(args.fault), workdir, manifests)
     try:
         handle = sim.start()

@@ -170,7 +170,7 @@ class _Leaky(BaseHTTPRequestHandler):
 
     seen: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (the handler's name)
+    def do_GET(self) -> None:
         self.seen.append(self.path)
         path = self.path.split("?", 1)[0]
         headers = {"X-Upstream": f"http://up:{HEADER_PASSWORD}@backend:9080/"}

@@ -35,21 +35,25 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)"
                          r"[A-Z0-9]{16}\b")
 # the password of a URL's userinfo: scheme://user:PASSWORD@host (the user name stays)
-_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:\"'<>]*:)([^\s/?#@\"'<>]+)(?=@)")
+_USERINFO = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s/?#@:\"'<>]*:)"
+                       r"([^\s/?#@\"'<>]+)(?=@)")
 # query parameters that carry credentials or signatures: ?token=..., &X-Amz-Signature=...
-_QUERY = re.compile(r"(?i)((?<![\w.-])(?:[\w.-]*(?:token|password|passwd|secret|signature|"
-                    r"api[-_]?key|credential|session)[\w.-]*|sig|key|code|auth|"
-                    r"x-amz-security-token)=)([^&#\s\"'<>]+)")
-# After a secret-looking key (a run of [\w.-] holding a key word), its value.
+_QUERY = re.compile(r"(?i)((?<![\w.-])(?=[\w.-]*?(?:token|password|passwd|secret|signature|"
+                    r"api[-_]?key|credential|session)|(?:sig|key|code|auth)=)[\w.-]*+=)"
+                    r"([^&#\s\"'<>]+)")
+# A secret-looking key: a whole run of [\w.-] holding a key word. Atomic: the run is taken
+# whole (possessive), found only where it starts, and looked into once (the lookahead), so
+# the time stays linear on any text (a megabyte of "tokentoken..." included).
+_KEY = rf"(?<![\w.-])(?=[\w.-]*?(?:{_KEY_WORDS}))[\w.-]*+"
 _KEYED = (
     # a quoted value: "password": "x y", token='abc'
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*[\"']?\s*[:=]\s*)(\"[^\"\n]*\"|'[^'\n]*')"),
+    re.compile(rf"(?i)({_KEY}[\"']?\s*[:=]\s*)(\"[^\"\n]*\"|'[^'\n]*')"),
     # an unquoted one after `=` (log lines, query strings): the rest of the line goes, since a
     # careless log line may carry several words (`password=first second`)
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*=\s*)([^\s\"'][^\n]*)"),
+    re.compile(rf"(?i)({_KEY}\s*=\s*)([^\s\"'][^\n]*)"),
     # after `:` (YAML, headers, prose): one token, if it looks like a secret (a digit in it,
     # mixed case, or long), so that "these credentials: FAILED after 2s" stays readable
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*:\s*)(?-i:({_TOKEN}\d{_REST}"
+    re.compile(rf"(?i)({_KEY}\s*:\s*)(?-i:({_TOKEN}\d{_REST}"
                rf"|(?=[^\s\"',;]*[a-z])(?=[^\s\"',;]*[A-Z])[^\s\"',;]{{8,}}"
                rf"|[^\s\"',;]{{16,}}))"),
 )

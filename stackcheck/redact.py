@@ -130,7 +130,9 @@ def is_secret_name(name: str) -> bool:
 def _mask_match(match: re.Match[str]) -> str:
     if match.lastindex and match.lastindex >= 2:
         value = match.group(2)
-        if value == MASK or value.startswith(MASK):
+        # masked already (by an earlier pattern, or an earlier run): a query's next
+        # parameter stays; the rest of a line after `password=[REDACTED]` does not
+        if value in (MASK, f'"{MASK}"', f"'{MASK}'") or value.startswith(f"{MASK}&"):
             return match.group(0)
         quote = value[0] if value[:1] in "\"'" else ""
         return f"{match.group(1)}{quote}{MASK}{quote}"  # keep `password=`, hide the value

@@ -117,12 +117,14 @@ def _redact_strings(data: Any) -> Any:
 
 
 def clear_rendered_report(report_dir: Path) -> None:
-    """The HTML of an earlier run goes before this run starts (history.jsonl, the trend,
-    stays): a run that never gets to render leaves no report that looks like its own."""
+    """The HTML and JUnit XML of an earlier run go before this run starts (history.jsonl,
+    the trend, stays): a run killed before it writes its own leaves none that looks like
+    its own."""
     rendered = report_dir / "allure-report"
     if (rendered / "index.html").exists():
         shutil.rmtree(rendered, ignore_errors=True)
     (report_dir / SINGLE_FILE).unlink(missing_ok=True)
+    (report_dir / "junit.xml").unlink(missing_ok=True)  # a CI gate must not read an old one
 
 
 def categories_allure2() -> list[Obj]:

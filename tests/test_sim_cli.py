@@ -63,3 +63,32 @@ def test_a_relative_workdir_works(tmp_path: Path) -> None:
     assert "http://" in prometheus, output  # Prometheus started from the relative folder
     kubeconfig = next(line for line in lines if line.startswith("kubeconfig:")).split()[1]
     assert Path(kubeconfig).is_absolute() and str(tmp_path / "simdir") in kubeconfig
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("delay", [1.0, 4.0], ids=["early", "later"])
+def test_sigterm_at_any_time_leaves_nothing(tmp_path: Path, delay: float) -> None:
+    """During start-up or after it: the sim stops, its Prometheus and temp folder go."""
+    import time
+    import uuid
+
+    from tests.test_soak import MARKER, _gone, kill_marked
+
+    mark = uuid.uuid4().hex
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), MARKER: mark, "TMPDIR": str(scratch)}
+    with subprocess.Popen([sys.executable, "-m", "stackcheck.sim"], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=60)
+        finally:
+            left = _gone(mark)
+            kill_marked(mark)
+            proc.kill()
+    # -SIGTERM: the signal came before anything started (imports, reading the stack file)
+    assert proc.returncode in (0, 130, -signal.SIGTERM), output
+    assert not left, f"processes left behind: {left}"
+    assert not list(scratch.iterdir()), list(scratch.iterdir())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from stackcheck.errors import UsageError
 from stackcheck.sim.faults import BY_NAME, CATALOG, build_spec
-from stackcheck.sim.stack import SimError, SimulatedStack
+from stackcheck.sim.stack import SimError, SimHandle, SimulatedStack
 from stackcheck.stackfile import check_manifests, load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,11 +31,9 @@ def fault_table() -> str:
     return "\n".join(rows)
 
 
-def _workdir(given: Path | None) -> Path:
-    """A folder of our own (a temp one unless given); absolute, as Prometheus is started
-    from elsewhere and reads its files by these paths."""
-    if given is None:
-        return Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
+def _workdir(given: Path) -> Path:
+    """The given folder, made if missing; absolute, as Prometheus is started from
+    elsewhere and reads its files by these paths."""
     workdir = given.expanduser().resolve()
     try:
         if workdir.exists() and not workdir.is_dir():
@@ -44,6 +43,17 @@ def _workdir(given: Path | None) -> Path:
         raise UsageError(f"--workdir: cannot create the folder {given} "
                          f"({exc.strerror or exc})") from None
     return workdir
+
+
+def _announce(handle: SimHandle) -> None:
+    print(f"kubeconfig:  {handle.kubeconfig}")
+    print(f"api server:  {handle.api_url}")
+    for name, url in handle.service_urls.items():
+        print(f"{name + ':':<12} {url}")
+    print(f"prometheus:  {handle.prometheus_url or '(down)'}")
+    print(f"try: kubectl --kubeconfig {handle.kubeconfig} get pods -A")
+    print(f"     pytest suites/ --kubeconfig {handle.kubeconfig} "
+          + " ".join(f"--{k}-url {v}" for k, v in handle.service_urls.items()), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,11 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack = load_stack(args.stack_file.resolve())
         check_manifests(stack, ROOT)
-        workdir = _workdir(args.workdir)
+        given = _workdir(args.workdir) if args.workdir is not None else None
     except UsageError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return USAGE_ERROR
     manifests = [ROOT / m for c in stack.components for m in c.manifests]
+    # SIGTERM is Ctrl-C from here on: a signal during start-up stops what has started
+    _interrupt_on_signals()
+    workdir = given or Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
     sim = SimulatedStack(build_spec(args.fault), workdir, manifests)
     try:
         handle = sim.start()
@@ -76,23 +89,37 @@ def main(argv: list[str] | None = None) -> int:
         sim.stop()
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"kubeconfig:  {handle.kubeconfig}")
-    print(f"api server:  {handle.api_url}")
-    for name, url in handle.service_urls.items():
-        print(f"{name + ':':<12} {url}")
-    print(f"prometheus:  {handle.prometheus_url or '(down)'}")
-    print(f"try: kubectl --kubeconfig {handle.kubeconfig} get pods -A")
-    print(f"     pytest suites/ --kubeconfig {handle.kubeconfig} "
-          + " ".join(f"--{k}-url {v}" for k, v in handle.service_urls.items()))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    except KeyboardInterrupt:
+        sim.stop()
+        _remove_own(workdir, args.workdir)
+        return 130
     try:
-        stop.wait()
+        _announce(handle)
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         sim.stop()
+        _remove_own(workdir, args.workdir)
     return 0
+
+
+def _interrupt_on_signals() -> None:
+    stopping: list[bool] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not stopping:  # once: a second signal must not cut the clean-up short
+            stopping.append(True)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+
+
+def _remove_own(workdir: Path, given: Path | None) -> None:
+    """A temp folder we made goes (it holds the kubeconfig's token); a given one stays."""
+    if given is None:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -110,3 +110,33 @@ def test_an_interrupted_run_is_not_green_and_leaves_nothing(
     else:  # the earlier run's report went at start: nothing stands as this run's
         assert not (old / "index.html").exists()
         assert not (reports / "stackcheck-report.html").exists()
+
+
+def test_an_interrupt_while_the_sim_starts_stops_it(tmp_path: Path) -> None:
+    """The signal lands while the sim comes up (after the report folder is claimed, which
+    happens just before): nothing is left running, the run says so, exit 2."""
+    mark = uuid.uuid4().hex
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    reports = tmp_path / "reports"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"}
+    env.update({MARKER: mark, "TMPDIR": str(scratch)})
+    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim",
+               "--report-dir", str(reports), "-p", "no:randomly"]
+    before = listening_sockets()
+    try:
+        with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) as proc:
+            poll_until(lambda: Attempt((reports / ".stackcheck.lock").exists()),
+                       Deadline.after(START_TIMEOUT), "report folder claimed", interval=0.05)
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=EXIT_TIMEOUT)
+    finally:
+        left = _gone(mark)
+        kill_marked(mark)
+    assert proc.returncode == 2, output[-3000:]
+    assert not left, f"processes left behind: {left}"
+    assert not leaked_sockets(before, mark)
+    assert not list(scratch.iterdir()), list(scratch.iterdir())
+    assert "INTERRUPTED (SIGTERM)" in output, output[-3000:]

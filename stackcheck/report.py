@@ -89,13 +89,12 @@ def redact_results(results: Path) -> None:
     the redactor: whatever a plugin or an exception put there, the report gets it masked."""
     for path in [*results.glob("*-result.json"), *results.glob("*-container.json")]:
         try:
-            raw = path.read_text(encoding="utf-8")
-            data = json.loads(raw)
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        clean = json.dumps(_redact_strings(data))
-        if clean != raw:
-            path.write_text(clean, encoding="utf-8")
+        clean = _redact_strings(data)
+        if clean != data:
+            path.write_text(json.dumps(clean), encoding="utf-8")
     for path in results.glob("*-attachment*"):
         try:
             text = path.read_bytes().decode("utf-8")

@@ -320,17 +320,19 @@ _CLOADER: Any = getattr(yaml, "CSafeLoader", None)
 _FAST_LOADER: Any = type("StrictCLoader", (_Strict, _CLOADER), {}) if _CLOADER else None
 
 
-def yaml_load(text: str) -> Any:
+def yaml_load(text: str, strict: bool = True) -> Any:
     """`yaml.safe_load(text)`, parsed by libyaml where available; aliases and duplicate keys
-    are refused (YamlRefused, a yaml.YAMLError)."""
-    if _FAST_LOADER is not None:
+    are refused (YamlRefused, a yaml.YAMLError) unless not `strict` (files other tools
+    read too, which accept them: a kubeconfig)."""
+    fast, slow = (_FAST_LOADER, StrictLoader) if strict else (_CLOADER, yaml.SafeLoader)
+    if fast is not None:
         try:
-            return yaml.load(text, Loader=_FAST_LOADER)
+            return yaml.load(text, Loader=fast)
         except YamlRefused:
             raise
         except yaml.YAMLError:
             pass  # the pure-Python loader below names the problem
-    return yaml.load(text, Loader=StrictLoader)
+    return yaml.load(text, Loader=slow)
 
 
 def yaml_load_all(text: str) -> list[Any]:

@@ -165,6 +165,17 @@ def _empty_manifest_stack(tmp: Path) -> Path:
     return _edited_stack(tmp, edit)
 
 
+def _hostile_manifest_stack(tmp: Path) -> Path:
+    hostile = tmp / "podmonitor.yml"
+    hostile.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+                       "data: {a: '1', a: '2'}\n", encoding="utf-8")
+
+    def edit(data: dict[str, object]) -> None:
+        data["components"][0]["manifests"] = [str(hostile)]  # type: ignore[index]
+
+    return _edited_stack(tmp, edit)
+
+
 def _missing_manifest_stack(tmp: Path) -> Path:
     def edit(data: dict[str, object]) -> None:
         data["components"][0]["manifests"] = [str(tmp / "gone.yml")]  # type: ignore[index]
@@ -305,6 +316,9 @@ CASES = [
          lambda t: ["--target", "sim", "--deploy", "--stack-file",
                     str(_empty_manifest_stack(t))],
          ("components[0].manifests[0]", "empty-podmonitors.yml", "empty manifest")),
+    Case("sim-manifest-duplicate-key",
+         lambda t: ["--target", "sim", "--stack-file", str(_hostile_manifest_stack(t))],
+         ("components[0].manifests[0]", "podmonitor.yml", "line 4", "duplicate key 'a'")),
     Case("sim-missing-manifest",
          lambda t: ["--target", "sim", "--stack-file", str(_missing_manifest_stack(t))],
          ("components[0].manifests[0]", "gone.yml", "no such file")),

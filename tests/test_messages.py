@@ -109,3 +109,15 @@ def test_a_query_is_added_to_one_already_there(http_server: str) -> None:
     finally:
         client.close()
     assert answer.body == b"/productpage?lang=en&u=normal"
+
+
+def test_a_kubeconfig_with_anchors_is_read_as_kubectl_reads_it(tmp_path: Path) -> None:
+    """The stack file refuses aliases; a kubeconfig, which kubectl reads with them, does not."""
+    path = tmp_path / "kubeconfig"
+    path.write_text("apiVersion: v1\nkind: Config\n"
+                    "clusters: [{name: c, cluster: &cluster {server: 'http://127.0.0.1:9'}}]\n"
+                    "users: [{name: u, user: {token: t0ken-abc}}]\n"
+                    "contexts: [{name: ctx, context: {cluster: c, user: u}},\n"
+                    "           {name: other, context: {cluster: c, user: u}}]\n"
+                    "x-shared: *cluster\ncurrent-context: ctx\n", encoding="utf-8")
+    assert load_configuration(KubeTarget(path, None, 2.0)).host == "http://127.0.0.1:9"

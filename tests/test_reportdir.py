@@ -62,3 +62,16 @@ def test_a_second_suite_run_in_the_same_folder_exits_4(other_run: tuple[Path, in
     assert run.exit_code == USAGE_ERROR, run.output[-3000:]
     assert len(errors) == 1 and f"pid {pid}" in errors[0] and "--report-dir" in errors[0]
     assert not (folder / "allure-results").exists()  # nothing of the other run was touched
+
+
+def test_a_junitxml_folder_that_is_missing_is_made_up_front(tmp_path: Path) -> None:
+    """As pytest would make it at the end, but before anything starts; a folder that cannot
+    be made is refused then, not after every check ran."""
+    try:
+        claim_outputs(tmp_path / "reports", str(tmp_path / "ci" / "deeper" / "junit.xml"))
+        assert (tmp_path / "ci" / "deeper").is_dir()
+        (tmp_path / "a-file").write_text("x", encoding="utf-8")
+        with pytest.raises(UsageError, match="--junitxml: .*a-file exists and is not a folder"):
+            claim_outputs(tmp_path / "reports", str(tmp_path / "a-file" / "junit.xml"))
+    finally:
+        release_all()

@@ -71,7 +71,7 @@ def test_a_junitxml_folder_that_is_missing_is_made_up_front(tmp_path: Path) -> N
         claim_outputs(tmp_path / "reports", str(tmp_path / "ci" / "deeper" / "junit.xml"))
         assert (tmp_path / "ci" / "deeper").is_dir()
         (tmp_path / "a-file").write_text("x", encoding="utf-8")
-        with pytest.raises(UsageError, match="--junitxml: .*a-file exists and is not a folder"):
+        with pytest.raises(UsageError, match=r"--junitxml: .*a-file exists and is not a folder"):
             claim_outputs(tmp_path / "reports", str(tmp_path / "a-file" / "junit.xml"))
     finally:
         release_all()

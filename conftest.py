@@ -1,3 +1,4 @@
 """stackcheck's pytest plugins, loaded once for the whole project."""
 
-pytest_plugins = ["fixtures.options", "fixtures.checks", "fixtures.reporting"]
+pytest_plugins = ["fixtures.options", "fixtures.checks", "fixtures.reporting",
+                  "fixtures.interrupt", "fixtures.redaction"]

@@ -299,7 +299,7 @@ def _check_kubeconfig(path: Path, context: str | None) -> dict[str, Any]:
     hint = " (set --kubeconfig or KUBECONFIG)"
     text = read_text_file(path, f"kubeconfig {path}", hint)
     try:
-        data = yaml_load(text)
+        data = yaml_load(text, strict=False)  # kubectl accepts anchors: so do we
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -325,8 +325,17 @@ def _check_kubeconfig(path: Path, context: str | None) -> dict[str, Any]:
 
 
 def _check_referenced_files(path: Path, data: dict[str, Any], context: str) -> None:
-    """Files the chosen context's cluster and user name must exist (relative: to the file)."""
+    """The chosen context's cluster and user exist (a missing user would run anonymously:
+    401s that look like the cluster's fault), and so do the files they name (relative: to
+    the kubeconfig)."""
     chosen = _entry(data, "contexts", context, "context")
+    for key, section in (("cluster", "clusters"), ("user", "users")):
+        name = chosen.get(key)
+        names = [item.get("name") for item in data.get(section) or [] if isinstance(item, dict)]
+        if name and name not in names:
+            known = ", ".join(sorted(str(n) for n in names)) or "none"
+            raise UsageError(f"kubeconfig {path}: context {context!r} names {key} {name!r}, "
+                             f"which is not among its {section} ({known})")
     referenced = [("cluster", chosen.get("cluster"), "clusters", "cluster",
                    ("certificate-authority",)),
                   ("user", chosen.get("user"), "users", "user",
@@ -531,7 +540,8 @@ class Kube:
             if tls is not None:
                 raise ApiFailure(_tls_reason(self.server, tls, self._configuration),
                                  final=_tls_final(tls)) from None
-            raise ApiFailure(_network_reason(self.server, exc, self._timeout),
+            raise ApiFailure(_network_reason(self.server, exc, self._timeout,
+                                             self._configuration.proxy),
                              timed_out=_is_timeout(exc)) from None
         body: bytes = response.data
         if not 200 <= response.status <= 299:
@@ -718,6 +728,17 @@ def _status_reason(status: int | None, reason: str | None, body: bytes | str | N
     return f"{text}: {message}" if message else text
 
 
+def _through_proxy(exc: BaseException) -> bool:
+    """urllib3's ProxyError under its wrappers: the proxy itself failed."""
+    seen: list[BaseException] = [exc]
+    for current in seen[:8]:
+        if isinstance(current, urllib3.exceptions.ProxyError):
+            return True
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        seen += [n for n in nested if isinstance(n, BaseException) and n not in seen]
+    return False
+
+
 def _tls_error(exc: BaseException) -> ssl.SSLError | None:
     """The ssl error under urllib3's wrappers (SSLError, MaxRetryError, ProtocolError)."""
     seen: list[BaseException] = [exc]
@@ -732,11 +753,22 @@ def _tls_error(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+# OpenSSL's words for a TLS hello answered by a plain HTTP server (1.1, 3.0; 3.2 and later)
+_PLAIN_HTTP = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG",
+               "RECORD_LAYER_FAILURE")
+
+
+def _plain_http(error: ssl.SSLError) -> bool:
+    text = f"{error.reason or ''} {error}".upper().replace(" ", "_")
+    return any(word in text for word in _PLAIN_HTTP)
+
+
 def _tls_final(error: ssl.SSLError) -> bool:
     """A certificate refused by us (verification) or by the server (an alert naming the
-    certificate): the same on every try. A connection closed mid-handshake may pass."""
+    certificate), or a server that does not speak TLS: the same on every try. A connection
+    closed mid-handshake may pass."""
     reason = str(error.reason or "")
-    return isinstance(error, ssl.SSLCertVerificationError) or (
+    return isinstance(error, ssl.SSLCertVerificationError) or _plain_http(error) or (
         "ALERT" in reason and ("CERTIFICATE" in reason or "UNKNOWN_CA" in reason))
 
 
@@ -750,6 +782,9 @@ def _tls_reason(server: str, error: ssl.SSLError, configuration: Configuration) 
     text = re.sub(r"^\[[^]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(error.strerror or error))
     reason = str(error.reason or "")
     text = text or reason or "handshake failed"
+    if _plain_http(error):
+        return (f"{server}: TLS: the server answered in plain HTTP, not TLS (is it an http:// "
+                f"server? then say so in the kubeconfig's server URL; else check the port)")
     if not configuration.cert_file:
         hint = ("the server requires a client certificate; the kubeconfig's user has none"
                 if "CERTIFICATE_REQUIRED" in reason else
@@ -764,11 +799,17 @@ def _tls_reason(server: str, error: ssl.SSLError, configuration: Configuration) 
     return f"{server}: TLS: {text} ({hint})"
 
 
-def _network_reason(server: str, exc: Exception, timeout: float) -> str:
+def _network_reason(server: str, exc: Exception, timeout: float,
+                    proxy: str | None = None) -> str:
     text = str(exc)
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         text = str(exc.reason)
     lowered = text.lower()
+    if proxy and _through_proxy(exc):  # what failed is the proxy, not the API server
+        why = ("connection refused" if "refused" in lowered else
+               f"request timed out after {timeout:g}s" if "timed out" in lowered else
+               text.split(": ", 1)[-1][:200])
+        return f"{server}: the kubeconfig's proxy-url {proxy} cannot be reached: {why}"
     if "timed out" in lowered or "timeout" in lowered:
         return f"{server}: request timed out after {timeout:g}s"
     if "refused" in lowered:

@@ -21,7 +21,7 @@ from stackcheck.retry import TRANSIENT_STATUS
 from stackcheck.retry import call as retry_call
 from stackcheck.settings import Settings
 from stackcheck.stackfile import Stack
-from stackcheck.web import WebClient, WebFailure
+from stackcheck.web import WebClient, WebFailure, join_url
 
 CONNECTIONS = 8  # per endpoint host: the runner's concurrent reads
 
@@ -110,7 +110,7 @@ class StackReader:
 
     # --- HTTP endpoints and Prometheus ---------------------------------------------------
     def http_get(self, service: str, path: str) -> HttpAnswer:
-        return self._http_get(self.base_url(service) + path)
+        return self._http_get(join_url(self.base_url(service), path))
 
     def prometheus_targets(self) -> Obj:
         return self._prometheus_get("/api/v1/targets", [("state", "active")])
@@ -142,7 +142,7 @@ class StackReader:
         if self.settings.url_for(service) is None and spec.proxied is not None:
             with _api_failures():
                 return self._api().service_proxy(spec.proxied, spec.port, path, query)
-        url = self.base_url(service) + path
+        url = join_url(self.base_url(service), path)
         answer = self._http_get(url, query)
         if answer.status != 200:
             raise ReadFailure(f"GET {url}: HTTP {answer.status} {answer.reason}")

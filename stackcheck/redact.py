@@ -3,7 +3,10 @@
 Two nets: known values (the kubeconfig's token, secret-looking environment variables of this
 process and of the pods we describe, anything registered) are replaced wherever they appear,
 and patterns catch the usual shapes (`password=...`, bearer tokens, JWTs, PEM private keys,
-kubeconfig client keys). Secret objects are never fetched in the first place.
+kubeconfig client keys, a URL's password, credentials in a query string, AWS access key ids).
+Every output goes through `Redactor.text`: the terminal, JUnit XML, the Allure results (and
+so the HTML report, its single file and the history), the environment.
+Secret objects are never fetched in the first place.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -24,33 +27,38 @@ _KEY_WORDS = (r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key
               r"client[-_]key(?:[-_]data)?|access[-_]?key|session|credentials?")
 _TOKEN = r"(?=[^\s\"',;]*"  # a lookahead within one token: _TOKEN + X + _REST
 _REST = r")[^\s\"',;]+"
-# Each pattern is applied in turn to the whole text (`sub`), but tried only where one of its
-# matches can start (see _sub_at): the key words are found first, by str.find, instead of
-# re trying every alternative at every position (~25 ms on Prometheus's targets).
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)",
                   re.DOTALL)
-_SCHEME_WORDS = ("bearer", "basic")
 _SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-# After a secret-looking key: a run of [\w.-] holding a key word.
+# AWS access key ids: long-term (AKIA), temporary (ASIA) and the other documented prefixes
+_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)"
+                         r"[A-Z0-9]{16}\b")
+# the password of a URL's userinfo: scheme://user:PASSWORD@host (the user name stays)
+_USERINFO = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s/?#@:\"'<>]*:)"
+                       r"([^\s/?#@\"'<>]+)(?=@)")
+# query parameters that carry credentials or signatures: ?token=..., &X-Amz-Signature=...
+_QUERY = re.compile(r"(?i)((?<![\w.-])(?=[\w.-]*?(?:token|password|passwd|secret|signature|"
+                    r"api[-_]?key|credential|session)|(?:sig|key|code|auth)=)[\w.-]*+=)"
+                    r"([^&#\s\"'<>]+)")
+# A secret-looking key: a whole run of [\w.-] holding a key word. Atomic: the run is taken
+# whole (possessive), found only where it starts, and looked into once (the lookahead), so
+# the time stays linear on any text (a megabyte of "tokentoken..." included).
+_KEY = rf"(?<![\w.-])(?=[\w.-]*?(?:{_KEY_WORDS}))[\w.-]*+"
 _KEYED = (
     # a quoted value: "password": "x y", token='abc'
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*[\"']?\s*[:=]\s*)(\"[^\"\n]*\"|'[^'\n]*')"),
+    re.compile(rf"(?i)({_KEY}[\"']?\s*[:=]\s*)(\"[^\"\n]*\"|'[^'\n]*')"),
     # an unquoted one after `=` (log lines, query strings): the rest of the line goes, since a
     # careless log line may carry several words (`password=first second`)
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*=\s*)([^\s\"'][^\n]*)"),
+    re.compile(rf"(?i)({_KEY}\s*=\s*)([^\s\"'][^\n]*)"),
     # after `:` (YAML, headers, prose): one token, if it looks like a secret (a digit in it,
     # mixed case, or long), so that "these credentials: FAILED after 2s" stays readable
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_KEY_WORDS})[\w.-]*\s*:\s*)(?-i:({_TOKEN}\d{_REST}"
+    re.compile(rf"(?i)({_KEY}\s*:\s*)(?-i:({_TOKEN}\d{_REST}"
                rf"|(?=[^\s\"',;]*[a-z])(?=[^\s\"',;]*[A-Z])[^\s\"',;]{{8,}}"
                rf"|[^\s\"',;]{{16,}}))"),
 )
-_KEY_WORD = re.compile(rf"(?i){_KEY_WORDS}")  # the same flags as _KEYED: the same letters
-# what every alternative of _KEY_WORDS starts with (tests/test_redact.py holds them together)
-_KEY_PREFIXES = ("pass", "secret", "token", "api", "private", "client", "access", "session",
-                 "credential")
-_KEY_CHAR = re.compile(r"[\w.-]")
-_KEY_RUN = re.compile(r"[\w.-]*")
+# in this order: the narrow shapes first, so the rest-of-line rule finds them masked already
+_PATTERNS = (_PEM, _SCHEME, _JWT, _AWS_KEY_ID, _USERINFO, _QUERY, *_KEYED)
 _SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie",
                       "x-grafana-key", "x-api-key", "x-auth-token", "x-vault-token"}
 
@@ -110,11 +118,8 @@ class Redactor:
             values = sorted(self._values, key=len, reverse=True)
         for value in values:
             text = text.replace(value, MASK)
-        text = _PEM.sub(_mask_match, text)
-        text = _sub_at(_SCHEME, text, _found(text, _SCHEME_WORDS, _SCHEME))
-        text = _sub_at(_JWT, text, _found(text, ("eyJ",)))
-        for pattern in _KEYED:
-            text = _sub_at(pattern, text, _key_starts(text))
+        for pattern in _PATTERNS:
+            text = pattern.sub(_mask_match, text)
         return text
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
@@ -129,64 +134,12 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def _sub_at(pattern: re.Pattern[str], text: str, starts: Iterable[int]) -> str:
-    """`pattern.sub(_mask_match, text)`, given (ascending) every place where a match of
-    `pattern` in `text` can start: `sub` resumes after each match at the leftmost place it
-    matches again, which is the first of `starts` from there where `pattern.match` does."""
-    parts: list[str] = []
-    done = 0  # where the previous match ended
-    for start in starts:
-        if start < done:
-            continue
-        match = pattern.match(text, start)
-        if match is not None:
-            parts += (text[done:start], _mask_match(match))
-            done = match.end()
-    if not parts:
-        return text
-    parts.append(text[done:])
-    return "".join(parts)
-
-
-def _found(text: str, words: tuple[str, ...], scan: re.Pattern[str] | None = None) -> list[int]:
-    """Where one of `words` starts in `text`, in order; case-insensitively if `scan` (whose
-    (?i) matches them) is given. ASCII text: str.find, in the lowered text if so. Elsewhere
-    (case folding beyond ASCII: to (?i), U+017F, the long s, is an `s`): `scan`'s search."""
-    if scan is not None and not text.isascii():
-        return [hit.start() for hit in scan.finditer(text)]
-    haystack = text.lower() if scan is not None else text
-    starts: list[int] = []
-    for word in words:
-        at = haystack.find(word)
-        while at >= 0:
-            starts.append(at)
-            at = haystack.find(word, at + 1)
-    return sorted(starts)
-
-
-def _key_starts(text: str) -> Iterator[int]:
-    """Where a _KEYED match can start: a key is a whole run of [\\w.-] (what follows it, a
-    quote, space, `:` or `=`, is none of those) holding a key word, and a match starts at
-    the run's first word boundary, i.e. its first character other than `.` and `-`; a later
-    start in the run matches only where that one does. One place per such run."""
-    run_end = 0
-    for at in _found(text, _KEY_PREFIXES, _KEY_WORD):
-        if at < run_end or not _KEY_WORD.match(text, at):
-            continue
-        start = at
-        while start > run_end and _KEY_CHAR.match(text, start - 1):
-            start -= 1
-        while start < at and text[start] in ".-":
-            start += 1
-        run = _KEY_RUN.match(text, at)
-        run_end = run.end() if run is not None else at
-        yield start
-
-
 def _mask_match(match: re.Match[str]) -> str:
     if match.lastindex and match.lastindex >= 2:
         value = match.group(2)
-        if value == MASK or value.startswith(MASK):
+        # masked already (by an earlier pattern, or an earlier run): a query's next
+        # parameter stays; the rest of a line after `password=[REDACTED]` does not
+        if value in (MASK, f'"{MASK}"', f"'{MASK}'") or value.startswith(f"{MASK}&"):
             return match.group(0)
         quote = value[0] if value[:1] in "\"'" else ""
         return f"{match.group(1)}{quote}{MASK}{quote}"  # keep `password=`, hide the value

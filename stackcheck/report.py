@@ -60,6 +60,75 @@ CATEGORIES: list[Obj] = [
 # then story (the kind of check)
 GROUP_BY = ["feature", "story"]
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
+# left in the results by an interrupted run (fixtures/interrupt.py): the report says so
+INTERRUPTED_MARKER = "stackcheck-interrupted.txt"
+
+
+def interrupted_message(signal_name: str) -> str:
+    return f"the run was INTERRUPTED ({signal_name})"
+
+
+def interruption(results: Path) -> str | None:
+    """Why the run that wrote `results` was interrupted, if it was."""
+    try:
+        return (results / INTERRUPTED_MARKER).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def read_check_ids(results: Path) -> set[str]:
+    """The check ids (label check_id) of the results already written."""
+    found: set[str] = set()
+    for path in results.glob("*-result.json"):
+        try:
+            labels = json.loads(path.read_text(encoding="utf-8")).get("labels") or []
+        except (OSError, ValueError):
+            continue
+        found.update(str(label.get("value")) for label in labels
+                     if isinstance(label, dict) and label.get("name") == "check_id")
+    return found
+
+
+def redact_results(results: Path) -> None:
+    """Every string of every Allure result and container, and every text attachment, through
+    the redactor: whatever a plugin or an exception put there, the report gets it masked."""
+    for path in [*results.glob("*-result.json"), *results.glob("*-container.json")]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        clean = _redact_strings(data)
+        if clean != data:
+            path.write_text(json.dumps(clean), encoding="utf-8")
+    for path in results.glob("*-attachment*"):
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # a binary attachment (screenshots): no text to redact
+        clean = REDACTOR.text(text)
+        if clean != text:
+            path.write_text(clean, encoding="utf-8")
+
+
+def _redact_strings(data: Any) -> Any:
+    if isinstance(data, str):
+        return REDACTOR.text(data)
+    if isinstance(data, list):
+        return [_redact_strings(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _redact_strings(value) for key, value in data.items()}
+    return data
+
+
+def clear_rendered_report(report_dir: Path) -> None:
+    """The HTML and JUnit XML of an earlier run go before this run starts (history.jsonl,
+    the trend, stays): a run killed before it writes its own leaves none that looks like
+    its own."""
+    rendered = report_dir / "allure-report"
+    if (rendered / "index.html").exists():
+        shutil.rmtree(rendered, ignore_errors=True)
+    (report_dir / SINGLE_FILE).unlink(missing_ok=True)
+    (report_dir / "junit.xml").unlink(missing_ok=True)  # a CI gate must not read an old one
 
 
 def categories_allure2() -> list[Obj]:
@@ -79,6 +148,9 @@ def categories_allure2() -> list[Obj]:
 
 def write_metadata(results: Path, environment: Mapping[str, str]) -> None:
     results.mkdir(parents=True, exist_ok=True)
+    stopped = interruption(results)
+    if stopped is not None:
+        environment = {"run": stopped, **environment}
     lines = [f"{_key(k)}={_value(REDACTOR.text(str(v)))}" for k, v in environment.items()]
     (results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (results / "categories.json").write_text(json.dumps(categories_allure2(), indent=2),
@@ -164,15 +236,17 @@ def allure_cli(root: Path = ROOT) -> list[str] | None:
 
 def allure_config(results: Path, output: Path, *, single_file: bool, history: Path,
                   append_history: bool) -> Obj:
+    stopped = interruption(results)
+    name = REPORT_NAME if stopped is None else f"{REPORT_NAME}: {stopped}"
     return {
-        "name": REPORT_NAME,
+        "name": name,
         "output": str(output),
         "historyPath": str(history),
         "historyLimit": HISTORY_LIMIT,
         "appendHistory": append_history,
         "categories": CATEGORIES,
         "plugins": {"awesome": {"options": {
-            "singleFile": single_file, "reportName": REPORT_NAME, "groupBy": GROUP_BY,
+            "singleFile": single_file, "reportName": name, "groupBy": GROUP_BY,
         }}},
     }
 
@@ -246,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "scripts/setup.sh (or npm install in the project root)", file=sys.stderr)
         return 3
     output = (args.output or results.parent / "allure-report").resolve()
+    REDACTOR.add_environment()
+    redact_results(results)
     ok, message = generate_html(ROOT, results, output)
     print(message if ok else f"ERROR: {message}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1

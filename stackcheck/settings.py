@@ -15,20 +15,26 @@ from urllib.parse import urlsplit
 
 from stackcheck.cache import ResultCache
 from stackcheck.errors import UsageError
+from stackcheck.redact import REDACTOR
 
 TARGETS = ("kubeconfig", "kind", "sim")
 CACHE_FOLDER = ".stackcheck_cache"
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0 or value != value or value == float("inf"):
+# Upper bounds: a longer wait is a typo, and a huge one overflows every timeout it reaches
+MAX_WAIT = 86400.0  # a day
+MAX_REQUEST_TIMEOUT = 3600.0  # an hour
+
+
+def _seconds(text: str, most: float = MAX_WAIT) -> float:
+    value = float(text)  # nan fails every comparison below: refused too
+    if not 0 <= value <= most:
         raise ValueError
     return value
 
 
 def _positive_seconds(text: str) -> float:
-    value = _seconds(text)
+    value = _seconds(text, MAX_REQUEST_TIMEOUT)
     if value == 0:
         raise ValueError
     return value
@@ -140,10 +146,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("prometheus_url", "--prometheus-url", "STACKCHECK_PROMETHEUS_URL", _url,
            "an http(s) URL", "base URL of Prometheus (default: the API server's service "
            "proxy to the service named in the stack file)"),
-    Option("wait", "--wait", "STACKCHECK_WAIT", _seconds, "seconds >= 0",
+    Option("wait", "--wait", "STACKCHECK_WAIT", _seconds,
+           f"seconds from 0 to {MAX_WAIT:g}",
            "how long checks keep retrying before they fail; 0 = a single attempt", "300"),
     Option("request_timeout", "--request-timeout", "STACKCHECK_REQUEST_TIMEOUT",
-           _positive_seconds, "seconds > 0", "timeout of each API or HTTP request", "10"),
+           _positive_seconds, f"seconds > 0, at most {MAX_REQUEST_TIMEOUT:g}",
+           "timeout of each API or HTTP request", "10"),
     Option("sim_faults", "--sim-fault", "STACKCHECK_SIM_FAULTS", _names, "fault names",
            "with --target sim: inject a fault from the catalog (repeatable; env: "
            "comma-separated)", repeatable=True),
@@ -290,7 +298,8 @@ def _parse(option: Option, raw: str, source: str) -> Any:
     except ValueError:
         names = (f"{option.flag} (or {option.env})" if source == option.flag
                  else f"{option.env} (or {option.flag})")
-        raise UsageError(f"{names}: expected {option.expects}, got {raw!r}") from None
+        shown = REDACTOR.text(raw)  # a URL's password stays out of the terminal too
+        raise UsageError(f"{names}: expected {option.expects}, got {shown!r}") from None
 
 
 def _default_kubeconfig(env: Mapping[str, str]) -> Path:

@@ -374,31 +374,78 @@ class Stack:
         return next(c for c in self.components if c.name == name)
 
 
+class YamlRefused(yaml.constructor.ConstructorError):
+    """YAML we do not accept from a user: an alias (aliases nest into exponential
+    expansion, the "billion laughs"), or a key given twice in one mapping (the last would
+    silently win: a merge mistake loosens an expectation)."""
+
+
+class _Strict:
+    """Mixed into a SafeLoader: refuses aliases and duplicate keys while constructing.
+
+    An alias hands the constructor a node it has already seen (the composer shares the
+    anchored node), so the second visit of a node is the alias: refused before any
+    expansion, whatever the parser (libyaml's or PyYAML's own).
+    """
+
+    constructed_objects: dict[Any, Any]
+    recursive_objects: dict[Any, Any]
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise YamlRefused(None, None, "YAML anchors and aliases (&name, *name) are not "
+                              "accepted: write the value out", node.start_mark)
+        return super().construct_object(node, deep)  # type: ignore[misc]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise YamlRefused(None, None, f"duplicate key {key_node.value[:80]!r} "
+                                      "(the last would silently win)", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)  # type: ignore[misc]
+
+
+class StrictLoader(_Strict, yaml.SafeLoader):
+    pass
+
+
 # libyaml's parser (PyYAML's CSafeLoader: the same safe constructors and resolver, parsing in
-# C, ~10x faster) when PyYAML was built with it; errors are reported by the pure-Python
-# loader, which re-parses a text the C parser rejected, so messages and line marks stay the
-# same.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+# C, ~10x faster) when PyYAML was built with it; syntax errors are reported by the
+# pure-Python loader, which re-parses a text the C parser rejected, so messages and line
+# marks stay the same.
+_CLOADER: Any = getattr(yaml, "CSafeLoader", None)
+_FAST_LOADER: Any = type("StrictCLoader", (_Strict, _CLOADER), {}) if _CLOADER else None
 
 
-def yaml_load(text: str) -> Any:
-    """`yaml.safe_load(text)`, parsed by libyaml where available."""
-    if _FAST_LOADER is not None:
+def yaml_load(text: str, strict: bool = True) -> Any:
+    """`yaml.safe_load(text)`, parsed by libyaml where available; aliases and duplicate keys
+    are refused (YamlRefused, a yaml.YAMLError) unless not `strict` (files other tools
+    read too, which accept them: a kubeconfig)."""
+    fast, slow = (_FAST_LOADER, StrictLoader) if strict else (_CLOADER, yaml.SafeLoader)
+    if fast is not None:
         try:
-            return yaml.load(text, Loader=_FAST_LOADER)
+            return yaml.load(text, Loader=fast)
+        except YamlRefused:
+            raise
         except yaml.YAMLError:
             pass  # the pure-Python loader below names the problem
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=slow)
 
 
 def yaml_load_all(text: str) -> list[Any]:
-    """`list(yaml.safe_load_all(text))`, parsed by libyaml where available."""
+    """`list(yaml.safe_load_all(text))`, as strict as yaml_load."""
     if _FAST_LOADER is not None:
         try:
             return list(yaml.load_all(text, Loader=_FAST_LOADER))
+        except YamlRefused:
+            raise
         except yaml.YAMLError:
             pass  # the pure-Python loader below names the problem
-    return list(yaml.safe_load_all(text))
+    return list(yaml.load_all(text, Loader=StrictLoader))
 
 
 def load_stack(path: Path, cache: ResultCache | None = None) -> Stack:
@@ -446,6 +493,7 @@ def parse_stack(text: str, source: str, cache: ResultCache | None = None) -> Sta
     key = _schema_key(text) if cache is not None else ""
     if cache is None or cache.get(SCHEMA_CACHE, key) is not True:
         _validate(data, source)
+        _check_promql(data, source)
         if cache is not None:
             cache.put(SCHEMA_CACHE, key, True)  # only a text that passed is remembered
     stack = _build(data, source, hashlib.sha256(text.encode()).hexdigest())
@@ -465,10 +513,26 @@ def _validate(data: dict[str, Any], source: str) -> None:
         raise UsageError(f"stack file {source}: {_schema_problem(error)}")
 
 
+def _check_promql(data: dict[str, Any], source: str) -> None:
+    """Every query parses (Prometheus's grammar, PyPI promql-parser): a typo is bad input
+    now, not a failing check after minutes of retries."""
+    import promql_parser  # here: a cached run does without it
+
+    queries = (data.get("prometheus") or {}).get("queries") or []
+    for index, query in enumerate(queries):
+        try:
+            promql_parser.parse(query["promql"])
+        except ValueError as exc:
+            raise UsageError(f"stack file {source}: prometheus.queries[{index}].promql "
+                             f"(query {query.get('name')!r}): not valid PromQL "
+                             f"({str(exc)[:200]})") from None
+
+
 def _schema_key(text: str) -> str:
-    """The stack text, this module (SCHEMA and the validation) and jsonschema."""
+    """The stack text, this module (SCHEMA and the validation), jsonschema, promql-parser."""
     return (Fingerprint(SCHEMA_CACHE).add("stack", text.encode())
-            .add_file(Path(__file__), "stackfile.py").add_library("jsonschema").hexdigest())
+            .add_file(Path(__file__), "stackfile.py").add_library("jsonschema")
+            .add_library("promql_parser").hexdigest())
 
 
 def check_manifests(stack: Stack, root: Path) -> None:
@@ -497,7 +561,9 @@ def check_manifests(stack: Stack, root: Path) -> None:
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f"line {mark.line + 1}: " if mark is not None else ""
-    problem = getattr(exc, "problem", None) or "syntax error"
+    problem = str(getattr(exc, "problem", None) or "syntax error")[:200]
+    if isinstance(exc, YamlRefused):
+        return f"{where}{problem}"
     return f"{where}not valid YAML ({problem})"
 
 

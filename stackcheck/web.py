@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import urllib.request
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import urllib3
 
@@ -40,7 +40,7 @@ class WebClient:
         self._lock = threading.Lock()
 
     def get(self, url: str, query: list[tuple[str, str]] | None = None) -> HttpAnswer:
-        full = f"{url}?{urlencode(query)}" if query else url
+        full = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}" if query else url
         try:
             response = self._manager(full).request(
                 "GET", full, redirect=False, preload_content=True,
@@ -67,6 +67,14 @@ class WebClient:
                     proxy, maxsize=self._maxsize, headers={"User-Agent": USER_AGENT},
                     retries=False)
             return self._proxied[proxy]
+
+
+def join_url(base: str, path: str) -> str:
+    """`path` appended to the path of `base`, before its query (a `--productpage-url
+    http://h/?lang=en` and `/productpage` give `http://h/productpage?lang=en`)."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query,
+                       parts.fragment))
 
 
 def _failure(exc: urllib3.exceptions.HTTPError, timeout: float) -> WebFailure:

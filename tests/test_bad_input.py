@@ -114,12 +114,64 @@ def _unreadable(tmp: Path) -> Path:
     return path
 
 
+def _missing_user(tmp: Path) -> Path:
+    path = _kubeconfig(tmp)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["contexts"][0]["context"]["user"] = "ghost"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _file(tmp: Path) -> Path:
+    path = tmp / "a-file"
+    path.write_text("not a folder\n", encoding="utf-8")
+    return path
+
+
+def _unwritable_folder(tmp: Path) -> str:
+    if os.geteuid() == 0:  # root writes anywhere on a normal file system; not into /proc
+        return "/proc/1"
+    folder = tmp / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    return str(folder)
+
+
+# 1.5 KB that a loader expanding aliases would turn into 10**9 strings (issue 13, case 4)
+ALIAS_BOMB = "version: 1\nlol0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"lol{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10)
+) + "components: []\n"
+
+
+def _duplicate_key(tmp: Path) -> Path:
+    text = (ROOT / "stack.yml").read_text(encoding="utf-8")
+    return _stack(tmp, text + "\nversion: 1\n")
+
+
+def _broken_promql(tmp: Path) -> Path:
+    def edit(data: dict[str, object]) -> None:
+        data["prometheus"]["queries"][0]["promql"] = "sum(rate(request_total[5m])"  # type: ignore[index]
+
+    return _edited_stack(tmp, edit)
+
+
 def _empty_manifest_stack(tmp: Path) -> Path:
     empty = tmp / "empty-podmonitors.yml"
     empty.write_text("# nothing here\n---\n", encoding="utf-8")
 
     def edit(data: dict[str, object]) -> None:
         data["components"][0]["manifests"] = [str(empty)]  # type: ignore[index]
+
+    return _edited_stack(tmp, edit)
+
+
+def _hostile_manifest_stack(tmp: Path) -> Path:
+    hostile = tmp / "podmonitor.yml"
+    hostile.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+                       "data: {a: '1', a: '2'}\n", encoding="utf-8")
+
+    def edit(data: dict[str, object]) -> None:
+        data["components"][0]["manifests"] = [str(hostile)]  # type: ignore[index]
 
     return _edited_stack(tmp, edit)
 
@@ -175,7 +227,36 @@ CASES = [
          env={"STACKCHECK_STACK_FILE": "elsewhere.yml"}),
     # --- option values ---
     Case("target-unknown", _args("--target", "foo"), ("--target", "'foo'", "sim")),
-    Case("wait-negative", _args("--wait", "-1"), ("--wait", "seconds >= 0", "'-1'")),
+    Case("wait-negative", _args("--wait", "-1"), ("--wait", "seconds from 0", "'-1'")),
+    Case("wait-huge", _args("--wait", "1e300"), ("--wait", "86400", "'1e300'")),
+    Case("wait-inf", _args("--wait", "inf"), ("--wait", "'inf'")),
+    Case("request-timeout-huge", _args("--request-timeout", "1e300"),
+         ("--request-timeout", "at most 3600", "'1e300'")),
+    Case("request-timeout-nan", _args("--request-timeout", "nan"), ("--request-timeout", "'nan'")),
+    Case("request-timeout-inf", _args("--request-timeout", "inf"), ("--request-timeout", "'inf'")),
+    Case("request-timeout-negative", _args("--request-timeout", "-5"),
+         ("--request-timeout", "'-5'")),
+    Case("grafana-url-password-not-shown", _args("--grafana-url", "http://admin:pw-Zx81q@h:x"),
+         ("--grafana-url", "http://admin:[REDACTED]@h:x")),
+    # --- where the run writes ---
+    Case("report-dir-is-a-file", lambda t: ["--report-dir", str(_file(t))],
+         ("--report-dir", "is not a folder")),
+    Case("report-dir-under-a-file", lambda t: ["--report-dir", str(_file(t) / "reports")],
+         ("--report-dir", "cannot create the folder")),
+    Case("report-dir-dev-null", _args("--report-dir", "/dev/null"),
+         ("--report-dir", "/dev/null", "is not a folder")),
+    Case("report-dir-unwritable", lambda t: ["--report-dir", _unwritable_folder(t)],
+         ("--report-dir", "cannot")),
+    Case("junitxml-under-a-file", lambda t: ["--junitxml", str(_file(t) / "junit.xml")],
+         ("--junitxml", "a-file exists and is not a folder")),
+    Case("junitxml-is-a-folder", lambda t: ["--junitxml", str(t)],
+         ("--junitxml", "must be a filename")),
+    # --- the stack file's YAML and PromQL ---
+    Case("stack-yaml-alias-bomb", _stack_args(lambda t: _stack(t, ALIAS_BOMB)),
+         ("line", "aliases", "not accepted")),
+    Case("stack-duplicate-key", _stack_args(_duplicate_key), ("duplicate key 'version'",)),
+    Case("stack-promql-syntax", _stack_args(_broken_promql),
+         ("prometheus.queries[0].promql", "not valid PromQL")),
     Case("wait-not-a-number", _args("--wait", "abc"), ("--wait", "'abc'")),
     Case("wait-env-not-a-number", _args(), ("STACKCHECK_WAIT", "--wait", "'abc'"),
          env={"STACKCHECK_WAIT": "abc"}),
@@ -219,6 +300,8 @@ CASES = [
          ("kubeconfig", "has no contexts")),
     Case("kube-context-unknown", _kube_args(_kubeconfig, "--kube-context", "nonexistent"),
          ("--kube-context", "'nonexistent'", "contexts: ctx")),
+    Case("kubeconfig-context-missing-user", _kube_args(_missing_user),
+         ("kubeconfig", "names user 'ghost'", "not among its users")),
     Case("kubeconfig-no-server", _kube_args(lambda t: _kubeconfig(t, cluster={})),
          ("kubeconfig", "no http(s) server URL")),
     Case("kubeconfig-client-key-missing", _kube_args(_client_key_missing),
@@ -237,6 +320,9 @@ CASES = [
          lambda t: ["--target", "sim", "--deploy", "--stack-file",
                     str(_empty_manifest_stack(t))],
          ("components[0].manifests[0]", "empty-podmonitors.yml", "empty manifest")),
+    Case("sim-manifest-duplicate-key",
+         lambda t: ["--target", "sim", "--stack-file", str(_hostile_manifest_stack(t))],
+         ("components[0].manifests[0]", "podmonitor.yml", "line 4", "duplicate key 'a'")),
     Case("sim-missing-manifest",
          lambda t: ["--target", "sim", "--stack-file", str(_missing_manifest_stack(t))],
          ("components[0].manifests[0]", "gone.yml", "no such file")),

@@ -46,3 +46,22 @@ def test_ci_script_and_workflow_run_the_same_steps() -> None:
                 ("- run: pip ", "- run: npm "))]
     assert steps == runs
     assert "lint-imports" in steps
+
+
+def test_readme_has_an_exit_code_table() -> None:
+    for code in range(6):
+        assert re.search(rf"^\| {code} \| \S", README, flags=re.MULTILINE), f"exit code {code}"
+
+
+def test_try_one_uses_a_fault_that_fails_without_extra_options() -> None:
+    from stackcheck.sim.faults import BY_NAME
+
+    line = next(line for line in README.splitlines() if line.startswith("Try one:"))
+    fault = BY_NAME[re.findall(r"--sim-fault (\S+)", line)[0].rstrip("`.")]
+    assert fault.fails and not fault.suite_args, fault
+
+
+def test_readme_says_how_to_open_the_report() -> None:
+    assert "npx allure open reports/allure-report" in README
+    assert "python3 -m http.server" in README
+    assert "opens anywhere" in README

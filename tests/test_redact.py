@@ -3,12 +3,8 @@ values never reach a report; the ordinary evidence around them is left as it was
 
 from __future__ import annotations
 
-import random
-import re
-
 import pytest
 
-from stackcheck import redact
 from stackcheck.redact import MASK, Redactor
 
 TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik1xTjd4In0.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlLXZhbHVl"
@@ -120,50 +116,39 @@ def test_ordinary_evidence_is_untouched(redactor: Redactor, text: str) -> None:
     assert redactor.text(text) == text
 
 
-# --- the patterns are tried only where a match can start (stackcheck/redact.py: _sub_at) ----
-# Each must redact exactly what the pattern's own `sub` over the whole text redacts.
-PIECES = ["password", "PassWord", "passwd", "secret", "token", "TOKEN", "api-key", "apikey",
-          "private_key", "client-key-data", "access-key", "session", "credentials", "Bearer",
-          "basic", "eyJ", "eyJhbGciOiJSUzI1", "abcdefgh12", "AbCdEfGhIj", "_", ".", "-", ":",
-          "=", " ", "\n", '"', "'", ",", ";", "/", "\u017f", "\u212a", "\u00e9", "apiVersion",
-          "1234567890abcdefXYZ", "[REDACTED]", "-----BEGIN EC PRIVATE KEY-----"]
+@pytest.mark.parametrize(("text", "secret", "kept"), [
+    ("GET http://admin:Pw-s3cret-9@grafana.example:3000/login", "Pw-s3cret-9",
+     "http://admin:"),
+    ("Location: https://bob:hunter22@10.0.0.5/signup", "hunter22", "@10.0.0.5/signup"),
+    ('Get "http://scraper:xyzzy-42@10.244.0.7:4191/metrics": EOF', "xyzzy-42", "10.244.0.7"),
+    ("GET /cb?state=1&access_token=ya29.a0Af-secret&x=2", "ya29.a0Af-secret", "&x=2"),
+    ("https://b.s3.amazonaws.com/o?X-Amz-Signature=3f9a0c77e1&X-Amz-Date=20241120",
+     "3f9a0c77e1", "X-Amz-Date=20241120"),
+    ("https://acct.blob.core.windows.net/c?sv=2022&sig=Qm9vbXNpZw%3D", "Qm9vbXNpZw", "sv=2022"),
+    ("/login?redirect=%2F&token=tok-8d7f6e", "tok-8d7f6e", "redirect=%2F"),
+    ("aws key AKIAIOSFODNN7EXAMPLE in env", "AKIAIOSFODNN7EXAMPLE", "aws key "),
+    ("temporary ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A", "temporary"),
+])
+def test_url_passwords_query_credentials_and_aws_key_ids_are_masked(
+        redactor: Redactor, text: str, secret: str, kept: str) -> None:
+    redacted = redactor.text(text)
+    assert secret not in redacted and MASK in redacted, redacted
+    assert kept in redacted, redacted
 
 
-def _edge_cases() -> list[str]:
-    rng = random.Random(20241120)  # fixed: the same texts every run
-    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(1, 20))) for _ in range(3000)]
-    return [*texts, *ORDINARY, "-.-token: Abcdefgh12", "x.password=a b\ny-token: 'q'",
-            "\u017fecret: Abcdefgh12", "pa\u017fsword=x", "\u212a\u212a", TOKEN, EC_KEY]
+@pytest.mark.parametrize("text", [
+    "http://user@grafana:3000/",  # a user name alone is not a secret
+    "GET http://127.0.0.1:30080/productpage?u=normal -> 200",
+    "AKIA is a prefix, AKIASHORT is no key id",
+])
+def test_urls_without_credentials_are_untouched(redactor: Redactor, text: str) -> None:
+    assert redactor.text(text) == text
 
 
-def test_redaction_is_the_patterns_own_sub() -> None:
-    for text in _edge_cases():
-        expected = redact._PEM.sub(redact._mask_match, text)
-        expected = redact._SCHEME.sub(redact._mask_match, expected)
-        expected = redact._JWT.sub(redact._mask_match, expected)
-        for pattern in redact._KEYED:
-            expected = pattern.sub(redact._mask_match, expected)
-        assert Redactor().text(text) == expected, text
-
-
-def test_key_prefixes_cover_every_key_word() -> None:
-    """Each alternative of the key words starts with one of the prefixes searched for."""
-    depth, alternatives, current = 0, [], ""
-    for char in redact._KEY_WORDS:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "|" and depth == 0:
-            alternatives.append(current)
-            current = ""
-        else:
-            current += char
-    alternatives.append(current)
-    for alternative in alternatives:
-        found = re.match(r"[a-z]*", alternative)
-        assert found is not None
-        literal = found.group()
-        if alternative[len(literal):][:1] in ("?", "*", "{"):
-            literal = literal[:-1]  # the last letter is optional
-        assert literal.startswith(redact._KEY_PREFIXES), alternative
+def test_redaction_is_idempotent(redactor: Redactor) -> None:
+    text = "http://a:b-secret@h/?token=x1&sig=y2 password=z3 AKIAIOSFODNN7EXAMPLE"
+    once = redactor.text(text)
+    assert redactor.text(once) == once
 
 
 def test_toleration_and_selector_keys_are_names_not_secrets(redactor: Redactor) -> None:
@@ -179,3 +164,18 @@ def test_toleration_and_selector_keys_are_names_not_secrets(redactor: Redactor) 
     text = f"1 node(s) had untolerated taint {{{taint}: }}; disktype-label; plain-secret-key-value"
     assert redactor.text(text) == (f"1 node(s) had untolerated taint {{{taint}: }}; "
                                    f"disktype-label; {MASK}")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("-.-token: Abcdefgh12", f"-.-token: {MASK}"),
+    ("token" * 2000 + "=s3cret-value", "token" * 2000 + f"={MASK}"),
+    ("a." * 5000 + " password=x", "a." * 5000 + f" password={MASK}"),
+    ("http://" + "a" * 5000 + ":pw-123456@h", "http://" + "a" * 5000 + f":{MASK}@h"),
+    ("my_db_password_for_prod=abc def", f"my_db_password_for_prod={MASK}"),
+    ("user=bob password=first second", f"user=bob password={MASK}"),
+])
+def test_keys_are_whole_runs_and_long_runs_are_handled(redactor: Redactor, text: str,
+                                                       expected: str) -> None:
+    """The patterns take a key as a whole run of [\\w.-] (atomic, so a long run costs no
+    backtracking: see bench/ for speed); the results are the plain ones."""
+    assert redactor.text(text) == expected

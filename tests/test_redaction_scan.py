@@ -1,6 +1,8 @@
 """No secret reaches the reports: the sim plants known secret strings (a pod's env
-DB_PASSWORD, that pod's logs, Grafana's session cookie) and the whole reports tree of a real
-run (Allure results, HTML report, single-file HTML, JUnit XML) is scanned for them.
+DB_PASSWORD, that pod's logs, Grafana's session cookie), a local server plants more in every
+other input (option URLs, bodies, headers, Location, Prometheus targets' URLs and errors),
+and the terminal and the whole reports tree of a real run (Allure results, HTML report,
+single-file HTML, history, JUnit XML) are scanned for them.
 
 The scan is only meaningful if the planted values do reach what the suite reads, and if the
 report holds the evidence where they sat: both are asserted, so this fails if redaction goes.
@@ -11,11 +13,15 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import requests
@@ -146,3 +152,109 @@ def test_reports_tree_holds_no_secret(tmp_path: Path, fault: str, evidence: str)
     if allure_cli(ROOT) is not None:
         assert (reports / "allure-report" / "index.html").exists(), output[-2000:]
         assert (reports / "stackcheck-report.html").exists(), output[-2000:]
+
+
+# --- every input planted, every output scanned (issue 13, case 3) -------------------------
+# Each value sits where the suite reads it; none may reach the terminal or any report file.
+URL_PASSWORD = "urlpass-Q7x9Kd2w"          # --grafana-url/--productpage-url userinfo
+LOCATION_PASSWORD = "locpass-M3n8Vb1z"     # userinfo in a Location header
+QUERY_TOKEN = "qtoken-Z5c1Rt8y"            # ?token= in a Location header
+AMZ_SIGNATURE = "amzsig0f3e9d2c1b7a"       # X-Amz-Signature in a target's scrape URL
+AWS_KEY_ID = "AKIAZ7Q3X9K2M4N8P6R1"        # in a target's lastError
+TARGET_PASSWORD = "tgtpass-H4j6Lw9x"       # userinfo in a target's scrape URL and lastError
+BODY_TOKEN = "bodytok-P2s5Xa7v"            # access_token= in an endpoint's body
+HEADER_PASSWORD = "hdrpass-T8r3Qe6u"       # userinfo in a response header
+EVERY_INPUT = (URL_PASSWORD, LOCATION_PASSWORD, QUERY_TOKEN, AMZ_SIGNATURE, AWS_KEY_ID,
+               TARGET_PASSWORD, BODY_TOKEN, HEADER_PASSWORD)
+
+
+class _Leaky(BaseHTTPRequestHandler):
+    """Productpage, Grafana and Prometheus in one, each answer failing its check and
+    carrying secrets: in the body, a header, a Location, target URLs and errors."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        path = self.path.split("?", 1)[0]
+        headers = {"X-Upstream": f"http://up:{HEADER_PASSWORD}@backend:9080/"}
+        if path.endswith("/productpage"):
+            status, body = 200, (f"<html>Error fetching product reviews; debug: "
+                                 f"callback?access_token={BODY_TOKEN}</html>")
+        elif path.endswith("/api/health"):
+            status, body = 200, json.dumps({"database": "failing",
+                                            "dsn": f"mysql://grafana:{URL_PASSWORD}@db/g"})
+        elif path.endswith("/api/v1/targets"):
+            status, body = 200, json.dumps(_targets())
+        elif path.endswith("/api/v1/query"):
+            status, body = 200, json.dumps({"status": "success",
+                                            "data": {"resultType": "vector", "result": []}})
+        else:  # Grafana's /: a redirect elsewhere than /login
+            status, body = 302, "redirect"
+            headers["Location"] = (f"http://admin:{LOCATION_PASSWORD}@grafana.example/signup"
+                                   f"?token={QUERY_TOKEN}")
+        data = body.encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _targets() -> dict[str, object]:
+    url = (f"http://scraper:{TARGET_PASSWORD}@10.244.0.7:4191/metrics"
+           f"?X-Amz-Signature={AMZ_SIGNATURE}")
+    targets = [{"labels": {"job": job, "namespace": "bookinfo", "pod": f"{job}-pod"},
+                "scrapePool": f"podMonitor/linkerd/{job}/0", "scrapeUrl": url, "health": "down",
+                "lastError": f'Get "{url}": 403 Forbidden for key {AWS_KEY_ID}'}
+               for job in ("linkerd-proxy", "linkerd-controller")]
+    return {"status": "success", "data": {"activeTargets": targets}}
+
+
+@pytest.fixture
+def leaky_server() -> Iterator[str]:
+    _Leaky.seen.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Leaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_input_planted_no_output_holds_it(tmp_path: Path, leaky_server: str) -> None:
+    reports = tmp_path / "reports"
+    base = f"http://admin:{URL_PASSWORD}@{leaky_server}"
+    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim", "--wait", "2",
+               "--sim-fault", "planted-secrets", "--sim-fault", "crashloop-details",
+               "--productpage-url", base, "--grafana-url", base,
+               "--prometheus-url", f"http://{leaky_server}",
+               "--report-dir", str(reports), "--junitxml", str(tmp_path / "ci" / "junit.xml"),
+               "--html-report", "true", "-p", "no:randomly", "-rA"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT * 2, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+
+    # control: every planted place was read, and the report shows where the values sat
+    assert {"/productpage", "/", "/api/health", "/api/v1/targets"} <= {
+        p.split("?", 1)[0] for p in _Leaky.seen}, _Leaky.seen
+    evidence = "\n".join(p.read_text(encoding="utf-8", errors="replace")
+                         for p in (reports / "allure-results").glob("*-attachment*"))
+    for masked in (f"admin:{MASK}@", f"scraper:{MASK}@", f"X-Amz-Signature={MASK}",
+                   f"access_token={MASK}", f"up:{MASK}@", f"password={MASK}"):
+        assert masked in evidence + output, f"{masked!r} shown nowhere: the scan proves nothing"
+
+    secrets = tuple(s.encode() for s in (*EVERY_INPUT, *PLANTED_SECRETS))
+    assert not [s for s in EVERY_INPUT + PLANTED_SECRETS if s in output], output[-3000:]
+    assert scan_tree(reports, secrets) == {}
+    assert scan_tree(tmp_path / "ci", secrets) == {}
+    junit = (tmp_path / "ci" / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="stackcheck"' in junit and MASK in junit  # its properties, redacted
+    if allure_cli(ROOT) is not None:
+        assert (reports / "stackcheck-report.html").exists(), output[-2000:]
+        assert (reports / "history.jsonl").exists(), output[-2000:]

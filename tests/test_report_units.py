@@ -99,7 +99,7 @@ def test_metadata_is_redacted_and_bounded(tmp_path: Path) -> None:
     write_metadata(tmp_path, {"cluster server": "https://u:p@host", "faults": "x" * 1000,
                               "note": "token=abcdef123456"})
     lines = (tmp_path / "environment.properties").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "cluster_server=https://u:p@host"
+    assert lines[0] == f"cluster_server=https://u:{MASK}@host"  # a URL's password too
     assert len(lines[1]) < 420 and lines[1].endswith("...")
     assert lines[2] == f"note=token={MASK}"
     categories = json.loads((tmp_path / "categories.json").read_text(encoding="utf-8"))
@@ -206,3 +206,46 @@ def test_verification_never_reads_secret_objects() -> None:
             continue  # deploy writes (admin credentials); static reads files; redact masks
         text = path.read_text(encoding="utf-8")
         assert "/secrets" not in text and '"Secret"' not in text, path
+
+
+def test_results_are_redacted_whole(tmp_path: Path) -> None:
+    """Every string of a result and every text attachment; JSON stays JSON."""
+    from stackcheck.report import redact_results
+
+    result = {"name": "GET http://admin:pw-Zx81q@h/", "status": "failed",
+              "statusDetails": {"message": 'password="a b" and AKIAIOSFODNN7EXAMPLE'},
+              "steps": [{"name": "token=abc123", "parameters": [{"value": "ok"}]}]}
+    (tmp_path / "1-result.json").write_text(json.dumps(result), encoding="utf-8")
+    (tmp_path / "2-attachment.txt").write_text("sig=deadbeef99 seen", encoding="utf-8")
+    (tmp_path / "3-attachment.png").write_bytes(b"\x89PNG\r\n\xff\xfe token=raw")
+    redact_results(tmp_path)
+    clean = json.loads((tmp_path / "1-result.json").read_text(encoding="utf-8"))
+    assert clean["name"] == f"GET http://admin:{MASK}@h/"
+    assert clean["statusDetails"]["message"] == f'password="{MASK}" and {MASK}'
+    assert clean["steps"][0]["name"] == f"token={MASK}"
+    assert (tmp_path / "2-attachment.txt").read_text(encoding="utf-8") == f"sig={MASK} seen"
+    assert (tmp_path / "3-attachment.png").read_bytes().endswith(b"token=raw")  # binary
+
+
+def test_an_interrupted_runs_report_says_so(tmp_path: Path) -> None:
+    from stackcheck.report import INTERRUPTED_MARKER, allure_config, interrupted_message
+
+    (tmp_path / INTERRUPTED_MARKER).write_text(interrupted_message("SIGTERM"), encoding="utf-8")
+    write_metadata(tmp_path, {"target": "sim"})
+    lines = (tmp_path / "environment.properties").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "run=the run was INTERRUPTED (SIGTERM)"
+    config = allure_config(tmp_path, tmp_path / "out", single_file=True,
+                           history=tmp_path / "h.jsonl", append_history=False)
+    assert "INTERRUPTED (SIGTERM)" in config["name"]
+
+
+def test_the_previous_rendered_report_is_cleared(tmp_path: Path) -> None:
+    from stackcheck.report import SINGLE_FILE, clear_rendered_report
+
+    (tmp_path / "allure-report").mkdir()
+    (tmp_path / "allure-report" / "index.html").write_text("old", encoding="utf-8")
+    (tmp_path / SINGLE_FILE).write_text("old", encoding="utf-8")
+    (tmp_path / "history.jsonl").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "junit.xml").write_text("<testsuites/>", encoding="utf-8")
+    clear_rendered_report(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.jsonl"]  # the trend stays

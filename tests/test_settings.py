@@ -127,3 +127,26 @@ def test_sim_fault_needs_the_sim_target() -> None:
     with pytest.raises(UsageError, match="--sim-fault"):
         settings(sim_faults=["api-flaky"])
     assert settings(sim_faults=["api-flaky"], target="sim").sim_faults == ("api-flaky",)
+
+
+@pytest.mark.parametrize(("flag", "raw"), [
+    ("--wait", "1e300"), ("--wait", "86401"), ("--wait", "nan"), ("--wait", "-inf"),
+    ("--request-timeout", "1e300"), ("--request-timeout", "3601"), ("--request-timeout", "inf"),
+    ("--request-timeout", "-1"), ("--request-timeout", "NaN"),
+])
+def test_numbers_are_bounded(flag: str, raw: str) -> None:
+    dest = flag.lstrip("-").replace("-", "_")
+    with pytest.raises(UsageError, match=rf"{flag} .*got '{raw}'"):
+        resolve(lambda d: raw if d == dest else None, env={})
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    settings = resolve(lambda d: {"wait": "86400", "request_timeout": "3600"}.get(d), env={})
+    assert (settings.wait, settings.request_timeout) == (86400.0, 3600.0)
+
+
+def test_a_bad_url_value_is_shown_without_its_password() -> None:
+    with pytest.raises(UsageError) as refused:
+        resolve(lambda d: "http://admin:pw-Zx81q@h:notaport" if d == "grafana_url" else None,
+                env={})
+    assert "pw-Zx81q" not in str(refused.value) and "admin:[REDACTED]@h" in str(refused.value)

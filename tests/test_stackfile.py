@@ -158,3 +158,77 @@ def test_valid_edit_of_the_base_still_loads() -> None:
     setting("endpoints.0.expect.length", {"min": 3500, "max": 3500})(data)
     stack = parse_stack(yaml.safe_dump(data, sort_keys=False), "stack.yml")
     assert stack.endpoints[0].expect.length == LengthRange(min=3500, max=3500)
+
+
+# --- hostile YAML and PromQL (issue 13) ---------------------------------------------------
+def _alias_bomb(depth: int = 9) -> str:
+    lines = ["lol0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"lol{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, depth + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_in_bounded_memory() -> None:
+    import tracemalloc
+
+    from stackcheck.stackfile import YamlRefused, yaml_load
+
+    bomb = _alias_bomb()
+    assert len(bomb) < 2000
+    tracemalloc.start()
+    try:
+        with pytest.raises(YamlRefused) as refused:
+            yaml_load(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, f"{peak} bytes: the aliases were expanded"
+    assert "aliases" in str(refused.value.problem)
+
+
+def test_the_stack_file_refuses_aliases_with_one_short_line(tmp_path: Path) -> None:
+    path = tmp_path / "stack.yml"
+    path.write_text(REAL.read_text(encoding="utf-8") + "\n" + _alias_bomb(), encoding="utf-8")
+    with pytest.raises(UsageError) as refused:
+        load_stack(path)
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 400, message
+    assert "anchors and aliases" in message and "line " in message
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1\nb: 2\na: 3\n",
+    "outer:\n  inner: x\n  inner: y\n",
+    "- name: p\n  status: 200\n  status: 500\n",
+])
+def test_duplicate_keys_are_refused(text: str) -> None:
+    from stackcheck.stackfile import YamlRefused, yaml_load
+
+    with pytest.raises(YamlRefused, match="duplicate key"):
+        yaml_load(text)
+
+
+def test_ordinary_yaml_still_loads() -> None:
+    from stackcheck.stackfile import yaml_load, yaml_load_all
+
+    assert yaml_load("a: [1, 2]\nb: {c: d}\n") == {"a": [1, 2], "b": {"c": "d"}}
+    assert yaml_load_all("a: 1\n---\na: 1\n") == [{"a": 1}, {"a": 1}]  # per document
+
+
+@pytest.mark.parametrize("promql", [
+    "sum(rate(request_total[5m])",
+    "request_total{namespace=}",
+    "sum by namespace (request_total)",
+])
+def test_a_promql_syntax_error_is_bad_input(tmp_path: Path, promql: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["prometheus"]["queries"][0]["promql"] = promql
+    path = tmp_path / "stack.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    name = data["prometheus"]["queries"][0]["name"]
+    with pytest.raises(UsageError, match=r"prometheus\.queries\[0\]\.promql") as refused:
+        load_stack(path)
+    assert repr(name) in str(refused.value) and "not valid PromQL" in str(refused.value)
+
+
+def test_the_stack_files_queries_parse() -> None:
+    assert load_stack(REAL).queries

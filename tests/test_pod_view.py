@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from stackcheck import kube
+from stackcheck.checks.identity import judge_proxy_versions, proxy_anchors
 from stackcheck.checks.mesh import proxy_problem
 from stackcheck.checks.pods import (
     container_status,
@@ -24,7 +25,6 @@ from stackcheck.checks.pods import (
     restarts,
     workload_of,
 )
-from stackcheck.checks.identity import judge_proxy_versions, proxy_anchors
 from stackcheck.diagnostics import describe_pod
 from stackcheck.podview import PodView
 from tests.kubefakes import GOLDEN, PODS, status_of

@@ -319,8 +319,10 @@ def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.da
     """The issuer certificate (where readable without Secrets): ECDSA P-256, valid now and
     for `min_days`, signed by a current trust anchor. Unreadable without Secrets is no
     defect (cert-manager keeps it in a Secret only): passed, its summary saying why it was
-    not checked."""
+    not checked; a linkerd-config missing or without values is a warning."""
     pem, why = issuer_pem(linkerd_config)
+    if pem is None and not config_values(linkerd_config):  # the install itself is odd
+        return Result(f"not checked: {why}", warnings=(why,))
     if pem is None:
         return Result(f"not checked: {why}")
     try:

@@ -215,6 +215,7 @@ class SimulatedStack:
         _await_first_scrapes(url)
         if self.spec.prometheus_reload_failed:
             _reject_a_reload(server)
+            _await_reload_failure_scraped(url)
         return url
 
     def _served_pods(self) -> list[dict[str, Any]]:
@@ -340,6 +341,26 @@ def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECO
 
     try:
         poll_until(scraped, Deadline.after(seconds), "Prometheus's first scrapes", 0.25)
+    except WaitExpired as exc:
+        raise SimError(str(exc)) from None
+
+
+def _await_reload_failure_scraped(prometheus_url: str,
+                                  seconds: float = FIRST_SCRAPE_SECONDS) -> None:
+    """A real stack's failed reload has been scraped long before anyone looks: wait until
+    Prometheus's own scrape holds it (up to a scrape interval after the reload)."""
+    query = "prometheus_config_last_reload_successful == 0"
+
+    def scraped() -> Attempt[None]:
+        try:
+            answer = requests.get(f"{prometheus_url}/api/v1/query", params={"query": query},
+                                  timeout=2).json()
+        except (requests.RequestException, ValueError) as exc:
+            return Attempt(False, str(exc))
+        return Attempt(bool(answer.get("data", {}).get("result")), "not scraped yet")
+
+    try:
+        poll_until(scraped, Deadline.after(seconds), "the failed reload scraped", 0.25)
     except WaitExpired as exc:
         raise SimError(str(exc)) from None
 

@@ -326,7 +326,9 @@ def _proxy_targets(pods: list[dict[str, Any]]) -> list[ProxyTarget]:
 
 
 def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECONDS) -> None:
-    """A running stack has been scraped before anyone looks: wait until no target is new."""
+    """A running stack has been scraped before anyone looks: wait until every target has
+    been scraped twice (a rate, the golden signals' `increase`, needs two samples)."""
+    first: dict[str, str] = {}  # scrapeUrl -> its first lastScrape
 
     def scraped() -> Attempt[None]:
         try:
@@ -334,9 +336,15 @@ def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECO
         except (requests.RequestException, ValueError) as exc:
             return Attempt(False, str(exc))
         targets = answer.get("data", {}).get("activeTargets") or []
-        waiting = [t["scrapeUrl"] for t in targets if t.get("health") == "unknown"]
+        waiting = []
+        for target in targets:
+            url, last = target["scrapeUrl"], target.get("lastScrape", "")
+            if target.get("health") != "unknown":
+                first.setdefault(url, last)
+            if first.get(url, last) == last:
+                waiting.append(url)
         if not targets or waiting:
-            return Attempt(False, f"{len(waiting)} of {len(targets)} targets not scraped yet")
+            return Attempt(False, f"{len(waiting)} of {len(targets)} targets not scraped twice")
         return Attempt(True)
 
     try:

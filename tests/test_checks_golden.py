@@ -37,12 +37,10 @@ def test_queries_parse_as_promql(query: str) -> None:
     assert "response_" in str(expr)
 
 
-def test_the_window_spans_four_scrape_intervals() -> None:
-    assert golden.window("1m", 2) == "1m"
-    assert golden.window("5s", 2) == "8s"
-    assert golden.window("30s", 15) == "60s"
+def test_a_window_is_a_promql_duration() -> None:
+    assert golden.duration_seconds("1m") == 60 and golden.duration_seconds("30s") == 30
     with pytest.raises(ValueError, match="not a duration"):
-        golden.window("1 minute", 2)
+        golden.duration_seconds("1 minute")
 
 
 def instant(*samples: tuple[Obj, float]) -> Obj:

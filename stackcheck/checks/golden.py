@@ -9,7 +9,8 @@ Facts (linkerd/linkerd2, tag stable-2.14.10, viz/metrics-api/stat_summary.go):
   `promGroupByLabelNames`); success and failure counts come from `classification`
   (`processPrometheusMetrics`), success rate = success / (success + failure), request rate =
   total / window, and the CLI's MESHED TLS share = responses with `tls="true"` / total.
-The window must span at least 4 scrape intervals, else `increase`/`irate` see too few samples.
+The window (stack.yml `slo.window`) must span at least 4 scrape intervals of the proxies'
+PodMonitor, else `increase`/`irate` see too few samples.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from stackcheck.checks import model
 from stackcheck.checks.model import Check, Evidence, Obj, Readings, Result
 from stackcheck.stackfile import SloExpectations, Stack
 
-MIN_SCRAPES_PER_WINDOW = 4
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -73,12 +73,6 @@ def duration_seconds(text: str) -> float:
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 1m or 1h")
     return int(match.group(1)) * _SECONDS[match.group(2)]
-
-
-def window(configured: str, scrape_interval_seconds: float) -> str:
-    """The configured window, widened to at least 4 scrape intervals (whole seconds)."""
-    wanted = max(duration_seconds(configured), MIN_SCRAPES_PER_WINDOW * scrape_interval_seconds)
-    return f"{math.ceil(wanted)}s" if wanted != duration_seconds(configured) else configured
 
 
 def _selector(namespace: str) -> str:

@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 from stackcheck import certs
 from stackcheck.checks import identity
 from stackcheck.checks.model import Status
+from tests.kubefakes import evaluate
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 Obj = dict[str, Any]
@@ -241,3 +242,18 @@ def test_the_issuer_not_readable_says_why(config: Obj | None, why: str) -> None:
     assert finding.summary.startswith("not checked: ") and why in finding.summary
     expected = Status.WARNING if config is None else Status.PASSED
     assert finding.status is expected
+
+
+def test_the_records_read_configmaps_and_pods_as_the_suite_does() -> None:
+    """Through the runner and the pod list's view (the proxy's env must survive it)."""
+    pods = [{"apiVersion": "v1", "kind": "Pod", **p} for p in
+            (pod("details-v1-abc", ANCHOR), pod("ratings-v1-def", OLD_ANCHOR))]
+    objects = [trust_roots(ANCHOR), *pods]
+    trust = evaluate("identity.proxies-trust[bookinfo]", *objects)
+    assert trust.status is Status.FAILED
+    assert trust.failures == (f"pod bookinfo/ratings-v1-def holds an old trust anchor "
+                              f"({identity.describe(identity.parse_bundle(OLD_ANCHOR)[0])}); "
+                              "restart it",)
+    assert evaluate("identity.trust-anchor", *objects).status is Status.PASSED
+    issuer = evaluate("identity.issuer", *objects)  # no linkerd-config: unsure, not red
+    assert issuer.status is Status.WARNING and issuer.summary.startswith("not checked: ")

@@ -273,7 +273,7 @@ def render_html(measured: list[Signals], slo: Slo) -> str:
 # ----------------------------------------------------------------------------------------
 
 FEATURE = "Golden signals"
-TABLE = "golden signals"  # the evidence's name: fixtures print the text one once per run
+TABLE = "golden signals in {namespace}"  # the evidence's name: the terminal prints each once
 
 
 def slo_of(expected: SloExpectations) -> Slo:
@@ -308,7 +308,7 @@ def signals_check(namespace: str, deployment: str, deployments: list[str], slo: 
         measured = measure(deployments, readings[requests], readings[latency], slo.window)
         mine = judge(next(m for m in measured if m.deployment == deployment), slo)
         return Result(mine.summary, mine.failures, mine.warnings,
-                      evidence=table_evidence(measured, slo))
+                      evidence=table_evidence(namespace, measured, slo))
 
     return Check(
         f"golden.signals[{deployment}]", "golden.signals", FEATURE,
@@ -320,10 +320,12 @@ def signals_check(namespace: str, deployment: str, deployments: list[str], slo: 
         (requests, latency), evaluate)
 
 
-def table_evidence(measured: list[Signals], slo: Slo) -> tuple[Evidence, ...]:
+def table_evidence(namespace: str, measured: list[Signals], slo: Slo
+                   ) -> tuple[Evidence, ...]:
     """The stakeholder's table, attached whatever the result (`on_pass`): it is the
     acceptance evidence of a green run, the one exception to evidence only on failure."""
-    return (Evidence(TABLE, render_table(measured, slo, markdown=True), "text/markdown",
+    name = TABLE.format(namespace=namespace)
+    return (Evidence(name, render_table(measured, slo, markdown=True), "text/markdown",
                      on_pass=True),
-            Evidence(f"{TABLE} (HTML)", render_html(measured, slo), "text/html", on_pass=True),
-            Evidence(f"{TABLE} (CSV)", render_csv(measured, slo), "text/csv", on_pass=True))
+            Evidence(f"{name} (HTML)", render_html(measured, slo), "text/html", on_pass=True),
+            Evidence(f"{name} (CSV)", render_csv(measured, slo), "text/csv", on_pass=True))

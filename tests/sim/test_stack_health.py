@@ -67,7 +67,8 @@ def test_the_golden_table_measures_every_deployment(outcomes: dict[str, Outcome]
     golden = [o for cid, o in outcomes.items() if cid.startswith("golden.")]
     assert sorted(o.check.id for o in golden) == sorted(
         f"golden.signals[{d}]" for d in BOOKINFO_DEPLOYMENTS)
-    (table,) = [e for e in golden[-1].evidence if e.name == TABLE]  # attached on pass
+    name = TABLE.format(namespace="bookinfo")
+    (table,) = [e for e in golden[-1].evidence if e.name == name]  # attached on pass
     rows = {line.split(" | ")[0].strip("| "): line.strip("|").split(" | ")
             for line in table.text.splitlines() if line.startswith("| ") and "ms" in line}
     assert sorted(rows) == sorted(BOOKINFO_DEPLOYMENTS)

@@ -299,7 +299,7 @@ def _check_kubeconfig(path: Path, context: str | None) -> dict[str, Any]:
     hint = " (set --kubeconfig or KUBECONFIG)"
     text = read_text_file(path, f"kubeconfig {path}", hint)
     try:
-        data = yaml_load(text, strict=False)  # kubectl accepts anchors: so do we
+        data = yaml_load(text, mode="lenient")  # kubectl accepts anchors: so do we
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

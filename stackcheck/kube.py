@@ -55,6 +55,7 @@ Obj = dict[str, Any]
 _KIND_PATHS = {
     "Pod": "/api/v1/namespaces/{ns}/pods",
     "Event": "/api/v1/namespaces/{ns}/events",
+    "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
     "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
     "DaemonSet": "/apis/apps/v1/namespaces/{ns}/daemonsets",

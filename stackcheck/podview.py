@@ -4,7 +4,7 @@ them straight to plain dicts holding those fields only, which checks read as any
 
 Kept for speed at scale (bench/run.py, "10,000 pods"): a 10,000-pod list is ~90 MB of JSON;
 decoded whole it is millions of dicts, and decoding it whole and freeing it took most of the
-suite's time. The view skips the rest without building it (env, volumes, managedFields, all
+suite's time. The view skips the rest without building it (volumes, managedFields, all
 labels and annotations but one each). Structs with a conversion to dicts cost more than they
 saved (the conversion alone ~0.9 s at 10,000 pods).
 
@@ -36,10 +36,17 @@ class _PodMeta(TypedDict, total=False):
     deletionTimestamp: Any
 
 
+class _EnvVar(TypedDict, total=False):
+    name: Any
+    value: Any
+    valueFrom: Any
+
+
 class _Container(TypedDict, total=False):
     name: Any
     image: Any
     restartPolicy: Any
+    env: list[_EnvVar] | None  # the proxy's trust anchors (checks/identity.py)
 
 
 class _PodSpec(TypedDict, total=False):

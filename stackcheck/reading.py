@@ -24,6 +24,8 @@ from stackcheck.stackfile import Stack
 from stackcheck.web import WebClient, WebFailure, join_url
 
 CONNECTIONS = 8  # per endpoint host: the runner's concurrent reads
+ALERTMANAGER_SERVICE = "alertmanager"  # the stack file's name for it
+ALERTS_V2 = "/api/v2/alerts"
 
 
 class StackReader:
@@ -53,9 +55,11 @@ class StackReader:
         runs even when the API does not answer)."""
         if read.kind == "http_get":
             return self.settings.url_for(read.args[0]) is None
-        if read.kind in ("prometheus_targets", "prometheus_query"):
+        if read.kind in ("prometheus_targets", "prometheus_query", "prometheus_api"):
             service = self.stack.prometheus_service or "prometheus"
             return self.settings.url_for(service) is None
+        if read.kind == "alertmanager_alerts":
+            return self.settings.url_for(ALERTMANAGER_SERVICE) is None
         return True
 
     # --- the Kubernetes API --------------------------------------------------------------
@@ -117,6 +121,30 @@ class StackReader:
 
     def prometheus_query(self, promql: str) -> Obj:
         return self._prometheus_get("/api/v1/query", [("query", promql)])
+
+    def prometheus_api(self, path: str) -> Obj:
+        return self._prometheus_get(path, [])
+
+    def alertmanager_alerts(self) -> list[Obj]:
+        """/api/v2/alerts of the stack file's service `alertmanager` (a JSON list)."""
+        service = ALERTMANAGER_SERVICE
+        spec = self.stack.services.get(service)
+        if spec is None:
+            raise ReadFailure(f"the stack file defines no service {service!r}", transient=False)
+        if self.settings.url_for(service) is None and spec.proxied is not None:
+            with _api_failures():
+                return self._api().service_proxy_list(spec.proxied, spec.port, ALERTS_V2)
+        url = join_url(self.base_url(service), ALERTS_V2)
+        answer = self._http_get(url)
+        if answer.status != 200:
+            raise ReadFailure(f"GET {url}: HTTP {answer.status} {answer.reason}")
+        try:
+            alerts = json.loads(answer.body)
+        except ValueError:
+            alerts = None
+        if not isinstance(alerts, list):
+            raise ReadFailure(f"GET {url}: the answer is not a JSON list")
+        return alerts
 
     def base_url(self, service: str) -> str:
         given = self.settings.url_for(service)

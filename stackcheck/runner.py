@@ -130,7 +130,7 @@ class Runner:
         except WaitExpired as expired:
             result = expired.last.value  # type: ignore[assignment]
         assert result is not None
-        evidence: tuple[Evidence, ...] = ()
+        evidence = tuple(item for item in result.evidence if item.on_pass)
         if result.status is not Status.PASSED:
             evidence = result.evidence + tuple(pod_evidence(self.reader, namespace, name)
                                                for namespace, name in result.describe_pods)

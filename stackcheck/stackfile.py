@@ -237,7 +237,7 @@ class SloExpectations:
     components: tuple[str, ...] = ("bookinfo",)  # whose Deployments are judged
     success_rate: float = 0.99
     p95_ms: float = 500.0
-    window: str = "1m"  # widened to 4 scrape intervals when shorter
+    window: str = "1m"  # at least 4 scrape intervals (README: the stack file's thresholds)
     plaintext_allowed: tuple[tuple[str, str], ...] = ()  # (deployment, reason)
 
 

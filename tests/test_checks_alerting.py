@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from stackcheck.checks import alerting
-from stackcheck.checks.alerting import AllowedAlert
+from stackcheck.checks.model import Status
+from stackcheck.stackfile import AllowedAlert
 
 Obj = dict[str, Any]
 
@@ -45,13 +46,13 @@ WATCHDOG = prom_alert("Watchdog", "none")
 
 def test_watchdog_firing_and_received_passes() -> None:
     finding = alerting.judge_watchdog(prom_alerts(WATCHDOG), [am_alert("Watchdog")])
-    assert finding.status == "passed"
+    assert finding.status is Status.PASSED
     assert "receivers: null" in finding.summary
 
 
 def test_watchdog_not_reaching_alertmanager_fails() -> None:
     finding = alerting.judge_watchdog(prom_alerts(WATCHDOG), [am_alert("TargetDown")])
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert "Alertmanager holds no Watchdog (it holds 1 alert(s): TargetDown)" in \
         finding.reasons[0]
 
@@ -59,9 +60,9 @@ def test_watchdog_not_reaching_alertmanager_fails() -> None:
 def test_watchdog_pending_or_absent_fails() -> None:
     pending = alerting.judge_watchdog(prom_alerts(prom_alert("Watchdog", "none", "pending")),
                                       [])
-    assert pending.status == "failed" and "state: pending" in pending.reasons[0]
+    assert pending.status is Status.FAILED and "state: pending" in pending.reasons[0]
     absent = alerting.judge_watchdog(prom_alerts(), [am_alert("Watchdog")])
-    assert absent.status == "failed" and "state: absent" in absent.reasons[0]
+    assert absent.status is Status.FAILED and "state: absent" in absent.reasons[0]
 
 
 def test_a_critical_alert_firing_fails_naming_it() -> None:
@@ -69,7 +70,7 @@ def test_a_critical_alert_firing_fails_naming_it() -> None:
                          prom_alert("TargetDown", "warning", job="kubelet"),
                          prom_alert("KubeAPIDown", "critical", "pending"))
     finding = alerting.judge_firing(answer)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert finding.reasons == ("alert KubeSchedulerDown (severity critical) firing since "
                                "2026-11-29T13:07:18.344569561Z",)
     assert alerting.judge_firing(answer, "warning").summary.startswith("2 alert(s)")
@@ -79,17 +80,18 @@ def test_an_allowed_alert_passes_with_its_reason() -> None:
     answer = prom_alerts(prom_alert("KubeSchedulerDown", "critical", namespace="kube-system"))
     allowed = (AllowedAlert("KubeSchedulerDown", "kubeadm binds it to 127.0.0.1"),)
     finding = alerting.judge_firing(answer, "critical", allowed)
-    assert finding.status == "passed"
-    assert finding.reasons == ("alert KubeSchedulerDown (severity critical, "
+    assert finding.status is Status.PASSED
+    assert finding.summary == ("no alert at or above critical firing but those allowed: "
+                               "alert KubeSchedulerDown (severity critical, "
                                "namespace=kube-system) firing since "
                                "2026-11-29T13:07:18.344569561Z: allowed (kubeadm binds it to "
-                               "127.0.0.1)",)
+                               "127.0.0.1)")
 
 
 def test_an_alert_without_severity_counts_as_a_warning() -> None:
     answer = prom_alerts({"labels": {"alertname": "Custom"}, "state": "firing"})
-    assert alerting.judge_firing(answer, "critical").status == "passed"
-    assert alerting.judge_firing(answer, "warning").status == "failed"
+    assert alerting.judge_firing(answer, "critical").status is Status.PASSED
+    assert alerting.judge_firing(answer, "warning").status is Status.FAILED
 
 
 PROM_SERIES = {"__name__": "prometheus_config_last_reload_successful",
@@ -101,10 +103,10 @@ AM_SERIES = {"__name__": "alertmanager_config_last_reload_successful",
 
 def test_config_reloads_pass_at_one_and_fail_at_zero() -> None:
     ok = {"Prometheus": instant((PROM_SERIES, "1")), "Alertmanager": instant((AM_SERIES, "1"))}
-    assert alerting.judge_config_reload(ok).status == "passed"
+    assert alerting.judge_config_reload(ok).status is Status.PASSED
     bad = {**ok, "Prometheus": instant((PROM_SERIES, "0"))}
     finding = alerting.judge_config_reload(bad)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert "prometheus_config_last_reload_successful = 0" in finding.reasons[0]
     assert "pod=prometheus-prometheus-kube-prometheus-prometheus-0" in finding.reasons[0]
 
@@ -112,7 +114,7 @@ def test_config_reloads_pass_at_one_and_fail_at_zero() -> None:
 def test_a_missing_reload_series_warns() -> None:
     finding = alerting.judge_config_reload({"Prometheus": instant((PROM_SERIES, "1")),
                                             "Alertmanager": instant()})
-    assert finding.status == "warning"
+    assert finding.status is Status.WARNING
     assert "no alertmanager_config_last_reload_successful series" in finding.reasons[0]
 
 
@@ -129,27 +131,27 @@ def test_rule_groups_fail_on_a_rule_in_error() -> None:
     broken = {"name": "job:up:broken", "query": "up", "health": "err",
               "lastError": "vector contains metrics with the same labelset after applying "
                            "rule labels", "type": "recording"}
-    assert alerting.judge_rule_groups(_rules(ok)).status == "passed"
+    assert alerting.judge_rule_groups(_rules(ok)).status is Status.PASSED
     finding = alerting.judge_rule_groups(_rules(ok, broken))
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert finding.reasons[0].startswith("rule job:up:broken of group general.rules")
     assert "same labelset" in finding.reasons[0]
 
 
 def test_not_yet_evaluated_rules_are_not_errors() -> None:
     fresh = {"name": "Watchdog", "health": "unknown", "lastError": "", "type": "alerting"}
-    assert alerting.judge_rule_groups(_rules(fresh)).status == "passed"
+    assert alerting.judge_rule_groups(_rules(fresh)).status is Status.PASSED
 
 
 def test_no_rule_group_fails() -> None:
     assert alerting.judge_rule_groups({"status": "success",
-                                       "data": {"groups": []}}).status == "failed"
+                                       "data": {"groups": []}}).status is Status.FAILED
 
 
 def test_rejected_resources() -> None:
     labels = {"controller": "prometheus", "namespace": "monitoring", "resource": "podmonitor"}
-    assert alerting.judge_rejected_resources(instant((labels, "0"))).status == "passed"
+    assert alerting.judge_rejected_resources(instant((labels, "0"))).status is Status.PASSED
     finding = alerting.judge_rejected_resources(instant((labels, "2")))
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert finding.reasons[0].startswith("prometheus-operator rejected 2 podmonitor(s)")
-    assert alerting.judge_rejected_resources(instant()).status == "warning"
+    assert alerting.judge_rejected_resources(instant()).status is Status.WARNING

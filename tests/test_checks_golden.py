@@ -14,6 +14,8 @@ import pytest
 
 from stackcheck.checks import golden
 from stackcheck.checks.golden import Signals, Slo
+from stackcheck.checks.model import Status
+from tests.kubefakes import real_stack
 
 Obj = dict[str, Any]
 DEPLOYMENTS = ["productpage-v1", "reviews-v2"]
@@ -35,12 +37,10 @@ def test_queries_parse_as_promql(query: str) -> None:
     assert "response_" in str(expr)
 
 
-def test_the_window_spans_four_scrape_intervals() -> None:
-    assert golden.window("1m", 2) == "1m"
-    assert golden.window("5s", 2) == "8s"
-    assert golden.window("30s", 15) == "60s"
+def test_a_window_is_a_promql_duration() -> None:
+    assert golden.duration_seconds("1m") == 60 and golden.duration_seconds("30s") == 30
     with pytest.raises(ValueError, match="not a duration"):
-        golden.window("1 minute", 2)
+        golden.duration_seconds("1 minute")
 
 
 def instant(*samples: tuple[Obj, float]) -> Obj:
@@ -72,9 +72,9 @@ def test_measure_adds_up_linkerds_groups() -> None:
 def test_judges_name_the_deployment_and_the_values() -> None:
     slo = Slo()
     page, reviews = golden.measure(DEPLOYMENTS, REQUESTS, LATENCY, "1m")
-    assert golden.judge(page, slo).status == "passed"
+    assert golden.judge(page, slo).status is Status.PASSED
     finding = golden.judge_success_rate(reviews, slo)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert finding.reasons == ("deployment reviews-v2: success rate 80.00% < SLO 99.00% "
                                "(60 of 300 responses failed in 1m)",)
     assert golden.judge_latency(reviews, slo).reasons[0].endswith("no latency histogram in "
@@ -86,24 +86,30 @@ def test_slow_and_plaintext_fail_unless_allowed() -> None:
     assert golden.judge_latency(slow, Slo()).reasons == (
         "deployment ratings-v1: p95 latency 950 ms > bound 500 ms",)
     plain = Signals("details-v1", 300, 300, 0, 60, 40.0)
-    assert golden.judge_mtls(plain, Slo()).status == "failed"
+    assert golden.judge_mtls(plain, Slo()).status is Status.FAILED
     allowed = Slo(plaintext_allowed=(("details-v1", "called from outside the mesh"),))
     finding = golden.judge_mtls(plain, allowed)
-    assert finding.status == "passed"
-    assert finding.reasons == ("deployment details-v1: 100.0% of inbound responses (300 of "
-                               "300) without mTLS: allowed (called from outside the mesh)",)
+    assert finding.status is Status.PASSED
+    assert finding.summary.endswith("; deployment details-v1: 100.0% of inbound responses "
+                                    "(300 of 300) without mTLS: allowed (called from outside "
+                                    "the mesh)")
+    combined = golden.judge(plain, allowed)
+    assert combined.status is Status.PASSED and "allowed (called from" in combined.summary
 
 
-def test_no_traffic_fails_the_request_rate_and_skips_the_rest() -> None:
+def test_no_traffic_fails_the_request_rate_and_judges_nothing_else() -> None:
     (idle,) = golden.measure(["details-v1"], instant(), instant(), "1m")
     rate = golden.judge_request_rate(idle, Slo())
-    assert rate.status == "failed"
+    assert rate.status is Status.FAILED
     assert rate.reasons[0].startswith("deployment details-v1: no inbound requests in the last "
                                       "1m (is the traffic generator running")
     for judge in (golden.judge_success_rate, golden.judge_latency, golden.judge_mtls):
         finding = judge(idle, Slo())
-        assert finding.status == "skipped" and "(see its request rate)" in finding.reasons[0]
-    assert golden.judge(idle, Slo()).status == "failed"
+        assert finding.status is Status.PASSED
+        assert finding.summary == "details-v1: not judged: no traffic in the last 1m"
+    combined = golden.judge(idle, Slo())
+    assert combined.status is Status.FAILED and combined.failures == rate.failures
+    assert combined.summary.endswith("success rate, latency and mTLS not judged")
 
 
 def test_the_table_reads_at_a_glance() -> None:
@@ -115,3 +121,23 @@ def test_the_table_reads_at_a_glance() -> None:
     plain = golden.render_table(measured, Slo(), markdown=False).splitlines()
     assert plain[2].split() == ["Deployment", "Requests/s", "Success", "p95", "mTLS", "Verdict"]
     assert plain[4].split() == ["reviews-v2", "5.00", "80.0%", "no", "data", "100%", "failed"]
+
+
+def test_one_check_per_deployment_carries_the_table_on_pass() -> None:
+    stack = real_stack()
+    checks = {c.id: c for c in golden.golden_checks(stack)}
+    assert sorted(checks) == sorted(f"golden.signals[{d}]" for d in
+                                    ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1",
+                                     "reviews-v2", "reviews-v3"))
+    check = checks["golden.signals[reviews-v2]"]
+    requests, latency = check.reads
+    assert requests.args == (golden.requests_query("bookinfo", stack.slo.window),)
+    result = check.evaluate({requests: REQUESTS, latency: LATENCY})
+    assert result.status is Status.FAILED
+    assert result.failures[0].startswith("deployment reviews-v2: success rate 80.00%")
+    assert [e.media_type for e in result.evidence] == ["text/markdown", "text/html", "text/csv"]
+    assert all(e.on_pass for e in result.evidence)
+    csv_lines = result.evidence[2].text.splitlines()
+    assert csv_lines[0] == "Deployment,Requests/s,Success,p95,mTLS,Verdict"
+    assert "reviews-v2,5.00,80.0%,no data,100%,failed" in csv_lines
+    assert "<td>productpage-v1</td>" in result.evidence[1].text

@@ -16,6 +16,8 @@ from cryptography.x509.oid import NameOID
 
 from stackcheck import certs
 from stackcheck.checks import identity
+from stackcheck.checks.model import Status
+from tests.kubefakes import evaluate
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 Obj = dict[str, Any]
@@ -74,14 +76,14 @@ def pod(name: str, anchors: str | Obj | None = None, namespace: str = "bookinfo"
 def test_a_fresh_anchor_passes() -> None:
     pair = _pem(3650)
     finding = identity.judge_trust_anchor(trust_roots(pair.trust_anchor_pem.decode()), NOW, 60)
-    assert finding.status == "passed"
+    assert finding.status is Status.PASSED
     assert "valid for 3650 more days" in finding.summary
 
 
 def test_an_anchor_expiring_soon_warns_with_its_days_left() -> None:
     pair = _pem(10)
     finding = identity.judge_trust_anchor(trust_roots(pair.trust_anchor_pem.decode()), NOW, 30)
-    assert finding.status == "warning"
+    assert finding.status is Status.WARNING
     assert "root.linkerd.cluster.local" in finding.reasons[0]
     assert "expires in 10.0 days" in finding.reasons[0] and "under the 30 wanted" in \
         finding.reasons[0]
@@ -90,7 +92,7 @@ def test_an_anchor_expiring_soon_warns_with_its_days_left() -> None:
 def test_an_expired_anchor_fails() -> None:
     pair = _pem(-3)
     finding = identity.judge_trust_anchor(trust_roots(pair.trust_anchor_pem.decode()), NOW)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert "expired 3.0 days ago" in finding.reasons[0]
 
 
@@ -98,7 +100,7 @@ def test_an_anchor_not_yet_valid_fails() -> None:
     bundle = _self_signed(ec.generate_private_key(ec.SECP256R1()),
                           not_before=NOW + dt.timedelta(days=2))
     finding = identity.judge_trust_anchor(trust_roots(bundle), NOW)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert "is not valid before" in finding.reasons[0]
 
 
@@ -108,20 +110,20 @@ def test_an_anchor_not_yet_valid_fails() -> None:
 ])
 def test_unsupported_anchor_algorithms_fail(key: Any, problem: str) -> None:
     finding = identity.judge_trust_anchor(trust_roots(_self_signed(key)), NOW)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert problem in finding.reasons[0]
 
 
 def test_an_rsa_2048_anchor_is_supported() -> None:
     bundle = _self_signed(rsa.generate_private_key(65537, 2048), days=3650)
-    assert identity.judge_trust_anchor(trust_roots(bundle), NOW).status == "passed"
+    assert identity.judge_trust_anchor(trust_roots(bundle), NOW).status is Status.PASSED
 
 
 def test_a_bundle_mid_rotation_holds_two_anchors() -> None:
     old, new = _pem(400), _pem(3650)
     bundle = old.trust_anchor_pem.decode() + new.trust_anchor_pem.decode()
     finding = identity.judge_trust_anchor(trust_roots(bundle), NOW)
-    assert finding.status == "passed" and finding.summary.startswith("2 trust anchor(s)")
+    assert finding.status is Status.PASSED and finding.summary.startswith("2 trust anchor(s)")
 
 
 @pytest.mark.parametrize(("configmap", "text"), [
@@ -133,7 +135,7 @@ def test_a_bundle_mid_rotation_holds_two_anchors() -> None:
 ])
 def test_an_unreadable_bundle_fails_saying_why(configmap: Obj | None, text: str) -> None:
     finding = identity.judge_trust_anchor(configmap, NOW)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert text in finding.reasons[0]
 
 
@@ -152,7 +154,7 @@ def test_proxies_holding_the_bundle_pass_whitespace_aside() -> None:
             pod("linkerd-identity-xyz", FROM_CONFIGMAP, namespace="linkerd"),
             pod("unmeshed", meshed=False)]
     finding = identity.judge_proxies_trust(trust_roots(ANCHOR), pods)
-    assert finding.status == "passed"
+    assert finding.status is Status.PASSED
     assert finding.summary == "all 2 meshed pods trust the current anchor"
 
 
@@ -160,7 +162,7 @@ def test_a_proxy_with_the_old_anchor_is_named() -> None:
     pods = [pod("details-v1-abc", ANCHOR), pod("ratings-v1-def", OLD_ANCHOR),
             pod("reviews-v1-ghi")]
     finding = identity.judge_proxies_trust(trust_roots(ANCHOR), pods)
-    assert finding.status == "failed"
+    assert finding.status is Status.FAILED
     assert "pod bookinfo/ratings-v1-def holds an old trust anchor" in finding.reasons[0]
     assert "pod bookinfo/reviews-v1-ghi: its proxy has no" in finding.reasons[1]
     assert finding.summary.startswith("2 of 3 meshed pods")
@@ -168,34 +170,34 @@ def test_a_proxy_with_the_old_anchor_is_named() -> None:
 
 def test_finished_pods_are_not_judged() -> None:
     pods = [pod("linkerd-heartbeat-1", OLD_ANCHOR, namespace="linkerd", phase="Succeeded")]
-    assert identity.judge_proxies_trust(trust_roots(ANCHOR), pods).status == "passed"
+    assert identity.judge_proxies_trust(trust_roots(ANCHOR), pods).status is Status.PASSED
 
 
 def test_a_reference_to_another_configmap_fails() -> None:
     ref = {"configMapKeyRef": {"name": "my-roots", "key": "ca.crt"}}
     finding = identity.judge_proxies_trust(trust_roots(ANCHOR), [pod("x", ref)])
-    assert finding.status == "failed" and "ConfigMap my-roots key ca.crt" in finding.reasons[0]
+    assert finding.status is Status.FAILED and "ConfigMap my-roots key ca.crt" in finding.reasons[0]
 
 
 def test_proxy_version_skew_is_a_warning_naming_the_pod() -> None:
     config = linkerd_config({"linkerdVersion": "stable-2.14.10"})
     pods = [pod("details-v1-abc"), pod("ratings-v1-def", version="stable-2.14.9")]
     finding = identity.judge_proxy_versions(config, pods)
-    assert finding.status == "warning"
+    assert finding.status is Status.WARNING
     assert finding.reasons == ("pod bookinfo/ratings-v1-def runs proxy stable-2.14.9, the "
                                "control plane stable-2.14.10",)
-    assert identity.judge_proxy_versions(config, pods[:1]).status == "passed"
+    assert identity.judge_proxy_versions(config, pods[:1]).status is Status.PASSED
 
 
 def test_the_proxy_image_version_overrides_linkerd_version() -> None:
     config = linkerd_config({"linkerdVersion": "stable-2.14.10",
                              "proxy": {"image": {"version": "stable-2.14.9"}}})
     assert identity.judge_proxy_versions(
-        config, [pod("a", version="stable-2.14.9")]).status == "passed"
+        config, [pod("a", version="stable-2.14.9")]).status is Status.PASSED
 
 
 def test_an_unreadable_control_plane_version_warns() -> None:
-    assert identity.judge_proxy_versions(None, [pod("a")]).status == "warning"
+    assert identity.judge_proxy_versions(None, [pod("a")]).status is Status.WARNING
 
 
 # ----------------------------------------------------------------------------------------
@@ -214,16 +216,16 @@ def test_the_issuer_from_helm_values_is_checked_against_the_anchor() -> None:
     pair = _pem(365)
     finding = identity.judge_issuer(linkerd_config(_values(pair)),
                                     trust_roots(pair.trust_anchor_pem.decode()), NOW)
-    assert finding.status == "passed" and "identity.linkerd.cluster.local" in finding.summary
+    assert finding.status is Status.PASSED and "identity.linkerd.cluster.local" in finding.summary
     other = identity.judge_issuer(linkerd_config(_values(pair)), trust_roots(ANCHOR), NOW)
-    assert other.status == "failed" and "is not signed by any anchor" in other.reasons[0]
+    assert other.status is Status.FAILED and "is not signed by any anchor" in other.reasons[0]
 
 
 def test_an_issuer_expiring_soon_warns() -> None:
     pair = _pem(20)
     finding = identity.judge_issuer(linkerd_config(_values(pair)),
                                     trust_roots(pair.trust_anchor_pem.decode()), NOW, 60)
-    assert finding.status == "warning" and "expires in 20.0 days" in finding.reasons[0]
+    assert finding.status is Status.WARNING and "expires in 20.0 days" in finding.reasons[0]
 
 
 @pytest.mark.parametrize(("config", "why"), [
@@ -233,7 +235,25 @@ def test_an_issuer_expiring_soon_warns() -> None:
     (linkerd_config({"identity": {"issuer": {"scheme": "linkerd.io/tls"}}}),
      "carry no identity.issuer.tls.crtPEM"),
 ])
-def test_the_issuer_is_skipped_saying_why(config: Obj | None, why: str) -> None:
+def test_the_issuer_not_readable_says_why(config: Obj | None, why: str) -> None:
+    """Secrets are not read: an issuer kept only there passes, saying it was not checked;
+    a missing linkerd-config is odd enough for a warning."""
     finding = identity.judge_issuer(config, trust_roots(ANCHOR), NOW)
-    assert finding.status == "skipped"
-    assert why in finding.reasons[0]
+    assert finding.summary.startswith("not checked: ") and why in finding.summary
+    expected = Status.WARNING if config is None else Status.PASSED
+    assert finding.status is expected
+
+
+def test_the_records_read_configmaps_and_pods_as_the_suite_does() -> None:
+    """Through the runner and the pod list's view (the proxy's env must survive it)."""
+    pods = [{"apiVersion": "v1", "kind": "Pod", **p} for p in
+            (pod("details-v1-abc", ANCHOR), pod("ratings-v1-def", OLD_ANCHOR))]
+    objects = [trust_roots(ANCHOR), *pods]
+    trust = evaluate("identity.proxies-trust[bookinfo]", *objects)
+    assert trust.status is Status.FAILED
+    assert trust.failures == (f"pod bookinfo/ratings-v1-def holds an old trust anchor "
+                              f"({identity.describe(identity.parse_bundle(OLD_ANCHOR)[0])}); "
+                              "restart it",)
+    assert evaluate("identity.trust-anchor", *objects).status is Status.PASSED
+    issuer = evaluate("identity.issuer", *objects)  # no linkerd-config: unsure, not red
+    assert issuer.status is Status.WARNING and issuer.summary.startswith("not checked: ")

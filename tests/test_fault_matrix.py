@@ -32,7 +32,8 @@ pytestmark = pytest.mark.sim
 @dataclass(frozen=True)
 class SuiteRun:
     exit_code: int
-    results: dict[str, tuple[str, str]]  # check id -> (passed|failed|skipped, message)
+    # check id -> (passed|warning|failed|skipped, message; for a warning, its reasons)
+    results: dict[str, tuple[str, str]]
     output: str
 
 
@@ -55,10 +56,14 @@ def _junit_results(path: Path) -> dict[str, tuple[str, str]]:
         check_id = match.group(1) if match else case.get("name", "")
         failure = case.find("failure")
         skipped = case.find("skipped")
+        properties = [(p.get("name"), p.get("value") or "") for p in case.iter("property")]
         if failure is not None:
             results[check_id] = ("failed", failure.get("message", "") + (failure.text or ""))
         elif skipped is not None:
             results[check_id] = ("skipped", skipped.get("message", ""))
+        elif ("stackcheck.result", "warning") in properties:  # fixtures/checks.py
+            results[check_id] = ("warning", "\n".join(
+                value for name, value in properties if name == "stackcheck.warning"))
         else:
             results[check_id] = ("passed", "")
     return results
@@ -87,8 +92,9 @@ def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
     run = run_suite(tmp_path, "--sim-fault", fault.name, *fault.suite_args)
     _observed(record_property, fault.name, run)
     if not fault.fails:
-        failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
+        failed = {k: v for k, v in run.results.items() if v[0] not in ("passed", "warning")}
         assert run.exit_code == 0, f"{fault.name} must pass: {failed}\n{run.output[-3000:]}"
+        _assert_warns(fault, run)
         return
     assert run.exit_code == 1, f"{fault.name}: exit {run.exit_code}\n{run.output[-3000:]}"
     for check_id in fault.fails:
@@ -98,11 +104,25 @@ def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
             f"{fault.name}: {check_id}'s message does not name {fault.must_mention!r}:\n"
             f"{message}")
         assert "hint:" in message, message
+    _assert_warns(fault, run)
+
+
+def _assert_warns(fault: Fault, run: SuiteRun) -> None:
+    """The fault's `warns` checks end as warnings (JUnit property stackcheck.result) naming
+    the object, and show as such in the terminal summary."""
+    for check_id in fault.warns:
+        state, reasons = run.results.get(check_id, ("missing", ""))
+        assert state == "warning", f"{fault.name}: {check_id} is {state}\n{run.output[-3000:]}"
+        assert fault.must_mention in reasons, (
+            f"{fault.name}: {check_id}'s warning does not name {fault.must_mention!r}:\n"
+            f"{reasons}")
+        assert any(line.startswith(check_id) and " WARNING " in line
+                   for line in run.output.splitlines()), run.output[-3000:]
 
 
 def test_every_check_has_a_fault_that_must_fail_it() -> None:
     """A check no fault fails is a check nobody has seen catch anything."""
     checks = {c.id for c in build_checks(load_stack(ROOT / "stack.yml"))}
-    covered = {check_id for fault in CATALOG for check_id in fault.fails}
+    covered = {check_id for fault in CATALOG for check_id in fault.fails + fault.warns}
     assert sorted(checks - covered) == []
     assert sorted(covered - checks) == [], "faults name checks the stack file does not have"

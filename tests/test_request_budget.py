@@ -77,4 +77,7 @@ def test_requests_are_read_only_and_independent_of_pod_count(tmp_path: Path) -> 
         f"the API requests depend on the number of pods: stock {dict(stock)}, "
         f"+{EXTRA_PODS} pods {dict(large)}")
     namespaces = len(load_stack(ROOT / "stack.yml").namespaces)
-    assert sum(once_per_list(stock).values()) <= 8 * namespaces, stock  # O(namespaces)
+    # O(namespaces): 25 on the stock stack.yml (14 lists, 1 discovery, 10 service-proxy
+    # GETs: 2 of Prometheus's before issue 14, then its alerts, rules and 5 queries and
+    # Alertmanager's alerts, plus the list of linkerd's ConfigMaps)
+    assert sum(once_per_list(stock).values()) <= 8 * namespaces, stock

@@ -119,6 +119,19 @@ def test_a_warning_ends_the_retrying_and_shows_in_the_message() -> None:
         "  - warning: pod x restarted 6 times 3 days ago")
 
 
+def test_only_acceptance_evidence_is_attached_on_pass() -> None:
+    def passes_with_a_table(readings: Any) -> Result:
+        return Result("fine", evidence=(model.Evidence("table", "| a |", on_pass=True),
+                                        model.Evidence("why it failed", "-")))
+
+    check = replace(CHECKS["pods.healthy[linkerd]"], evaluate=passes_with_a_table)
+    clock, reader = FakeClock(), ScriptedReader(HEALTHY)
+    outcome = Runner(reader, []).run(  # type: ignore[arg-type]
+        check, Deadline.after(30, clock), pause=clock.pause)
+    assert outcome.status is Status.PASSED
+    assert [item.name for item in outcome.evidence] == ["table"]
+
+
 def test_a_warning_and_a_failure_are_a_failure() -> None:
     assert Result("x", failures=("a",), warnings=("b",)).status is Status.FAILED
 

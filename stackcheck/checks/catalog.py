@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from stackcheck.checks import identity
+from stackcheck.checks.alerting import alerting_checks
 from stackcheck.checks.cluster import api_check
+from stackcheck.checks.golden import golden_checks
 from stackcheck.checks.http import endpoint_check
 from stackcheck.checks.mesh import injection_check, proxies_check
 from stackcheck.checks.model import Check
@@ -21,4 +24,15 @@ def build_checks(stack: Stack) -> list[Check]:
     checks += [endpoint_check(e) for e in stack.endpoints]
     checks += [scrape_job_check(j) for j in stack.scrape_jobs]
     checks += [query_check(q) for q in stack.queries]
+    checks += identity_checks(stack)
+    checks += alerting_checks(stack.alerting)
+    checks += golden_checks(stack)
     return checks
+
+
+def identity_checks(stack: Stack) -> list[Check]:
+    expected = stack.identity
+    return [identity.trust_anchor_check(expected.trust_anchor_min_days),
+            identity.issuer_check(expected.issuer_min_days),
+            *(identity.proxies_trust_check(ns) for ns in stack.meshed_namespaces),
+            *(identity.proxy_versions_check(ns) for ns in stack.meshed_namespaces)]

@@ -9,21 +9,23 @@ Facts (linkerd/linkerd2, tag stable-2.14.10, viz/metrics-api/stat_summary.go):
   `promGroupByLabelNames`); success and failure counts come from `classification`
   (`processPrometheusMetrics`), success rate = success / (success + failure), request rate =
   total / window, and the CLI's MESHED TLS share = responses with `tls="true"` / total.
-The window must span at least 4 scrape intervals, else `increase`/`irate` see too few samples.
+The window (stack.yml `slo.window`) must span at least 4 scrape intervals of the proxies'
+PodMonitor, else `increase`/`irate` see too few samples.
 """
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from stackcheck.checks.finding import Finding, combine, skipped
+from stackcheck.checks import model
+from stackcheck.checks.model import Check, Evidence, Obj, Readings, Result
+from stackcheck.stackfile import SloExpectations, Stack
 
-Obj = dict[str, Any]
-
-MIN_SCRAPES_PER_WINDOW = 4
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -71,12 +73,6 @@ def duration_seconds(text: str) -> float:
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30s, 1m or 1h")
     return int(match.group(1)) * _SECONDS[match.group(2)]
-
-
-def window(configured: str, scrape_interval_seconds: float) -> str:
-    """The configured window, widened to at least 4 scrape intervals (whole seconds)."""
-    wanted = max(duration_seconds(configured), MIN_SCRAPES_PER_WINDOW * scrape_interval_seconds)
-    return f"{math.ceil(wanted)}s" if wanted != duration_seconds(configured) else configured
 
 
 def _selector(namespace: str) -> str:
@@ -127,84 +123,86 @@ def measure(deployments: list[str], requests_answer: Obj, latency_answer: Obj,
             for d in deployments]
 
 
-def _no_traffic(signals: Signals, slo: Slo) -> Finding:
-    return Finding("failed", (f"deployment {signals.deployment}: no inbound requests in the "
-                              f"last {slo.window} (is the traffic generator running and "
-                              "meshed?)",), f"{signals.deployment}: no traffic")
+def _no_traffic(signals: Signals, slo: Slo) -> Result:
+    return Result(f"{signals.deployment}: no traffic", failures=(
+        f"deployment {signals.deployment}: no inbound requests in the last {slo.window} (is "
+        "the traffic generator running and meshed?)",))
 
 
-def _nothing_to_judge(signals: Signals, slo: Slo) -> Finding:
-    """Without requests a rate, a latency or a TLS share means nothing: skipped, and the
-    request-rate check fails in its place."""
-    return skipped(f"deployment {signals.deployment}: no inbound requests in the last "
-                   f"{slo.window} to judge (see its request rate)")
+def _nothing_to_judge(signals: Signals, slo: Slo) -> Result:
+    """Without requests a rate, a latency or a TLS share means nothing: not judged (the
+    request rate fails in its place)."""
+    return Result(f"{signals.deployment}: not judged: no traffic in the last {slo.window}")
 
 
-def judge_request_rate(signals: Signals, slo: Slo) -> Finding:
+def judge_request_rate(signals: Signals, slo: Slo) -> Result:
     """Requests arrive (the traffic generator works and its traffic is seen)."""
     if signals.requests <= 0:
         return _no_traffic(signals, slo)
-    return Finding("passed", (), f"{signals.deployment}: {signals.rps:.2f} requests/s")
+    return Result(f"{signals.deployment}: {signals.rps:.2f} requests/s")
 
 
-def judge_success_rate(signals: Signals, slo: Slo) -> Finding:
+def judge_success_rate(signals: Signals, slo: Slo) -> Result:
     if signals.requests <= 0:
         return _nothing_to_judge(signals, slo)
     rate = signals.success_rate or 0.0
     summary = f"{signals.deployment}: success rate {rate:.2%}"
     if rate < slo.success_rate:
-        return Finding("failed", (
+        return Result(summary, failures=(
             f"deployment {signals.deployment}: success rate {rate:.2%} < SLO "
             f"{slo.success_rate:.2%} ({signals.requests - signals.successes:.0f} of "
-            f"{signals.requests:.0f} responses failed in {slo.window})",), summary)
-    return Finding("passed", (), summary)
+            f"{signals.requests:.0f} responses failed in {slo.window})",))
+    return Result(summary)
 
 
-def judge_latency(signals: Signals, slo: Slo) -> Finding:
+def judge_latency(signals: Signals, slo: Slo) -> Result:
     if signals.requests <= 0:
         return _nothing_to_judge(signals, slo)
     summary = f"{signals.deployment}: p95 {_ms(signals.p95_ms)}"
     if signals.p95_ms is None:
-        return Finding("failed", (f"deployment {signals.deployment}: no latency histogram in "
-                                  f"the last {slo.window}",), summary)
+        return Result(summary, failures=(f"deployment {signals.deployment}: no latency "
+                                         f"histogram in the last {slo.window}",))
     if signals.p95_ms > slo.p95_ms:
-        return Finding("failed", (f"deployment {signals.deployment}: p95 latency "
-                                  f"{signals.p95_ms:.0f} ms > bound {slo.p95_ms:g} ms",),
-                       summary)
-    return Finding("passed", (), summary)
+        return Result(summary, failures=(f"deployment {signals.deployment}: p95 latency "
+                                         f"{signals.p95_ms:.0f} ms > bound {slo.p95_ms:g} ms",))
+    return Result(summary)
 
 
-def judge_mtls(signals: Signals, slo: Slo) -> Finding:
+def judge_mtls(signals: Signals, slo: Slo) -> Result:
     """All inbound application traffic is mTLS, unless the stack file allows plaintext for
-    this deployment (with a reason)."""
+    this deployment (with a reason, said in the summary)."""
     if signals.requests <= 0:
         return _nothing_to_judge(signals, slo)
     share = signals.mtls_share or 0.0
     summary = f"{signals.deployment}: {share:.1%} of inbound responses over mTLS"
     if share >= 1.0:
-        return Finding("passed", (), summary)
+        return Result(summary)
     plain = (f"deployment {signals.deployment}: {1 - share:.1%} of inbound responses "
              f"({signals.requests - signals.mtls:.0f} of {signals.requests:.0f}) without mTLS")
     allowed = dict(slo.plaintext_allowed)
     if signals.deployment in allowed:
-        return Finding("passed", (f"{plain}: allowed ({allowed[signals.deployment]})",),
-                       summary)
-    return Finding("failed", (plain,), summary)
+        return Result(f"{summary}; {plain}: allowed ({allowed[signals.deployment]})")
+    return Result(summary, failures=(plain,))
 
 
 JUDGES = {"request-rate": judge_request_rate, "success-rate": judge_success_rate,
           "latency": judge_latency, "mtls": judge_mtls}
 
 
-def judge(signals: Signals, slo: Slo) -> Finding:
-    """All four signals of one deployment: the worst status, every reason."""
+def judge(signals: Signals, slo: Slo) -> Result:
+    """All four signals of one deployment: every failure; without traffic, only the request
+    rate fails and the others say they were not judged."""
     if signals.requests <= 0:
-        return _no_traffic(signals, slo)
-    findings = [one(signals, slo) for one in JUDGES.values()]
+        return Result(f"{signals.deployment}: no traffic; success rate, latency and mTLS not "
+                      "judged", failures=_no_traffic(signals, slo).failures)
+    results = [one(signals, slo) for one in JUDGES.values()]
+    allowed = [r.summary.split("; ", 1)[1] for r in results
+               if r.status is model.Status.PASSED and "; " in r.summary]
     summary = (f"{signals.deployment}: {signals.rps:.2f} rps, "
                f"{(signals.success_rate or 0.0):.2%} success, p95 {_ms(signals.p95_ms)}, "
-               f"{(signals.mtls_share or 0.0):.0%} mTLS")
-    return combine(findings, summary)
+               f"{(signals.mtls_share or 0.0):.0%} mTLS" + "".join(f"; {a}" for a in allowed))
+    return Result(summary, tuple(f for r in results for f in r.failures),
+                  tuple(w for r in results for w in r.warnings))
 
 
 # ----------------------------------------------------------------------------------------
@@ -225,7 +223,7 @@ def _pct(value: float | None, digits: int = 1) -> str:
 def table_rows(measured: list[Signals], slo: Slo) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for signals in measured:
-        verdict = judge(signals, slo).status
+        verdict = judge(signals, slo).status.value
         rows.append((signals.deployment, f"{signals.rps:.2f}", _pct(signals.success_rate),
                      _ms(signals.p95_ms), _pct(signals.mtls_share, 0), verdict))
     return rows
@@ -234,8 +232,7 @@ def table_rows(measured: list[Signals], slo: Slo) -> list[tuple[str, ...]]:
 def render_table(measured: list[Signals], slo: Slo, markdown: bool = True) -> str:
     """One table a stakeholder reads at a glance, with the SLOs in its caption."""
     rows = table_rows(measured, slo)
-    caption = (f"Golden signals over {slo.window} (SLO: success >= {slo.success_rate:.2%}, "
-               f"p95 <= {slo.p95_ms:g} ms, all inbound traffic mTLS, requests > 0)")
+    caption = _caption(slo)
     if markdown:
         lines = ["| " + " | ".join(_HEADER) + " |",
                  "|" + "|".join(["---"] + ["---:"] * 4 + [":---:"]) + "|"]
@@ -248,3 +245,87 @@ def render_table(measured: list[Signals], slo: Slo, markdown: bool = True) -> st
                                                                          strict=True)]
         text.append("  ".join(cells))
     return "\n".join(text) + "\n"
+
+
+def _caption(slo: Slo) -> str:
+    return (f"Golden signals over {slo.window} (SLO: success >= {slo.success_rate:.2%}, "
+            f"p95 <= {slo.p95_ms:g} ms, all inbound traffic mTLS, requests > 0)")
+
+
+def render_csv(measured: list[Signals], slo: Slo) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_HEADER)
+    writer.writerows(table_rows(measured, slo))
+    return out.getvalue()
+
+
+def render_html(measured: list[Signals], slo: Slo) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in _HEADER)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in table_rows(measured, slo))
+    return (f"<html><body><p>{html.escape(_caption(slo))}</p><table border=\"1\">"
+            f"<tr>{cells}</tr>{rows}</table></body></html>")
+
+
+# ----------------------------------------------------------------------------------------
+# the checks
+# ----------------------------------------------------------------------------------------
+
+FEATURE = "Golden signals"
+TABLE = "golden signals in {namespace}"  # the evidence's name: the terminal prints each once
+
+
+def slo_of(expected: SloExpectations) -> Slo:
+    return Slo(expected.success_rate, expected.p95_ms, expected.window,
+               expected.plaintext_allowed)
+
+
+def slo_deployments(stack: Stack) -> dict[str, list[str]]:
+    """Namespace -> the Deployments of the stack file's SLO components, in file order."""
+    found: dict[str, list[str]] = {}
+    for component in stack.components:
+        if component.name in stack.slo.components:
+            found.setdefault(component.namespace, []).extend(
+                w.name for w in component.workloads if w.kind == "Deployment")
+    return found
+
+
+def golden_checks(stack: Stack) -> list[Check]:
+    """One check per Deployment, judging its four signals from the namespace's two queries
+    (shared by all its checks); each carries the namespace's whole table."""
+    slo = slo_of(stack.slo)
+    return [signals_check(namespace, deployment, deployments, slo)
+            for namespace, deployments in slo_deployments(stack).items()
+            for deployment in deployments]
+
+
+def signals_check(namespace: str, deployment: str, deployments: list[str], slo: Slo) -> Check:
+    requests = model.prometheus_query(requests_query(namespace, slo.window))
+    latency = model.prometheus_query(latency_query(namespace, slo.window))
+
+    def evaluate(readings: Readings) -> Result:
+        measured = measure(deployments, readings[requests], readings[latency], slo.window)
+        mine = judge(next(m for m in measured if m.deployment == deployment), slo)
+        return Result(mine.summary, mine.failures, mine.warnings,
+                      evidence=table_evidence(namespace, measured, slo))
+
+    return Check(
+        f"golden.signals[{deployment}]", "golden.signals", FEATURE,
+        f"{namespace}/{deployment} serves requests (rate > 0), succeeds at or above "
+        f"{slo.success_rate:.2%}, answers with p95 at or under {slo.p95_ms:g} ms, all over "
+        "mTLS (inbound, as `linkerd viz stat` computes them)",
+        f"linkerd viz stat deploy/{deployment} -n {namespace}; check the traffic generator, "
+        "the deployment's logs and its callers' mesh injection",
+        (requests, latency), evaluate)
+
+
+def table_evidence(namespace: str, measured: list[Signals], slo: Slo
+                   ) -> tuple[Evidence, ...]:
+    """The stakeholder's table, attached whatever the result (`on_pass`): it is the
+    acceptance evidence of a green run, the one exception to evidence only on failure."""
+    name = TABLE.format(namespace=namespace)
+    return (Evidence(name, render_table(measured, slo, markdown=True), "text/markdown",
+                     on_pass=True),
+            Evidence(f"{name} (HTML)", render_html(measured, slo), "text/html", on_pass=True),
+            Evidence(f"{name} (CSV)", render_csv(measured, slo), "text/csv", on_pass=True))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 from cryptography import x509
@@ -29,9 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from stackcheck.checks.finding import Finding, passed, skipped, worst
-
-Obj = dict[str, Any]
+from stackcheck.checks import model
+from stackcheck.checks.model import Check, Obj, Readings, Result
 
 CONTROL_PLANE_NAMESPACE = "linkerd"
 TRUST_ROOTS = "linkerd-identity-trust-roots"
@@ -132,14 +130,14 @@ def bundle_text(configmap: Obj | None) -> str:
 
 
 def judge_trust_anchor(configmap: Obj | None, now: dt.datetime,
-                       min_days: float = DEFAULT_MIN_DAYS) -> Finding:
+                       min_days: float = DEFAULT_MIN_DAYS) -> Result:
     """Every anchor parses, uses a supported algorithm, is valid now and for `min_days`."""
     where = f"ConfigMap {CONTROL_PLANE_NAMESPACE}/{TRUST_ROOTS} {BUNDLE_KEY}"
     try:
         anchors = parse_bundle(bundle_text(configmap))
     except BundleError as exc:
         text = str(exc) if str(exc).startswith("ConfigMap") else f"{where} {exc}"
-        return Finding("failed", (text,), "the trust anchor cannot be read")
+        return Result("the trust anchor cannot be read", failures=(text,))
     failed: list[str] = []
     warned: list[str] = []
     for anchor in anchors:
@@ -150,9 +148,8 @@ def judge_trust_anchor(configmap: Obj | None, now: dt.datetime,
         failed += [failure] if failure else []
         warned += [warning] if warning else []
     soonest = min(days_left(a, now) for a in anchors)
-    ok = f"{len(anchors)} trust anchor(s), valid for {soonest:.0f} more days"
-    return worst(failed, warned, ok, "the trust anchor is not usable" if failed
-                 else "the trust anchor expires soon")
+    return Result(f"{len(anchors)} trust anchor(s), the soonest valid for {soonest:.0f} more "
+                  "days", tuple(failed), tuple(warned))
 
 
 # ----------------------------------------------------------------------------------------
@@ -196,13 +193,13 @@ def meshed_pods(pods: list[Obj]) -> list[Obj]:
     return [p for p in pods if proxy_container(p) is not None and _running(p)]
 
 
-def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Finding:
+def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Result:
     """Every meshed pod's proxy trusts the current bundle (a rotated anchor with stale
     proxies fails here, naming the pods to restart)."""
     try:
         bundle = bundle_text(configmap).strip()
     except BundleError as exc:
-        return Finding("failed", (str(exc),), "the trust bundle cannot be read")
+        return Result("the trust bundle cannot be read", failures=(str(exc),))
     meshed = meshed_pods(pods)
     stale: list[str] = []
     for pod in meshed:
@@ -218,10 +215,9 @@ def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Finding:
             stale.append(f"pod {_name(pod)} holds an old trust anchor "
                          f"({_first_subject(anchors)}); restart it")
     if stale:
-        return Finding("failed", tuple(stale),
-                       f"{len(stale)} of {len(meshed)} meshed pods do not trust the current "
-                       "anchor")
-    return passed(f"all {len(meshed)} meshed pods trust the current anchor")
+        return Result(f"{len(stale)} of {len(meshed)} meshed pods do not trust the current "
+                      "anchor", failures=tuple(stale))
+    return Result(f"all {len(meshed)} meshed pods trust the current anchor")
 
 
 def _first_subject(pem: str) -> str:
@@ -240,14 +236,14 @@ def control_plane_version(linkerd_config: Obj | None) -> str | None:
     return str(version) if version else None
 
 
-def judge_proxy_versions(linkerd_config: Obj | None, pods: list[Obj]) -> Finding:
+def judge_proxy_versions(linkerd_config: Obj | None, pods: list[Obj]) -> Result:
     """Data-plane proxies run the control plane's version (a warning when not: proxies
     are updated by restarting their pods)."""
     expected = control_plane_version(linkerd_config)
     if expected is None:
-        return Finding("warning", (f"ConfigMap {CONTROL_PLANE_NAMESPACE}/{LINKERD_CONFIG} "
-                                   "has no linkerdVersion in its values",),
-                       "the control plane's version cannot be read")
+        return Result("the control plane's version cannot be read", warnings=(
+            f"ConfigMap {CONTROL_PLANE_NAMESPACE}/{LINKERD_CONFIG} has no linkerdVersion in "
+            "its values",))
     meshed = meshed_pods(pods)
     skewed = []
     for pod in meshed:
@@ -256,9 +252,9 @@ def judge_proxy_versions(linkerd_config: Obj | None, pods: list[Obj]) -> Finding
             skewed.append(f"pod {_name(pod)} runs proxy {version or '(no annotation)'}, "
                           f"the control plane {expected}")
     if skewed:
-        return Finding("warning", tuple(skewed),
-                       f"{len(skewed)} of {len(meshed)} proxies differ from {expected}")
-    return passed(f"all {len(meshed)} proxies run {expected}")
+        return Result(f"{len(skewed)} of {len(meshed)} proxies differ from {expected}",
+                      warnings=tuple(skewed))
+    return Result(f"all {len(meshed)} proxies run {expected}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -319,17 +315,21 @@ def _signed_by(cert: x509.Certificate, anchor: x509.Certificate) -> bool:
 
 
 def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.datetime,
-                 min_days: float = DEFAULT_MIN_DAYS) -> Finding:
+                 min_days: float = DEFAULT_MIN_DAYS) -> Result:
     """The issuer certificate (where readable without Secrets): ECDSA P-256, valid now and
-    for `min_days`, signed by a current trust anchor. Skipped, saying why, when unreadable."""
+    for `min_days`, signed by a current trust anchor. Unreadable without Secrets is no
+    defect (cert-manager keeps it in a Secret only): passed, its summary saying why it was
+    not checked; a linkerd-config missing or without values is a warning."""
     pem, why = issuer_pem(linkerd_config)
+    if pem is None and not config_values(linkerd_config):  # the install itself is odd
+        return Result(f"not checked: {why}", warnings=(why,))
     if pem is None:
-        return skipped(why)
+        return Result(f"not checked: {why}")
     try:
         issuer = parse_bundle(pem)[0]
     except BundleError as exc:
-        return Finding("failed", (f"identity.issuer.tls.crtPEM in {LINKERD_CONFIG} {exc}",),
-                       "the issuer certificate does not parse")
+        return Result("the issuer certificate does not parse",
+                      failures=(f"identity.issuer.tls.crtPEM in {LINKERD_CONFIG} {exc}",))
     failed: list[str] = []
     warned: list[str] = []
     problem = algorithm_problem(issuer, issuer=True)
@@ -346,6 +346,66 @@ def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.da
     if anchors and not any(_signed_by(issuer, anchor) for anchor in anchors):
         failed.append(f"issuer {describe(issuer)} is not signed by any anchor of "
                       f"{TRUST_ROOTS}")
-    ok = f"issuer {describe(issuer)} valid for {days_left(issuer, now):.0f} more days"
-    return worst(failed, warned, ok, "the issuer certificate is not usable" if failed
-                 else "the issuer certificate expires soon")
+    return Result(f"issuer {describe(issuer)} valid for {days_left(issuer, now):.0f} more days",
+                  tuple(failed), tuple(warned))
+
+
+# ----------------------------------------------------------------------------------------
+# the checks
+# ----------------------------------------------------------------------------------------
+
+CONFIGMAPS = model.objects("ConfigMap", CONTROL_PLANE_NAMESPACE)
+FEATURE = "Identity"
+_ROTATE_HINT = ("rotate the trust anchor and issuer (linkerd.io: 'Manually Rotating Control "
+                "Plane TLS Credentials'), then restart the meshed workloads")
+
+
+def _configmap(readings: Readings, name: str) -> Obj | None:
+    found: Obj | None = readings[CONFIGMAPS].get(name)
+    return found
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def trust_anchor_check(min_days: float) -> Check:
+    return Check(
+        "identity.trust-anchor", "identity.trust-anchor", FEATURE,
+        f"Linkerd's trust anchor ({TRUST_ROOTS} {BUNDLE_KEY}) parses, uses a supported "
+        f"algorithm and is valid for at least {min_days:g} more days",
+        _ROTATE_HINT, (CONFIGMAPS,),
+        lambda readings: judge_trust_anchor(_configmap(readings, TRUST_ROOTS), _now(),
+                                            min_days))
+
+
+def issuer_check(min_days: float) -> Check:
+    return Check(
+        "identity.issuer", "identity.issuer", FEATURE,
+        f"Linkerd's issuer certificate (where readable without Secrets) is ECDSA P-256, signed "
+        f"by the trust anchor and valid for at least {min_days:g} more days",
+        _ROTATE_HINT, (CONFIGMAPS,),
+        lambda readings: judge_issuer(_configmap(readings, LINKERD_CONFIG),
+                                      _configmap(readings, TRUST_ROOTS), _now(), min_days))
+
+
+def proxies_trust_check(namespace: str) -> Check:
+    pods = model.pods(namespace)
+    return Check(
+        f"identity.proxies-trust[{namespace}]", "identity.proxies-trust", FEATURE,
+        f"every meshed pod in {namespace} trusts the current trust anchor",
+        f"kubectl -n {namespace} rollout restart deploy/<name> for each pod named",
+        (CONFIGMAPS, pods),
+        lambda readings: judge_proxies_trust(_configmap(readings, TRUST_ROOTS),
+                                             readings[pods]))
+
+
+def proxy_versions_check(namespace: str) -> Check:
+    pods = model.pods(namespace)
+    return Check(
+        f"identity.proxy-versions[{namespace}]", "identity.proxy-versions", FEATURE,
+        f"every proxy in {namespace} runs the control plane's version",
+        f"kubectl -n {namespace} rollout restart deploy/<name>: proxies update on restart",
+        (CONFIGMAPS, pods),
+        lambda readings: judge_proxy_versions(_configmap(readings, LINKERD_CONFIG),
+                                              readings[pods]))

@@ -73,6 +73,16 @@ def prometheus_query(promql: str) -> Read:
     return Read("prometheus_query", (promql,))
 
 
+def prometheus_api(path: str) -> Read:
+    """A JSON path of Prometheus's API without parameters (/api/v1/alerts, /api/v1/rules)."""
+    return Read("prometheus_api", (path,))
+
+
+def alertmanager_alerts() -> Read:
+    """Alertmanager's /api/v2/alerts (the stack file's service `alertmanager`)."""
+    return Read("alertmanager_alerts")
+
+
 @dataclass(frozen=True)
 class HttpAnswer:
     """An endpoint's answer (redirects not followed)."""
@@ -105,6 +115,8 @@ class Reader(Protocol):
     def http_get(self, service: str, path: str) -> HttpAnswer: ...  # a stack file service
     def prometheus_targets(self) -> Obj: ...  # /api/v1/targets?state=active
     def prometheus_query(self, promql: str) -> Obj: ...  # /api/v1/query
+    def prometheus_api(self, path: str) -> Obj: ...  # e.g. /api/v1/alerts, /api/v1/rules
+    def alertmanager_alerts(self) -> list[Obj]: ...  # Alertmanager's /api/v2/alerts
     # for the evidence of a failed check (not declared: read only once it has failed)
     def pod(self, namespace: str, name: str) -> Obj: ...
     def events(self, namespace: str, name: str) -> list[Obj]: ...
@@ -122,6 +134,9 @@ class Evidence:
     name: str
     text: str
     media_type: str = "text/plain"
+    # attached whatever the result: only for acceptance evidence a stakeholder reads on a
+    # green run too (the golden-signal table); all other evidence explains a failure
+    on_pass: bool = False
 
 
 @dataclass(frozen=True)

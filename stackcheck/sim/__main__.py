@@ -24,7 +24,8 @@ def fault_table() -> str:
     rows = ["| fault | what breaks | check that must fail | message names | needs |",
             "| --- | --- | --- | --- | --- |"]
     for f in CATALOG:
-        fails = ", ".join(f"`{c}`" for c in f.fails) or "none: must pass"
+        fails = ", ".join([f"`{c}`" for c in f.fails] + [f"`{c}` (warning)" for c in f.warns]
+                          ) or "none: must pass"
         names = f"`{f.must_mention}`" if f.must_mention else ""
         needs = f"`{' '.join(f.suite_args)}`" if f.suite_args else ""
         rows.append(f"| `{f.name}` | {f.summary} | {fails} | {names} | {needs} |")

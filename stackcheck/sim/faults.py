@@ -30,6 +30,8 @@ class Fault:
     # another object failing does not pass for this one
     must_mention: str = ""
     suite_args: tuple[str, ...] = ()  # extra CLI options the scenario needs
+    # check ids that must end as a warning (naming `must_mention`) while the run passes
+    warns: tuple[str, ...] = ()
 
 
 def _pod(workload: str, fault: PodFault) -> Edit:
@@ -55,6 +57,9 @@ def _all(*edits: Edit) -> Edit:
 
     return edit
 
+
+BOOKINFO_DEPLOYMENTS = ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1",
+                        "reviews-v2", "reviews-v3")
 
 CATALOG: tuple[Fault, ...] = (
     Fault("crashloop-details", "details-v1 crashes on start (CrashLoopBackOff, 7 restarts)",
@@ -177,61 +182,56 @@ CATALOG: tuple[Fault, ...] = (
           _set(api_forbidden=True), ("api.reachable",), "HTTP 403"),
     Fault("api-refused", "nothing listens at the kubeconfig's server",
           _set(api_refused=True), ("api.reachable",), "connection refused"),
-)
-
-# Faults of issue 14 whose checks are not records yet: NOT in CATALOG, so the fault matrix
-# does not run them until the coordinator wires each check id below into the suite. The
-# sim state each produces, and the pure evaluation's verdict on it, are tested in
-# tests/sim/test_stack_health.py. Those in PENDING_WARNINGS must end as a warning, not a
-# failure (the stack still works; someone must act before it does not).
-BOOKINFO_DEPLOYMENTS = ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1",
-                        "reviews-v2", "reviews-v3")
-PENDING_CHECKS_CATALOG: tuple[Fault, ...] = (
-    Fault("anchor-expiring", "the Linkerd trust anchor expires in 10 days",
-          _set(trust_anchor_days_left=10.0), ("identity.trust-anchor",), "expires in"),
-    Fault("anchor-expired", "the Linkerd trust anchor expired 3 days ago",
-          _set(trust_anchor_days_left=-3.0), ("identity.trust-anchor",), "expired"),
+    # --- issue 14: Linkerd identity, alerting health, golden signals -----------------------
+    Fault("anchor-expiring", "the Linkerd trust anchor expires in 10 days (the issuer, which "
+          "cannot outlive it, too): a warning, the run passes",
+          _set(trust_anchor_days_left=10.0), must_mention="expires in",
+          warns=("identity.trust-anchor", "identity.issuer")),
+    Fault("anchor-expired", "the Linkerd trust anchor (and so its issuer) expired 3 days ago",
+          _set(trust_anchor_days_left=-3.0), ("identity.trust-anchor", "identity.issuer"),
+          "expired"),
     Fault("anchor-stale-proxies", "details-v1's proxies hold the anchor from before a rotation",
-          _add("stale_anchor_workloads", "details-v1"), ("identity.proxies-trust",),
-          "details-v1"),
-    Fault("proxy-version-skew", "ratings-v1 runs proxy stable-2.14.9 (control plane 2.14.10)",
+          _add("stale_anchor_workloads", "details-v1"), ("identity.proxies-trust[bookinfo]",),
+          "pod bookinfo/details-v1-"),
+    Fault("proxy-version-skew", "ratings-v1 runs proxy stable-2.14.9 (control plane 2.14.10): "
+          "a warning, the run passes",
           lambda s: s.proxy_versions.__setitem__("ratings-v1", "stable-2.14.9"),
-          ("identity.proxy-versions",), "ratings-v1"),
+          must_mention="pod bookinfo/ratings-v1-", warns=("identity.proxy-versions[bookinfo]",)),
+    Fault("issuer-external", "cert-manager issues Linkerd's issuer (scheme kubernetes.io/tls): "
+          "its certificate is in a Secret only, so identity.issuer says it is not checked",
+          _set(issuer_external=True)),
     Fault("watchdog-unrouted", "Prometheus sends its alerts to no Alertmanager",
           _set(watchdog_unrouted=True), ("alerting.watchdog",), "Alertmanager holds no Watchdog"),
     Fault("critical-alert-firing", "KubeSchedulerDown (critical) fires",
-          _set(firing_critical=True), ("alerting.firing",), "KubeSchedulerDown"),
+          _set(firing_critical=True), ("alerting.firing",), "alert KubeSchedulerDown"),
     Fault("prometheus-reload-failed", "Prometheus rejected its last config reload",
           _set(prometheus_reload_failed=True), ("alerting.config-reload",),
-          "prometheus_config_last_reload_successful"),
+          "prometheus_config_last_reload_successful = 0"),
     Fault("rule-group-error", "a recording rule fails on every evaluation",
           _set(rule_error=True), ("alerting.rule-groups",), "job:up_or_duration:broken"),
     Fault("operator-rejected", "prometheus-operator reports a rejected PodMonitor",
           _set(operator_rejected=1), ("alerting.rejected-resources",), "rejected 1 PodMonitor"),
     Fault("reviews-5xx", "reviews-v2 answers 500 to 20% of its requests",
           lambda s: s.error_shares.__setitem__("reviews-v2", 0.2),
-          ("golden.success-rate[reviews-v2]",), "reviews-v2"),
+          ("golden.signals[reviews-v2]",), "deployment reviews-v2: success rate"),
     Fault("ratings-slow", "ratings-v1 answers 20 times slower (p95 about 950 ms)",
           lambda s: s.latency_factors.__setitem__("ratings-v1", 20.0),
-          ("golden.latency[ratings-v1]",), "ratings-v1"),
+          ("golden.signals[ratings-v1]",), "deployment ratings-v1: p95 latency"),
     Fault("no-traffic", "no requests flow (the traffic generator sends nothing)",
           _set(no_traffic=True),
-          tuple(f"golden.request-rate[{d}]" for d in BOOKINFO_DEPLOYMENTS),
+          tuple(f"golden.signals[{d}]" for d in BOOKINFO_DEPLOYMENTS),
           "no inbound requests"),
     Fault("details-plaintext", "details-v1 is called without mTLS",
-          _add("plaintext_workloads", "details-v1"), ("golden.mtls[details-v1]",),
-          "details-v1"),
+          _add("plaintext_workloads", "details-v1"), ("golden.signals[details-v1]",),
+          "deployment details-v1: 100.0% of inbound responses"),
 )
-PENDING_WARNINGS = frozenset({"anchor-expiring", "proxy-version-skew"})
 
 BY_NAME: dict[str, Fault] = {fault.name: fault for fault in CATALOG}
-PENDING_BY_NAME: dict[str, Fault] = {fault.name: fault for fault in PENDING_CHECKS_CATALOG}
 
 
 def build_spec(fault_names: list[str]) -> SimSpec:
-    """A healthy spec with the named faults applied (pending ones included); unknown names
-    raise KeyError."""
+    """A healthy spec with the named faults applied; unknown names raise KeyError."""
     spec = SimSpec()
     for name in fault_names:
-        (BY_NAME.get(name) or PENDING_BY_NAME[name]).edit(spec)
+        BY_NAME[name].edit(spec)
     return spec

@@ -51,17 +51,21 @@ def trust_roots(anchor_pem: str) -> Obj:
         "data": {"ca-bundle.crt": anchor_pem.strip()}}
 
 
-def linkerd_config(anchor_pem: str, issuer_pem: str) -> Obj:
-    """The part of linkerd-config's values the checks read (a real one holds every value)."""
+def linkerd_config(anchor_pem: str, issuer_pem: str, external_issuer: bool = False) -> Obj:
+    """The part of linkerd-config's values the checks read (a real one holds every value).
+    An external issuer (cert-manager; linkerd.io "Automatically Rotating Control Plane TLS
+    Credentials": `identity.issuer.scheme=kubernetes.io/tls`) leaves the chart's default
+    empty `crtPEM`: the certificate is in Secret linkerd-identity-issuer only."""
     values = {
         "clusterDomain": "cluster.local",
         "identityTrustDomain": "cluster.local",
         "identityTrustAnchorsPEM": anchor_pem,
         "linkerdVersion": LINKERD_VERSION,
         "identity": {"externalCA": False, "serviceAccountTokenProjection": True,
-                     "issuer": {"scheme": "linkerd.io/tls", "clockSkewAllowance": "20s",
+                     "issuer": {"scheme": "kubernetes.io/tls" if external_issuer
+                                else "linkerd.io/tls", "clockSkewAllowance": "20s",
                                 "issuanceLifetime": "24h0m0s",
-                                "tls": {"crtPEM": issuer_pem}}},
+                                "tls": {"crtPEM": "" if external_issuer else issuer_pem}}},
         "proxy": {"image": {"name": "cr.l5d.io/linkerd/proxy", "version": ""},
                   "logLevel": "warn,linkerd=info,trust_dns=error"},
     }
@@ -82,4 +86,5 @@ def identity_objects(spec: SimSpec, now: dt.datetime | None = None) -> list[Obj]
         spec.previous_trust_anchor_pem = sim_certificates(
             3650.0, now).trust_anchor_pem.decode()
     anchor = current.trust_anchor_pem.decode()
-    return [trust_roots(anchor), linkerd_config(anchor, current.issuer_cert_pem.decode())]
+    return [trust_roots(anchor), linkerd_config(anchor, current.issuer_cert_pem.decode(),
+                                                spec.issuer_external)]

@@ -73,6 +73,7 @@ class SimSpec:
     stale_anchor_workloads: set[str] = field(default_factory=set)  # injected before a rotation
     previous_trust_anchor_pem: str = ""  # the anchor before the rotation (the stack fills it)
     proxy_versions: dict[str, str] = field(default_factory=dict)  # workload -> proxy version
+    issuer_external: bool = False  # cert-manager's issuer: scheme kubernetes.io/tls, no crtPEM
     # --- alerting (sim/alertmanager.py, the rules of sim/prometheus.py) ---
     watchdog_unrouted: bool = False  # Prometheus has no Alertmanager to send alerts to
     firing_critical: bool = False  # KubeSchedulerDown fires (kubeadm binds it to 127.0.0.1)

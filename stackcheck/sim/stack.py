@@ -215,6 +215,7 @@ class SimulatedStack:
         _await_first_scrapes(url)
         if self.spec.prometheus_reload_failed:
             _reject_a_reload(server)
+            _await_reload_failure_scraped(url)
         return url
 
     def _served_pods(self) -> list[dict[str, Any]]:
@@ -325,7 +326,9 @@ def _proxy_targets(pods: list[dict[str, Any]]) -> list[ProxyTarget]:
 
 
 def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECONDS) -> None:
-    """A running stack has been scraped before anyone looks: wait until no target is new."""
+    """A running stack has been scraped before anyone looks: wait until every target has
+    been scraped twice (a rate, the golden signals' `increase`, needs two samples)."""
+    first: dict[str, str] = {}  # scrapeUrl -> its first lastScrape
 
     def scraped() -> Attempt[None]:
         try:
@@ -333,13 +336,39 @@ def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECO
         except (requests.RequestException, ValueError) as exc:
             return Attempt(False, str(exc))
         targets = answer.get("data", {}).get("activeTargets") or []
-        waiting = [t["scrapeUrl"] for t in targets if t.get("health") == "unknown"]
+        waiting = []
+        for target in targets:
+            url, last = target["scrapeUrl"], target.get("lastScrape", "")
+            if target.get("health") != "unknown":
+                first.setdefault(url, last)
+            if first.get(url, last) == last:
+                waiting.append(url)
         if not targets or waiting:
-            return Attempt(False, f"{len(waiting)} of {len(targets)} targets not scraped yet")
+            return Attempt(False, f"{len(waiting)} of {len(targets)} targets not scraped twice")
         return Attempt(True)
 
     try:
         poll_until(scraped, Deadline.after(seconds), "Prometheus's first scrapes", 0.25)
+    except WaitExpired as exc:
+        raise SimError(str(exc)) from None
+
+
+def _await_reload_failure_scraped(prometheus_url: str,
+                                  seconds: float = FIRST_SCRAPE_SECONDS) -> None:
+    """A real stack's failed reload has been scraped long before anyone looks: wait until
+    Prometheus's own scrape holds it (up to a scrape interval after the reload)."""
+    query = "prometheus_config_last_reload_successful == 0"
+
+    def scraped() -> Attempt[None]:
+        try:
+            answer = requests.get(f"{prometheus_url}/api/v1/query", params={"query": query},
+                                  timeout=2).json()
+        except (requests.RequestException, ValueError) as exc:
+            return Attempt(False, str(exc))
+        return Attempt(bool(answer.get("data", {}).get("result")), "not scraped yet")
+
+    try:
+        poll_until(scraped, Deadline.after(seconds), "the failed reload scraped", 0.25)
     except WaitExpired as exc:
         raise SimError(str(exc)) from None
 

@@ -90,6 +90,8 @@ def test_drift_makes_the_run_unhealthy_in_every_output(tmp_path: Path) -> None:
     # what a pipeline would run (README): jq -r .verdict, and the failed checks' lines
     assert [f"{c['id']}: {c['message']}" for c in checks.values() if c["status"] == "failed"
             ] == [f"drift.manifests[traffic-generator]: {drift['message']}"]
+    _readme_jq_lines_read(run.document, ["UNHEALTHY", f"drift.manifests[traffic-generator]: "
+                                                      f"{drift['message']}"])
     # appended to the step summary, after what an earlier step wrote
     assert run.summary.startswith("earlier step\n## stackcheck: ❌ UNHEALTHY")
     assert "| `drift.manifests[traffic-generator]` | Deployment bookinfo/traffic-generator: " \
@@ -102,6 +104,23 @@ def test_drift_makes_the_run_unhealthy_in_every_output(tmp_path: Path) -> None:
                                  "line=3,title=drift.manifests[traffic-generator]::"
                                  "Deployment bookinfo/traffic-generator: spec.replicas")
     assert line[2] == "apiVersion: apps/v1" and line[3] == "kind: Deployment"
+
+
+def _readme_jq_lines_read(document: dict[str, object], expected: list[str]) -> None:
+    """The two jq lines the README gives a pipeline, run on the document."""
+    jq = shutil.which("jq")
+    if jq is None:  # the Python reading above holds the same
+        return
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = [x for x in readme.splitlines() if x.startswith("jq -r ")]
+    assert len(lines) == 2, lines
+    out = []
+    for line in lines:
+        program = line.removeprefix("jq -r ").rsplit(" ", 1)[0].strip("'")
+        done = subprocess.run([jq, "-r", program], input=json.dumps(document), text=True,
+                              capture_output=True, timeout=10, check=True)
+        out += done.stdout.splitlines()
+    assert out == expected
 
 
 @pytest.mark.sim

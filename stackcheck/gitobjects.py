@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from stackcheck.stackfile import StrictLoader
+from stackcheck.stackfile import BoundedLoader
 
 CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "Node",
                             "CustomResourceDefinition", "PersistentVolume", "StorageClass"})
@@ -43,7 +43,7 @@ def load_objects(root: Path, file: str, default_namespace: str) -> list[GitObjec
 
 
 def _objects(text: str, file: str, default_namespace: str) -> Iterator[GitObject]:
-    loader = StrictLoader(text)
+    loader = BoundedLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()

@@ -201,3 +201,14 @@ def test_every_helm_component_with_values_has_a_drift_check() -> None:
             "drift.manifests[traffic-generator]",
             "drift.manifests[kube-prometheus-stack]"} <= ids
     assert Path(real_stack().source).name == "stack.yml"
+
+
+def test_manifests_with_anchors_load_as_kubectl_takes_them(tmp_path: Path) -> None:
+    (tmp_path / "m.yml").write_text(
+        "# a comment\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n"
+        "  labels: &labels {app: a}\n  annotations: *labels\n---\n---\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: n}\n", encoding="utf-8")
+    found = load_objects(tmp_path, "m.yml", "default")
+    assert [(o.ref, o.line) for o in found] == [("ServiceAccount default/a", 2),
+                                                ("Namespace n", 10)]
+    assert found[0].body["metadata"]["annotations"] == {"app": "a"}

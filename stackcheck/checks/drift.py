@@ -250,7 +250,7 @@ def helm_expectations(stack: Stack, component: Component) -> list[HelmExpectatio
         return []
     root = Path(stack.source).resolve().parent
     try:
-        values = yaml_load((root / helm.values).read_text(encoding="utf-8"), strict=False)
+        values = yaml_load((root / helm.values).read_text(encoding="utf-8"), "bounded")
     except (OSError, yaml.YAMLError):
         return []  # the static suite reports it
     if not isinstance(values, dict):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stackcheck.checks import model
 from stackcheck.checks.drift import (
@@ -212,3 +214,49 @@ def test_manifests_with_anchors_load_as_kubectl_takes_them(tmp_path: Path) -> No
     assert [(o.ref, o.line) for o in found] == [("ServiceAccount default/a", 2),
                                                 ("Namespace n", 10)]
     assert found[0].body["metadata"]["annotations"] == {"app": "a"}
+
+
+def test_the_chart_images_drift_expects_are_the_rendered_ones() -> None:
+    """stackcheck/data/chart-images.yml holds every image fact of the real render (and
+    nothing else), at the versions stack.yml pins."""
+    from stackcheck.checks.drift import chart_images
+
+    facts = yaml.safe_load((ROOT / "tests/data/facts/charts.yml").read_text(encoding="utf-8"))
+    rendered = {}
+    for fact in facts["facts"]:
+        match = re.search(r"(containers|initContainers)\[([^\]]+)\]\.image$", fact["path"])
+        if match:
+            kind, _, name = fact["object"].split("/")
+            rendered[(f"{kind}/{name}", match.group(1), match.group(2))] = fact["value"]
+    recorded = {}
+    for component in real_stack().components:
+        if component.helm is None or component.helm.chart == "linkerd-crds":
+            continue
+        images = chart_images(component.helm.chart, component.helm.version)
+        assert images is not None, component.helm
+        recorded.update({(w, key, c): image for w, lists in images.items()
+                         for key, found in lists.items() for c, image in found.items()})
+    assert recorded == rendered
+
+
+def test_what_our_values_make_observable() -> None:
+    from stackcheck.checks.drift import helm_expectations
+
+    stack = real_stack()
+    expected = helm_expectations(stack, stack.component("kube-prometheus-stack"))
+    found = {(e.kind, e.name): e for e in expected if "chart" not in e.source}
+    assert found[("PersistentVolumeClaim", None)].want is None  # none may exist
+    grafana = found[("Service", "prometheus-grafana")]
+    assert grafana.want == {"spec": {"type": "NodePort", "ports": [{"nodePort": 30300}]}}
+    assert grafana.source.endswith("prometheus-stack-values.yml: grafana.service")
+    placed = found[("Deployment", "prometheus-kube-prometheus-operator")]
+    assert placed.source.endswith(": prometheusOperator")
+    assert placed.want is not None
+    assert placed.want["spec"]["template"]["spec"]["nodeSelector"] == {
+        "node-role.kubernetes.io/control-plane": ""}
+    images = next(e for e in expected if e.name == "prometheus-grafana" and "chart" in e.source)
+    assert {"name": "grafana", "image": "docker.io/grafana/grafana:11.3.0"} in \
+        images.want["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    linkerd = {(e.kind, e.name) for e in helm_expectations(
+        stack, stack.component("linkerd-control-plane"))}
+    assert ("CronJob", "linkerd-heartbeat") in linkerd

@@ -8,8 +8,9 @@ does not set (server defaults, controllers' fields, kubectl's annotations) is no
 Workloads are compared with their templates, never their pods (the injector edits pods).
 
 drift.helm[<component>]: what a Helm component's values make observable: no
-PersistentVolumeClaim when they disable storage, Grafana's Service NodePort, and the
-nodeSelector and tolerations the values pin on each placed workload.
+PersistentVolumeClaim when they disable storage, Grafana's Service NodePort, the
+nodeSelector and tolerations the values pin on each placed workload, and the images the
+chart renders at its pinned version (stackcheck/data/chart-images.yml).
 
 Drift fails; the stack file's `drift.warn` / `drift.ignore` (object, path, reason) turn a
 path into a warning or leave it out, as Argo CD's ignoreDifferences.
@@ -37,6 +38,7 @@ from stackcheck.static import chart_placement_keys
 READABLE_KINDS = frozenset({"Namespace", "Deployment", "StatefulSet", "DaemonSet", "CronJob",
                             "Job", "Service", "ServiceAccount", "PodMonitor"})
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
+CHART_IMAGES = Path(__file__).resolve().parents[1] / "data" / "chart-images.yml"
 # list items matched by the first of these that every item of the manifest's list has, once
 MERGE_KEYS = ("name", "containerPort", "mountPath", "key", "port", "ip", "nodePort")
 ABSENT = object()
@@ -258,7 +260,8 @@ def helm_expectations(stack: Stack, component: Component) -> list[HelmExpectatio
     found = _placement_expectations(helm.chart, helm.version, values)
     if helm.chart == "kube-prometheus-stack":
         found += _prometheus_stack_expectations(helm.release, values)
-    return [replace(e, source=f"{helm.values}: {e.source}") for e in found]
+    found = [replace(e, source=f"{helm.values}: {e.source}") for e in found]
+    return found + _image_expectations(helm.chart, helm.version, values)
 
 
 def _dig(values: Mapping[str, Any], dotted: str) -> Any:
@@ -306,6 +309,43 @@ def _placement_expectations(chart: str, version: str, values: Obj) -> list[HelmE
     return found
 
 
+def _image_expectations(chart: str, version: str, values: Obj) -> list[HelmExpectation]:
+    """The images the chart renders at this version (stackcheck/data/chart-images.yml);
+    none when the values set an image themselves (what they render is then not known
+    here) or the version is not recorded."""
+    recorded = chart_images(chart, version)
+    if recorded is None or _sets_images(values):
+        return []
+    found = []
+    for workload, lists in recorded.items():
+        kind, name = workload.split("/", 1)
+        pod = {key: [{"name": c, "image": image} for c, image in images.items()]
+               for key, images in lists.items()}
+        spec: Obj = {"template": {"spec": pod}}
+        if kind == "CronJob":
+            spec = {"jobTemplate": {"spec": spec}}
+        found.append(HelmExpectation(kind, name, {"spec": spec},
+                                     f"chart {chart} {version} renders these images"))
+    return found
+
+
+def chart_images(chart: str, version: str) -> dict[str, dict[str, dict[str, str]]] | None:
+    """workload (`Kind/name`) -> containers|initContainers -> container -> image."""
+    data = yaml.safe_load(CHART_IMAGES.read_text(encoding="utf-8"))
+    for entry in data["charts"]:
+        if entry["chart"] == chart and str(entry["version"]) == version:
+            return dict(entry["images"])
+    return None
+
+
+def _sets_images(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(key == "image" or _sets_images(value) for key, value in node.items())
+    if isinstance(node, list):
+        return any(_sets_images(item) for item in node)
+    return False
+
+
 def helm_check(stack: Stack, component: Component) -> Check | None:
     expected = helm_expectations(stack, component)
     if not expected:
@@ -315,7 +355,7 @@ def helm_check(stack: Stack, component: Component) -> Check | None:
     values = component.helm.values if component.helm else ""
     return Check(
         f"drift.helm[{component.name}]", "drift.helm", "Drift",
-        f"what the values of {component.name} pin holds on the live objects",
+        f"what the values and chart version of {component.name} pin holds on the live objects",
         f"the live release differs from {values}: helm upgrade with the values file "
         "(scripts/deploy-observability-stack.sh), or change git",
         reads, lambda readings: helm_drift(stack, ns, expected, readings))
@@ -337,7 +377,7 @@ def helm_drift(stack: Stack, namespace: str, expected: Sequence[HelmExpectation]
             continue
         drifts += [Drift(ref, path, git, now, why=item.source)
                    for path, git, now in differences(item.want, obj)]
-    return judged(drifts, stack, f"{len(expected)} things the values pin hold")
+    return judged(drifts, stack, f"{len(expected)} things the values and chart pin hold")
 
 
 def drift_checks(stack: Stack) -> list[Check]:

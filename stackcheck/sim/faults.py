@@ -98,6 +98,12 @@ DRIFT_FAULTS: tuple[Fault, ...] = (
           _drift("Service/prometheus-grafana", "spec.ports[name=http-web].nodePort", 30301),
           ("drift.helm[kube-prometheus-stack]",),
           "Service monitoring/prometheus-grafana: spec.ports[nodePort=30300]"),
+    Fault("drift-chart-image", "Grafana was patched to image 11.2.0 (chart 65.8.1 renders "
+          "grafana 11.3.0)",
+          _drift("Deployment/prometheus-grafana", f"{_CONTAINER}[name=grafana].image",
+                 "docker.io/grafana/grafana:11.2.0"),
+          ("drift.helm[kube-prometheus-stack]",),
+          f"Deployment monitoring/prometheus-grafana: {_CONTAINER}[name=grafana].image"),
     Fault("drift-linkerd-placement", "linkerd-destination rendered without the placement "
           "values (it runs on a worker)",
           _add("unplaced_workloads", "linkerd-destination"),

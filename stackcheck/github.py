@@ -12,8 +12,6 @@ from stackcheck.results_json import CheckRecord
 from stackcheck.verdict import MEANING, Verdict
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-# a check's evidence by this name is a Markdown table (the golden signals), shown as it is
-GOLDEN_SIGNALS = "golden signals"
 _ICON = {Verdict.HEALTHY: "✅", Verdict.DEGRADED: "⚠️", Verdict.UNHEALTHY: "❌",
          Verdict.INCOMPLETE: "⏸️"}
 
@@ -21,7 +19,8 @@ _ICON = {Verdict.HEALTHY: "✅", Verdict.DEGRADED: "⚠️", Verdict.UNHEALTHY: 
 def step_summary(verdict: Verdict, target: str, checks: Sequence[CheckRecord],
                  sections: Mapping[str, str] | None = None) -> str:
     """The Markdown appended to the step summary: verdict, counts, the failing (then
-    warning) checks with their reasons, then extra sections (the golden-signal table)."""
+    warning) checks with their reasons, then extra sections (the acceptance tables checks
+    attach in Markdown: the golden signals)."""
     counts = {s: sum(c.status == s for c in checks)
               for s in ("passed", "warning", "failed", "skipped")}
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no check ran"

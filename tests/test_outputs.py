@@ -125,13 +125,18 @@ def _readme_jq_lines_read(document: dict[str, object], expected: list[str]) -> N
 
 @pytest.mark.sim
 def test_a_healthy_run_is_healthy_and_an_unreadable_cluster_incomplete(tmp_path: Path) -> None:
-    healthy = run_suite(tmp_path / "a", "suites/test_drift.py", "suites/test_cluster.py")
+    healthy = run_suite(tmp_path / "a", "suites/test_drift.py", "suites/test_cluster.py",
+                        "suites/test_golden.py")
     assert healthy.exit_code == 0, healthy.output[-3000:]
     _schema_valid(healthy.document)
     assert healthy.document["verdict"] == healthy.junit_verdict == "HEALTHY"
     assert _summary_section(healthy.output)[0].startswith("VERDICT: HEALTHY")
     assert "::error" not in healthy.output
     assert "## stackcheck: ✅ HEALTHY" in healthy.summary
+    # the golden-signal table the checks attach, as in the terminal summary
+    golden = [x for x in healthy.summary.splitlines() if x.startswith("### ")]
+    assert golden and all("golden" in x.lower() for x in golden), healthy.summary
+    assert "productpage-v1" in healthy.summary.split(golden[0])[1]
     refused = run_suite(tmp_path / "b", "suites/test_drift.py", "suites/test_cluster.py",
                         "--sim-fault", "api-refused")
     assert refused.exit_code == 1

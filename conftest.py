@@ -1,4 +1,4 @@
 """stackcheck's pytest plugins, loaded once for the whole project."""
 
-pytest_plugins = ["fixtures.options", "fixtures.checks", "fixtures.reporting",
+pytest_plugins = ["fixtures.options", "fixtures.checks", "fixtures.outputs", "fixtures.reporting",
                   "fixtures.interrupt", "fixtures.redaction"]

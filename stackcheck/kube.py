@@ -62,6 +62,11 @@ _KIND_PATHS = {
     "ReplicaSet": "/apis/apps/v1/namespaces/{ns}/replicasets",
     "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
     "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
+    # drift (checks/drift.py): what our manifests and values declare
+    "Service": "/api/v1/namespaces/{ns}/services",
+    "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+    "PersistentVolumeClaim": "/api/v1/namespaces/{ns}/persistentvolumeclaims",
+    "PodMonitor": "/apis/monitoring.coreos.com/v1/namespaces/{ns}/podmonitors",
 }
 PAGE_SIZE = 500
 POOL_SIZE = 16  # connections kept per host: concurrent reads plus a few watches

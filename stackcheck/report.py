@@ -33,6 +33,7 @@ from stackcheck.static import pod_template
 Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_NAME = "stackcheck acceptance report"
+VERDICT_MARKER = "stackcheck-verdict.txt"  # the run's verdict (fixtures/outputs.py)
 SINGLE_FILE = "stackcheck-report.html"
 GENERATE_TIMEOUT = 180.0
 MAX_VALUE = 400  # characters of one environment value
@@ -72,6 +73,14 @@ def interruption(results: Path) -> str | None:
     """Why the run that wrote `results` was interrupted, if it was."""
     try:
         return (results / INTERRUPTED_MARKER).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def run_verdict(results: Path) -> str | None:
+    """The verdict the run left in its results (HEALTHY, ...), if any."""
+    try:
+        return (results / VERDICT_MARKER).read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
 
@@ -151,6 +160,9 @@ def write_metadata(results: Path, environment: Mapping[str, str]) -> None:
     stopped = interruption(results)
     if stopped is not None:
         environment = {"run": stopped, **environment}
+    word = run_verdict(results)
+    if word:
+        environment = {"verdict": word, **environment}
     lines = [f"{_key(k)}={_value(REDACTOR.text(str(v)))}" for k, v in environment.items()]
     (results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (results / "categories.json").write_text(json.dumps(categories_allure2(), indent=2),
@@ -238,6 +250,9 @@ def allure_config(results: Path, output: Path, *, single_file: bool, history: Pa
                   append_history: bool) -> Obj:
     stopped = interruption(results)
     name = REPORT_NAME if stopped is None else f"{REPORT_NAME}: {stopped}"
+    word = run_verdict(results)
+    if word:
+        name = f"{word}: {name}"
     return {
         "name": name,
         "output": str(output),

@@ -29,6 +29,11 @@ def claim_outputs(report_dir: Path, junitxml: str | None = None) -> None:
         _check_file_target(Path(junitxml).expanduser(), "--junitxml")
 
 
+def claim_file(path: Path, what: str) -> None:
+    """An output file the run writes at the end (--json): its folder made and writable now."""
+    _check_file_target(path.expanduser(), what)
+
+
 def release_all() -> None:
     while _HELD:
         _, fd = _HELD.popitem()

@@ -167,6 +167,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("fail_on", "--fail-on", "STACKCHECK_FAIL_ON", _fail_on, "failure or warning",
            "the worst check result that still lets the run pass is the one below this: "
            "failure (warnings pass) or warning (warnings fail the run too)", "failure"),
+    Option("json_path", "--json", "STACKCHECK_JSON", _path, "a file path",
+           "write the run's verdict and every check's result as one JSON document "
+           "(schema: docs/result.schema.json)"),
 )
 
 
@@ -188,6 +191,7 @@ class Settings:
     report_dir: Path = Path("reports")
     html_report: bool = True
     fail_on: str = "failure"
+    json_path: Path | None = None
     service_urls: dict[str, str] = field(default_factory=dict)
 
     def result_cache(self) -> ResultCache:

@@ -214,6 +214,38 @@ SCHEMA["properties"].update({
 })
 
 
+# issue 15: drift paths that may differ (Argo CD ignoreDifferences style), each with a reason
+_DRIFT_RULES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["object", "path", "reason"],
+        "properties": {
+            "object": {"type": "string", "pattern": r"^[A-Za-z]+ ([a-z0-9.-]+/)?[a-z0-9.-]+$"},
+            "path": {"type": "string", "minLength": 1},
+            "reason": _REASONED,
+        },
+    },
+}
+SCHEMA["properties"]["drift"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"ignore": _DRIFT_RULES, "warn": _DRIFT_RULES},
+}
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    object: str  # `Deployment bookinfo/traffic-generator`, `Namespace bookinfo`
+    path: str  # `spec.replicas`: this path and everything under it
+    reason: str
+
+
+def _drift_rules(data: dict[str, Any], key: str) -> tuple[DriftRule, ...]:
+    return tuple(DriftRule(**rule) for rule in (data.get("drift") or {}).get(key, ()))
+
+
 @dataclass(frozen=True)
 class IdentityExpectations:
     trust_anchor_min_days: float = 60.0  # `linkerd check` warns under 60 days
@@ -360,6 +392,8 @@ class Stack:
     identity: IdentityExpectations = IdentityExpectations()
     alerting: AlertingExpectations = AlertingExpectations()
     slo: SloExpectations = SloExpectations()
+    drift_ignore: tuple[DriftRule, ...] = ()
+    drift_warn: tuple[DriftRule, ...] = ()
 
     @property
     def namespaces(self) -> tuple[str, ...]:
@@ -679,6 +713,8 @@ def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
         source=source,
         sha256=sha256,
         **_health_expectations(data),
+        drift_ignore=_drift_rules(data, "ignore"),
+        drift_warn=_drift_rules(data, "warn"),
     )
 
 

@@ -262,6 +262,11 @@ CASES = [
          ("--junitxml", "a-file exists and is not a folder")),
     Case("junitxml-is-a-folder", lambda t: ["--junitxml", str(t)],
          ("--junitxml", "must be a filename")),
+    Case("json-is-a-folder", lambda t: ["--json", str(t)], ("--json", "is a folder")),
+    Case("json-under-a-file", lambda t: ["--json", str(_file(t) / "result.json")],
+         ("--json", "a-file exists and is not a folder")),
+    Case("json-env-empty", _args(), ("STACKCHECK_JSON", "--json", "a file path"),
+         env={"STACKCHECK_JSON": ""}),
     # --- the stack file's YAML and PromQL ---
     Case("stack-yaml-alias-bomb", _stack_args(lambda t: _stack(t, ALIAS_BOMB)),
          ("line", "aliases", "not accepted")),

@@ -73,7 +73,7 @@ def test_an_interrupted_run_is_not_green_and_leaves_nothing(
     command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim",
                "--sim-fault", "crashloop-details", "--wait", "60",
                "--report-dir", str(reports), "--html-report", str(html).lower(),
-               "-p", "no:randomly", *workers]
+               "--json", str(tmp_path / "result.json"), "-p", "no:randomly", *workers]
     before = listening_sockets()
     try:
         with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -103,9 +103,14 @@ def test_an_interrupted_run_is_not_green_and_leaves_nothing(
     assert not any(r["status"] == "passed" and _check_id(r) == FAILING_CHECK for r in results)
     environment = (reports / "allure-results" / "environment.properties").read_text()
     assert "run=the run was INTERRUPTED" in environment
+    # one verdict, everywhere: not a verdict on the stack (fixtures/outputs.py)
+    assert environment.startswith("verdict=INCOMPLETE\n")
+    assert "VERDICT: INCOMPLETE" in output
+    assert json.loads((tmp_path / "result.json").read_text())["verdict"] == "INCOMPLETE"
     if html:
         summary = json.loads((reports / "allure-report" / "summary.json").read_text())
         assert "INTERRUPTED" in summary["name"]
+        assert summary["name"].startswith("INCOMPLETE: ")
         assert summary["status"] != "passed"
     else:  # the earlier run's report went at start: nothing stands as this run's
         assert not (old / "index.html").exists()

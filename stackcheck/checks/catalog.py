@@ -5,6 +5,7 @@ from __future__ import annotations
 from stackcheck.checks import identity
 from stackcheck.checks.alerting import alerting_checks
 from stackcheck.checks.cluster import api_check
+from stackcheck.checks.drift import drift_checks
 from stackcheck.checks.golden import golden_checks
 from stackcheck.checks.http import endpoint_check
 from stackcheck.checks.mesh import injection_check, proxies_check
@@ -27,6 +28,7 @@ def build_checks(stack: Stack) -> list[Check]:
     checks += identity_checks(stack)
     checks += alerting_checks(stack.alerting)
     checks += golden_checks(stack)
+    checks += drift_checks(stack)
     return checks
 
 

@@ -151,6 +151,8 @@ class Result:
     evidence: tuple[Evidence, ...] = ()
     describe_pods: tuple[tuple[str, str], ...] = ()
     retry: bool = True  # False: a later attempt cannot change it (401, 403)
+    # (file, line, message): where in git a failure or warning is to blame (drift)
+    at: tuple[tuple[str, int, str], ...] = ()
 
     @property
     def status(self) -> Status:

@@ -3,12 +3,14 @@
 
 SimSpec edits that concern content are applied here, as they would be by a deploy that went
 wrong: `missing_workloads` are never created, `unannotated_namespaces` lose the
-`linkerd.io/inject` annotation, `unlabelled_podmonitors` lose the `release` label.
+`linkerd.io/inject` annotation, `unlabelled_podmonitors` lose the `release` label,
+`drifted_fields` are patched away from git and `stray_objects` are applied too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +41,8 @@ def load_content(store: Applier, manifest_paths: list[Path], spec: SimSpec) -> N
             edited = _edited(obj, spec)
             if edited is not None:
                 store.apply(edited)
+    for stray in spec.stray_objects:
+        store.apply(json.loads(json.dumps(stray)))
 
 
 def read_objects(path: Path) -> Iterator[dict[str, Any]]:
@@ -98,6 +102,9 @@ def _unplaced(workload: dict[str, Any]) -> dict[str, Any]:
 def _edited(obj: dict[str, Any], spec: SimSpec) -> dict[str, Any] | None:
     """The object as the faulty deploy would have left it; None: never created."""
     kind, meta = obj["kind"], obj["metadata"]
+    patch = spec.drifted_fields.get(f"{kind}/{meta['name']}")
+    if patch:
+        obj = _patched(obj, patch)
     if kind in WORKLOAD_KINDS and meta["name"] in spec.missing_workloads:
         return None
     if kind == "Node" and spec.control_plane_only and not _is_control_plane(obj):
@@ -113,3 +120,25 @@ def _edited(obj: dict[str, Any], spec: SimSpec) -> dict[str, Any] | None:
                   if key != RELEASE_LABEL}
         return {**obj, "metadata": {**meta, "labels": labels}}
     return obj
+
+
+_STEP = re.compile(r'\.?([A-Za-z0-9_-]+)|\[([^\]=]+)=([^\]]+)\]|\["([^"]+)"\]')
+
+
+def _patched(obj: dict[str, Any], patch: dict[str, object]) -> dict[str, Any]:
+    """A copy of `obj` with each path set (None: removed), as `kubectl patch` leaves it."""
+    edited: dict[str, Any] = json.loads(json.dumps(obj))
+    for path, value in patch.items():
+        steps = [m.groups() for m in _STEP.finditer(path)]
+        node: Any = edited
+        for key, list_key, list_value, quoted in steps[:-1]:
+            if list_key is not None:
+                node = next(i for i in node if str(i.get(list_key)) == list_value)
+            else:
+                node = node[key or quoted]
+        last, _, _, quoted = steps[-1]
+        if value is None:
+            node.pop(last or quoted, None)
+        else:
+            node[last or quoted] = value
+    return edited

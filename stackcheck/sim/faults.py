@@ -60,6 +60,59 @@ def _all(*edits: Edit) -> Edit:
 
 BOOKINFO_DEPLOYMENTS = ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1",
                         "reviews-v2", "reviews-v3")
+def _drift(ref: str, path: str, value: object) -> Edit:
+    return lambda spec: spec.drifted_fields.setdefault(ref, {}).__setitem__(path, value)
+
+
+_CONTAINER = "spec.template.spec.containers"
+STRAY_PVC: dict[str, object] = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "storage-prometheus-grafana-0", "namespace": "monitoring"},
+             "spec": {"accessModes": ["ReadWriteOnce"],
+                      "resources": {"requests": {"storage": "10Gi"}}}}
+# issue 15: the live cluster patched away from git; each fails its drift check naming the path
+DRIFT_FAULTS: tuple[Fault, ...] = (
+    Fault("drift-image", "details-v1 was patched to image 1.19.1 (git pins 1.20.2)",
+          _drift("Deployment/details-v1", f"{_CONTAINER}[name=details].image",
+                 "docker.io/istio/examples-bookinfo-details-v1:1.19.1"),
+          ("drift.manifests[bookinfo]",),
+          f"Deployment bookinfo/details-v1: {_CONTAINER}[name=details].image"),
+    Fault("drift-replicas", "the traffic generator was scaled to 3 (git says 1)",
+          _drift("Deployment/traffic-generator", "spec.replicas", 3),
+          ("drift.manifests[traffic-generator]",),
+          "Deployment bookinfo/traffic-generator: spec.replicas: git 1, live 3"),
+    Fault("drift-node-selector", "ratings-v1's nodeSelector was removed by a patch",
+          _drift("Deployment/ratings-v1", "spec.template.spec.nodeSelector", None),
+          ("drift.manifests[bookinfo]",),
+          "Deployment bookinfo/ratings-v1: spec.template.spec.nodeSelector"),
+    Fault("drift-host-port", "productpage-v1's hostPort was patched to 30081 (git: 30080)",
+          _drift("Deployment/productpage-v1",
+                 f"{_CONTAINER}[name=productpage].ports[containerPort=9080].hostPort", 30081),
+          ("drift.manifests[bookinfo]",),
+          "[name=productpage].ports[name=http].hostPort: git 30080, live 30081"),
+    Fault("pvc-present", "a PersistentVolumeClaim exists in monitoring (the values disable "
+          "storage: there is no StorageClass)",
+          lambda spec: spec.stray_objects.append(STRAY_PVC),
+          ("drift.helm[kube-prometheus-stack]",),
+          "PersistentVolumeClaim monitoring/storage-prometheus-grafana-0"),
+    Fault("grafana-nodeport-changed", "Grafana's Service was patched to NodePort 30301",
+          _drift("Service/prometheus-grafana", "spec.ports[name=http-web].nodePort", 30301),
+          ("drift.helm[kube-prometheus-stack]",),
+          "Service monitoring/prometheus-grafana: spec.ports[nodePort=30300]"),
+    Fault("drift-chart-image", "Grafana was patched to image 11.2.0 (chart 65.8.1 renders "
+          "grafana 11.3.0)",
+          _drift("Deployment/prometheus-grafana", f"{_CONTAINER}[name=grafana].image",
+                 "docker.io/grafana/grafana:11.2.0"),
+          ("drift.helm[kube-prometheus-stack]",),
+          f"Deployment monitoring/prometheus-grafana: {_CONTAINER}[name=grafana].image"),
+    Fault("drift-linkerd-placement", "linkerd-destination rendered without the placement "
+          "values (it runs on a worker)",
+          _add("unplaced_workloads", "linkerd-destination"),
+          ("drift.helm[linkerd-control-plane]",),
+          "Deployment linkerd/linkerd-destination: spec.template.spec.nodeSelector"),
+    Fault("drift-viz-placement", "linkerd-viz web rendered without the placement values",
+          _add("unplaced_workloads", "web"), ("drift.helm[linkerd-viz]",),
+          "Deployment linkerd-viz/web: spec.template.spec.nodeSelector"),
+)
 
 CATALOG: tuple[Fault, ...] = (
     Fault("crashloop-details", "details-v1 crashes on start (CrashLoopBackOff, 7 restarts)",
@@ -112,8 +165,11 @@ CATALOG: tuple[Fault, ...] = (
           _set(injector_down=True), ("mesh.proxies[bookinfo]",),
           "has no linkerd-proxy container"),
     Fault("annotation-missing", "namespace bookinfo lacks linkerd.io/inject: enabled",
-          _add("unannotated_namespaces", "bookinfo"), ("mesh.injection[bookinfo]",),
-          "namespace bookinfo lacks the annotation linkerd.io/inject"),
+          _add("unannotated_namespaces", "bookinfo"),
+          ("mesh.injection[bookinfo]", "drift.manifests[bookinfo]"),
+          # "namespace bookinfo lacks the annotation ..." / 'Namespace bookinfo: metadata.
+          # annotations["linkerd.io/inject"]: git "enabled", live (absent)'
+          "linkerd.io/inject"),
     Fault("proxy-not-ready", "reviews-v1's linkerd-proxy is not ready",
           _pod("reviews-v1", PodFault.PROXY_NOT_READY), ("mesh.proxies[bookinfo]",),
           "pod bookinfo/reviews-v1-"),
@@ -160,16 +216,20 @@ CATALOG: tuple[Fault, ...] = (
           _all(_add("unlabelled_podmonitors", "linkerd-proxy"),
                _set(podmonitor_selector_nil_uses_helm_values=True)),
           ("prometheus.scrape-job[linkerd-proxy]",), "no active target has job='linkerd-proxy'"),
+    # scraped all the same (prometheus.scrape-job passes), but the live object is not git's
     Fault("podmonitor-unlabelled-selected",
           "the linkerd-proxy PodMonitor lacks release: prometheus; our values select every "
-          "PodMonitor (podMonitorSelector: {}), so it is scraped all the same",
-          _add("unlabelled_podmonitors", "linkerd-proxy")),
+          "PodMonitor (podMonitorSelector: {}), so it is scraped all the same: drift only",
+          _add("unlabelled_podmonitors", "linkerd-proxy"),
+          ("drift.manifests[kube-prometheus-stack]",),
+          "PodMonitor monitoring/linkerd-proxy: metadata.labels.release"),
     Fault("targets-down", "every linkerd-proxy target fails to scrape",
           _add("targets_down", "linkerd-proxy"), ("prometheus.scrape-job[linkerd-proxy]",),
           "down target of job linkerd-proxy"),
     Fault("no-proxy-metrics", "proxies expose no request_total series",
           _set(proxy_metrics=False), ("prometheus.query[bookinfo-meshed-requests]",),
           "returned 0 series"),
+    *DRIFT_FAULTS,
     Fault("api-500", "the API server answers 500 to everything",
           _set(api_error_status=500), ("api.reachable",),
           "HTTP 500 INTERNAL SERVER ERROR"),

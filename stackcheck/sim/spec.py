@@ -40,6 +40,11 @@ class SimSpec:
     control_plane_only: bool = False
     # workloads rendered without the control-plane nodeSelector and toleration (no values)
     unplaced_workloads: set[str] = field(default_factory=set)
+    # drift (content.py): "Kind/name" -> {path: value} set on the object as applied, as a
+    # `kubectl patch` would; a path as drift reports it (`spec.template.spec.containers
+    # [name=details].image`), value None removes the field
+    drifted_fields: dict[str, dict[str, object]] = field(default_factory=dict)
+    stray_objects: list[dict[str, object]] = field(default_factory=list)  # applied as well
     # --- HTTP endpoints ---
     # Where productpage's hostPort answers. The real semantics is False: only on the address of
     # the node that runs the pod. True (every node's address, like a NodePort) until the suite

@@ -36,10 +36,16 @@ class _PodMeta(TypedDict, total=False):
     deletionTimestamp: Any
 
 
+class _Port(TypedDict, total=False):
+    containerPort: Any
+    hostPort: Any
+
+
 class _Container(TypedDict, total=False):
     name: Any
     image: Any
     restartPolicy: Any
+    ports: list[_Port] | None  # hostPort: where an endpoint is (reading.py)
 
 
 class _PodSpec(TypedDict, total=False):
@@ -68,6 +74,7 @@ class _PodStatus(TypedDict, total=False):
     reason: Any
     message: Any
     podIP: Any
+    hostIP: Any
     conditions: list[_Condition] | None
     containerStatuses: list[_ContainerStatus] | None
     initContainerStatuses: list[_ContainerStatus] | None

@@ -85,8 +85,8 @@ def test_missing_workload_is_named() -> None:
 def test_replica_count_differs_from_the_stack_file() -> None:
     problem = workload_problem(Workload("Deployment", "productpage-v1", replicas=2), "bookinfo",
                                load("deployment-status", GOLDEN))
-    assert problem == ("Deployment bookinfo/productpage-v1 asks for 1 replicas, the stack file "
-                       "expects 2")
+    assert problem == ("Deployment bookinfo/productpage-v1 is scaled to 1 replicas, git says 2 "
+                       "(stack.yml)")
 
 
 def test_deployment_scaled_to_zero_is_not_given_a_default_replica() -> None:
@@ -127,7 +127,7 @@ def test_daemonset_that_schedules_nothing_fails() -> None:
 def test_daemonset_counts_available_pods(available: int | None, problem: str | None) -> None:
     daemonset = load("daemonset-none-scheduled")
     daemonset["status"].update(currentNumberScheduled=1, desiredNumberScheduled=1,
-                               numberReady=available or 0)
+                               updatedNumberScheduled=1, numberReady=available or 0)
     if available is not None:
         daemonset["status"]["numberAvailable"] = available
     assert workload_problem(Workload("DaemonSet", "prometheus-prometheus-node-exporter"),
@@ -181,14 +181,17 @@ def test_component_fails_naming_the_workload_and_its_crashlooping_pod() -> None:
     )
 
 
-def test_component_counts_a_failed_cronjob_pod() -> None:
+def test_component_warns_about_a_failed_heartbeat_run() -> None:
+    """linkerd2#7588: without egress the heartbeat exits 1; the mesh is fine."""
     pod = load("completed-job-pod")
     pod["status"]["phase"] = "Failed"
     status_of(pod, "heartbeat")["state"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
     verdict = component_verdict(*control_plane(pod))
-    assert verdict.failures == (
-        "pod linkerd/linkerd-heartbeat-28868839-q8w4z: Failed (container heartbeat terminated "
-        "(Error, exit code 1))",)
+    assert verdict.status is Status.WARNING, verdict.reason
+    (warning,) = verdict.warnings
+    assert warning.startswith("CronJob linkerd/linkerd-heartbeat: run linkerd-heartbeat-28868839 "
+                              "failed (1 failed pod; container heartbeat exited 1 (Error)); ")
+    assert "disableHeartBeat: true" in warning
 
 
 def test_component_fails_when_a_workload_is_missing() -> None:

@@ -32,7 +32,8 @@ pytestmark = pytest.mark.sim
 @dataclass(frozen=True)
 class SuiteRun:
     exit_code: int
-    results: dict[str, tuple[str, str]]  # check id -> (passed|failed|skipped, message)
+    # check id -> (passed|warning|failed|skipped, message: the warnings of a warning)
+    results: dict[str, tuple[str, str]]
     output: str
 
 
@@ -60,7 +61,10 @@ def _junit_results(path: Path) -> dict[str, tuple[str, str]]:
         elif skipped is not None:
             results[check_id] = ("skipped", skipped.get("message", ""))
         else:
-            results[check_id] = ("passed", "")
+            properties = [(p.get("name"), p.get("value") or "") for p in case.iter("property")]
+            warnings = [value for name, value in properties if name == "stackcheck.warning"]
+            warned = ("stackcheck.result", "warning") in properties
+            results[check_id] = ("warning", "; ".join(warnings)) if warned else ("passed", "")
     return results
 
 
@@ -78,6 +82,7 @@ def test_healthy_stack_passes(tmp_path: Path, record_property: Callable[[str, ob
     _observed(record_property, "healthy", run)
     failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
     assert run.exit_code == 0, f"healthy sim failed: {failed}\n{run.output[-3000:]}"
+    assert failed == {}, "a healthy sim warns or skips: " + str(failed)
     assert len(run.results) >= 15, run.output[-2000:]
 
 
@@ -87,8 +92,12 @@ def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
     run = run_suite(tmp_path, "--sim-fault", fault.name, *fault.suite_args)
     _observed(record_property, fault.name, run)
     if not fault.fails:
-        failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
+        failed = {k: v for k, v in run.results.items() if v[0] not in ("passed", "warning")}
         assert run.exit_code == 0, f"{fault.name} must pass: {failed}\n{run.output[-3000:]}"
+        warned = {k for k, v in run.results.items() if v[0] == "warning"}
+        assert warned == set(fault.warns), f"{fault.name}: warnings {run.results}"
+        for check_id in fault.warns:
+            assert fault.must_mention in run.results[check_id][1], run.results[check_id]
         return
     assert run.exit_code == 1, f"{fault.name}: exit {run.exit_code}\n{run.output[-3000:]}"
     for check_id in fault.fails:

@@ -6,7 +6,7 @@ from stackcheck.checks.cluster import api_check
 from stackcheck.checks.http import endpoint_check
 from stackcheck.checks.mesh import injection_check, proxies_check
 from stackcheck.checks.model import Check
-from stackcheck.checks.pods import pods_check
+from stackcheck.checks.pods import PodPolicy, parse_window, pods_check
 from stackcheck.checks.prom import query_check, scrape_job_check
 from stackcheck.checks.workloads import component_check
 from stackcheck.stackfile import Stack
@@ -14,11 +14,18 @@ from stackcheck.stackfile import Stack
 
 def build_checks(stack: Stack) -> list[Check]:
     checks = [api_check(stack.namespaces)]
-    checks += [pods_check(ns, stack.max_restarts) for ns in stack.namespaces]
-    checks += [component_check(c, stack.max_restarts) for c in stack.components if c.workloads]
+    checks += [pods_check(ns, pod_policy(stack)) for ns in stack.namespaces]
+    checks += [component_check(c, pod_policy(stack)) for c in stack.components if c.workloads]
     checks += [injection_check(ns) for ns in stack.meshed_namespaces]
     checks += [proxies_check(ns) for ns in stack.meshed_namespaces]
     checks += [endpoint_check(e) for e in stack.endpoints]
     checks += [scrape_job_check(j) for j in stack.scrape_jobs]
     checks += [query_check(q) for q in stack.queries]
     return checks
+
+
+def pod_policy(stack: Stack) -> PodPolicy:
+    """How pods are judged: restarts, their window, the Jobs/CronJobs that must succeed."""
+    required = frozenset((w.kind, w.name) for c in stack.components for w in c.workloads
+                         if w.required)
+    return PodPolicy(stack.max_restarts, parse_window(stack.restart_window), required)

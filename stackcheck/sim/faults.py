@@ -30,6 +30,9 @@ class Fault:
     # another object failing does not pass for this one
     must_mention: str = ""
     suite_args: tuple[str, ...] = ()  # extra CLI options the scenario needs
+    # check ids that must end as a warning (the run still passes); must_mention names the
+    # object in each one's warning
+    warns: tuple[str, ...] = ()
 
 
 def _pod(workload: str, fault: PodFault) -> Edit:
@@ -177,6 +180,31 @@ CATALOG: tuple[Fault, ...] = (
           _set(api_forbidden=True), ("api.reachable",), "HTTP 403"),
     Fault("api-refused", "nothing listens at the kubeconfig's server",
           _set(api_refused=True), ("api.reachable",), "connection refused"),
+    # issue 11: real clusters judged right
+    Fault("heartbeat-failed", "linkerd-heartbeat's last run failed (no egress: each try "
+          "exits 1, linkerd2#7588): the mesh is fine, so a warning",
+          _add("failed_cronjobs", "linkerd-heartbeat"),
+          must_mention="CronJob linkerd/linkerd-heartbeat: run linkerd-heartbeat-",
+          warns=("pods.healthy[linkerd]", "component.healthy[linkerd-control-plane]")),
+    Fault("heartbeat-failed-fail-on-warning", "linkerd-heartbeat's last run failed, and the "
+          "run is asked to fail on warnings (--fail-on warning)",
+          _add("failed_cronjobs", "linkerd-heartbeat"),
+          ("pods.healthy[linkerd]", "component.healthy[linkerd-control-plane]"),
+          "disableHeartBeat: true", ("--fail-on", "warning")),
+    Fault("old-restarts", "reviews-v1 was OOM-killed 6 times 3 days ago and has run cleanly "
+          "since: a warning, not a failure",
+          lambda s: s.old_restarts.__setitem__("reviews-v1", 6),
+          must_mention="restarted 6 times, the last 2d23h ago",
+          warns=("pods.healthy[bookinfo]", "component.healthy[bookinfo]")),
+    Fault("scaled-to-zero", "ratings-v1 was scaled to 0 replicas live; its manifest says 1",
+          lambda s: s.scaled_replicas.__setitem__("ratings-v1", 0),
+          ("component.healthy[bookinfo]",),
+          "Deployment bookinfo/ratings-v1 is scaled to 0 replicas, git says 1"),
+    Fault("stuck-rollout", "details-v1's rollout is stuck: its new ReplicaSet gets no pods "
+          "past the progress deadline (old pods still serve)",
+          _add("stuck_rollouts", "details-v1"), ("component.healthy[bookinfo]",),
+          "Deployment bookinfo/details-v1: rollout incomplete, 0/1 replicas updated "
+          "(Progressing=False, ProgressDeadlineExceeded"),
 )
 
 # Faults of issue 14 whose checks are not records yet: NOT in CATALOG, so the fault matrix

@@ -26,12 +26,11 @@ SERVED_BY = re.compile(rb"Reviews served by:\s*(?:<[^>]*>\s*)*([^\s<]+)")
 def endpoint_check(endpoint: Endpoint) -> Check:
     reads = tuple(model.http_get(endpoint.service, endpoint.path, n)
                   for n in range(endpoint.samples))
-    answers = f"{endpoint.samples} answers each " if endpoint.samples > 1 else ""
+    each = f" ({endpoint.samples} answers, each judged)" if endpoint.samples > 1 else ""
     return Check(
         f"endpoint[{endpoint.name}]", "endpoint",
         FEATURES.get(endpoint.service, endpoint.service.capitalize()),
-        f"{endpoint.service} {endpoint.path} {answers}answer{'' if answers else 's'} "
-        f"{endpoint.expect.status} as expected",
+        f"{endpoint.service} {endpoint.path} answers {endpoint.expect.status} as expected{each}",
         endpoint.hint or f"open {endpoint.path} on {endpoint.service} and compare with stack.yml",
         reads,
         lambda readings: endpoint_answers(endpoint.expect, *(readings[r] for r in reads)),

@@ -1178,8 +1178,9 @@ def _daemonset_status(ds: Obj, pods: list[Obj], nodes: int) -> Obj:
 
 
 def _failed_job_status(job: Obj, pods: list[Obj]) -> Obj:
-    """A Job that used up its backoffLimit: each pod Failed, conditions FailureTarget and
-    Failed with reason BackoffLimitExceeded, no completionTime."""
+    """A Job that used up its backoffLimit: each pod Failed, condition Failed with reason
+    BackoffLimitExceeded (Kubernetes 1.28: no FailureTarget without a podFailurePolicy),
+    no completionTime."""
     ended = max(_parse_ts(p["status"]["startTime"]) for p in pods) + timedelta(seconds=3)
     message = "Job has reached the specified backoff limit"
 
@@ -1190,7 +1191,7 @@ def _failed_job_status(job: Obj, pods: list[Obj]) -> Obj:
 
     return {"startTime": job["metadata"].get("creationTimestamp", ""), "failed": len(pods),
             "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
-            "conditions": [condition("FailureTarget"), condition("Failed")]}
+            "conditions": [condition("Failed")]}
 
 
 def _job_status(job: Obj, pod: Obj | None, pods: list[Obj] | None = None) -> Obj:

@@ -198,3 +198,46 @@ def test_component_fails_when_a_workload_is_missing() -> None:
     objects = [o for o in control_plane() if o["metadata"]["name"] != "linkerd-identity"]
     verdict = component_verdict(*objects)
     assert verdict.failures == ("Deployment linkerd/linkerd-identity does not exist",)
+
+
+# --- issue 11: rollouts and git --------------------------------------------------------------
+def test_a_stuck_rollout_names_progress_deadline_exceeded() -> None:
+    deployment = load("deployment-status", GOLDEN)
+    deployment["status"].pop("updatedReplicas", None)  # omitted when 0
+    deployment["status"]["conditions"] = [
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+         "message": 'ReplicaSet "productpage-v1-7f4d9cbb86" has timed out progressing.'}]
+    problem = workload_problem(Workload("Deployment", "productpage-v1"), "bookinfo", deployment)
+    assert problem == (
+        "Deployment bookinfo/productpage-v1: rollout incomplete, 0/1 replicas updated "
+        "(Progressing=False, ProgressDeadlineExceeded: ReplicaSet \"productpage-v1-7f4d9cbb86\" "
+        "has timed out progressing.)")
+
+
+def test_a_generation_not_yet_observed_is_in_progress() -> None:
+    deployment = load("deployment-status", GOLDEN)
+    deployment["metadata"]["generation"] = 3
+    deployment["status"]["observedGeneration"] = 2
+    problem = workload_problem(Workload("Deployment", "productpage-v1"), "bookinfo", deployment)
+    assert problem == "Deployment bookinfo/productpage-v1: generation 3 not yet observed (at 2)"
+
+
+def test_old_replicas_still_running_is_an_incomplete_rollout() -> None:
+    deployment = load("deployment-status", GOLDEN)
+    deployment["status"]["replicas"] = 2  # surge: the old pod not yet gone
+    problem = workload_problem(Workload("Deployment", "productpage-v1"), "bookinfo", deployment)
+    assert problem is not None and "2 replicas for 1 desired" in problem
+
+
+def test_a_manifest_workload_scaled_to_zero_fails_naming_both_numbers() -> None:
+    ratings = load("deployment-status", GOLDEN)
+    ratings["metadata"].update(name="ratings-v1", generation=2)
+    ratings["spec"]["replicas"] = 0
+    ratings["status"] = {"observedGeneration": 2}
+    others = [available_deployment(n, "bookinfo") for n in (
+        "productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3")]
+    verdict = evaluate("component.healthy[bookinfo]", ratings, *others)
+    assert verdict.failures == (
+        "Deployment bookinfo/ratings-v1 is scaled to 0 replicas, git says 1 "
+        "(manifests/applications/bookinfo-with-linkerd.yml)",)

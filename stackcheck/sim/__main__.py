@@ -25,6 +25,8 @@ def fault_table() -> str:
             "| --- | --- | --- | --- | --- |"]
     for f in CATALOG:
         fails = ", ".join(f"`{c}`" for c in f.fails) or "none: must pass"
+        if f.warns:
+            fails += " with a warning from " + ", ".join(f"`{c}`" for c in f.warns)
         names = f"`{f.must_mention}`" if f.must_mention else ""
         needs = f"`{' '.join(f.suite_args)}`" if f.suite_args else ""
         rows.append(f"| `{f.name}` | {f.summary} | {fails} | {names} | {needs} |")

@@ -410,7 +410,7 @@ def _injected_by(ctx: Context, plan: PodPlan) -> str | None:
     if wanted == "disabled":
         return None
     if ns_labels.get("linkerd.io/is-control-plane") == "true":
-        return None if plan.completed else f"linkerd/helm {LINKERD_VERSION}"
+        return None if plan.completed or plan.failed else f"linkerd/helm {LINKERD_VERSION}"
     if (wanted or (ns_meta.get("annotations") or {}).get(INJECT)) != "enabled":
         return None
     if ctx.spec.injector_down and "linkerd.io/extension" not in ns_labels:

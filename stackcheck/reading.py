@@ -51,8 +51,9 @@ class StackReader:
     def needs_api(self, read: Read) -> bool:
         """Whether a read goes through the Kubernetes API (a check whose reads all do not
         runs even when the API does not answer)."""
-        if read.kind == "http_get":
-            return self.settings.url_for(read.args[0]) is None
+        if read.kind == "http_get":  # the API locates it, unless an address is given
+            return self.settings.url_for(read.args[0]) is None and not (
+                self.settings.node_address and read.args[0] in self.stack.services)
         if read.kind in ("prometheus_targets", "prometheus_query"):
             service = self.stack.prometheus_service or "prometheus"
             return self.settings.url_for(service) is None

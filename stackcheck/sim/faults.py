@@ -200,6 +200,10 @@ CATALOG: tuple[Fault, ...] = (
           lambda s: s.scaled_replicas.__setitem__("ratings-v1", 0),
           ("component.healthy[bookinfo]",),
           "Deployment bookinfo/ratings-v1 is scaled to 0 replicas, git says 1"),
+    Fault("host-port-unbound", "productpage's hostPort is declared but nothing answers on its "
+          "node (a CNI without the portmap plugin): connection refused",
+          _set(host_port_unbound=True), ("endpoint[productpage]",),
+          "(hostIP of pod bookinfo/productpage-v1-"),
     Fault("stuck-rollout", "details-v1's rollout is stuck: its new ReplicaSet gets no pods "
           "past the progress deadline (old pods still serve)",
           _add("stuck_rollouts", "details-v1"), ("component.healthy[bookinfo]",),

@@ -51,6 +51,8 @@ class SimSpec:
     # Where productpage's hostPort answers: only on the address of the node that runs the pod
     # (the real semantics); True: on every node's address, like a NodePort
     host_port_on_every_node: bool = False
+    # the CNI has no portmap plugin: a hostPort is accepted but nothing is bound (refused)
+    host_port_unbound: bool = False
     productpage_status: int = 200
     productpage_errors: set[str] = field(default_factory=set)  # {"details", "reviews"}
     productpage_padding: int = 0  # extra bytes appended to the page body

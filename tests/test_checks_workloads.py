@@ -241,3 +241,14 @@ def test_a_manifest_workload_scaled_to_zero_fails_naming_both_numbers() -> None:
     assert verdict.failures == (
         "Deployment bookinfo/ratings-v1 is scaled to 0 replicas, git says 1 "
         "(manifests/applications/bookinfo-with-linkerd.yml)",)
+
+
+def test_a_chart_workload_scaled_away_from_the_stack_file_fails() -> None:
+    identity = available_deployment("linkerd-identity", "linkerd")
+    identity["spec"]["replicas"] = 3
+    identity["status"].update(replicas=3, updatedReplicas=3, readyReplicas=3,
+                              availableReplicas=3)
+    objects = [o for o in control_plane() if o["metadata"]["name"] != "linkerd-identity"]
+    verdict = component_verdict(*objects, identity)
+    assert verdict.failures == (
+        "Deployment linkerd/linkerd-identity is scaled to 3 replicas, git says 1 (stack.yml)",)

@@ -299,7 +299,7 @@ def _check_kubeconfig(path: Path, context: str | None) -> dict[str, Any]:
     hint = " (set --kubeconfig or KUBECONFIG)"
     text = read_text_file(path, f"kubeconfig {path}", hint)
     try:
-        data = yaml_load(text, strict=False)  # kubectl accepts anchors: so do we
+        data = yaml_load(text, mode="lenient")  # kubectl accepts anchors: so do we
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -401,24 +401,15 @@ class Kube:
     def service_proxy(self, service: str, port: int, path: str,
                       query: list[tuple[str, str]] | None = None) -> Obj:
         """GET a JSON path of an in-cluster service through the API server's proxy."""
-        namespace, name = service.split("/", 1)
-        resource = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
+        resource = _proxied(service, port, path)
         return _decode(self._call("proxy", resource, query or []), resource)
 
     def service_proxy_list(self, service: str, port: int, path: str,
                            query: list[tuple[str, str]] | None = None) -> list[Obj]:
         """As `service_proxy`, for paths answering a JSON list (Alertmanager's
         `/api/v2/alerts`)."""
-        namespace, name = service.split("/", 1)
-        resource = f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
-        body = self._call("proxy", resource, query or [])
-        try:
-            data = _loads(body)
-        except ValueError:
-            raise ApiFailure(f"{resource}: the answer is not JSON") from None
-        if not isinstance(data, list):
-            raise ApiFailure(f"{resource}: the answer is not a JSON list")
-        return data
+        resource = _proxied(service, port, path)
+        return _decode_list(self._call("proxy", resource, query or []), resource)
 
     def wait_for_change(self, collections: Sequence[tuple[str, str]], seconds: float) -> None:
         """Return when one of the (kind, namespace) collections changes after our last list
@@ -662,13 +653,29 @@ def _is_timeout(exc: urllib3.exceptions.HTTPError) -> bool:
     return isinstance(exc, urllib3.exceptions.TimeoutError)
 
 
-def _decode(body: bytes, what: str) -> Obj:
+def _proxied(service: str, port: int, path: str) -> str:
+    namespace, name = service.split("/", 1)
+    return f"/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy{path}"
+
+
+def _json(body: bytes, what: str) -> Any:
     try:
-        data = _loads(body)
+        return _loads(body)
     except ValueError:
         raise ApiFailure(f"{what}: the answer is not JSON") from None
+
+
+def _decode(body: bytes, what: str) -> Obj:
+    data = _json(body, what)
     if not isinstance(data, dict):
         raise ApiFailure(f"{what}: the answer is not a JSON object")
+    return data
+
+
+def _decode_list(body: bytes, what: str) -> list[Obj]:
+    data = _json(body, what)
+    if not isinstance(data, list):
+        raise ApiFailure(f"{what}: the answer is not a JSON list")
     return data
 
 

@@ -393,6 +393,9 @@ class Stack:
         return next(c for c in self.components if c.name == name)
 
 
+MAX_EXPANDED_NODES = 100_000  # a manifest file, aliases written out: ours have ~5,000
+
+
 class YamlRefused(yaml.constructor.ConstructorError):
     """YAML we do not accept from a user: an alias (aliases nest into exponential
     expansion, the "billion laughs"), or a key given twice in one mapping (the last would
@@ -400,7 +403,8 @@ class YamlRefused(yaml.constructor.ConstructorError):
 
 
 class _Strict:
-    """Mixed into a SafeLoader: refuses aliases and duplicate keys while constructing.
+    """Mixed into a SafeLoader: refuses duplicate keys while constructing, and aliases unless
+    the loader's `max_nodes` allows them up to a bound on the expanded document.
 
     An alias hands the constructor a node it has already seen (the composer shares the
     anchored node), so the second visit of a node is the alias: refused before any
@@ -409,9 +413,17 @@ class _Strict:
 
     constructed_objects: dict[Any, Any]
     recursive_objects: dict[Any, Any]
+    max_nodes: int | None = None  # None: no alias at all (the stack file)
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if self.max_nodes is not None and _expanded_size(node, self.max_nodes) > self.max_nodes:
+            raise YamlRefused(None, None, f"its aliases expand to more than {self.max_nodes:,} "
+                              "YAML nodes (an alias bomb?)", node.start_mark)
+        return super().construct_document(node)  # type: ignore[misc]
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if node in self.constructed_objects or node in self.recursive_objects:
+        if self.max_nodes is None and (node in self.constructed_objects
+                                       or node in self.recursive_objects):
             raise YamlRefused(None, None, "YAML anchors and aliases (&name, *name) are not "
                               "accepted: write the value out", node.start_mark)
         return super().construct_object(node, deep)  # type: ignore[misc]
@@ -428,8 +440,36 @@ class _Strict:
         return super().construct_mapping(node, deep)  # type: ignore[misc]
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes the document has once every alias is written out (capped past
+    `limit`): each shared node counted once per reference, computed once per node."""
+    sizes: dict[int, int] = {}
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if children_done:
+            sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(c), 0)
+                                                     for c in _children(node)))
+        elif id(node) not in sizes:
+            pending.append((node, True))
+            pending += [(c, False) for c in _children(node) if id(c) not in sizes]
+    return sizes[id(root)]
+
+
 class StrictLoader(_Strict, yaml.SafeLoader):
     pass
+
+
+class BoundedLoader(_Strict, yaml.SafeLoader):
+    max_nodes = MAX_EXPANDED_NODES
 
 
 # libyaml's parser (PyYAML's CSafeLoader: the same safe constructors and resolver, parsing in
@@ -437,14 +477,24 @@ class StrictLoader(_Strict, yaml.SafeLoader):
 # pure-Python loader, which re-parses a text the C parser rejected, so messages and line
 # marks stay the same.
 _CLOADER: Any = getattr(yaml, "CSafeLoader", None)
-_FAST_LOADER: Any = type("StrictCLoader", (_Strict, _CLOADER), {}) if _CLOADER else None
+_FAST_STRICT: Any = type("StrictCLoader", (_Strict, _CLOADER), {}) if _CLOADER else None
+_FAST_BOUNDED: Any = type("BoundedCLoader", (_Strict, _CLOADER),
+                          {"max_nodes": MAX_EXPANDED_NODES}) if _CLOADER else None
+_LOADERS: dict[str, tuple[Any, Any]] = {
+    # the stack file: no alias at all (a user's expectations, read before anything runs)
+    "strict": (_FAST_STRICT, StrictLoader),
+    # manifests and Helm values: anchors are common there (helm and kubectl take them),
+    # bounded so that an alias bomb is refused before it expands
+    "bounded": (_FAST_BOUNDED, BoundedLoader),
+    # files only other tools define (a kubeconfig): as kubectl reads them
+    "lenient": (_CLOADER, yaml.SafeLoader),
+}
 
 
-def yaml_load(text: str, strict: bool = True) -> Any:
-    """`yaml.safe_load(text)`, parsed by libyaml where available; aliases and duplicate keys
-    are refused (YamlRefused, a yaml.YAMLError) unless not `strict` (files other tools
-    read too, which accept them: a kubeconfig)."""
-    fast, slow = (_FAST_LOADER, StrictLoader) if strict else (_CLOADER, yaml.SafeLoader)
+def yaml_load(text: str, mode: str = "strict") -> Any:
+    """`yaml.safe_load(text)`, parsed by libyaml where available; duplicate keys and aliases
+    refused or bounded by `mode` (see _LOADERS; YamlRefused is a yaml.YAMLError)."""
+    fast, slow = _LOADERS[mode]
     if fast is not None:
         try:
             return yaml.load(text, Loader=fast)
@@ -455,16 +505,18 @@ def yaml_load(text: str, strict: bool = True) -> Any:
     return yaml.load(text, Loader=slow)
 
 
-def yaml_load_all(text: str) -> list[Any]:
-    """`list(yaml.safe_load_all(text))`, as strict as yaml_load."""
-    if _FAST_LOADER is not None:
+def yaml_load_all(text: str, mode: str = "bounded") -> list[Any]:
+    """`list(yaml.safe_load_all(text))` for manifests: duplicate keys refused, aliases
+    bounded (see _LOADERS)."""
+    fast, slow = _LOADERS[mode]
+    if fast is not None:
         try:
-            return list(yaml.load_all(text, Loader=_FAST_LOADER))
+            return list(yaml.load_all(text, Loader=fast))
         except YamlRefused:
             raise
         except yaml.YAMLError:
             pass  # the pure-Python loader below names the problem
-    return list(yaml.load_all(text, Loader=StrictLoader))
+    return list(yaml.load_all(text, Loader=slow))
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # manifests are named from here

@@ -176,6 +176,17 @@ def _hostile_manifest_stack(tmp: Path) -> Path:
     return _edited_stack(tmp, edit)
 
 
+def _alias_bomb_manifest_stack(tmp: Path) -> Path:
+    bomb = tmp / "bomb.yml"
+    bomb.write_text(ALIAS_BOMB.replace("version: 1\n", "apiVersion: v1\nkind: List\n")
+                    .replace("components: []\n", "items: []\n"), encoding="utf-8")
+
+    def edit(data: dict[str, object]) -> None:
+        data["components"][0]["manifests"] = [str(bomb)]  # type: ignore[index]
+
+    return _edited_stack(tmp, edit)
+
+
 def _missing_manifest_stack(tmp: Path) -> Path:
     def edit(data: dict[str, object]) -> None:
         data["components"][0]["manifests"] = [str(tmp / "gone.yml")]  # type: ignore[index]
@@ -323,6 +334,9 @@ CASES = [
     Case("sim-manifest-duplicate-key",
          lambda t: ["--target", "sim", "--stack-file", str(_hostile_manifest_stack(t))],
          ("components[0].manifests[0]", "podmonitor.yml", "line 4", "duplicate key 'a'")),
+    Case("sim-manifest-alias-bomb",
+         lambda t: ["--target", "sim", "--stack-file", str(_alias_bomb_manifest_stack(t))],
+         ("components[0].manifests[0]", "bomb.yml", "aliases expand to more than")),
     Case("sim-missing-manifest",
          lambda t: ["--target", "sim", "--stack-file", str(_missing_manifest_stack(t))],
          ("components[0].manifests[0]", "gone.yml", "no such file")),

@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from stackcheck.errors import UsageError
-from stackcheck.stackfile import LengthRange, load_stack, parse_stack
+from stackcheck.stackfile import (
+    LengthRange,
+    YamlRefused,
+    load_stack,
+    parse_stack,
+    yaml_load,
+    yaml_load_all,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "stack.yml"
@@ -258,3 +265,19 @@ def test_a_promql_syntax_error_is_bad_input(tmp_path: Path, promql: str) -> None
 
 def test_the_stack_files_queries_parse() -> None:
     assert load_stack(REAL).queries
+
+
+def test_manifests_may_use_anchors_the_stack_file_may_not() -> None:
+    """Helm values and manifests are read as helm and kubectl read them (anchors are common
+    there: our values pin one placement by anchor); the stack file refuses them."""
+    text = "a: &placement {x: 1}\nb: *placement\n"
+    assert yaml_load(text, mode="bounded") == {"a": {"x": 1}, "b": {"x": 1}}
+    with pytest.raises(YamlRefused, match="not accepted"):
+        yaml_load(text)
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    bomb = "l0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"l{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    with pytest.raises(YamlRefused, match="expand to more than 100,000"):
+        yaml_load_all(bomb)

@@ -16,27 +16,20 @@ tests/data/facts/prometheus-operator.yml.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import re
 import shutil
-import socket
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import requests
 import yaml
 
-from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
+from stackcheck.sim.process import ServedProcess, ServedProcessError, free_port
 from stackcheck.sim.spec import SimSpec
 
 PROMETHEUS_BINARY = "/usr/bin/prometheus"
 REFUSING_PORT = 1  # nothing listens there (binding it needs root): connection refused
-READY_SECONDS = 30.0
-STOP_SECONDS = 10.0
 HTTP_TIMEOUT = 5.0
 # what the Prometheus resource's selectors are rendered from (stack.yml: kube-prometheus-stack)
 STACK_VALUES = (Path(__file__).resolve().parents[2] / "manifests" / "observability"
@@ -448,20 +441,12 @@ def find_prometheus() -> str:
                           "apt-get install -y prometheus")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class PrometheusServer:
     """`/usr/bin/prometheus` on a free 127.0.0.1 port with a generated config.
 
     `start() -> url` waits for `/-/ready`; `reload(config)` applies a new config;
-    `stop()` terminates, then kills, and never leaves the process behind (an atexit guard
-    covers an interpreter that exits without calling it). `start_seconds` is how long the
-    process took to become ready.
+    `stop()` never leaves the process behind (stackcheck/sim/process.py). `start_seconds` is
+    how long the process took to become ready.
     """
 
     def __init__(self, workdir: Path, config: dict[str, Any], port: int | None = None,
@@ -471,9 +456,7 @@ class PrometheusServer:
         self.port = port  # None: a free one at start
         self.extra_args = extra_args
         self.url = ""
-        self.start_seconds: float | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._served: ServedProcess | None = None
 
     @property
     def config_file(self) -> Path:
@@ -485,41 +468,34 @@ class PrometheusServer:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._served.pid if self._served is not None else None
+
+    @property
+    def start_seconds(self) -> float | None:
+        return self._served.start_seconds if self._served is not None else None
 
     def start(self) -> str:
-        if self._proc is not None and self._proc.poll() is None:
+        if self._served is not None and self._served.running:
             return self.url
         binary = find_prometheus()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write(self.config)
-        port = self.port or free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self._log = self.log_file.open("ab")
-        began = time.monotonic()
-        self._proc = subprocess.Popen(
-            [binary, f"--config.file={self.config_file}",
-             f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle",
-             "--storage.tsdb.retention.time=1h", "--log.level=info", *self.extra_args],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=self.workdir)
-        atexit.register(self._kill_at_exit)
+        served = self._served = ServedProcess("Prometheus", self.log_file,
+                                              self.port or free_port())
+        self.url = served.url
         try:
-            poll_until(self._ready, Deadline.after(READY_SECONDS), f"Prometheus at {self.url} "
-                       "ready", interval=0.1)
-        except PrometheusError:
-            self.stop()
-            raise
-        except WaitExpired as exc:
-            self.stop()
-            raise PrometheusError(f"{exc}; see {self.log_file}:\n{self._log_tail()}") from None
-        self.start_seconds = time.monotonic() - began
-        return self.url
+            return served.start(
+                [binary, f"--config.file={self.config_file}",
+                 f"--storage.tsdb.path={self.workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{served.port}", "--web.enable-lifecycle",
+                 "--storage.tsdb.retention.time=1h", "--log.level=info", *self.extra_args],
+                cwd=self.workdir)
+        except ServedProcessError as exc:
+            raise PrometheusError(str(exc)) from None
 
     def reload(self, config: dict[str, Any]) -> None:
         """Write `config` and make Prometheus apply it (raises when Prometheus rejects it)."""
-        if self._proc is None:
+        if self._served is None or not self._served.running:
             raise PrometheusError("Prometheus is not running")
         self.config = config
         self._write(config)
@@ -533,58 +509,8 @@ class PrometheusServer:
                                       f"{answer.text.strip()}")
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                if not self._exited(proc, STOP_SECONDS):
-                    proc.kill()
-                    self._exited(proc, STOP_SECONDS)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=1.0)  # reap it (it has exited by now)
-        atexit.unregister(self._kill_at_exit)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def _exited(self, proc: subprocess.Popen[bytes], seconds: float) -> bool:
-        def probe() -> Attempt[int]:
-            code = proc.poll()
-            return Attempt(code is not None, "still running", code)
-
-        try:
-            poll_until(probe, Deadline.after(seconds), "Prometheus exited", interval=0.05)
-        except WaitExpired:
-            return False
-        return True
-
-    def _kill_at_exit(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5.0)
+        if self._served is not None:
+            self._served.stop()
 
     def _write(self, config: dict[str, Any]) -> None:
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-
-    def _ready(self) -> Attempt[None]:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:  # no use waiting: fail now
-            code = None if proc is None else proc.returncode
-            raise PrometheusError(f"Prometheus exited with code {code} before it was ready; "
-                                  f"see {self.log_file}:\n{self._log_tail()}")
-        try:
-            with requests.get(f"{self.url}/-/ready", timeout=1.0) as answer:
-                if answer.status_code == 200:
-                    return Attempt(True)
-                return Attempt(False, f"/-/ready answered {answer.status_code}")
-        except requests.RequestException as exc:
-            return Attempt(False, f"/-/ready: {type(exc).__name__}: {exc}")
-
-    def _log_tail(self, lines: int = 5) -> str:
-        try:
-            text = self.log_file.read_text("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.strip().splitlines()[-lines:])

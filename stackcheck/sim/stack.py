@@ -27,12 +27,12 @@ from stackcheck.sim.endpoints import Grafana, ProductPage
 from stackcheck.sim.identity import identity_objects
 from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
 from stackcheck.sim.operator import OperatorMetrics
+from stackcheck.sim.process import free_port
 from stackcheck.sim.prometheus import (
     ALERT_RESEND_ARGS,
     RULES_FILE,
     PrometheusError,
     PrometheusServer,
-    free_port,
     scrape_config,
     with_alerting,
     write_rules,

@@ -42,11 +42,17 @@ class _EnvVar(TypedDict, total=False):
     valueFrom: Any
 
 
+class _Port(TypedDict, total=False):
+    containerPort: Any
+    hostPort: Any
+
+
 class _Container(TypedDict, total=False):
     name: Any
     image: Any
     restartPolicy: Any
     env: list[_EnvVar] | None  # the proxy's trust anchors (checks/identity.py)
+    ports: list[_Port] | None  # hostPort: where an endpoint is (reading.py)
 
 
 class _PodSpec(TypedDict, total=False):
@@ -75,6 +81,7 @@ class _PodStatus(TypedDict, total=False):
     reason: Any
     message: Any
     podIP: Any
+    hostIP: Any
     conditions: list[_Condition] | None
     containerStatuses: list[_ContainerStatus] | None
     initContainerStatuses: list[_ContainerStatus] | None

@@ -53,8 +53,9 @@ class StackReader:
     def needs_api(self, read: Read) -> bool:
         """Whether a read goes through the Kubernetes API (a check whose reads all do not
         runs even when the API does not answer)."""
-        if read.kind == "http_get":
-            return self.settings.url_for(read.args[0]) is None
+        if read.kind == "http_get":  # the API locates it, unless an address is given
+            return self.settings.url_for(read.args[0]) is None and not (
+                self.settings.node_address and read.args[0] in self.stack.services)
         if read.kind in ("prometheus_targets", "prometheus_query", "prometheus_api"):
             service = self.stack.prometheus_service or "prometheus"
             return self.settings.url_for(service) is None
@@ -113,8 +114,15 @@ class StackReader:
         return self.kube
 
     # --- HTTP endpoints and Prometheus ---------------------------------------------------
-    def http_get(self, service: str, path: str) -> HttpAnswer:
-        return self._http_get(join_url(self.base_url(service), path))
+    def http_get(self, service: str, path: str, sample: str = "0") -> HttpAnswer:
+        """One answer (each `sample` is its own request: see model.http_get)."""
+        base, why = self.located(service)
+        url = join_url(base, path)
+        try:
+            return self._http_get(url)
+        except ReadFailure as exc:
+            raise ReadFailure(f"{exc.reason} ({why})" if why else exc.reason,
+                              exc.transient) from None
 
     def prometheus_targets(self) -> Obj:
         return self._prometheus_get("/api/v1/targets", [("state", "active")])
@@ -147,22 +155,62 @@ class StackReader:
         return alerts
 
     def base_url(self, service: str) -> str:
+        return self.located(service)[0]
+
+    def located(self, service: str) -> tuple[str, str]:
+        """(base URL, why that address): the URL option; else --node-address; else a
+        hostPort at the hostIP of a Ready pod declaring it, a NodePort at a Ready node's
+        ExternalIP, else its InternalIP."""
         given = self.settings.url_for(service)
         if given:
-            return given
+            return given, ""
         spec = self.stack.services[service]
-        return f"{spec.scheme}://{self.node_address()}:{spec.port}"
+        if self.settings.node_address:
+            address, why = self.settings.node_address, "--node-address"
+        elif spec.via == "hostPort":
+            address, why = self.host_port_address(spec.port)
+        else:
+            address, why = self.node_port_address()
+        return f"{spec.scheme}://{address}:{spec.port}", why
 
     def node_address(self) -> str:
-        if self.settings.node_address:
-            return self.settings.node_address
+        return self.settings.node_address or self.node_port_address()[0]
+
+    def node_port_address(self) -> tuple[str, str]:
+        """A NodePort answers on every node: a Ready node's ExternalIP, else its InternalIP
+        (nodes in list order; one not Ready only when none is)."""
         nodes: list[Obj] = self._cached(model.nodes())
+        ready = [n for n in nodes if _node_ready(n)]
         for wanted in ("ExternalIP", "InternalIP"):
-            for node in nodes:
+            for node in ready or nodes:
                 for address in node.get("status", {}).get("addresses") or []:
                     if address.get("type") == wanted:
-                        return str(address["address"])
+                        name = node.get("metadata", {}).get("name", "?")
+                        state = "" if node in ready else ", no node is Ready"
+                        return str(address["address"]), f"{wanted} of node {name}{state}"
         raise ReadFailure("no node has an ExternalIP or InternalIP: set --node-address")
+
+    def host_port_address(self, port: int) -> tuple[str, str]:
+        """A hostPort answers only on the node running its pod: the hostIP of a Ready pod
+        (in the stack's namespaces) whose containers declare it."""
+        declaring = []
+        for namespace in self.stack.namespaces:
+            pods: list[Obj] = self._cached(model.pods(namespace))
+            declaring += [p for p in pods if _declares_host_port(p, port)]
+        for pod in sorted(declaring, key=lambda p: not _pod_ready(p)):
+            host_ip = (pod.get("status") or {}).get("hostIP")
+            if host_ip and _pod_ready(pod):
+                meta = pod.get("metadata") or {}
+                node = (pod.get("spec") or {}).get("nodeName", "?")
+                return str(host_ip), (f"hostIP of pod {meta.get('namespace')}/"
+                                      f"{meta.get('name')}: node {node}")
+        names = ", ".join(f"{(p.get('metadata') or {}).get('namespace')}/"
+                          f"{(p.get('metadata') or {}).get('name')}" for p in declaring[:3])
+        found = f"pods declaring it are not Ready: {names}" if declaring else \
+            "no pod declares it"
+        raise ReadFailure(f"hostPort {port}: {found} (namespaces "
+                          f"{', '.join(self.stack.namespaces)}); set --node-address or the "
+                          "service's URL option")
 
     def _prometheus_get(self, path: str, query: list[tuple[str, str]]) -> Obj:
         service = self.stack.prometheus_service or "prometheus"
@@ -197,6 +245,25 @@ class StackReader:
         if answer.status in TRANSIENT_STATUS:
             raise _Transient(answer)
         return answer
+
+
+def _node_ready(node: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or [])
+
+
+def _pod_ready(pod: Obj) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or [])
+
+
+def _declares_host_port(pod: Obj, port: int) -> bool:
+    spec = pod.get("spec") or {}
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    return any(int(p.get("hostPort") or 0) == port
+               for c in containers for p in c.get("ports") or [])
 
 
 @contextmanager

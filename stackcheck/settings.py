@@ -137,8 +137,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("stack_file", "--stack-file", "STACKCHECK_STACK_FILE", _path, "a file path",
            "the stack file with every expectation", "stack.yml"),
     Option("node_address", "--node-address", "STACKCHECK_NODE_ADDRESS", _host, "a host name "
-           "or IP", "where NodePort/hostPort endpoints are reached (default: a node's "
-           "ExternalIP, else InternalIP)"),
+           "or IP", "where NodePort/hostPort endpoints are reached (default: a hostPort at its "
+           "Ready pod's hostIP, a NodePort at a Ready node's ExternalIP, else InternalIP)"),
     Option("productpage_url", "--productpage-url", "STACKCHECK_PRODUCTPAGE_URL", _url,
            "an http(s) URL", "base URL of Bookinfo's productpage"),
     Option("grafana_url", "--grafana-url", "STACKCHECK_GRAFANA_URL", _url, "an http(s) URL",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,8 @@ SCHEMA: dict[str, Any] = {
                                 "kind": {"enum": _WORKLOAD_KINDS},
                                 "name": _NAME,
                                 "replicas": {"type": "integer", "minimum": 0},
+                                # a failed run of this Job/CronJob fails (default: warns)
+                                "required": {"type": "boolean"},
                             },
                         },
                     },
@@ -73,7 +75,11 @@ SCHEMA: dict[str, Any] = {
         "pods": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"max_restarts": {"type": "integer", "minimum": 0}},
+            "properties": {
+                "max_restarts": {"type": "integer", "minimum": 0},
+                # restarts older than this warn instead of counting against max_restarts
+                "restart_window": {"type": "string", "pattern": r"^[0-9]+(s|m|h|d)$"},
+            },
         },
         "services": {
             "type": "object",
@@ -85,6 +91,9 @@ SCHEMA: dict[str, Any] = {
                     "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                     "service": {"type": "string", "pattern": r"^[a-z0-9-]+/[a-z0-9-]+$"},
                     "scheme": {"enum": ["http", "https"]},
+                    # how `port` is exposed: on the node running a Ready pod that declares
+                    # it (hostPort), or on every node (nodePort, the default)
+                    "via": {"enum": ["hostPort", "nodePort"]},
                 },
             },
         },
@@ -99,6 +108,8 @@ SCHEMA: dict[str, Any] = {
                     "service": {"type": "string"},
                     "path": {"type": "string", "pattern": "^/"},
                     "hint": {"type": "string"},
+                    # answers taken and judged each (a page that differs per backend)
+                    "samples": {"type": "integer", "minimum": 1, "maximum": 20},
                     "expect": {
                         "type": "object",
                         "additionalProperties": False,
@@ -294,6 +305,11 @@ class Workload:
     kind: str
     name: str
     replicas: int | None = None  # None: whatever the object's spec asks for
+    required: bool = False  # a failed run of this Job/CronJob fails instead of warning
+    # the replicas git declares: `replicas` above, else the component's manifest (1 when
+    # unset there); None for a Helm chart's workload the stack file gives no number for
+    git_replicas: int | None = None
+    git_source: str = ""  # where git_replicas comes from: "stack.yml" or a manifest path
 
 
 @dataclass(frozen=True)
@@ -323,6 +339,7 @@ class Service:
     port: int
     proxied: str | None = None  # "<namespace>/<service>": reached through the API server
     scheme: str = "http"
+    via: str = "nodePort"  # "hostPort": at the hostIP of a Ready pod declaring `port`
 
 
 @dataclass(frozen=True)
@@ -361,6 +378,7 @@ class Endpoint:
     path: str
     expect: HttpExpectation
     hint: str = ""
+    samples: int = 1  # answers taken and judged each
 
 
 @dataclass(frozen=True)
@@ -387,6 +405,7 @@ class Stack:
     scrape_jobs: tuple[ScrapeJob, ...]
     queries: tuple[Query, ...]
     max_restarts: int = 3
+    restart_window: str | None = None  # e.g. "1h": older restarts warn; None: a pod's life
     source: str = ""
     sha256: str = ""
     identity: IdentityExpectations = IdentityExpectations()
@@ -534,10 +553,50 @@ def yaml_load_all(text: str, mode: str = "bounded") -> list[Any]:
     return list(yaml.load_all(text, Loader=slow))
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # manifests are named from here
+_SCALED_KINDS = ("Deployment", "StatefulSet")
+
+
 def load_stack(path: Path, cache: ResultCache | None = None) -> Stack:
     """Read and validate a stack file; every problem is a UsageError naming the key. With a
-    cache, a text that passed the schema before (same text, same code) is not checked again."""
-    return parse_stack(read_text_file(path, f"stack file {path}"), str(path), cache)
+    cache, a text that passed the schema before (same text, same code) is not checked again.
+    Workloads get the replicas their manifests declare (`git_replicas`)."""
+    stack = parse_stack(read_text_file(path, f"stack file {path}"), str(path), cache)
+    return with_manifest_replicas(stack, PROJECT_ROOT)
+
+
+def with_manifest_replicas(stack: Stack, root: Path) -> Stack:
+    """Each Deployment/StatefulSet a component's manifests define gets their replicas (1 when
+    the manifest sets none) unless the stack file gives a number. A manifest that cannot be
+    read is skipped here: check_manifests names it before anything runs."""
+    declared: dict[tuple[str, str, str], tuple[int, str]] = {}
+    for component in stack.components:
+        for manifest in component.manifests:
+            try:
+                documents = yaml_load_all((root / manifest).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue
+            for doc in documents:
+                if not isinstance(doc, dict) or doc.get("kind") not in _SCALED_KINDS:
+                    continue
+                meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+                namespace = meta.get("namespace") or component.namespace
+                replicas = spec.get("replicas", 1) if isinstance(spec, dict) else 1
+                if isinstance(replicas, int):
+                    declared[(namespace, doc["kind"], str(meta.get("name")))] = (replicas,
+                                                                                 manifest)
+    if not declared:
+        return stack
+
+    def git(component: Component, workload: Workload) -> Workload:
+        found = declared.get((component.namespace, workload.kind, workload.name))
+        if workload.git_replicas is not None or found is None:
+            return workload
+        return replace(workload, git_replicas=found[0], git_source=found[1])
+
+    components = tuple(replace(c, workloads=tuple(git(c, w) for w in c.workloads))
+                       for c in stack.components)
+    return replace(stack, components=components)
 
 
 def read_text_file(path: Path, what: str, hint: str = "") -> str:
@@ -682,13 +741,16 @@ def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
             meshed=c.get("meshed", False),
             helm=HelmRelease(**c["helm"]) if "helm" in c else None,
             manifests=tuple(c.get("manifests", ())),
-            workloads=tuple(Workload(**w) for w in c.get("workloads", ())),
+            workloads=tuple(Workload(**w, git_replicas=w.get("replicas"),
+                                     git_source="stack.yml" if "replicas" in w else "")
+                            for w in c.get("workloads", ())),
             placement=c.get("placement"),
         )
         for c in data["components"]
     )
     services = {
-        name: Service(name, s["port"], s.get("service"), s.get("scheme", "http"))
+        name: Service(name, s["port"], s.get("service"), s.get("scheme", "http"),
+                      s.get("via", "nodePort"))
         for name, s in data.get("services", {}).items()
     }
     endpoints = tuple(
@@ -698,6 +760,7 @@ def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
             path=e["path"],
             hint=e.get("hint", ""),
             expect=_expectation(e["expect"]),
+            samples=e.get("samples", 1),
         )
         for e in data.get("endpoints", ())
     )
@@ -710,6 +773,7 @@ def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
         scrape_jobs=tuple(ScrapeJob(**j) for j in prom.get("scrape_jobs", ())),
         queries=tuple(Query(**q) for q in prom.get("queries", ())),
         max_restarts=data.get("pods", {}).get("max_restarts", 3),
+        restart_window=data.get("pods", {}).get("restart_window"),
         source=source,
         sha256=sha256,
         **_health_expectations(data),
@@ -743,6 +807,11 @@ def _check_references(stack: Stack, source: str) -> None:
     wanted = [(f"endpoints[{i}].service", e.service) for i, e in enumerate(stack.endpoints)]
     if stack.prometheus_service is not None:
         wanted.append(("prometheus.service", stack.prometheus_service))
+    for name, service in stack.services.items():
+        if service.via == "hostPort" and service.proxied is not None:
+            raise UsageError(f"stack file {source}: services.{name}: via: hostPort and "
+                             "service: exclude each other (a hostPort is reached on a node, "
+                             "a service through the API server)")
     for key, name in wanted:
         if name not in stack.services:
             known = ", ".join(sorted(stack.services)) or "none"

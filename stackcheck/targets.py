@@ -68,8 +68,9 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> OpenedStack:
         opened.close()
         raise
     opened.closers.append(sim.stop)
-    opened.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None,
-                              service_urls=dict(handle.service_urls))
+    # the endpoints are found as on a cluster (hostPort at its pod's node, NodePort on a
+    # node: reading.py), on the node addresses the sim listens on; --<name>-url still wins
+    opened.settings = replace(settings, kubeconfig=handle.kubeconfig, kube_context=None)
     return opened
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from stackcheck.checks.http import http_problems
+from stackcheck.checks.http import endpoint_answers, http_problems, served_by
 from stackcheck.checks.model import HttpAnswer, Result, Status
 from stackcheck.reading import StackReader
 from stackcheck.runner import Runner
@@ -175,3 +175,41 @@ def test_endpoint_probe_failure_names_the_url_and_the_reason() -> None:
     assert verdict.summary == f"GET {GRAFANA}/ -> 200, 22 bytes"
     assert "anonymous access is enabled" in verdict.reason
     assert verdict.evidence  # the exchange is attached
+
+
+# --- issue 11: several answers, each judged ---------------------------------------------------
+def served(pod: str, size: int) -> HttpAnswer:
+    reviews = ('<h4>Book Reviews</h4><div class="mt-1 font-mono">Reviews served by:\n'
+               f'              {pod}\n</div>')
+    return answer(body=productpage_body(reviews=reviews, size=size))
+
+
+def test_each_sample_is_judged_and_listed_with_the_pod_that_served_it() -> None:
+    answers = (served("reviews-v1-545db77b95-vk7l9", 9429),
+               served("reviews-v2-7bf8c9648f-2xqwm", 15072),
+               served("reviews-v3-84779c7bbc-9zh4g", 15068))
+    result = endpoint_answers(expectation("productpage"), *answers)
+    assert result.status is Status.PASSED, result.reason
+    assert result.summary == (
+        f"GET {PRODUCTPAGE} -> 200, 9429 bytes (reviews reviews-v1-545db77b95-vk7l9); "
+        "200, 15072 bytes (reviews reviews-v2-7bf8c9648f-2xqwm); "
+        "200, 15068 bytes (reviews reviews-v3-84779c7bbc-9zh4g)")
+    assert len({e.name for e in result.evidence}) == 3
+
+
+def test_one_bad_sample_fails_naming_its_answer_and_pod() -> None:
+    answers = (served("reviews-v1-545db77b95-vk7l9", 9429),
+               served("reviews-v2-7bf8c9648f-2xqwm", 22072))
+    result = endpoint_answers(expectation("productpage"), *answers)
+    assert result.failures == ("answer 2/2 (reviews reviews-v2-7bf8c9648f-2xqwm): body length "
+                               "is 22072 bytes, expected between 9000 and 15500",)
+
+
+def test_served_by_reads_the_pod_name_after_the_marker() -> None:
+    assert served_by(served("reviews-v3-84779c7bbc-9zh4g", 9429)) == "reviews-v3-84779c7bbc-9zh4g"
+    assert served_by(answer(body=b"<html>no marker</html>")) is None
+
+
+def test_the_productpage_check_declares_three_distinct_reads() -> None:
+    reads = check("endpoint[productpage]").reads
+    assert len(set(reads)) == 3

@@ -3,12 +3,19 @@ Probes.pods_healthy() verdict over a namespace (through a fake Kube serving the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
 
 from stackcheck.checks.model import Result, Status
 from stackcheck.checks.pods import (
+    PodPolicy,
     container_status,
+    judge_pods,
     long_running_containers,
+    parse_window,
     pod_problem,
     restarts,
     workload_of,
@@ -231,3 +238,91 @@ def test_init_container_that_exited_non_zero_is_named() -> None:
 ])
 def test_golden_shapes_are_judged_alike(golden: str, problem: str | None) -> None:
     assert pod_problem(load(golden, GOLDEN), MAX_RESTARTS) == problem
+
+
+# --- issue 11: Job runs, the restart window ------------------------------------------------
+NOW = datetime(2024, 11, 23, 12, 0, tzinfo=UTC)
+WINDOW = PodPolicy(MAX_RESTARTS, timedelta(hours=1), now=lambda: NOW)
+HEARTBEAT = {"linkerd-heartbeat": {
+    "metadata": {"name": "linkerd-heartbeat", "namespace": "linkerd"},
+    "status": {"lastScheduleTime": "2024-11-23T11:19:00Z",
+               "lastSuccessfulTime": "2024-11-22T11:19:07Z"}}}
+
+
+def failed_run(suffix: str = "q8w4z") -> Obj:
+    """A heartbeat try that exited 1 (no egress): phase Failed, container terminated Error."""
+    pod = load("completed-job-pod")
+    pod["metadata"]["name"] = f"linkerd-heartbeat-28868839-{suffix}"
+    pod["status"]["phase"] = "Failed"
+    status_of(pod, "heartbeat")["state"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    return pod
+
+
+def restarted(count: int, finished: str, **state: Any) -> Obj:
+    pod = load("classic-sidecar-pod")
+    status = status_of(pod, "reviews")
+    status["restartCount"] = count
+    status["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                                          "finishedAt": finished}}
+    if state:
+        status["state"] = state
+    return pod
+
+
+def test_a_failed_cronjob_run_warns_naming_the_cronjob_last_success_and_hint() -> None:
+    verdicts = judge_pods([failed_run("a1b2c"), failed_run("d3f4g")], HEARTBEAT, WINDOW)
+    assert verdicts.failures == ()
+    assert verdicts.warnings == (
+        "CronJob linkerd/linkerd-heartbeat: run linkerd-heartbeat-28868839 failed (2 failed "
+        "pods; container heartbeat exited 1 (Error)); last successful run "
+        "2024-11-22T11:19:07Z (1d ago); hint: it exits 1 without egress to "
+        "versioncheck.linkerd.io; where the cluster has no egress set disableHeartBeat: true "
+        "in the control-plane values (linkerd/linkerd2#7588)",)
+
+
+def test_a_failed_run_of_a_required_cronjob_fails() -> None:
+    policy = replace(WINDOW, required=frozenset({("CronJob", "linkerd-heartbeat")}))
+    verdicts = judge_pods([failed_run()], HEARTBEAT, policy)
+    assert verdicts.warnings == ()
+    assert verdicts.failures[0].startswith("CronJob linkerd/linkerd-heartbeat: run ")
+    assert [p["metadata"]["name"] for p in verdicts.bad] == ["linkerd-heartbeat-28868839-q8w4z"]
+
+
+def test_a_failed_run_without_its_cronjob_says_no_success_is_known() -> None:
+    (warning,) = judge_pods([failed_run()], {}, WINDOW).warnings
+    assert warning.startswith("Job linkerd/linkerd-heartbeat-28868839: run failed (1 failed pod")
+
+
+def test_restarts_outside_the_window_warn_with_count_and_age() -> None:
+    verdicts = judge_pods([restarted(6, "2024-11-20T12:10:00Z")], {}, WINDOW)
+    assert verdicts.failures == ()
+    assert verdicts.warnings == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times, the last 2d23h ago "
+        "(outside the 1h restart window; running cleanly since)",)
+
+
+def test_restarts_inside_the_window_count_against_the_limit() -> None:
+    verdicts = judge_pods([restarted(6, "2024-11-23T11:40:00Z")], {}, WINDOW)
+    assert verdicts.failures == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times within 1h (more than 3)",)
+
+
+def test_a_crash_loop_now_fails_however_old_its_restarts() -> None:
+    pod = restarted(6, "2024-11-20T12:10:00Z",
+                    waiting={"reason": "CrashLoopBackOff", "message": "back-off 5m0s"})
+    verdicts = judge_pods([pod], {}, WINDOW)
+    assert len(verdicts.failures) == 1 and "CrashLoopBackOff" in verdicts.failures[0]
+
+
+def test_without_a_window_restarts_count_over_the_pod_s_life() -> None:
+    verdicts = judge_pods([restarted(6, "2024-11-20T12:10:00Z")], {},
+                          PodPolicy(MAX_RESTARTS, None, now=lambda: NOW))
+    assert verdicts.failures == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times (more than 3)",)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600),
+                                               ("2d", 172800), (None, None)])
+def test_restart_window_forms(text: str | None, seconds: int | None) -> None:
+    window = parse_window(text)
+    assert (window.total_seconds() if window else None) == seconds

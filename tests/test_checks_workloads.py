@@ -85,8 +85,8 @@ def test_missing_workload_is_named() -> None:
 def test_replica_count_differs_from_the_stack_file() -> None:
     problem = workload_problem(Workload("Deployment", "productpage-v1", replicas=2), "bookinfo",
                                load("deployment-status", GOLDEN))
-    assert problem == ("Deployment bookinfo/productpage-v1 asks for 1 replicas, the stack file "
-                       "expects 2")
+    assert problem == ("Deployment bookinfo/productpage-v1 is scaled to 1 replicas, git says 2 "
+                       "(stack.yml)")
 
 
 def test_deployment_scaled_to_zero_is_not_given_a_default_replica() -> None:
@@ -127,7 +127,7 @@ def test_daemonset_that_schedules_nothing_fails() -> None:
 def test_daemonset_counts_available_pods(available: int | None, problem: str | None) -> None:
     daemonset = load("daemonset-none-scheduled")
     daemonset["status"].update(currentNumberScheduled=1, desiredNumberScheduled=1,
-                               numberReady=available or 0)
+                               updatedNumberScheduled=1, numberReady=available or 0)
     if available is not None:
         daemonset["status"]["numberAvailable"] = available
     assert workload_problem(Workload("DaemonSet", "prometheus-prometheus-node-exporter"),
@@ -181,17 +181,74 @@ def test_component_fails_naming_the_workload_and_its_crashlooping_pod() -> None:
     )
 
 
-def test_component_counts_a_failed_cronjob_pod() -> None:
+def test_component_warns_about_a_failed_heartbeat_run() -> None:
+    """linkerd2#7588: without egress the heartbeat exits 1; the mesh is fine."""
     pod = load("completed-job-pod")
     pod["status"]["phase"] = "Failed"
     status_of(pod, "heartbeat")["state"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
     verdict = component_verdict(*control_plane(pod))
-    assert verdict.failures == (
-        "pod linkerd/linkerd-heartbeat-28868839-q8w4z: Failed (container heartbeat terminated "
-        "(Error, exit code 1))",)
+    assert verdict.status is Status.WARNING, verdict.reason
+    (warning,) = verdict.warnings
+    assert warning.startswith("CronJob linkerd/linkerd-heartbeat: run linkerd-heartbeat-28868839 "
+                              "failed (1 failed pod; container heartbeat exited 1 (Error)); ")
+    assert "disableHeartBeat: true" in warning
 
 
 def test_component_fails_when_a_workload_is_missing() -> None:
     objects = [o for o in control_plane() if o["metadata"]["name"] != "linkerd-identity"]
     verdict = component_verdict(*objects)
     assert verdict.failures == ("Deployment linkerd/linkerd-identity does not exist",)
+
+
+# --- issue 11: rollouts and git --------------------------------------------------------------
+def test_a_stuck_rollout_names_progress_deadline_exceeded() -> None:
+    deployment = load("deployment-status", GOLDEN)
+    deployment["status"].pop("updatedReplicas", None)  # omitted when 0
+    deployment["status"]["conditions"] = [
+        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+         "message": 'ReplicaSet "productpage-v1-7f4d9cbb86" has timed out progressing.'}]
+    problem = workload_problem(Workload("Deployment", "productpage-v1"), "bookinfo", deployment)
+    assert problem == (
+        "Deployment bookinfo/productpage-v1: rollout incomplete, 0/1 replicas updated "
+        "(Progressing=False, ProgressDeadlineExceeded: ReplicaSet \"productpage-v1-7f4d9cbb86\" "
+        "has timed out progressing.)")
+
+
+def test_a_generation_not_yet_observed_is_in_progress() -> None:
+    deployment = load("deployment-status", GOLDEN)
+    deployment["metadata"]["generation"] = 3
+    deployment["status"]["observedGeneration"] = 2
+    problem = workload_problem(Workload("Deployment", "productpage-v1"), "bookinfo", deployment)
+    assert problem == "Deployment bookinfo/productpage-v1: generation 3 not yet observed (at 2)"
+
+
+def test_old_replicas_still_running_is_an_incomplete_rollout() -> None:
+    deployment = load("deployment-status", GOLDEN)
+    deployment["status"]["replicas"] = 2  # surge: the old pod not yet gone
+    problem = workload_problem(Workload("Deployment", "productpage-v1"), "bookinfo", deployment)
+    assert problem is not None and "2 replicas for 1 desired" in problem
+
+
+def test_a_manifest_workload_scaled_to_zero_fails_naming_both_numbers() -> None:
+    ratings = load("deployment-status", GOLDEN)
+    ratings["metadata"].update(name="ratings-v1", generation=2)
+    ratings["spec"]["replicas"] = 0
+    ratings["status"] = {"observedGeneration": 2}
+    others = [available_deployment(n, "bookinfo") for n in (
+        "productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3")]
+    verdict = evaluate("component.healthy[bookinfo]", ratings, *others)
+    assert verdict.failures == (
+        "Deployment bookinfo/ratings-v1 is scaled to 0 replicas, git says 1 "
+        "(manifests/applications/bookinfo-with-linkerd.yml)",)
+
+
+def test_a_chart_workload_scaled_away_from_the_stack_file_fails() -> None:
+    identity = available_deployment("linkerd-identity", "linkerd")
+    identity["spec"]["replicas"] = 3
+    identity["status"].update(replicas=3, updatedReplicas=3, readyReplicas=3,
+                              availableReplicas=3)
+    objects = [o for o in control_plane() if o["metadata"]["name"] != "linkerd-identity"]
+    verdict = component_verdict(*objects, identity)
+    assert verdict.failures == (
+        "Deployment linkerd/linkerd-identity is scaled to 3 replicas, git says 1 (stack.yml)",)

@@ -83,6 +83,7 @@ def test_healthy_stack_passes(tmp_path: Path, record_property: Callable[[str, ob
     _observed(record_property, "healthy", run)
     failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
     assert run.exit_code == 0, f"healthy sim failed: {failed}\n{run.output[-3000:]}"
+    assert failed == {}, "a healthy sim warns or skips: " + str(failed)
     assert len(run.results) >= 15, run.output[-2000:]
 
 
@@ -109,7 +110,10 @@ def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
 
 def _assert_warns(fault: Fault, run: SuiteRun) -> None:
     """The fault's `warns` checks end as warnings (JUnit property stackcheck.result) naming
-    the object, and show as such in the terminal summary."""
+    the object, and show as such in the terminal summary; no other check warns (a healthy
+    stack has no warning)."""
+    warned = {k for k, (state, _) in run.results.items() if state == "warning"}
+    assert warned == set(fault.warns), f"{fault.name}: warnings {sorted(warned)}"
     for check_id in fault.warns:
         state, reasons = run.results.get(check_id, ("missing", ""))
         assert state == "warning", f"{fault.name}: {check_id} is {state}\n{run.output[-3000:]}"

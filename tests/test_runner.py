@@ -13,7 +13,7 @@ import pytest
 
 from stackcheck.checks import model
 from stackcheck.checks.catalog import build_checks
-from stackcheck.checks.model import Read, ReadFailure, Result, Status
+from stackcheck.checks.model import Check, Read, ReadFailure, Result, Status
 from stackcheck.kube import ApiFailure
 from stackcheck.polling import Deadline
 from stackcheck.runner import Outcome, Runner, watched
@@ -51,6 +51,9 @@ class ScriptedReader:
             raise step
         return step
 
+    def objects(self, kind: str, namespace: str) -> dict[str, Any]:
+        return {}  # no CronJobs: pods.healthy reads them to judge Job pods as runs
+
     def pod(self, namespace: str, name: str) -> dict[str, Any]:
         raise ReadFailure("not scripted")
 
@@ -67,11 +70,19 @@ class ScriptedReader:
         pass
 
 
+def pods_only(check: Check) -> Check:
+    """The check reading only its pods (its CronJobs read as none): one read per attempt,
+    so the scripted steps are consumed in order, not by a concurrent prefetch."""
+    pods_read, *others = check.reads
+    return replace(check, reads=(pods_read,), evaluate=lambda readings: check.evaluate(
+        {**readings, **{read: {} for read in others}}))
+
+
 def run(check_id: str, *steps: Step, wait: float = 30.0) -> tuple[Outcome, ScriptedReader]:
     clock, reader = FakeClock(), ScriptedReader(*steps)
     runner = Runner(reader, [])  # type: ignore[arg-type]
-    outcome = runner.run(CHECKS[check_id], Deadline.after(wait, clock), pause=clock.pause,
-                         interval=5.0)
+    outcome = runner.run(pods_only(CHECKS[check_id]), Deadline.after(wait, clock),
+                         pause=clock.pause, interval=5.0)
     return outcome, reader
 
 
@@ -98,7 +109,8 @@ def test_failure_message_has_claim_reasons_and_hint() -> None:
     assert outcome.attempts == 4
     lines = outcome.message().splitlines()
     assert lines[0].startswith("pods.healthy[linkerd]: every pod in namespace linkerd is "
-                               "Running and Ready (at most 3 restarts): FAILED after ")
+                               "Running and Ready (at most 3 restarts within 1h); Job pods are "
+                               "judged as runs of their Job: FAILED after ")
     assert lines[0].endswith("(4 attempt(s)): 0/1 pods healthy in linkerd")
     assert lines[1] == f"  - {CRASHLOOP}"
     assert lines[2].startswith("hint: kubectl -n linkerd describe pod <pod>;")
@@ -153,7 +165,8 @@ def test_read_failures_until_the_deadline_report_the_last_reason() -> None:
 
 
 def test_watches_follow_the_declared_reads() -> None:
-    assert watched(CHECKS["pods.healthy[bookinfo]"]) == [("Pod", "bookinfo")]
+    assert watched(CHECKS["pods.healthy[bookinfo]"]) == [("Pod", "bookinfo"),
+                                                         ("CronJob", "bookinfo")]
     assert watched(CHECKS["component.healthy[linkerd-control-plane]"]) == [
         ("Deployment", "linkerd"), ("CronJob", "linkerd"), ("Pod", "linkerd")]
     assert watched(CHECKS["endpoint[productpage]"]) == []

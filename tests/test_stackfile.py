@@ -112,7 +112,33 @@ INVALID: dict[str, tuple[Edit, tuple[str, ...]]] = {
                           ("components[0].placement", "'controlplane'")),
     "bad helm repo URL": (setting("components.0.helm.repo", "prometheus-community"),
                           ("components[0].helm.repo", "does not match")),
+    "unknown service exposure": (setting("services.productpage.via", "hostport"),
+                                 ("services.productpage.via", "'hostport'")),
+    "hostPort through the API server": (
+        setting("services.prometheus.via", "hostPort"),
+        ("services.prometheus: via: hostPort and service: exclude each other",)),
+    "no samples": (setting("endpoints.0.samples", 0), ("endpoints[0].samples", "minimum of 1")),
+    "restart window without a unit": (setting("pods.restart_window", "60"),
+                                      ("pods.restart_window", "does not match")),
+    "required as a string": (setting("components.2.workloads.3.required", "yes"),
+                             ("components[2].workloads[3].required", "not of type 'boolean'")),
 }
+
+
+def test_issue_11_keys_load() -> None:
+    stack = load_stack(ROOT / "stack.yml")
+    assert stack.restart_window == "1h"
+    assert stack.services["productpage"].via == "hostPort"
+    assert stack.services["grafana"].via == "nodePort"
+    assert next(e for e in stack.endpoints if e.name == "productpage").samples == 3
+    bookinfo = stack.component("bookinfo")
+    assert {(w.name, w.git_replicas) for w in bookinfo.workloads} == {
+        (name, 1) for name in ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1",
+                               "reviews-v2", "reviews-v3")}
+    assert bookinfo.workloads[0].git_source == "manifests/applications/bookinfo-with-linkerd.yml"
+    grafana = next(w for w in stack.component("kube-prometheus-stack").workloads
+                   if w.name == "prometheus-grafana")
+    assert grafana.git_replicas is None  # a chart's workload: stack.yml gives no number
 
 
 def assert_one_clear_line(error: UsageError, *fragments: str) -> None:

@@ -10,7 +10,7 @@ from stackcheck.checks.golden import golden_checks
 from stackcheck.checks.http import endpoint_check
 from stackcheck.checks.mesh import injection_check, proxies_check
 from stackcheck.checks.model import Check
-from stackcheck.checks.pods import pods_check
+from stackcheck.checks.pods import PodPolicy, parse_window, pods_check
 from stackcheck.checks.prom import query_check, scrape_job_check
 from stackcheck.checks.workloads import component_check
 from stackcheck.stackfile import Stack
@@ -18,8 +18,8 @@ from stackcheck.stackfile import Stack
 
 def build_checks(stack: Stack) -> list[Check]:
     checks = [api_check(stack.namespaces)]
-    checks += [pods_check(ns, stack.max_restarts) for ns in stack.namespaces]
-    checks += [component_check(c, stack.max_restarts) for c in stack.components if c.workloads]
+    checks += [pods_check(ns, pod_policy(stack)) for ns in stack.namespaces]
+    checks += [component_check(c, pod_policy(stack)) for c in stack.components if c.workloads]
     checks += [injection_check(ns) for ns in stack.meshed_namespaces]
     checks += [proxies_check(ns) for ns in stack.meshed_namespaces]
     checks += [endpoint_check(e) for e in stack.endpoints]
@@ -38,3 +38,10 @@ def identity_checks(stack: Stack) -> list[Check]:
             identity.issuer_check(expected.issuer_min_days),
             *(identity.proxies_trust_check(ns) for ns in stack.meshed_namespaces),
             *(identity.proxy_versions_check(ns) for ns in stack.meshed_namespaces)]
+
+
+def pod_policy(stack: Stack) -> PodPolicy:
+    """How pods are judged: restarts, their window, the Jobs/CronJobs that must succeed."""
+    required = frozenset((w.kind, w.name) for c in stack.components for w in c.workloads
+                         if w.required)
+    return PodPolicy(stack.max_restarts, parse_window(stack.restart_window), required)

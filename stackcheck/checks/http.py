@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from stackcheck.checks import model
@@ -19,22 +20,49 @@ _NOTABLE = re.compile(r"(?i)error|exception|fail|denied|unavailable|forbidden|un
 FEATURES = {"productpage": "Bookinfo", "grafana": "Grafana", "prometheus": "Prometheus"}
 
 
+SERVED_BY = re.compile(rb"Reviews served by:\s*(?:<[^>]*>\s*)*([^\s<]+)")
+
+
 def endpoint_check(endpoint: Endpoint) -> Check:
-    read = model.http_get(endpoint.service, endpoint.path)
+    reads = tuple(model.http_get(endpoint.service, endpoint.path, n)
+                  for n in range(endpoint.samples))
+    each = f" ({endpoint.samples} answers, each judged)" if endpoint.samples > 1 else ""
     return Check(
         f"endpoint[{endpoint.name}]", "endpoint",
         FEATURES.get(endpoint.service, endpoint.service.capitalize()),
-        f"{endpoint.service} {endpoint.path} answers {endpoint.expect.status} as expected",
+        f"{endpoint.service} {endpoint.path} answers {endpoint.expect.status} as expected{each}",
         endpoint.hint or f"open {endpoint.path} on {endpoint.service} and compare with stack.yml",
-        (read,),
-        lambda readings: endpoint_answers(endpoint.expect, readings[read]),
+        reads,
+        lambda readings: endpoint_answers(endpoint.expect, *(readings[r] for r in reads)),
     )
 
 
-def endpoint_answers(expect: HttpExpectation, answer: HttpAnswer) -> Result:
-    return Result(f"GET {answer.url} -> {answer.status}, {len(answer.body)} bytes",
-                  failures=tuple(http_problems(expect, answer)),
-                  evidence=(http_evidence(answer),))
+def endpoint_answers(expect: HttpExpectation, *answers: HttpAnswer) -> Result:
+    """Each answer judged; with several, the message lists each one's size and the reviews
+    pod that served it (productpage's page names it)."""
+    if len(answers) == 1:
+        (answer,) = answers
+        return Result(f"GET {answer.url} -> {answer.status}, {len(answer.body)} bytes",
+                      failures=tuple(http_problems(expect, answer)),
+                      evidence=(http_evidence(answer),))
+    failures = [f"answer {n}/{len(answers)}{_served(a)}: {problem}"
+                for n, a in enumerate(answers, start=1) for problem in http_problems(expect, a)]
+    sizes = "; ".join(f"{a.status}, {len(a.body)} bytes{_served(a)}" for a in answers)
+    evidence = tuple(replace(http_evidence(a), name=f"GET {a.url} (answer {n})")
+                     for n, a in enumerate(answers, start=1))
+    return Result(f"GET {answers[0].url} -> {sizes}", failures=tuple(failures),
+                  evidence=evidence)
+
+
+def served_by(answer: HttpAnswer) -> str | None:
+    """The pod named after "Reviews served by:" on a Bookinfo page, if any."""
+    match = SERVED_BY.search(answer.body)
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+def _served(answer: HttpAnswer) -> str:
+    pod = served_by(answer)
+    return f" (reviews {pod})" if pod else ""
 
 
 def http_problems(expect: HttpExpectation, answer: HttpAnswer) -> list[str]:

@@ -61,8 +61,10 @@ def objects(kind: str, namespace: str) -> Read:
     return Read("objects", (kind, namespace))
 
 
-def http_get(service: str, path: str) -> Read:
-    return Read("http_get", (service, path))
+def http_get(service: str, path: str, sample: int = 0) -> Read:
+    """One answer of an endpoint; samples > 0 are further answers, each its own request
+    (a page that differs per backend, e.g. productpage per reviews pod)."""
+    return Read("http_get", (service, path) + ((str(sample),) if sample else ()))
 
 
 def prometheus_targets() -> Read:
@@ -112,7 +114,8 @@ class Reader(Protocol):
     def nodes(self) -> list[Obj]: ...
     def pods(self, namespace: str) -> list[Obj]: ...
     def objects(self, kind: str, namespace: str) -> dict[str, Obj]: ...  # by name
-    def http_get(self, service: str, path: str) -> HttpAnswer: ...  # a stack file service
+    def http_get(self, service: str, path: str,  # a stack file service; `sample` only
+                 sample: str = "0") -> HttpAnswer: ...  # makes another answer a distinct read
     def prometheus_targets(self) -> Obj: ...  # /api/v1/targets?state=active
     def prometheus_query(self, promql: str) -> Obj: ...  # /api/v1/query
     def prometheus_api(self, path: str) -> Obj: ...  # e.g. /api/v1/alerts, /api/v1/rules

@@ -1,9 +1,13 @@
 """pods.healthy[<ns>]: every pod of a namespace is Running and Ready. A pod's health from
-the pod object alone: what is wrong with it, in one line (also read by component.healthy)."""
+the pod object alone: what is wrong with it, in one line (also read by component.healthy).
+Pods of Jobs are runs: a failed run warns (fails when the stack file requires the Job);
+restarts count only within the restart window, older ones warn."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Obj, Result
@@ -65,8 +69,9 @@ def restarts(pod: Obj) -> int:
     return sum(int(s.get("restartCount") or 0) for s in items)
 
 
-def pod_problem(pod: Obj, max_restarts: int) -> str | None:
-    """Why a pod is unhealthy, or None. Pods of Jobs that Succeeded are healthy."""
+def pod_problem(pod: Obj, max_restarts: int | None) -> str | None:
+    """Why a pod is unhealthy, or None. Pods of Jobs that Succeeded are healthy. Restarts
+    count over the pod's life unless `max_restarts` is None (see restart_verdict)."""
     meta, status = pod.get("metadata", {}), pod.get("status", {})
     phase = status.get("phase", "Unknown")
     if meta.get("deletionTimestamp"):
@@ -90,7 +95,7 @@ def pod_problem(pod: Obj, max_restarts: int) -> str | None:
         why = ready.get("reason") or "Ready condition is False"
         return f"{pod_ref(pod)}: Running but not Ready ({why})"
     count = restarts(pod)
-    if count > max_restarts:
+    if max_restarts is not None and count > max_restarts:
         return f"{pod_ref(pod)}: restarted {count} times (more than {max_restarts})"
     return None
 
@@ -165,26 +170,200 @@ def _waiting(name: str, waiting: Obj, status: Obj) -> str:
     return text
 
 
-def pods_check(namespace: str, max_restarts: int) -> Check:
+@dataclass(frozen=True)
+class PodPolicy:
+    """How pods are judged beyond their own state: restarts count against `max_restarts`
+    only when the last one ended within `restart_window` (older ones warn); a failed run of
+    a Job/CronJob warns unless it is `required` ((kind, name) pairs). `now` is the clock the
+    restart ages are read against."""
+
+    max_restarts: int = 3
+    restart_window: timedelta | None = None  # None: restarts count over a pod's life
+    required: frozenset[tuple[str, str]] = frozenset()
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False)
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Pods judged: failures (with the pods to describe) and warnings."""
+
+    failures: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    bad: tuple[Obj, ...] = ()
+
+
+# what to do about a CronJob whose runs fail, by its name
+RUN_HINTS = {
+    "linkerd-heartbeat": "it exits 1 without egress to versioncheck.linkerd.io; where the "
+                         "cluster has no egress set disableHeartBeat: true in the "
+                         "control-plane values (linkerd/linkerd2#7588)",
+}
+
+
+def parse_window(text: str | None) -> timedelta | None:
+    """"90s", "30m", "1h", "2d" -> a timedelta (the stack file's schema holds the form)."""
+    if not text:
+        return None
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
+def judge_pods(pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy) -> Verdicts:
+    """Long-running pods by their state and recent restarts; pods of Jobs as runs of their
+    Job (CronJob): one verdict per failed run."""
+    failures: list[str] = []
+    warnings: list[str] = []
+    bad: list[Obj] = []
+    runs: dict[str, list[Obj]] = {}  # failed Job -> its Failed pods
+    now = policy.now()
+    for pod in pods:
+        owner = workload_of(pod)
+        if owner is not None and owner[0] == "Job" and _phase(pod) == "Failed" \
+                and not pod.get("metadata", {}).get("deletionTimestamp"):
+            runs.setdefault(owner[1], []).append(pod)
+            continue
+        why = pod_problem(pod, None if policy.restart_window else policy.max_restarts)
+        if why is None and policy.restart_window is not None:
+            why, old = restart_verdict(pod, policy, now)
+            if old:
+                warnings.append(old)
+        if why:
+            failures.append(why)
+            bad.append(pod)
+    for job, failed_pods in runs.items():
+        text, required = failed_run(job, failed_pods, cronjobs, policy, now)
+        if required:
+            failures.append(text)
+            bad.extend(failed_pods[:1])
+        else:
+            warnings.append(text)
+    return Verdicts(tuple(failures), tuple(warnings), tuple(bad))
+
+
+def restart_verdict(pod: Obj, policy: PodPolicy, now: datetime) -> tuple[str | None, str]:
+    """(failure, warning) for a pod's restarts: restarts whose last ended within the window
+    count against max_restarts; older ones are a warning with their count and age."""
+    assert policy.restart_window is not None
+    recent, old, oldest_age = 0, 0, timedelta(0)
+    for status in _all_statuses(pod):
+        count = int(status.get("restartCount") or 0)
+        if not count:
+            continue
+        ended = _parse_time(((status.get("lastState") or {}).get("terminated") or {})
+                            .get("finishedAt"))
+        if ended is None or now - ended <= policy.restart_window:
+            recent += count  # no time recorded: counted, as without a window
+        else:
+            old += count
+            oldest_age = max(oldest_age, now - ended)
+    failure = None
+    if recent > policy.max_restarts:
+        failure = (f"{pod_ref(pod)}: restarted {recent} times within "
+                   f"{_age(policy.restart_window)} (more than {policy.max_restarts})")
+    warning = ""
+    if old > policy.max_restarts:
+        warning = (f"{pod_ref(pod)}: restarted {old} times, the last {_age(oldest_age)} ago "
+                   f"(outside the {_age(policy.restart_window)} restart window; running "
+                   "cleanly since)")
+    return failure, warning
+
+
+def failed_run(job: str, pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy,
+               now: datetime) -> tuple[str, bool]:
+    """One line about a failed run of a Job (of a CronJob when one owns it), and whether
+    the stack file requires it to succeed."""
+    cronjob = cronjob_of(job, cronjobs)
+    namespace = str(pods[0].get("metadata", {}).get("namespace", "?"))
+    why = _exit(pods[0])
+    tries = f"{len(pods)} failed pod{'' if len(pods) == 1 else 's'}"
+    if cronjob is None:
+        return (f"Job {namespace}/{job}: run failed ({tries}; {why})",
+                ("Job", job) in policy.required)
+    name = str(cronjob["metadata"]["name"])
+    last = (cronjob.get("status") or {}).get("lastSuccessfulTime")
+    ended = _parse_time(last)
+    success = (f"last successful run {last} ({_age(now - ended)} ago)" if ended
+               else "no successful run recorded")
+    text = f"CronJob {namespace}/{name}: run {job} failed ({tries}; {why}); {success}"
+    if name in RUN_HINTS:
+        text += f"; hint: {RUN_HINTS[name]}"
+    return text, ("CronJob", name) in policy.required or ("Job", job) in policy.required
+
+
+def cronjob_of(job: str, cronjobs: dict[str, Obj]) -> Obj | None:
+    """The CronJob that made a Job: its Jobs are named `<cronjob>-<scheduled minute>`."""
+    head, _, tail = job.rpartition("-")
+    return cronjobs.get(head) if tail.isdigit() else None
+
+
+def _exit(pod: Obj) -> str:
+    for status in _all_statuses(pod):
+        term = (status.get("state") or {}).get("terminated")
+        if term and term.get("exitCode") not in (0, None):
+            return (f"container {status.get('name', '?')} exited {term.get('exitCode')} "
+                    f"({term.get('reason', '?')})")
+    return str((pod.get("status") or {}).get("reason") or "its containers exited")
+
+
+def _phase(pod: Obj) -> str:
+    return str((pod.get("status") or {}).get("phase") or "Unknown")
+
+
+def _all_statuses(pod: Obj) -> list[Obj]:
+    status = pod.get("status") or {}
+    return list(status.get("containerStatuses") or []) + list(
+        status.get("initContainerStatuses") or [])
+
+
+def _parse_time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _age(delta: timedelta) -> str:
+    """The two largest units, as kubectl prints ages: 2d23h, 5h10m, 1h, 45s."""
+    seconds = max(0, int(delta.total_seconds()))
+    units = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
+    for index, (unit, size) in enumerate(units):
+        if seconds >= size or unit == "s":
+            text = f"{seconds // size}{unit}"
+            if index + 1 < len(units) and unit != "s":
+                rest_unit, rest_size = units[index + 1]
+                if rest := seconds % size // rest_size:
+                    text += f"{rest}{rest_unit}"
+            return text
+    return "0s"
+
+
+def pods_check(namespace: str, policy: PodPolicy) -> Check:
     ns = namespace
+    pods_read, cronjobs_read = model.pods(ns), model.objects("CronJob", ns)
+    window = f" within {_age(policy.restart_window)}" if policy.restart_window else ""
     return Check(
         f"pods.healthy[{ns}]", "pods.healthy", "Pods",
-        f"every pod in namespace {ns} is Running and Ready (at most {max_restarts} restarts)",
+        f"every pod in namespace {ns} is Running and Ready (at most {policy.max_restarts} "
+        f"restarts{window}); Job pods are judged as runs of their Job",
         f"kubectl -n {ns} describe pod <pod>; kubectl -n {ns} logs <pod> -c <container> "
         "--previous; CrashLoopBackOff: read the last logs; Pending: read the FailedScheduling "
         "event; ImagePullBackOff: check the image name and tag",
-        (model.pods(ns),),
-        lambda readings: pods_healthy(readings[model.pods(ns)], ns, max_restarts),
+        (pods_read, cronjobs_read),
+        lambda readings: pods_healthy(readings[pods_read], ns, policy, readings[cronjobs_read]),
     )
 
 
-def pods_healthy(pods: list[Obj], namespace: str, max_restarts: int) -> Result:
+def pods_healthy(pods: list[Obj], namespace: str, policy: PodPolicy,
+                 cronjobs: dict[str, Obj] | None = None) -> Result:
     if not pods:
         return Result(f"no pods in {namespace}", failures=(f"namespace {namespace} has no pods",))
-    bad = [(pod, why) for pod in pods if (why := pod_problem(pod, max_restarts))]
-    return Result(f"{len(pods) - len(bad)}/{len(pods)} pods healthy in {namespace}",
-                  failures=tuple(why for _, why in bad),
-                  describe_pods=described(pod for pod, _ in bad))
+    verdicts = judge_pods(pods, cronjobs or {}, policy)
+    return Result(f"{len(pods) - len(verdicts.bad)}/{len(pods)} pods healthy in {namespace}",
+                  failures=verdicts.failures, warnings=verdicts.warnings,
+                  describe_pods=described(verdicts.bad))
 
 
 def described(pods: Iterable[Obj]) -> tuple[tuple[str, str], ...]:

@@ -142,6 +142,7 @@ class PodPlan:
     labels: dict[str, str]
     started: datetime
     completed: bool = False  # a Job pod that ran to completion
+    failed: bool = False  # a Job pod whose container exited 1 (restartPolicy Never)
     fault: PodFault | None = None
     node: Obj | None = None  # where it runs; None: Pending, no node takes it
     unschedulable: str = ""  # the scheduler's message when no node takes it
@@ -172,14 +173,15 @@ class Context:
     def plan(self, plan: PodPlan) -> None:
         """Record a pod and schedule it: a DaemonSet's pod comes with its node; any other
         goes where its nodeSelector and tolerations let it, or stays Pending."""
-        plan.fault = None if plan.completed else self.spec.pod_faults.get(plan.workload)
+        plan.fault = None if plan.completed or plan.failed else self.spec.pod_faults.get(
+            plan.workload)
         spec = plan.template.get("spec") or {}
         if plan.node is None:
             plan.node = scheduler.choose(spec, self.nodes, f"{plan.namespace}/{plan.name}")
         if plan.fault is PodFault.PENDING:
             plan.node = None  # the fault: the nodes that would take it lack CPU
         if plan.node is None:
-            plan.completed = False  # a Job pod that was never scheduled never ran
+            plan.completed = plan.failed = False  # a Job pod never scheduled never ran
             plan.fault = PodFault.PENDING
             plan.unschedulable = scheduler.unschedulable_message(spec, self.nodes)
         self.plans.append(plan)
@@ -216,6 +218,15 @@ def _start_offset(namespace: str, name: str) -> timedelta:
 # ----------------------------------------------------------------------------------------
 # Workload controllers: Deployment -> ReplicaSet -> pods, StatefulSet, DaemonSet, CronJob
 # ----------------------------------------------------------------------------------------
+
+
+def _scaled(ctx: Context, workload: Obj) -> Obj:
+    """SimSpec.scaled_replicas: `kubectl scale` after the deploy (the live spec.replicas
+    moves away from git; the API server bumps metadata.generation)."""
+    replicas = ctx.spec.scaled_replicas.get(workload["metadata"]["name"])
+    if replicas is None or workload["spec"].get("replicas") == replicas:
+        return workload
+    return _put(ctx.store, {**workload, "spec": {**workload["spec"], "replicas": replicas}})
 
 
 def _desired(ctx: Context, workload: Obj) -> int:
@@ -311,7 +322,37 @@ def _plan_cronjob(ctx: Context, cronjob: Obj) -> list[Obj]:
         job = _put(ctx.store, _job(cronjob, job_name, scheduled))
         _plan_job_pod(ctx, job, "CronJob", name, scheduled + timedelta(seconds=1))
         jobs.append(job)
+    if name in ctx.spec.failed_cronjobs:
+        scheduled = _latest_run(ctx, cronjob)
+        job_name = f"{name}-{int(scheduled.timestamp()) // 60}"
+        job = _put(ctx.store, _job(cronjob, job_name, scheduled))
+        _plan_failed_run(ctx, job, name, scheduled + timedelta(seconds=1))
+        jobs.append(job)
     return jobs
+
+
+def _latest_run(ctx: Context, cronjob: Obj) -> datetime:
+    """The last daily run before now (the one a failed run leaves behind)."""
+    minute, hour = [*cronjob["spec"].get("schedule", "0 0 * * *").split(), "0", "0"][:2]
+    try:
+        daily = ctx.now.replace(hour=int(hour), minute=int(minute), second=0)
+    except ValueError:
+        daily = ctx.now.replace(second=0)
+    return daily if daily < ctx.now else daily - DAY
+
+
+def _plan_failed_run(ctx: Context, job: Obj, workload: str, started: datetime) -> None:
+    """A run whose container exits 1 each try: restartPolicy Never makes each retry a new
+    pod, backoffLimit + 1 of them, 10 s, 20 s, 40 s... apart (the Job controller's back-off)."""
+    meta, template = job["metadata"], job["spec"]["template"]
+    ns, name = meta["namespace"], meta["name"]
+    labels = dict(template.get("metadata", {}).get("labels") or {})
+    delay = timedelta(0)
+    for attempt in range(int(job["spec"].get("backoffLimit", 6)) + 1):
+        pod_name = f"{name}-{name_suffix(ns, name, str(attempt))}"
+        ctx.plan(PodPlan(ns, pod_name, "CronJob", workload, _owner_ref(job), template, labels,
+                         started + delay, failed=True))
+        delay = delay * 2 + timedelta(seconds=10 + 5 * attempt)
 
 
 def _job(cronjob: Obj, job_name: str, scheduled: datetime) -> Obj:
@@ -369,7 +410,7 @@ def _injected_by(ctx: Context, plan: PodPlan) -> str | None:
     if wanted == "disabled":
         return None
     if ns_labels.get("linkerd.io/is-control-plane") == "true":
-        return None if plan.completed else f"linkerd/helm {LINKERD_VERSION}"
+        return None if plan.completed or plan.failed else f"linkerd/helm {LINKERD_VERSION}"
     if (wanted or (ns_meta.get("annotations") or {}).get(INJECT)) != "enabled":
         return None
     if ctx.spec.injector_down and "linkerd.io/extension" not in ns_labels:
@@ -623,13 +664,16 @@ class PodState:
     restarts: int
     completed: bool
     now: datetime = FALLBACK_NOW  # when the sim started: a crash loop's last exit is just before
+    failed: bool = False  # a Job pod whose container exited 1
+    old_restarts: int = 0  # restarts that ended long ago (OOMKilled), running cleanly since
 
 
 def _state_of(ctx: Context, plan: PodPlan, spec: Obj) -> PodState:
     mains = [c["name"] for c in spec["containers"] if c["name"] != PROXY]
     default = DEFAULT_RESTARTS if plan.fault is PodFault.CRASH_LOOP else 0
     restarts = ctx.spec.restart_counts.get(plan.workload, default)
-    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed, ctx.now)
+    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed, ctx.now,
+                    plan.failed, ctx.spec.old_restarts.get(plan.workload, 0))
 
 
 def _running(container: Obj, pod: str, started: datetime, ready: bool,
@@ -641,13 +685,15 @@ def _running(container: Obj, pod: str, started: datetime, ready: bool,
             "state": {"running": {"startedAt": _ts(started)}}, "lastState": {}}
 
 
-def _terminated(container: Obj, pod: str, started: datetime, seconds: int, ready: bool) -> Obj:
+def _terminated(container: Obj, pod: str, started: datetime, seconds: int, ready: bool,
+                exit_code: int = 0) -> Obj:
     return {"name": container["name"], "image": container["image"],
             "imageID": _image_id(container["image"]),
             "containerID": _container_id(pod, container["name"], 0),
             "ready": ready, "started": False, "restartCount": 0,
             "state": {"terminated": {
-                "exitCode": 0, "reason": "Completed", "startedAt": _ts(started),
+                "exitCode": exit_code, "reason": "Error" if exit_code else "Completed",
+                "startedAt": _ts(started),
                 "finishedAt": _ts(started + timedelta(seconds=seconds)),
                 "containerID": _container_id(pod, container["name"], 0)}},
             "lastState": {}}
@@ -679,9 +725,24 @@ def _pulling(container: Obj) -> Obj:
             "lastState": {}}
 
 
+def _oom_restarted(status: Obj, pod: str, started: datetime, restarts: int) -> Obj:
+    """Running since its last of `restarts` OOM kills, which ended soon after the pod
+    started (SimSpec.old_restarts: days ago)."""
+    ended = started + timedelta(minutes=10)
+    return {**status, "restartCount": restarts,
+            "containerID": _container_id(pod, status["name"], restarts),
+            "state": {"running": {"startedAt": _ts(ended + timedelta(seconds=11))}},
+            "lastState": {"terminated": {
+                "exitCode": 137, "reason": "OOMKilled",
+                "startedAt": _ts(ended - timedelta(minutes=1)), "finishedAt": _ts(ended),
+                "containerID": _container_id(pod, status["name"], restarts - 1)}}}
+
+
 def _app_status(container: Obj, pod: str, state: PodState, started: datetime) -> Obj:
     if state.completed:
         return _terminated(container, pod, started, 3, ready=False)
+    if state.failed:
+        return _terminated(container, pod, started, 2, ready=False, exit_code=1)
     is_main = container["name"] == state.main
     if is_main and state.fault is PodFault.CRASH_LOOP:
         return _crashing(container, pod, started, state.restarts, state.now)
@@ -690,7 +751,10 @@ def _app_status(container: Obj, pod: str, state: PodState, started: datetime) ->
     ready = not ((is_main and state.fault is PodFault.NOT_READY)
                  or (container["name"] == PROXY and state.fault is PodFault.PROXY_NOT_READY))
     restarts = 0 if container["name"] == PROXY else state.restarts
-    return _running(container, pod, started + timedelta(seconds=4), ready, restarts)
+    running = _running(container, pod, started + timedelta(seconds=4), ready, restarts)
+    if is_main and state.old_restarts:
+        return _oom_restarted(running, pod, started, state.old_restarts)
+    return running
 
 
 def _init_status(container: Obj, pod: str, state: PodState, started: datetime) -> Obj:
@@ -709,12 +773,13 @@ def _not_ready(statuses: list[Obj], init: list[Obj]) -> list[str]:
 
 
 def _pod_conditions(state: PodState, started: datetime, unready: list[str]) -> list[Obj]:
-    if state.completed:
+    if state.completed or state.failed:
         done = started + timedelta(seconds=5)
+        why = "PodCompleted" if state.completed else "PodFailed"
         return [_condition("PodReadyToStartContainers", False, done),
                 _condition("Initialized", True, started, "PodCompleted"),
-                _condition("Ready", False, done, "PodCompleted"),
-                _condition("ContainersReady", False, done, "PodCompleted"),
+                _condition("Ready", False, done, why),
+                _condition("ContainersReady", False, done, why),
                 _condition("PodScheduled", True, started)]
     ready_at = started + timedelta(seconds=8)
     message = f"containers with unready status: [{' '.join(unready)}]"
@@ -742,7 +807,7 @@ def _pod_status(ctx: Context, plan: PodPlan, spec: Obj, pod_ip: str) -> Obj:
     init = [_init_status(c, plan.name, state, started) for c in spec.get("initContainers") or []]
     statuses = [_app_status(c, plan.name, state, started) for c in spec["containers"]]
     unready = _not_ready(statuses, init)
-    phase = "Succeeded" if state.completed else "Running"
+    phase = "Succeeded" if state.completed else "Failed" if state.failed else "Running"
     if state.fault is PodFault.IMAGE_PULL:
         phase = "Pending"  # not every container has started yet
     status: Obj = {"phase": phase, "conditions": _pod_conditions(state, started, unready),
@@ -996,6 +1061,9 @@ def _log_lines(container: Obj, pod: str, at: str) -> list[str]:
 def _failure_lines(state: PodState, container: Obj, at: str) -> list[str]:
     if container["name"] != state.main:
         return []
+    if state.failed:  # linkerd's heartbeat without egress (controller/cmd/heartbeat)
+        return [f'time="{at}" level=fatal msg="Failed to send heartbeat: Get '
+                '\\"https://versioncheck.linkerd.io/version.json\\": dial tcp: i/o timeout"']
     if state.fault is PodFault.CRASH_LOOP:
         return [f"{at} ERROR {container['name']}: cannot connect to the "
                 "database: connection refused", "exit status 1"]
@@ -1066,6 +1134,23 @@ def _deployment_status(deploy: Obj, rs: Obj, pods: list[Obj], anchor: datetime) 
             "conditions": conditions}
 
 
+def _stuck_rollout_status(deploy: Obj, status: Obj, now: datetime) -> Obj:
+    """A rollout whose new ReplicaSet never gets its pods (its creates are refused, e.g. by
+    a quota) past progressDeadlineSeconds: the old pods still serve (Available=True), none
+    is updated, Progressing=False with reason ProgressDeadlineExceeded (the Deployment
+    controller's words: pkg/controller/deployment/util/deployment_util.go)."""
+    name = deploy["metadata"]["name"]
+    new_rs = f"{name}-{name_suffix(name, 'next', length=10)}"
+    when = _ts(now - timedelta(minutes=5))
+    conditions = [c for c in status["conditions"] if c["type"] != "Progressing"]
+    conditions.append({"type": "Progressing", "status": "False",
+                       "reason": "ProgressDeadlineExceeded",
+                       "message": f'ReplicaSet "{new_rs}" has timed out progressing.',
+                       "lastUpdateTime": when, "lastTransitionTime": when})
+    counts = {k: v for k, v in status.items() if k not in ("updatedReplicas", "conditions")}
+    return {**counts, "conditions": conditions}
+
+
 def _replicaset_status(rs: Obj, pods: list[Obj]) -> Obj:
     ready = sum(_is_ready(p) for p in pods)
     return {"observedGeneration": rs["metadata"].get("generation", 1), "replicas": len(pods),
@@ -1092,7 +1177,26 @@ def _daemonset_status(ds: Obj, pods: list[Obj], nodes: int) -> Obj:
                        numberUnavailable=max(0, nodes - ready))}
 
 
-def _job_status(job: Obj, pod: Obj | None) -> Obj:
+def _failed_job_status(job: Obj, pods: list[Obj]) -> Obj:
+    """A Job that used up its backoffLimit: each pod Failed, condition Failed with reason
+    BackoffLimitExceeded (Kubernetes 1.28: no FailureTarget without a podFailurePolicy),
+    no completionTime."""
+    ended = max(_parse_ts(p["status"]["startTime"]) for p in pods) + timedelta(seconds=3)
+    message = "Job has reached the specified backoff limit"
+
+    def condition(kind: str) -> Obj:
+        return {"type": kind, "status": "True", "lastProbeTime": _ts(ended),
+                "lastTransitionTime": _ts(ended), "reason": "BackoffLimitExceeded",
+                "message": message}
+
+    return {"startTime": job["metadata"].get("creationTimestamp", ""), "failed": len(pods),
+            "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
+            "conditions": [condition("Failed")]}
+
+
+def _job_status(job: Obj, pod: Obj | None, pods: list[Obj] | None = None) -> Obj:
+    if pods and all(p["status"].get("phase") == "Failed" for p in pods):
+        return _failed_job_status(job, pods)
     if pod is None:
         return {}
     if pod["status"].get("phase") == "Pending":  # never scheduled: still active, never done
@@ -1111,12 +1215,15 @@ def _job_status(job: Obj, pod: Obj | None) -> Obj:
                  "message": "Reached expected number of succeeded pods"}]}
 
 
-def _cronjob_status(jobs: list[Obj]) -> Obj:
+def _cronjob_status(jobs: list[Obj], last_failed: bool = False) -> Obj:
+    """lastScheduleTime: the newest run; lastSuccessfulTime: when the newest successful
+    one completed (a day before the newest when that one failed)."""
     if not jobs:
         return {}
     newest = jobs[-1]["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+    succeeded = _parse_ts(newest) - (DAY if last_failed else timedelta(0))
     return {"lastScheduleTime": newest,
-            "lastSuccessfulTime": _ts(_parse_ts(newest) + timedelta(seconds=7))}
+            "lastSuccessfulTime": _ts(succeeded + timedelta(seconds=7))}
 
 
 # ----------------------------------------------------------------------------------------
@@ -1230,7 +1337,7 @@ def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     nodes = _nodes(store)
     ctx = Context(store, spec, pod_ip_block, _now(nodes), nodes)
     _date_applied(ctx)
-    deployments = _sorted(store, "apps/v1", "Deployment")
+    deployments = [_scaled(ctx, d) for d in _sorted(store, "apps/v1", "Deployment")]
     replicasets = [(d, _plan_deployment(ctx, d)) for d in deployments]
     statefulsets = _sorted(store, "apps/v1", "StatefulSet")
     for sts in statefulsets:
@@ -1242,7 +1349,10 @@ def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     for deploy, rs in replicasets:
         owned = _owned_by(pods, rs)
         _put_status(store, rs, _replicaset_status(rs, owned))
-        _put_status(store, deploy, _deployment_status(deploy, rs, owned, ctx.anchor))
+        status = _deployment_status(deploy, rs, owned, ctx.anchor)
+        if deploy["metadata"]["name"] in spec.stuck_rollouts:
+            status = _stuck_rollout_status(deploy, status, ctx.now)
+        _put_status(store, deploy, status)
     for sts in statefulsets:
         _put_status(store, sts, _statefulset_status(sts, _owned_by(pods, sts)))
     for ds in daemonsets:
@@ -1251,5 +1361,6 @@ def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     for cronjob, jobs in cronjobs:
         for job in jobs:
             owned = _owned_by(pods, job)
-            _put_status(store, job, _job_status(job, owned[0] if owned else None))
-        _put_status(store, cronjob, _cronjob_status(jobs))
+            _put_status(store, job, _job_status(job, owned[0] if owned else None, owned))
+        _put_status(store, cronjob, _cronjob_status(
+            jobs, cronjob["metadata"]["name"] in spec.failed_cronjobs))

@@ -242,6 +242,35 @@ CATALOG: tuple[Fault, ...] = (
           _set(api_forbidden=True), ("api.reachable",), "HTTP 403"),
     Fault("api-refused", "nothing listens at the kubeconfig's server",
           _set(api_refused=True), ("api.reachable",), "connection refused"),
+    # issue 11: real clusters judged right
+    Fault("heartbeat-failed", "linkerd-heartbeat's last run failed (no egress: each try "
+          "exits 1, linkerd2#7588): the mesh is fine, so a warning",
+          _add("failed_cronjobs", "linkerd-heartbeat"),
+          must_mention="CronJob linkerd/linkerd-heartbeat: run linkerd-heartbeat-",
+          warns=("pods.healthy[linkerd]", "component.healthy[linkerd-control-plane]")),
+    Fault("heartbeat-failed-fail-on-warning", "linkerd-heartbeat's last run failed, and the "
+          "run is asked to fail on warnings (--fail-on warning)",
+          _add("failed_cronjobs", "linkerd-heartbeat"),
+          ("pods.healthy[linkerd]", "component.healthy[linkerd-control-plane]"),
+          "disableHeartBeat: true", ("--fail-on", "warning")),
+    Fault("old-restarts", "reviews-v1 was OOM-killed 6 times 3 days ago and has run cleanly "
+          "since: a warning, not a failure",
+          lambda s: s.old_restarts.__setitem__("reviews-v1", 6),
+          must_mention="restarted 6 times, the last 2d23h ago",
+          warns=("pods.healthy[bookinfo]", "component.healthy[bookinfo]")),
+    Fault("scaled-to-zero", "ratings-v1 was scaled to 0 replicas live; its manifest says 1",
+          lambda s: s.scaled_replicas.__setitem__("ratings-v1", 0),
+          ("component.healthy[bookinfo]",),
+          "Deployment bookinfo/ratings-v1 is scaled to 0 replicas, git says 1"),
+    Fault("host-port-unbound", "productpage's hostPort is declared but nothing answers on its "
+          "node (a CNI without the portmap plugin): connection refused",
+          _set(host_port_unbound=True), ("endpoint[productpage]",),
+          "(hostIP of pod bookinfo/productpage-v1-"),
+    Fault("stuck-rollout", "details-v1's rollout is stuck: its new ReplicaSet gets no pods "
+          "past the progress deadline (old pods still serve)",
+          _add("stuck_rollouts", "details-v1"), ("component.healthy[bookinfo]",),
+          "Deployment bookinfo/details-v1: rollout incomplete, 0/1 replicas updated "
+          "(Progressing=False, ProgressDeadlineExceeded"),
     # --- issue 14: Linkerd identity, alerting health, golden signals -----------------------
     Fault("anchor-expiring", "the Linkerd trust anchor expires in 10 days (the issuer, which "
           "cannot outlive it, too): a warning, the run passes",

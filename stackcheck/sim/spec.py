@@ -33,6 +33,13 @@ class SimSpec:
     # none (successfulJobsHistoryLimit: 0), so only a run just finished shows one
     heartbeat_jobs: int = 0
     restart_counts: dict[str, int] = field(default_factory=dict)  # workload -> restartCount
+    # workload -> restarts that ended days ago (OOMKilled soon after start), running since
+    old_restarts: dict[str, int] = field(default_factory=dict)
+    # CronJobs whose last run failed (each try exits 1: linkerd-heartbeat without egress)
+    failed_cronjobs: set[str] = field(default_factory=set)
+    scaled_replicas: dict[str, int] = field(default_factory=dict)  # live spec.replicas
+    # Deployments whose rollout stalls past its deadline (Progressing=False, none updated)
+    stuck_rollouts: set[str] = field(default_factory=set)
     # scale: a meshed Deployment `load-generator` in bookinfo with this many healthy replicas
     # (no metrics server and no scrape target each: Prometheus's targets stay bounded)
     extra_pods: int = 0
@@ -46,10 +53,11 @@ class SimSpec:
     drifted_fields: dict[str, dict[str, object]] = field(default_factory=dict)
     stray_objects: list[dict[str, object]] = field(default_factory=list)  # applied as well
     # --- HTTP endpoints ---
-    # Where productpage's hostPort answers. The real semantics is False: only on the address of
-    # the node that runs the pod. True (every node's address, like a NodePort) until the suite
-    # locates hostPorts by the pod's status.hostIP (issue 11); then flip it.
-    host_port_on_every_node: bool = True
+    # Where productpage's hostPort answers: only on the address of the node that runs the pod
+    # (the real semantics); True: on every node's address, like a NodePort
+    host_port_on_every_node: bool = False
+    # the CNI has no portmap plugin: a hostPort is accepted but nothing is bound (refused)
+    host_port_unbound: bool = False
     productpage_status: int = 200
     productpage_errors: set[str] = field(default_factory=set)  # {"details", "reviews"}
     productpage_padding: int = 0  # extra bytes appended to the page body

@@ -139,7 +139,9 @@ class SimulatedStack:
         wanted: list[tuple[ProductPage | Grafana, str, int]] = [
             (grafana, address, port) for port in _node_ports(self.store, *GRAFANA[:2])
             for address in nodes.values()]
-        for port, host_ips in _host_ports(self.store, *PRODUCTPAGE[:2]).items():
+        host_ports = {} if self.spec.host_port_unbound else _host_ports(self.store,
+                                                                        *PRODUCTPAGE[:2])
+        for port, host_ips in host_ports.items():
             addresses = nodes.values() if self.spec.host_port_on_every_node else host_ips
             wanted += [(productpage, address, port) for address in sorted(set(addresses))]
         for app, address, port in wanted:

@@ -30,7 +30,8 @@ from stackcheck.sim.store import ObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTS = ROOT / "tests" / "data" / "facts"
-OWN_FACT_FILES = ("bookinfo.yml", "linkerd.yml", "heartbeat.yml", "prometheus-operator.yml")
+OWN_FACT_FILES = ("bookinfo.yml", "linkerd.yml", "heartbeat.yml", "prometheus-operator.yml",
+                  "workload-status.yml")
 MANIFESTS = [ROOT / "manifests/applications/bookinfo-with-linkerd.yml",
              ROOT / "manifests/applications/traffic-generator.yml",
              ROOT / "manifests/observability/linkerd-podmonitors.yml"]
@@ -41,8 +42,6 @@ Obj = dict[str, Any]
 
 # fact id -> why the sim is not held to it (yet)
 NOT_SIMULATED = {
-    ("linkerd-heartbeat", "exit-without-egress"):
-        "the sim has no failing heartbeat run yet: judging one is issue 11's check work",
     ("bookinfo", "image-source"): "provenance of the other facts, nothing to simulate",
     ("prometheus-operator", "operator-version"): "provenance of the other facts",
 }
@@ -103,6 +102,11 @@ def test_every_fact_is_held_or_said_not_to_be() -> None:
 
 
 HELD = {
+    # held in tests/sim/test_workload_shapes.py
+    ("kubernetes", key) for key in (
+        "job-pod-failed", "job-backoff-limit", "job-failed-condition", "cronjob-status",
+        "oom-killed", "progress-deadline-exceeded", "scale-bumps-generation")
+} | {
     ("bookinfo", key) for key in (
         "page-bytes", "reviews-error-bytes", "details-error-bytes", "both-error-bytes",
         "pod-name-bytes", "page-start", "title", "healthy-markers", "reviews-served-by",
@@ -116,7 +120,7 @@ HELD = {
 } | {
     ("linkerd-heartbeat", key) for key in (
         "schedule", "successful-jobs-history-limit", "failed-jobs-history-limit",
-        "concurrency-policy", "restart-policy", "container")
+        "concurrency-policy", "restart-policy", "container", "exit-without-egress")
 } | {
     ("prometheus-operator", key) for key in (
         "pod-monitor-selector", "pod-monitor-namespace-selector", "selector-semantics",
@@ -321,6 +325,22 @@ def test_heartbeat_cronjob_spec(store: ObjectStore) -> None:
     pod_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
     assert pod_spec["restartPolicy"] == known["restart-policy"]
     assert [c["name"] for c in pod_spec["containers"]] == [known["container"]]
+
+
+def test_a_heartbeat_run_without_egress_exits_1_saying_so() -> None:
+    known = facts("heartbeat.yml")["exit-without-egress"]
+    cluster = ObjectStore()
+    spec = SimSpec(failed_cronjobs={"linkerd-heartbeat"})
+    load_content(cluster, MANIFESTS, spec)
+    reconcile(cluster, spec, BLOCK)
+    failed = [p for p in cluster.list_objects("v1", "Pod", "linkerd")
+              if p["metadata"]["name"].startswith("linkerd-heartbeat-")]
+    assert failed
+    for pod in failed:
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["state"]["terminated"]["exitCode"] == known["exit_code"]
+        log = cluster.logs[("linkerd", pod["metadata"]["name"], status["name"])]
+        assert known["log"] in log and "level=fatal" in log
 
 
 def test_a_healthy_sim_keeps_no_succeeded_heartbeat_job(store: ObjectStore) -> None:

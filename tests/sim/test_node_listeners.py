@@ -1,5 +1,6 @@
 """The sim's nodes each have an address in its loopback block; Grafana's NodePort answers on
-every one, productpage's hostPort where SimSpec.host_port_on_every_node says."""
+every one, productpage's hostPort only on its pod's node (the default, as on a cluster) or
+everywhere (SimSpec.host_port_on_every_node)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ def started(tmp_path: Path, spec: SimSpec) -> Iterator[SimulatedStack]:
 
 @pytest.fixture
 def every_node(tmp_path: Path) -> Iterator[SimulatedStack]:
-    yield from started(tmp_path, SimSpec(prometheus_down=True))
+    yield from started(tmp_path, SimSpec(prometheus_down=True, host_port_on_every_node=True))
 
 
 @pytest.fixture
 def pod_node_only(tmp_path: Path) -> Iterator[SimulatedStack]:
-    yield from started(tmp_path, SimSpec(prometheus_down=True, host_port_on_every_node=False))
+    yield from started(tmp_path, SimSpec(prometheus_down=True))
 
 
 def answers(url: str) -> bool:

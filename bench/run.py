@@ -48,10 +48,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stackcheck.settings import CACHE_FOLDER  # noqa: E402
+from stackcheck.sim.alertmanager import AlertmanagerServer  # noqa: E402
 from stackcheck.sim.apiserver import ApiServer  # noqa: E402
 from stackcheck.sim.controller import reconcile  # noqa: E402
 from stackcheck.sim.spec import PodFault, SimSpec  # noqa: E402
-from stackcheck.sim.stack import GRAFANA, PRODUCTPAGE, PROMETHEUS, VERIFIER, SimulatedStack  # noqa: E402
+from stackcheck.sim.stack import (  # noqa: E402
+    ALERTMANAGER,
+    GRAFANA,
+    PRODUCTPAGE,
+    PROMETHEUS,
+    VERIFIER,
+    SimulatedStack,
+)
 from stackcheck.stackfile import load_stack  # noqa: E402
 
 PYTHON = sys.executable
@@ -108,6 +116,8 @@ def start_sim(workdir: Path, extra_pods: int = 0, spec: SimSpec | None = None) -
     api.register_service_proxy(*GRAFANA, handle.service_urls["grafana"])
     if handle.prometheus_url:
         api.register_service_proxy(*PROMETHEUS, handle.prometheus_url)
+    alertmanager = next(c for c in sim._running if isinstance(c, AlertmanagerServer))
+    api.register_service_proxy(*ALERTMANAGER, alertmanager.url)  # the alerting checks read it
     startup = time.monotonic() - started
     kubeconfig = workdir / "kubeconfig-tls"
     kubeconfig.write_text(yaml.safe_dump({

@@ -10,6 +10,7 @@ healthy stack needs are checked (see RULES). Each problem names the file, the ob
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -538,10 +539,17 @@ def pinned_problem(node: Mapping[str, Any]) -> str | None:
 def chart_placement_keys(chart: str, version: str) -> dict[str, list[str]] | None:
     """The values keys that place the chart's pod templates at that version (recorded in
     stackcheck/data/chart-placement.yml), or None when the version is not recorded."""
-    for entry in yaml.safe_load(CHART_PLACEMENT.read_text(encoding="utf-8"))["charts"]:
+    for entry in _chart_placement()["charts"]:
         if entry["chart"] == chart and str(entry["version"]) == version:
             return {str(key): list(templates) for key, templates in entry["keys"].items()}
     return None
+
+
+@functools.cache
+def _chart_placement() -> Any:
+    """The recorded keys, read once a run with libyaml's parser (PyYAML's own parser,
+    once per chart, cost ~5 ms of the first run after a manifest change)."""
+    return yaml_load(CHART_PLACEMENT.read_text(encoding="utf-8"))
 
 
 def _pinned(docs: list[Doc], values: list[Values], stack: Stack) -> list[Problem]:

@@ -72,6 +72,7 @@ WATCH_TICK = 0.5  # how often a watch notices the server stopping
 PAGE_SNAPSHOTS = 256  # list snapshots kept for continue tokens
 SERVER_THREADS = 64  # requests served at once; an open watch holds one
 KEEP_ALIVE_SECONDS = 30  # an idle kept-alive connection, or a silent client, is closed then
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 HOP_HEADERS = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailer", "transfer-encoding", "upgrade", "host",
                          "content-length", "content-encoding", "authorization"})
@@ -395,7 +396,7 @@ class ApiServer:
         # requests (HTTP/1.1), as kube-apiserver keeps them, with TCP_NODELAY as Go sets it
         server = wsgi.Server(("127.0.0.1", port), self._wsgi, numthreads=SERVER_THREADS,
                              server_name="sim-apiserver", timeout=KEEP_ALIVE_SECONDS,
-                             shutdown_timeout=2)
+                             shutdown_timeout=2, request_queue_size=listen_backlog())
         server.version = ""  # no Server header: kube-apiserver sends none
         if tls:
             self._tls_dir = tempfile.TemporaryDirectory(prefix="stackcheck-sim-tls-")
@@ -1112,6 +1113,18 @@ def _selected_type(event: WatchEvent, matches: Any) -> str | None:
     if now:
         return "ADDED" if event.previous is not None else event.type
     return "DELETED" if before else None
+
+
+def listen_backlog() -> int:
+    """The listen backlog kube-apiserver's Go listener asks for: the kernel's somaxconn
+    (golang/go src/net/sock_linux.go maxListenerBacklog, go1.22: 4096 on Linux >= 5.4),
+    syscall.SOMAXCONN 128 when unreadable or 0. cheroot's default of 5 overflowed with 16
+    reads at once: 1 s stalls on TCP's SYN retry."""
+    try:
+        value = int(SOMAXCONN.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return 128
+    return value if value > 0 else 128
 
 
 def _builtin(resource: Resource) -> bool:

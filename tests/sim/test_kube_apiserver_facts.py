@@ -5,6 +5,8 @@ sim serves or writes."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 import requests
 import yaml
 
+from stackcheck.sim import apiserver as apiserver_module
 from stackcheck.sim import store as store_module
 from stackcheck.sim import tables
 from stackcheck.sim.apiserver import ApiServer
@@ -326,3 +329,25 @@ def test_creation_order(faulty: ObjectStore) -> None:
 
 def test_every_readonly_rbac_document_loads() -> None:
     assert list(read_objects(ROOT / "manifests/rbac/verifier-readonly.yml"))
+
+
+# --- the listener ------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("ss") is None or not apiserver_module.SOMAXCONN.exists(),
+                    reason="needs Linux's ss and /proc/sys/net/core/somaxconn")
+def test_listen_backlog_is_somaxconn(api: ApiServer) -> None:
+    port = api.base_url.rsplit(":", 1)[1]
+    listing = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout.split()
+    # a listening socket's Send-Q is its backlog
+    somaxconn = int(apiserver_module.SOMAXCONN.read_text(encoding="ascii").split()[0])
+    assert int(listing[2]) == somaxconn
+
+
+def test_listen_backlog_when_somaxconn_is_unreadable(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    fact = FACTS["listen-backlog"]
+    monkeypatch.setattr(apiserver_module, "SOMAXCONN", tmp_path / "missing")
+    assert apiserver_module.listen_backlog() == fact["unreadable"]
+    (tmp_path / "zero").write_text("0\n", encoding="ascii")
+    monkeypatch.setattr(apiserver_module, "SOMAXCONN", tmp_path / "zero")
+    assert apiserver_module.listen_backlog() == fact["unreadable"]

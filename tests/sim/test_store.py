@@ -87,6 +87,15 @@ def test_returned_objects_are_copies(store: ObjectStore) -> None:
     assert stored["metadata"]["labels"] == {} and stored["spec"]["nodeName"] == "node-1"
 
 
+def test_json_copy_is_deep_and_equal() -> None:
+    original: dict[str, Any] = {"a": [{"b": 1.5, "c": None, "d": True}], "e": ("t", ["u"])}
+    copied = store_module.json_copy(original)
+    assert copied == original and type(copied["e"]) is tuple
+    copied["a"][0]["b"] = 2
+    copied["e"][1].append("v")  # a tuple's insides are copied too (copy.deepcopy's way)
+    assert original == {"a": [{"b": 1.5, "c": None, "d": True}], "e": ("t", ["u"])}
+
+
 def test_scope_normalised(store: ObjectStore) -> None:
     ns = store.apply({"apiVersion": "v1", "kind": "Namespace",
                       "metadata": {"name": "bookinfo", "namespace": "ignored"}})

@@ -28,10 +28,10 @@ from stackcheck.diagnostics import pod_evidence
 from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
 
 RETRY_INTERVAL = 1.0
-# A stock run's ~15 reads after the API answers go in two waves of 8: with 16 (one wave, two
-# round trips in all instead of three) the sim's API server dropped connections (its listen
-# backlog is cheroot's default of 5): 1 s stalls on TCP's SYN retry in a quarter of runs.
-CONCURRENT_READS = 8
+# A stock run's ~24 reads after the API answers go in two waves of 16 (with 8, three waves:
+# a round trip more at every API latency). 16 once dropped connections on the sim, whose
+# listen backlog was cheroot's 5; it is somaxconn now, as kube-apiserver's (Go's) listener.
+CONCURRENT_READS = 16
 WATCHED_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet", "CronJob"})
 
 

@@ -17,9 +17,10 @@ from stackcheck.stackfile import Stack
 
 
 def build_checks(stack: Stack) -> list[Check]:
+    policy = pod_policy(stack)
     checks = [api_check(stack.namespaces)]
-    checks += [pods_check(ns, pod_policy(stack)) for ns in stack.namespaces]
-    checks += [component_check(c, pod_policy(stack)) for c in stack.components if c.workloads]
+    checks += [pods_check(ns, policy) for ns in stack.namespaces]
+    checks += [component_check(c, policy) for c in stack.components if c.workloads]
     checks += [injection_check(ns) for ns in stack.meshed_namespaces]
     checks += [proxies_check(ns) for ns in stack.meshed_namespaces]
     checks += [endpoint_check(e) for e in stack.endpoints]

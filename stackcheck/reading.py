@@ -135,23 +135,10 @@ class StackReader:
 
     def alertmanager_alerts(self) -> list[Obj]:
         """/api/v2/alerts of the stack file's service `alertmanager` (a JSON list)."""
-        service = ALERTMANAGER_SERVICE
-        spec = self.stack.services.get(service)
-        if spec is None:
-            raise ReadFailure(f"the stack file defines no service {service!r}", transient=False)
-        if self.settings.url_for(service) is None and spec.proxied is not None:
-            with _api_failures():
-                return self._api().service_proxy_list(spec.proxied, spec.port, ALERTS_V2)
-        url = join_url(self.base_url(service), ALERTS_V2)
-        answer = self._http_get(url)
-        if answer.status != 200:
-            raise ReadFailure(f"GET {url}: HTTP {answer.status} {answer.reason}")
-        try:
-            alerts = json.loads(answer.body)
-        except ValueError:
-            alerts = None
-        if not isinstance(alerts, list):
-            raise ReadFailure(f"GET {url}: the answer is not a JSON list")
+        if ALERTMANAGER_SERVICE not in self.stack.services:
+            raise ReadFailure(f"the stack file defines no service {ALERTMANAGER_SERVICE!r}",
+                              transient=False)
+        alerts: list[Obj] = self._service_json(ALERTMANAGER_SERVICE, ALERTS_V2, [], list)
         return alerts
 
     def base_url(self, service: str) -> str:
@@ -213,19 +200,33 @@ class StackReader:
                           "service's URL option")
 
     def _prometheus_get(self, path: str, query: list[tuple[str, str]]) -> Obj:
-        service = self.stack.prometheus_service or "prometheus"
+        answer: Obj = self._service_json(self.stack.prometheus_service or "prometheus", path,
+                                         query, dict)
+        return answer
+
+    def _service_json(self, service: str, path: str, query: list[tuple[str, str]],
+                      shape: type[dict[str, Any]] | type[list[Any]]) -> Any:
+        """A JSON `shape` (object or list) from a stack file service: through the API
+        server's service proxy unless its URL option is given, else by HTTP."""
         spec = self.stack.services[service]
         if self.settings.url_for(service) is None and spec.proxied is not None:
             with _api_failures():
-                return self._api().service_proxy(spec.proxied, spec.port, path, query)
+                api = self._api()
+                if shape is list:
+                    return api.service_proxy_list(spec.proxied, spec.port, path, query)
+                return api.service_proxy(spec.proxied, spec.port, path, query)
         url = join_url(self.base_url(service), path)
         answer = self._http_get(url, query)
         if answer.status != 200:
             raise ReadFailure(f"GET {url}: HTTP {answer.status} {answer.reason}")
         try:
-            return dict(json.loads(answer.body))
+            data = json.loads(answer.body)
         except ValueError:
-            raise ReadFailure(f"GET {url}: the answer is not a JSON object") from None
+            data = None
+        if not isinstance(data, shape):
+            kind = "list" if shape is list else "object"
+            raise ReadFailure(f"GET {url}: the answer is not a JSON {kind}")
+        return data
 
     def _http_get(self, url: str, query: list[tuple[str, str]] | None = None) -> HttpAnswer:
         """GET without following redirects; 5xx/429 answers, resets and timeouts retried

@@ -31,7 +31,7 @@ import yaml
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Evidence, Obj, Read, Readings, Result
 from stackcheck.gitobjects import GitObject, load_objects
-from stackcheck.stackfile import Component, DriftRule, Stack, yaml_load
+from stackcheck.stackfile import PROJECT_ROOT, Component, DriftRule, Stack, yaml_load
 from stackcheck.static import chart_placement_keys
 
 # kinds a manifest may hold that the Reader lists (kube.py's _KIND_PATHS)
@@ -195,7 +195,7 @@ def judged(drifts: Sequence[Drift], stack: Stack, summary: str) -> Result:
 
 # --- drift.manifests[<component>] ------------------------------------------------------
 def manifest_objects(stack: Stack, component: Component) -> list[GitObject]:
-    root = Path(stack.source).resolve().parent
+    root = PROJECT_ROOT  # manifests and values are named from the project, as everywhere
     return [obj for file in component.manifests
             for obj in load_objects(root, file, component.namespace)
             if obj.kind in READABLE_KINDS]
@@ -250,7 +250,7 @@ def helm_expectations(stack: Stack, component: Component) -> list[HelmExpectatio
     helm = component.helm
     if helm is None or not helm.values:
         return []
-    root = Path(stack.source).resolve().parent
+    root = PROJECT_ROOT  # manifests and values are named from the project, as everywhere
     try:
         values = yaml_load((root / helm.values).read_text(encoding="utf-8"), "bounded")
     except (OSError, yaml.YAMLError):

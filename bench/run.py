@@ -120,13 +120,21 @@ def start_sim(workdir: Path, extra_pods: int = 0, spec: SimSpec | None = None) -
     api.register_service_proxy(*ALERTMANAGER, alertmanager.url)  # the alerting checks read it
     startup = time.monotonic() - started
     kubeconfig = workdir / "kubeconfig-tls"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sim",
-        "clusters": [{"name": "sim", "cluster": {"server": url,
-                                                 "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "verifier", "user": {"token": sim.verifier_token}}],
-        "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "verifier"}}],
-    }), encoding="utf-8")
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "sim",
+                "clusters": [
+                    {"name": "sim", "cluster": {"server": url, "insecure-skip-tls-verify": True}}
+                ],
+                "users": [{"name": "verifier", "user": {"token": sim.verifier_token}}],
+                "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "verifier"}}],
+            }
+        ),
+        encoding="utf-8",
+    )
     kubeconfig.chmod(0o600)
     pods = len(sim.store.list_objects("v1", "Pod"))
     _collect_untimed()
@@ -139,16 +147,35 @@ def clean_env() -> dict[str, str]:
     user's machine. Inherited from a sandbox that sets it, it made every timed suite run
     compile the project's own modules and pytest rewrite its conftests again (~50 ms), while
     the empty-test baseline imports only precompiled site-packages."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("STACKCHECK_") and k != "PYTHONDONTWRITEBYTECODE"}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("STACKCHECK_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
 
 
 def suite_command(sim: BenchSim, report_dir: Path, wait: float) -> list[str]:
-    return [PYTHON, "-m", "pytest", "suites/", "--target", "kubeconfig",
-            "--kubeconfig", str(sim.kubeconfig),
-            "--productpage-url", sim.urls["productpage"], "--grafana-url", sim.urls["grafana"],
-            "--wait", f"{wait:g}", "--html-report", "false", "--report-dir", str(report_dir),
-            "-q"]
+    return [
+        PYTHON,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "kubeconfig",
+        "--kubeconfig",
+        str(sim.kubeconfig),
+        "--productpage-url",
+        sim.urls["productpage"],
+        "--grafana-url",
+        sim.urls["grafana"],
+        "--wait",
+        f"{wait:g}",
+        "--html-report",
+        "false",
+        "--report-dir",
+        str(report_dir),
+        "-q",
+    ]
 
 
 @dataclass
@@ -167,8 +194,15 @@ def run_suite(sim: BenchSim, tmp: Path, wait: float = 0, cold: bool = False) -> 
     report_dir = Path(tempfile.mkdtemp(prefix="report-", dir=tmp))
     before = sim.counts()
     started = time.monotonic()
-    done = subprocess.run(suite_command(sim, report_dir, wait), cwd=ROOT, env=clean_env(),
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        suite_command(sim, report_dir, wait),
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     seconds = time.monotonic() - started
     return Run(seconds, done.returncode, done.stdout + done.stderr, sim.counts() - before)
 
@@ -185,8 +219,9 @@ def run_away(sim: BenchSim, tmp: Path, latency: float) -> Run:
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, str]:
     started = time.monotonic()
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     return time.monotonic() - started, done.returncode, done.stdout + done.stderr
 
 
@@ -212,8 +247,11 @@ class Series:
 
     def counts(self) -> Counter[str]:
         seen = {frozenset(r.counts.items()) for r in self.runs}
-        require(len(seen) == 1, f"{self.what}: request counts differ between runs: "
-                f"{[r.counts for r in self.runs]}", "")
+        require(
+            len(seen) == 1,
+            f"{self.what}: request counts differ between runs: {[r.counts for r in self.runs]}",
+            "",
+        )
         return self.runs[0].counts
 
 
@@ -237,9 +275,13 @@ def empty_pytest(tmp: Path) -> Callable[[], Run]:
 
 
 def kubectl_curl(sim: BenchSim) -> Callable[[], Run]:
-    env = {**clean_env(), "KUBECONFIG": str(sim.kubeconfig),
-           "PRODUCTPAGE_URL": sim.urls["productpage"], "GRAFANA_URL": sim.urls["grafana"],
-           "HOME": str(sim.kubeconfig.parent)}  # kubectl's discovery cache: per sim
+    env = {
+        **clean_env(),
+        "KUBECONFIG": str(sim.kubeconfig),
+        "PRODUCTPAGE_URL": sim.urls["productpage"],
+        "GRAFANA_URL": sim.urls["grafana"],
+        "HOME": str(sim.kubeconfig.parent),
+    }  # kubectl's discovery cache: per sim
     return lambda: Run(*timed(["bash", str(SCRIPT)], ROOT, env), Counter())
 
 
@@ -250,9 +292,14 @@ def readiness(tmp: Path) -> tuple[float, float, float]:
     try:
         report_dir = tmp / "report-readiness"
         before = sim.counts()["watch"]
-        process = subprocess.Popen(suite_command(sim, report_dir, 30), cwd=ROOT,
-                                   env=clean_env(), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            suite_command(sim, report_dir, 30),
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while sim.counts()["watch"] == before and process.poll() is None:
             require(time.monotonic() < deadline, "the suite never watched the pods", "")
@@ -260,8 +307,11 @@ def readiness(tmp: Path) -> tuple[float, float, float]:
         time.sleep(0.5)  # well inside the watch: the flip is not timed to a poll
         flip_wall, flip = time.time(), time.monotonic()
         spec.pod_faults.clear()
-        pod_ip = next(p["status"]["podIP"] for p in sim.sim.store.list_objects("v1", "Pod")
-                      if p.get("status", {}).get("podIP", "").startswith("127."))
+        pod_ip = next(
+            p["status"]["podIP"]
+            for p in sim.sim.store.list_objects("v1", "Pod")
+            if p.get("status", {}).get("podIP", "").startswith("127.")
+        )
         reconcile(sim.sim.store, spec, ".".join(pod_ip.split(".")[:2]))
         output, _ = process.communicate(timeout=120)
         suite_done = time.monotonic()
@@ -284,13 +334,26 @@ def check_stop(report_dir: Path, check_id: str) -> float:
 
 # --- the report ---------------------------------------------------------------------------------
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "?")
-    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal")), 0)
-    return (f"{os.cpu_count()} CPU ({model}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "?",
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    return (
+        f"{os.cpu_count()} CPU ({model}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def requests_of(counts: Counter[str]) -> tuple[int, int]:
@@ -304,8 +367,11 @@ def verdict(ok: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--scales", default="1000,10000", help="total pod counts for (b)")
     args = parser.parse_args(argv)
@@ -320,8 +386,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             empty = Series("pytest on an empty test", empty_pytest(tmp), [])
             warm = Series("the suite (stock)", partial(run_suite, stock, tmp), [])
-            cold = Series("the suite (stock, no result cache)",
-                          partial(run_suite, stock, tmp, cold=True), [])
+            cold = Series(
+                "the suite (stock, no result cache)", partial(run_suite, stock, tmp, cold=True), []
+            )
             script = Series("bench/kubectl_curl.sh", kubectl_curl(stock), [])
             print(f"bench: {args.repeat} rounds at the stock size ...", file=sys.stderr)
             rounds([empty, warm, cold, script], args.repeat)
@@ -333,23 +400,24 @@ def main(argv: list[str] | None = None) -> int:
                 sim = start_sim(tmp / f"sim-{total}", extra_pods=max(0, total - stock.pods))
                 try:
                     base = Series("the suite (stock)", partial(run_suite, stock, tmp), [])
-                    scaled = Series(f"the suite ({sim.pods} pods)",
-                                    partial(run_suite, sim, tmp), [])
-                    print(f"bench: {args.repeat} rounds at {sim.pods} pods ...",
-                          file=sys.stderr)
+                    scaled = Series(
+                        f"the suite ({sim.pods} pods)", partial(run_suite, sim, tmp), []
+                    )
+                    print(f"bench: {args.repeat} rounds at {sim.pods} pods ...", file=sys.stderr)
                     rounds([base, scaled], args.repeat)
                 finally:
                     sim.stop()
-                rows.append((sim.pods, sim.startup, scaled.median(), base.median(),
-                             scaled.counts()))
+                rows.append(
+                    (sim.pods, sim.startup, scaled.median(), base.median(), scaled.counts())
+                )
             print(f"bench: starting a sim {LATENCY * 1000:.0f} ms away ...", file=sys.stderr)
             far_sim = start_sim(tmp / "sim-far")
             try:
                 near = Series("the suite (no latency)", partial(run_away, far_sim, tmp, 0.0), [])
-                far = Series("the suite (API 100 ms away)",
-                             partial(run_away, far_sim, tmp, LATENCY), [])
-                print(f"bench: {args.repeat} rounds with and without latency ...",
-                      file=sys.stderr)
+                far = Series(
+                    "the suite (API 100 ms away)", partial(run_away, far_sim, tmp, LATENCY), []
+                )
+                print(f"bench: {args.repeat} rounds with and without latency ...", file=sys.stderr)
                 rounds([near, far], args.repeat)
             finally:
                 far_sim.stop()
@@ -367,39 +435,57 @@ def main(argv: list[str] | None = None) -> int:
     say("| measurement | value | target | |")
     say("| --- | --- | --- | --- |")
     say(f"| (a) pytest on an empty test (startup) | {empty_time:.2f} s | | |")
-    say(f"| (a) suite, stock stack ({stock.pods} pods) | {stock_time:.2f} s = "
+    say(
+        f"| (a) suite, stock stack ({stock.pods} pods) | {stock_time:.2f} s = "
         f"{stock_time / empty_time:.2f}x startup | <= 2x | "
-        f"{verdict(stock_time <= 2 * empty_time)} |")
-    say(f"| (a) the same, result cache cleared (a run after a manifest change) | "
+        f"{verdict(stock_time <= 2 * empty_time)} |"
+    )
+    say(
+        f"| (a) the same, result cache cleared (a run after a manifest change) | "
         f"{cold_time:.2f} s = {cold_time / empty_time:.2f}x startup | <= 2x | "
-        f"{verdict(cold_time <= 2 * empty_time)} |")
+        f"{verdict(cold_time <= 2 * empty_time)} |"
+    )
     for pods, startup, seconds, base_time, counts in rows:
         api, http = requests_of(counts)
         ratio = seconds / base_time
-        same = (api == base_requests[0])
+        same = api == base_requests[0]
         versus = "" if pods == stock.pods else f", {base_time:.2f} s in the same rounds"
-        say(f"| (b) {pods:,} pods: suite wall time | {seconds:.2f} s = {ratio:.2f}x stock"
+        say(
+            f"| (b) {pods:,} pods: suite wall time | {seconds:.2f} s = {ratio:.2f}x stock"
             f"{versus} (sim startup {startup:.1f} s, not counted) | <= 2x | "
-            f"{'' if pods == stock.pods else verdict(ratio <= 2)} |")
-        say(f"| (b) {pods:,} pods: API requests | {api} ({http} HTTP requests incl. "
+            f"{'' if pods == stock.pods else verdict(ratio <= 2)} |"
+        )
+        say(
+            f"| (b) {pods:,} pods: API requests | {api} ({http} HTTP requests incl. "
             f"{counts['continue']} continue pages; writes: "
             f"{sum(counts[v] for v in ('create', 'update', 'patch', 'delete'))}) | same | "
-            f"{'' if pods == stock.pods else verdict(same)} |")
-    say(f"| (c) readiness latency: last pod Ready -> its check passed | "
-        f"{check_latency:.2f} s | <= 1 s | {verdict(check_latency <= 1)} |")
-    say(f"| (c) readiness latency: last pod Ready -> suite exited (pass) | "
-        f"{suite_latency:.2f} s | | |")
-    say(f"| (d) bench/kubectl_curl.sh, same checks, same sim | {script_time:.2f} s = "
+            f"{'' if pods == stock.pods else verdict(same)} |"
+        )
+    say(
+        f"| (c) readiness latency: last pod Ready -> its check passed | "
+        f"{check_latency:.2f} s | <= 1 s | {verdict(check_latency <= 1)} |"
+    )
+    say(
+        f"| (c) readiness latency: last pod Ready -> suite exited (pass) | "
+        f"{suite_latency:.2f} s | | |"
+    )
+    say(
+        f"| (d) bench/kubectl_curl.sh, same checks, same sim | {script_time:.2f} s = "
         f"{script_time / stock_time:.1f}x the suite | >= 3x | "
-        f"{verdict(script_time >= 3 * stock_time)} |")
+        f"{verdict(script_time >= 3 * stock_time)} |"
+    )
     trips = (far.median() - near.median()) / LATENCY
-    say(f"| (e) API server {LATENCY * 1000:.0f} ms away: suite wall time | {far.median():.2f} s, "
+    say(
+        f"| (e) API server {LATENCY * 1000:.0f} ms away: suite wall time | {far.median():.2f} s, "
         f"{near.median():.2f} s without latency in the same rounds: +{trips:.1f} round trips "
-        f"| <= 3 round trips | {verdict(trips <= 3)} |")
+        f"| <= 3 round trips | {verdict(trips <= 3)} |"
+    )
     say("")
-    say(f"Medians of {args.repeat} rounds (one run of each measurement per round); request "
+    say(
+        f"Medians of {args.repeat} rounds (one run of each measurement per round); request "
         f"counts identical across runs. Stock stack "
-        f"requests by verb: {dict(sorted(stock_counts.items()))}.")
+        f"requests by verb: {dict(sorted(stock_counts.items()))}."
+    )
     print("\n".join(lines))
     return 0
 

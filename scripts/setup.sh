@@ -17,7 +17,8 @@ need prometheus || apt_packages+=(prometheus)
 need prometheus-alertmanager || apt_packages+=(prometheus-alertmanager)
 need node || apt_packages+=(nodejs)
 need npm || apt_packages+=(npm)
-$dev && ! need chromium && apt_packages+=(chromium)
+# any Chromium will do for the report rendering test (GitHub runners carry google-chrome)
+$dev && ! need chromium && ! need chromium-browser && ! need google-chrome && apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   need apt-get || { echo "setup: install ${apt_packages[*]} with your package manager" >&2; exit 1; }
   echo "setup: apt-get install ${apt_packages[*]}"

@@ -29,26 +29,37 @@ DATA = ROOT / "stackcheck" / "sim" / "data"
 # sim data file -> (render file, release, namespace, header)
 FILES = {
     "10-kube-prometheus-stack.yml": (
-        "kube-prometheus-stack.yml", "prometheus", "monitoring",
+        "kube-prometheus-stack.yml",
+        "prometheus",
+        "monitoring",
         "kube-prometheus-stack 65.8.1 (prometheus-community/helm-charts tag "
         "kube-prometheus-stack-65.8.1, with kube-state-metrics 5.26.0, prometheus-node-exporter "
         "4.40.0 and grafana 8.5.12), release `prometheus` in namespace `monitoring`, rendered "
         "with manifests/observability/prometheus-stack-values.yml. The two StatefulSets are "
         "what prometheus-operator v0.77.2 makes of the rendered Prometheus and Alertmanager "
-        "resources."),
+        "resources.",
+    ),
     "20-linkerd.yml": (
-        "linkerd-control-plane.yml", "linkerd-control-plane", "linkerd",
+        "linkerd-control-plane.yml",
+        "linkerd-control-plane",
+        "linkerd",
         "Linkerd stable-2.14.10 control plane (linkerd/linkerd2 tag stable-2.14.10: "
         "linkerd-crds 1.8.0 + linkerd-control-plane 1.16.11), rendered with "
         "manifests/linkerd/control-plane-values.yml. The chart renders linkerd-proxy and "
         "linkerd-init into these pod templates (the namespace is excluded from the injector's "
         "webhook): they are left out here and the sim's controller adds them to the pods, "
-        "exactly as it does for injected workloads."),
+        "exactly as it does for injected workloads.",
+    ),
     "30-linkerd-viz.yml": (
-        "linkerd-viz.yml", "linkerd-viz", "linkerd-viz",
+        "linkerd-viz.yml",
+        "linkerd-viz",
+        "linkerd-viz",
         "linkerd-viz 30.12.11 (linkerd/linkerd2 tag stable-2.14.10), rendered with "
-        "manifests/linkerd/viz-values.yml; its pods are injected (linkerd.io/inject: enabled)."),
+        "manifests/linkerd/viz-values.yml; its pods are injected (linkerd.io/inject: enabled).",
+    ),
 }
+
+
 # YAML 1.1's "=" (value) tag, which PyYAML cannot build: CRD enums list "=" as an operator
 def _value_tag(loader: yaml.SafeLoader, node: yaml.Node) -> str:
     assert isinstance(node, yaml.ScalarNode)
@@ -58,8 +69,11 @@ def _value_tag(loader: yaml.SafeLoader, node: yaml.Node) -> str:
 yaml.SafeLoader.add_constructor("tag:yaml.org,2002:value", _value_tag)
 HEARTBEAT_SCHEDULE = "19 11 * * *"  # an install at 11:09 UTC: the chart adds 10 minutes
 PROXY_CONTAINERS = {"linkerd-proxy", "linkerd-init"}
-PROXY_VOLUMES = {"linkerd-proxy-init-xtables-lock", "linkerd-identity-end-entity",
-                 "linkerd-identity-token"}
+PROXY_VOLUMES = {
+    "linkerd-proxy-init-xtables-lock",
+    "linkerd-identity-end-entity",
+    "linkerd-identity-token",
+}
 
 
 def main(render_dir: Path) -> None:
@@ -90,15 +104,19 @@ def _wrap(text: str, width: int = 96) -> list[str]:
     return [*lines, line]
 
 
-def _updated(obj: Obj, rendered: dict[tuple[str, str], Obj], release: str,
-             namespace: str) -> Obj:
+def _updated(obj: Obj, rendered: dict[tuple[str, str], Obj], release: str, namespace: str) -> Obj:
     key = (obj["kind"], obj["metadata"]["name"])
     if obj["kind"] == "CustomResourceDefinition":  # the sim's keeps its schema open
         source = rendered.get(key)
         if source is None:
             return obj
-        return {**obj, "metadata": {**obj["metadata"],
-                                    "annotations": source["metadata"].get("annotations") or {}}}
+        return {
+            **obj,
+            "metadata": {
+                **obj["metadata"],
+                "annotations": source["metadata"].get("annotations") or {},
+            },
+        }
     if key in rendered:
         return _installed(rendered[key], release, namespace)
     if obj["kind"] == "StatefulSet":
@@ -111,9 +129,11 @@ def _installed(obj: Obj, release: str, namespace: str) -> Obj:
     out: Obj = copy.deepcopy(obj)
     meta = out["metadata"]
     meta.setdefault("namespace", namespace)
-    meta["annotations"] = {**(meta.get("annotations") or {}),
-                           "meta.helm.sh/release-name": release,
-                           "meta.helm.sh/release-namespace": namespace}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        "meta.helm.sh/release-name": release,
+        "meta.helm.sh/release-namespace": namespace,
+    }
     _stabilised(out)
     pod = _pod_spec(out)
     if pod is not None and namespace == "linkerd":
@@ -155,14 +175,17 @@ def _operator_made(sts: Obj, rendered: dict[tuple[str, str], Obj]) -> Obj:
     """prometheus-operator's StatefulSet, its fields that come from the resource updated."""
     out: Obj = copy.deepcopy(sts)
     name = out["metadata"]["name"]
-    kind, main, retention_flag = (("Prometheus", "prometheus", "--storage.tsdb.retention.time=")
-                                  if name.startswith("prometheus-") else
-                                  ("Alertmanager", "alertmanager", "--data.retention="))
+    kind, main, retention_flag = (
+        ("Prometheus", "prometheus", "--storage.tsdb.retention.time=")
+        if name.startswith("prometheus-")
+        else ("Alertmanager", "alertmanager", "--data.retention=")
+    )
     resource = next(o for (k, _), o in rendered.items() if k == kind)["spec"]
     operator = rendered[("Deployment", "prometheus-kube-prometheus-operator")]
     operator_args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
-    reloader = next(a.split("=", 1)[1] for a in operator_args
-                    if a.startswith("--prometheus-config-reloader="))
+    reloader = next(
+        a.split("=", 1)[1] for a in operator_args if a.startswith("--prometheus-config-reloader=")
+    )
     template = out["spec"]["template"]
     template["metadata"]["labels"]["app.kubernetes.io/version"] = resource["version"].lstrip("v")
     pod = template["spec"]
@@ -174,9 +197,10 @@ def _operator_made(sts: Obj, rendered: dict[tuple[str, str], Obj]) -> Obj:
         if container["name"] == main:
             container["image"] = resource["image"]
             container["resources"] = resource.get("resources") or {}
-            container["args"] = [f"{retention_flag}{resource['retention']}"
-                                 if a.startswith(retention_flag) else a
-                                 for a in container["args"]]
+            container["args"] = [
+                f"{retention_flag}{resource['retention']}" if a.startswith(retention_flag) else a
+                for a in container["args"]
+            ]
         else:  # the config reloaders: the operator's image, no resources (flags say 0)
             container["image"] = reloader
             container.pop("resources", None)
@@ -188,11 +212,13 @@ def _operator_made(sts: Obj, rendered: dict[tuple[str, str], Obj]) -> Obj:
 # ---------------------------------------------------------------------------------------------
 FACTS = ROOT / "tests" / "data" / "facts" / "charts.yml"
 LINKERD_SOURCE = "linkerd/linkerd2@stable-2.14.10 (commit 1ea6b271718f90182bdf747490895784988e980e)"
-KPS_SOURCE = ("prometheus-community/helm-charts@kube-prometheus-stack-65.8.1 (commit "
-              "075658dba808b5b016de3d20053ec4e5571ba329) with kube-state-metrics-5.26.0 (commit "
-              "0b8dfb5289526393631b59895b4f8a02c2459f4e), prometheus-node-exporter-4.40.0 (commit "
-              "d3f6d1533688805960a1f04eaac0cc1d736a7976); grafana/helm-charts@grafana-8.5.12 "
-              "(commit 834299b1a2c59a58ec649aed013af1d4d5f54276)")
+KPS_SOURCE = (
+    "prometheus-community/helm-charts@kube-prometheus-stack-65.8.1 (commit "
+    "075658dba808b5b016de3d20053ec4e5571ba329) with kube-state-metrics-5.26.0 (commit "
+    "0b8dfb5289526393631b59895b4f8a02c2459f4e), prometheus-node-exporter-4.40.0 (commit "
+    "d3f6d1533688805960a1f04eaac0cc1d736a7976); grafana/helm-charts@grafana-8.5.12 "
+    "(commit 834299b1a2c59a58ec649aed013af1d4d5f54276)"
+)
 SOURCES = {  # render file -> source id
     "kube-prometheus-stack.yml": "kube-prometheus-stack",
     "linkerd-control-plane.yml": "linkerd-control-plane",
@@ -200,16 +226,16 @@ SOURCES = {  # render file -> source id
 }
 SOURCE_TEXT = {
     "kube-prometheus-stack": f"{KPS_SOURCE}: charts/kube-prometheus-stack, helm 3.17.1 template "
-                             "with manifests/observability/prometheus-stack-values.yml",
+    "with manifests/observability/prometheus-stack-values.yml",
     "linkerd-control-plane": f"{LINKERD_SOURCE}: charts/linkerd-control-plane 1.16.11, helm "
-                             "3.17.1 template with manifests/linkerd/control-plane-values.yml",
+    "3.17.1 template with manifests/linkerd/control-plane-values.yml",
     "linkerd-viz": f"{LINKERD_SOURCE}: viz/charts/linkerd-viz 30.12.11, helm 3.17.1 template "
-                   "with manifests/linkerd/viz-values.yml",
+    "with manifests/linkerd/viz-values.yml",
     "prometheus-operator": "the kube-prometheus-stack render above -> the StatefulSet "
-                           "prometheus-operator v0.77.2 (the chart's appVersion) makes of the "
-                           "rendered Prometheus/Alertmanager resource: image, resources, "
-                           "placement, retention; config reloaders without resources "
-                           "(--config-reloader-*-request=0)",
+    "prometheus-operator v0.77.2 (the chart's appVersion) makes of the "
+    "rendered Prometheus/Alertmanager resource: image, resources, "
+    "placement, retention; config reloaders without resources "
+    "(--config-reloader-*-request=0)",
 }
 CONTAINER_FIELDS = ("image", "ports", "readinessProbe", "livenessProbe", "startupProbe")
 
@@ -218,9 +244,12 @@ def write_facts(render_dir: Path) -> None:
     """One fact per rendered value the sim relies on: names, labels, selectors, images,
     ports, placement, replicas, resource requests, probes."""
     facts: list[Obj] = []
-    sim = {(o["kind"], o["metadata"]["name"]): o
-           for path in sorted(DATA.glob("[123]*.yml"))
-           for o in yaml.safe_load_all(path.read_text(encoding="utf-8")) if o}
+    sim = {
+        (o["kind"], o["metadata"]["name"]): o
+        for path in sorted(DATA.glob("[123]*.yml"))
+        for o in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if o
+    }
     for render_name, source in SOURCES.items():
         path = render_dir / render_name
         for obj in yaml.safe_load_all(path.read_text(encoding="utf-8")):
@@ -229,8 +258,9 @@ def write_facts(render_dir: Path) -> None:
             key = (obj["kind"], obj["metadata"]["name"])
             placed = _pod_spec(obj)
             if key in sim and obj["kind"] != "CustomResourceDefinition":
-                facts += _object_facts(_installed(obj, "", obj["metadata"].get("namespace", "")),
-                                       source)
+                facts += _object_facts(
+                    _installed(obj, "", obj["metadata"].get("namespace", "")), source
+                )
             elif placed is not None and obj["kind"] == "Job":  # hook Jobs the sim has not
                 facts += _placement_facts(obj, placed, source)
             elif obj["kind"] in ("Prometheus", "Alertmanager"):
@@ -239,14 +269,17 @@ def write_facts(render_dir: Path) -> None:
         if kind == "StatefulSet":
             facts += _object_facts(obj, "prometheus-operator")
     FACTS.parent.mkdir(parents=True, exist_ok=True)
-    header = ("# Facts about the real charts at the pinned versions that the sim's chart data\n"
-              "# (stackcheck/sim/data) must hold: tests/sim/test_chart_facts.py checks each.\n"
-              "# Generated from a real render by scripts/sim_data_from_render.py; `object` is\n"
-              "# kind/namespace/name, `path` a dotted path ([name] picks a list item by name),\n"
-              "# `source` a key of `sources`. The scheduler's facts are in scheduler.yml.\n")
+    header = (
+        "# Facts about the real charts at the pinned versions that the sim's chart data\n"
+        "# (stackcheck/sim/data) must hold: tests/sim/test_chart_facts.py checks each.\n"
+        "# Generated from a real render by scripts/sim_data_from_render.py; `object` is\n"
+        "# kind/namespace/name, `path` a dotted path ([name] picks a list item by name),\n"
+        "# `source` a key of `sources`. The scheduler's facts are in scheduler.yml.\n"
+    )
     document = {"sources": SOURCE_TEXT, "facts": facts}
-    FACTS.write_text(header + yaml.safe_dump(document, sort_keys=False, width=100),
-                     encoding="utf-8")
+    FACTS.write_text(
+        header + yaml.safe_dump(document, sort_keys=False, width=100), encoding="utf-8"
+    )
     print(f"wrote {FACTS.relative_to(ROOT)} ({len(facts)} facts)")
 
 
@@ -256,20 +289,21 @@ def _ident(obj: Obj) -> str:
 
 
 def _fact(obj: Obj, what: str, path: str, value: Any, source: str) -> Obj:
-    return {"what": what, "object": _ident(obj), "path": path, "value": value,
-            "source": source}
+    return {"what": what, "object": _ident(obj), "path": path, "value": value, "source": source}
 
 
 def _placement_facts(obj: Obj, pod: Obj, source: str) -> list[Obj]:
-    prefix = "spec" if obj["kind"] in ("Prometheus", "Alertmanager") else (
-        "spec.template.spec")
-    return [_fact(obj, f"{field} (rendered; not in the sim)", f"{prefix}.{field}",
-                  pod.get(field), source) for field in ("nodeSelector", "tolerations")]
+    prefix = "spec" if obj["kind"] in ("Prometheus", "Alertmanager") else ("spec.template.spec")
+    return [
+        _fact(
+            obj, f"{field} (rendered; not in the sim)", f"{prefix}.{field}", pod.get(field), source
+        )
+        for field in ("nodeSelector", "tolerations")
+    ]
 
 
 def _object_facts(obj: Obj, source: str) -> list[Obj]:
-    facts = [_fact(obj, "labels", "metadata.labels", obj["metadata"].get("labels") or {},
-                   source)]
+    facts = [_fact(obj, "labels", "metadata.labels", obj["metadata"].get("labels") or {}, source)]
     spec = obj.get("spec") or {}
     if obj["kind"] == "Service":
         for field in ("type", "clusterIP", "selector", "ports"):
@@ -278,8 +312,7 @@ def _object_facts(obj: Obj, source: str) -> list[Obj]:
         return facts
     prefix = "spec"
     if obj["kind"] == "CronJob":
-        for field in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit",
-                      "concurrencyPolicy"):
+        for field in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit", "concurrencyPolicy"):
             facts.append(_fact(obj, field, f"spec.{field}", spec.get(field), source))
         prefix = "spec.jobTemplate.spec"
         spec = spec["jobTemplate"]["spec"]
@@ -288,21 +321,49 @@ def _object_facts(obj: Obj, source: str) -> list[Obj]:
             facts.append(_fact(obj, "replicas", "spec.replicas", spec.get("replicas", 1), source))
         facts.append(_fact(obj, "selector", "spec.selector", spec.get("selector"), source))
     template = spec["template"]
-    facts.append(_fact(obj, "pod labels", f"{prefix}.template.metadata.labels",
-                       template["metadata"].get("labels") or {}, source))
+    facts.append(
+        _fact(
+            obj,
+            "pod labels",
+            f"{prefix}.template.metadata.labels",
+            template["metadata"].get("labels") or {},
+            source,
+        )
+    )
     pod = template["spec"]
     for field in ("nodeSelector", "tolerations", "hostNetwork"):
-        facts.append(_fact(obj, f"placement {field}" if field != "hostNetwork" else field,
-                           f"{prefix}.template.spec.{field}", pod.get(field), source))
+        facts.append(
+            _fact(
+                obj,
+                f"placement {field}" if field != "hostNetwork" else field,
+                f"{prefix}.template.spec.{field}",
+                pod.get(field),
+                source,
+            )
+        )
     for group in ("initContainers", "containers"):
         for container in pod.get(group) or []:
             base = f"{prefix}.template.spec.{group}[{container['name']}]"
             for field in CONTAINER_FIELDS:
-                facts.append(_fact(obj, f"{container['name']} {field}", f"{base}.{field}",
-                                   container.get(field), source))
+                facts.append(
+                    _fact(
+                        obj,
+                        f"{container['name']} {field}",
+                        f"{base}.{field}",
+                        container.get(field),
+                        source,
+                    )
+                )
             requests = (container.get("resources") or {}).get("requests")
-            facts.append(_fact(obj, f"{container['name']} resource requests",
-                               f"{base}.resources.requests", requests, source))
+            facts.append(
+                _fact(
+                    obj,
+                    f"{container['name']} resource requests",
+                    f"{base}.resources.requests",
+                    requests,
+                    source,
+                )
+            )
     return facts
 
 

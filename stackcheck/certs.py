@@ -52,9 +52,13 @@ def root_name(namespace: str = "linkerd", trust_domain: str = "cluster.local") -
     return f"root.{namespace}.{trust_domain}"
 
 
-def generate(namespace: str = "linkerd", trust_domain: str = "cluster.local",
-             now: dt.datetime | None = None, anchor_days: int = ANCHOR_DAYS,
-             issuer_days: int = ISSUER_DAYS) -> IdentityCertificates:
+def generate(
+    namespace: str = "linkerd",
+    trust_domain: str = "cluster.local",
+    now: dt.datetime | None = None,
+    anchor_days: int = ANCHOR_DAYS,
+    issuer_days: int = ISSUER_DAYS,
+) -> IdentityCertificates:
     """A fresh trust anchor and an issuer signed by it; the chain is verified before return."""
     now = now or dt.datetime.now(dt.UTC)
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -62,28 +66,49 @@ def generate(namespace: str = "linkerd", trust_domain: str = "cluster.local",
     root_cn = root_name(namespace, trust_domain)
     issuer_cn = issuer_name(namespace, trust_domain)
     root = _ca_certificate(
-        subject=root_cn, issuer=root_cn, public_key=root_key.public_key(),
-        signing_key=root_key, path_length=1, not_before=now - CLOCK_SKEW,
-        not_after=now + dt.timedelta(days=anchor_days), authority=root_key.public_key())
+        subject=root_cn,
+        issuer=root_cn,
+        public_key=root_key.public_key(),
+        signing_key=root_key,
+        path_length=1,
+        not_before=now - CLOCK_SKEW,
+        not_after=now + dt.timedelta(days=anchor_days),
+        authority=root_key.public_key(),
+    )
     issuer = _ca_certificate(
-        subject=issuer_cn, issuer=root_cn, public_key=issuer_key.public_key(),
-        signing_key=root_key, path_length=0, not_before=now - CLOCK_SKEW,
-        not_after=now + dt.timedelta(days=issuer_days), authority=root_key.public_key())
+        subject=issuer_cn,
+        issuer=root_cn,
+        public_key=issuer_key.public_key(),
+        signing_key=root_key,
+        path_length=0,
+        not_before=now - CLOCK_SKEW,
+        not_after=now + dt.timedelta(days=issuer_days),
+        authority=root_key.public_key(),
+    )
     certs = IdentityCertificates(
         trust_anchor_pem=root.public_bytes(serialization.Encoding.PEM),
         issuer_cert_pem=issuer.public_bytes(serialization.Encoding.PEM),
         issuer_key_pem=issuer_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()),
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
     )
     verify_chain(certs, namespace, trust_domain, at=now)
     return certs
 
 
-def _ca_certificate(*, subject: str, issuer: str, public_key: ec.EllipticCurvePublicKey,
-                    signing_key: ec.EllipticCurvePrivateKey, path_length: int,
-                    not_before: dt.datetime, not_after: dt.datetime,
-                    authority: ec.EllipticCurvePublicKey) -> x509.Certificate:
+def _ca_certificate(
+    *,
+    subject: str,
+    issuer: str,
+    public_key: ec.EllipticCurvePublicKey,
+    signing_key: ec.EllipticCurvePrivateKey,
+    path_length: int,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    authority: ec.EllipticCurvePublicKey,
+) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
@@ -93,20 +118,35 @@ def _ca_certificate(*, subject: str, issuer: str, public_key: ec.EllipticCurvePu
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority), critical=False
+        )
     )
     return builder.sign(signing_key, hashes.SHA256())
 
 
-def verify_chain(certs: IdentityCertificates, namespace: str = "linkerd",
-                 trust_domain: str = "cluster.local", at: dt.datetime | None = None) -> None:
+def verify_chain(
+    certs: IdentityCertificates,
+    namespace: str = "linkerd",
+    trust_domain: str = "cluster.local",
+    at: dt.datetime | None = None,
+) -> None:
     """Raise CertificateError unless the issuer is what Linkerd's identity controller accepts."""
     at = at or dt.datetime.now(dt.UTC)
     try:
@@ -117,12 +157,15 @@ def verify_chain(certs: IdentityCertificates, namespace: str = "linkerd",
         raise CertificateError(f"unreadable PEM: {exc}") from None
     for label, cert in (("trust anchor", root), ("issuer", issuer)):
         public = cert.public_key()
-        if not (isinstance(public, ec.EllipticCurvePublicKey)
-                and isinstance(public.curve, ec.SECP256R1)):
+        if not (
+            isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
+        ):
             raise CertificateError(f"{label}: key is not ECDSA P-256")
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-            raise CertificateError(f"{label}: not valid at {at.isoformat()} "
-                                   f"({cert.not_valid_before_utc} .. {cert.not_valid_after_utc})")
+            raise CertificateError(
+                f"{label}: not valid at {at.isoformat()} "
+                f"({cert.not_valid_before_utc} .. {cert.not_valid_after_utc})"
+            )
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         if not constraints.ca:
             raise CertificateError(f"{label}: not a CA certificate")
@@ -149,9 +192,13 @@ def write(certs: IdentityCertificates, directory: Path | None = None) -> Path:
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="stackcheck-identity-"))  # mode 0700
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    contents = dict(zip((name for _, name in HELM_FILES),
-                        (certs.trust_anchor_pem, certs.issuer_cert_pem, certs.issuer_key_pem),
-                        strict=True))
+    contents = dict(
+        zip(
+            (name for _, name in HELM_FILES),
+            (certs.trust_anchor_pem, certs.issuer_cert_pem, certs.issuer_key_pem),
+            strict=True,
+        )
+    )
     for name, data in contents.items():
         path = directory / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

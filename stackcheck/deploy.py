@@ -50,10 +50,23 @@ INSTALL_HINTS = {
     "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/",
     "docker": "install Docker (kind runs its nodes as containers): https://docs.docker.com/get-docker/",
 }
-_BUILTIN_GROUPS = {"", "apps", "batch", "policy", "autoscaling", "networking.k8s.io",
-                   "rbac.authorization.k8s.io", "apiextensions.k8s.io", "storage.k8s.io",
-                   "admissionregistration.k8s.io", "scheduling.k8s.io", "coordination.k8s.io",
-                   "discovery.k8s.io", "node.k8s.io", "certificates.k8s.io"}
+_BUILTIN_GROUPS = {
+    "",
+    "apps",
+    "batch",
+    "policy",
+    "autoscaling",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "apiextensions.k8s.io",
+    "storage.k8s.io",
+    "admissionregistration.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "node.k8s.io",
+    "certificates.k8s.io",
+}
 _FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 
 
@@ -82,8 +95,9 @@ class SubprocessRunner:
 
     def run(self, argv: Sequence[str], timeout: float | None = None) -> Completed:
         try:
-            done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                                  check=False)
+            done = subprocess.run(
+                list(argv), capture_output=True, text=True, timeout=timeout, check=False
+            )
         except subprocess.TimeoutExpired:
             return Completed(124, "", f"timed out after {timeout:.0f}s")
         except OSError as exc:
@@ -99,13 +113,16 @@ def require_tools(runner: Runner, tools: Sequence[str]) -> None:
             raise UsageError(f"{tool}: not found on PATH; {hint}")
 
 
-def run_checked(runner: Runner, argv: Sequence[str], what: str,
-                timeout: float | None = None) -> Completed:
+def run_checked(
+    runner: Runner, argv: Sequence[str], what: str, timeout: float | None = None
+) -> Completed:
     done = runner.run(argv, timeout)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        raise DeployError(f"{what}: `{shlex.join(argv)}` exited {done.returncode}: "
-                          f"{lines[-1] if lines else 'no output'}")
+        raise DeployError(
+            f"{what}: `{shlex.join(argv)}` exited {done.returncode}: "
+            f"{lines[-1] if lines else 'no output'}"
+        )
     return done
 
 
@@ -135,8 +152,10 @@ class Apply:
     namespace: str
 
     def describe(self) -> str:
-        return f"server-side apply {self.path} (default namespace {self.namespace}, " \
-               f"field manager {FIELD_MANAGER}, force conflicts)"
+        return (
+            f"server-side apply {self.path} (default namespace {self.namespace}, "
+            f"field manager {FIELD_MANAGER}, force conflicts)"
+        )
 
 
 @dataclass(frozen=True)
@@ -162,8 +181,10 @@ class Identity:
     directory: Path
 
     def describe(self) -> str:
-        return (f"identity certificates for {self.namespace}: reuse the installed trust anchor "
-                f"and issuer, else generate (ECDSA P-256) into {self.directory} (0600)")
+        return (
+            f"identity certificates for {self.namespace}: reuse the installed trust anchor "
+            f"and issuer, else generate (ECDSA P-256) into {self.directory} (0600)"
+        )
 
 
 Step = Command | Apply | Gate | Identity
@@ -195,12 +216,16 @@ def repo_name(url: str) -> str:
     return name
 
 
-def build_plan(stack: Stack, root: Path, kube: KubeArgs, cert_dir: Path,
-               helm_timeout: str = HELM_TIMEOUT) -> list[Step]:
+def build_plan(
+    stack: Stack, root: Path, kube: KubeArgs, cert_dir: Path, helm_timeout: str = HELM_TIMEOUT
+) -> list[Step]:
     """Every step, in order; the same inputs always give the same plan."""
     steps: list[Step] = []
-    repos = {c.helm.repo: repo_name(c.helm.repo) for c in stack.components
-             if c.helm is not None and not c.helm.repo.startswith("oci://")}
+    repos = {
+        c.helm.repo: repo_name(c.helm.repo)
+        for c in stack.components
+        if c.helm is not None and not c.helm.repo.startswith("oci://")
+    }
     for url, name in repos.items():
         steps.append(Command("helm", ("helm", "repo", "add", name, url, "--force-update")))
     if repos:
@@ -223,15 +248,34 @@ def _injector(stack: Stack) -> str | None:
     return None
 
 
-def _helm_steps(component: Component, root: Path, kube: KubeArgs, cert_dir: Path,
-                repos: Mapping[str, str], helm_timeout: str) -> list[Step]:
+def _helm_steps(
+    component: Component,
+    root: Path,
+    kube: KubeArgs,
+    cert_dir: Path,
+    repos: Mapping[str, str],
+    helm_timeout: str,
+) -> list[Step]:
     helm = component.helm
     assert helm is not None
     steps: list[Step] = []
-    chart = (f"{helm.repo.rstrip('/')}/{helm.chart}" if helm.repo.startswith("oci://")
-             else f"{repos[helm.repo]}/{helm.chart}")
-    argv = ["helm", "upgrade", "--install", helm.release, chart, "--version", helm.version,
-            "--namespace", component.namespace, "--create-namespace"]
+    chart = (
+        f"{helm.repo.rstrip('/')}/{helm.chart}"
+        if helm.repo.startswith("oci://")
+        else f"{repos[helm.repo]}/{helm.chart}"
+    )
+    argv = [
+        "helm",
+        "upgrade",
+        "--install",
+        helm.release,
+        chart,
+        "--version",
+        helm.version,
+        "--namespace",
+        component.namespace,
+        "--create-namespace",
+    ]
     if helm.values:
         argv += ["-f", str(root / helm.values)]
     if helm.identity_certificates:
@@ -265,8 +309,9 @@ def _manifest_steps(component: Component, root: Path) -> list[Step]:
         steps.append(Apply(component.name, path, component.namespace))
     for workload in component.workloads:
         if workload.kind in ("Deployment", "StatefulSet", "DaemonSet"):
-            steps.append(Gate(component.name, "workload", workload.kind, workload.name,
-                              component.namespace))
+            steps.append(
+                Gate(component.name, "workload", workload.kind, workload.name, component.namespace)
+            )
     return steps
 
 
@@ -292,8 +337,9 @@ def load_objects(path: Path) -> list[dict[str, Any]]:
     except yaml.YAMLError as exc:
         raise UsageError(f"manifest {path}: not valid YAML ({exc})") from None
     objects = [d for d in docs if isinstance(d, dict) and d]
-    return sorted(objects, key=lambda o: (_FIRST_KINDS.index(o["kind"])
-                                          if o.get("kind") in _FIRST_KINDS else 2))
+    return sorted(
+        objects, key=lambda o: _FIRST_KINDS.index(o["kind"]) if o.get("kind") in _FIRST_KINDS else 2
+    )
 
 
 # --- running it -----------------------------------------------------------------------------
@@ -306,9 +352,14 @@ class Summary:
         self.lines.append(f"{component}: {text}")
 
 
-def execute(plan: Sequence[Step], runner: Runner, cluster: Cluster | None,
-            gate_seconds: float = GATE_SECONDS, pause: Callable[[float], None] = time.sleep,
-            log: Callable[[str], None] = lambda line: None) -> Summary:
+def execute(
+    plan: Sequence[Step],
+    runner: Runner,
+    cluster: Cluster | None,
+    gate_seconds: float = GATE_SECONDS,
+    pause: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = lambda line: None,
+) -> Summary:
     """Run the plan; the first failing step raises DeployError naming it."""
     started = time.monotonic()
     summary = Summary()
@@ -317,8 +368,10 @@ def execute(plan: Sequence[Step], runner: Runner, cluster: Cluster | None,
         if isinstance(step, Command):
             run_checked(runner, step.argv, step.component, step.timeout)
             if step.argv[:3] == ("helm", "upgrade", "--install"):
-                summary.add(step.component, f"helm release {step.argv[3]} {step.argv[4]} "
-                                            f"{step.argv[6]} deployed")
+                summary.add(
+                    step.component,
+                    f"helm release {step.argv[3]} {step.argv[4]} {step.argv[6]} deployed",
+                )
             continue
         if cluster is None:
             raise DeployError(f"{step.component}: {step.describe()}: no cluster connection")
@@ -339,9 +392,11 @@ def _identity(step: Identity, cluster: Cluster) -> str:
         try:
             certs.verify_chain(existing, step.namespace)
         except certs.CertificateError as exc:
-            raise DeployError(f"{step.component}: the installed identity certificates are "
-                              f"unusable ({exc}); rotate them (see Linkerd's docs on manually "
-                              f"rotating control plane TLS credentials)") from None
+            raise DeployError(
+                f"{step.component}: the installed identity certificates are "
+                f"unusable ({exc}); rotate them (see Linkerd's docs on manually "
+                f"rotating control plane TLS credentials)"
+            ) from None
         certs.write(existing, step.directory)
         return "identity certificates reused from the cluster"
     certs.write(certs.generate(step.namespace), step.directory)
@@ -366,8 +421,9 @@ class KubeCluster:
     Every call is bounded by `request_seconds` and tried once: a gate polls again until its
     own deadline, an apply that fails stops the deploy (which is safe to run again)."""
 
-    def __init__(self, kube: KubeArgs, workdir: Path,
-                 request_seconds: float = REQUEST_SECONDS) -> None:
+    def __init__(
+        self, kube: KubeArgs, workdir: Path, request_seconds: float = REQUEST_SECONDS
+    ) -> None:
         from kubernetes import client as kube_client
         from kubernetes import config as kube_config
         from kubernetes import dynamic as kube_dynamic
@@ -380,7 +436,10 @@ class KubeCluster:
         try:
             api = config.new_client_from_config(
                 config_file=str(kube.kubeconfig) if kube.kubeconfig else None,
-                context=kube.context, persist_config=False, client_configuration=settings)
+                context=kube.context,
+                persist_config=False,
+                client_configuration=settings,
+            )
         except (ConfigException, OSError) as exc:
             raise UsageError(f"kubeconfig {kube.kubeconfig or '(default)'}: {exc}") from None
         _bound_calls(api, request_seconds)
@@ -391,8 +450,10 @@ class KubeCluster:
         try:  # the dynamic client reads the server's version and discovery right away
             self._client: Any = dynamic.DynamicClient(api, cache_file=cache_file)
         except Exception as exc:  # urllib3/ApiException/...: any of them means unreachable
-            raise DeployError(f"cannot reach the API server with kubeconfig "
-                              f"{kube.kubeconfig or '(default)'}: {_one_line(exc)}") from None
+            raise DeployError(
+                f"cannot reach the API server with kubeconfig "
+                f"{kube.kubeconfig or '(default)'}: {_one_line(exc)}"
+            ) from None
 
     def _resource(self, api_version: str, kind: str) -> Any:
         self._client.resources.invalidate_cache()
@@ -410,18 +471,26 @@ class KubeCluster:
             except ResourceNotFoundError:
                 resource = self._resource(obj["apiVersion"], kind)  # a CRD just became served
             ns = ns if resource.namespaced else None
-            self._client.server_side_apply(resource, body=dict(obj), namespace=ns,
-                                           field_manager=FIELD_MANAGER, force_conflicts=True)
+            self._client.server_side_apply(
+                resource,
+                body=dict(obj),
+                namespace=ns,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+            )
         except ApiException as exc:
-            raise DeployError(f"apply {kind} {ns + '/' if ns else ''}{name}: "
-                              f"{exc.status} {exc.reason}") from None
+            raise DeployError(
+                f"apply {kind} {ns + '/' if ns else ''}{name}: {exc.status} {exc.reason}"
+            ) from None
         except NETWORK_ERRORS as exc:
-            raise DeployError(f"apply {kind} {ns + '/' if ns else ''}{name}: "
-                              f"{_unreachable(exc)}") from None
+            raise DeployError(
+                f"apply {kind} {ns + '/' if ns else ''}{name}: {_unreachable(exc)}"
+            ) from None
         return f"{kind}/{name}"
 
-    def _get(self, api_version: str, kind: str, name: str, namespace: str | None = None
-             ) -> dict[str, Any] | None:
+    def _get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException
         from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
@@ -468,8 +537,9 @@ class KubeCluster:
             roots = self._get("v1", "ConfigMap", "linkerd-identity-trust-roots", namespace)
             issuer = self._get("v1", "Secret", "linkerd-identity-issuer", namespace)
         except NETWORK_ERRORS as exc:
-            raise DeployError(f"reading the identity certificates in {namespace}: "
-                              f"{_unreachable(exc)}") from None
+            raise DeployError(
+                f"reading the identity certificates in {namespace}: {_unreachable(exc)}"
+            ) from None
         if roots is None or issuer is None:
             return None
         data = issuer.get("data") or {}
@@ -478,7 +548,8 @@ class KubeCluster:
         return certs.IdentityCertificates(
             trust_anchor_pem=(roots.get("data") or {}).get("ca-bundle.crt", "").encode(),
             issuer_cert_pem=base64.b64decode(data["crt.pem"]),
-            issuer_key_pem=base64.b64decode(data["key.pem"]))
+            issuer_key_pem=base64.b64decode(data["key.pem"]),
+        )
 
 
 def _bound_calls(api: Any, seconds: float) -> None:
@@ -537,9 +608,15 @@ def workload_attempt(obj: Mapping[str, Any]) -> Attempt[None]:
 
 
 # --- entry points ---------------------------------------------------------------------------
-def deploy(stack: Stack, root: Path, kube: KubeArgs, runner: Runner | None = None,
-           cluster: Cluster | None = None, log: Callable[[str], None] = lambda line: None,
-           gate_seconds: float = GATE_SECONDS) -> Summary:
+def deploy(
+    stack: Stack,
+    root: Path,
+    kube: KubeArgs,
+    runner: Runner | None = None,
+    cluster: Cluster | None = None,
+    log: Callable[[str], None] = lambda line: None,
+    gate_seconds: float = GATE_SECONDS,
+) -> Summary:
     """Deploy the whole stack; raises UsageError (missing tool) or DeployError (a step)."""
     runner = runner or SubprocessRunner()
     if any(c.helm is not None for c in stack.components):
@@ -551,20 +628,39 @@ def deploy(stack: Stack, root: Path, kube: KubeArgs, runner: Runner | None = Non
         return execute(plan, runner, cluster, gate_seconds=gate_seconds, log=log)
 
 
-def main(argv: Sequence[str] | None = None, runner: Runner | None = None,
-         cluster_factory: Callable[[KubeArgs], Cluster] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    runner: Runner | None = None,
+    cluster_factory: Callable[[KubeArgs], Cluster] | None = None,
+) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m stackcheck.deploy",
-        description="Deploy the observability stack described by the stack file (idempotent).")
-    parser.add_argument("--stack-file", type=Path, default=Path("stack.yml"),
-                        help="the stack file (default: stack.yml)")
-    parser.add_argument("--kubeconfig", type=Path, default=None,
-                        help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+        description="Deploy the observability stack described by the stack file (idempotent).",
+    )
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        default=Path("stack.yml"),
+        help="the stack file (default: stack.yml)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)",
+    )
     parser.add_argument("--context", default=None, help="kubeconfig context (default: current)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the plan (every command and step) and change nothing")
-    parser.add_argument("--gate-timeout", type=float, default=GATE_SECONDS,
-                        help="seconds each readiness gate waits (default: %(default)s)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (every command and step) and change nothing",
+    )
+    parser.add_argument(
+        "--gate-timeout",
+        type=float,
+        default=GATE_SECONDS,
+        help="seconds each readiness gate waits (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     root = args.stack_file.resolve().parent
     kube = KubeArgs(args.kubeconfig, args.context)
@@ -589,16 +685,24 @@ def _dry_plan(stack: Stack, root: Path, kube: KubeArgs) -> Iterator[Step]:
     yield from build_plan(stack, root, kube, Path("<identity-certs>"))
 
 
-def deploy_manifests(stack: Stack, root: Path, kube: KubeArgs,
-                     cluster: Cluster | None = None,
-                     gate_seconds: float = GATE_SECONDS) -> Summary:
+def deploy_manifests(
+    stack: Stack,
+    root: Path,
+    kube: KubeArgs,
+    cluster: Cluster | None = None,
+    gate_seconds: float = GATE_SECONDS,
+) -> Summary:
     """Only the manifest steps and readiness gates: for the simulated stack, which stands in
     for the Helm charts (their objects are preloaded) but takes our manifests for real."""
     with tempfile.TemporaryDirectory(prefix="stackcheck-deploy-") as tmp:
-        plan = [s for s in build_plan(stack, root, kube, Path(tmp))
-                if isinstance(s, (Apply, Gate))]
-        return execute(plan, SubprocessRunner(), cluster or KubeCluster(kube, Path(tmp)),
-                       gate_seconds=gate_seconds, pause=lambda s: time.sleep(min(s, 0.2)))
+        plan = [s for s in build_plan(stack, root, kube, Path(tmp)) if isinstance(s, (Apply, Gate))]
+        return execute(
+            plan,
+            SubprocessRunner(),
+            cluster or KubeCluster(kube, Path(tmp)),
+            gate_seconds=gate_seconds,
+            pause=lambda s: time.sleep(min(s, 0.2)),
+        )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ def pod_evidence(reader: Reader, namespace: str, name: str) -> Evidence:
     try:
         pod = reader.pod(namespace, name)
     except ReadFailure as exc:
-        return Evidence(f"pod {namespace}/{name}", f"pod {namespace}/{name}: unavailable "
-                        f"({REDACTOR.text(exc.reason)})")
+        return Evidence(
+            f"pod {namespace}/{name}",
+            f"pod {namespace}/{name}: unavailable ({REDACTOR.text(exc.reason)})",
+        )
     REDACTOR.add_pod(pod)  # its env secrets may show up again in its logs
     parts = [describe_pod(pod), _events(reader, namespace, name)]
     parts += [_logs(reader, namespace, name, c) for c in _troubled_containers(pod)]
@@ -36,14 +38,18 @@ def describe_pod(pod: Obj) -> str:
         f"Pod IP:     {status.get('podIP', '<none>')}",
         "Conditions:",
     ]
-    lines += [f"  {c.get('type')}={c.get('status')} {c.get('reason', '')} {c.get('message', '')}"
-              .rstrip() for c in status.get("conditions") or []]
+    lines += [
+        f"  {c.get('type')}={c.get('status')} {c.get('reason', '')} {c.get('message', '')}".rstrip()
+        for c in status.get("conditions") or []
+    ]
     lines.append("Containers:")
     for container in long_running_containers(pod):
         cname = container.get("name", "?")
         state = container_status(pod, cname) or {}
-        lines.append(f"  {cname}: image={container.get('image')} ready={state.get('ready')} "
-                     f"restarts={state.get('restartCount', 0)} state={state.get('state', {})}")
+        lines.append(
+            f"  {cname}: image={container.get('image')} ready={state.get('ready')} "
+            f"restarts={state.get('restartCount', 0)} state={state.get('state', {})}"
+        )
         env_names = [e.get("name") for e in container.get("env") or []]
         if env_names:
             lines.append(f"    env (names only): {', '.join(map(str, env_names))}")
@@ -56,8 +62,10 @@ def _events(reader: Reader, namespace: str, name: str) -> str:
     except ReadFailure as exc:
         return f"Events: unavailable ({exc.reason})"
     events.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-    lines = [f"  {e.get('type')} {e.get('reason')} (x{e.get('count', 1)}): {e.get('message')}"
-             for e in events[-MAX_EVENTS:]]
+    lines = [
+        f"  {e.get('type')} {e.get('reason')} (x{e.get('count', 1)}): {e.get('message')}"
+        for e in events[-MAX_EVENTS:]
+    ]
     return "Events:\n" + ("\n".join(lines) if lines else "  <none>")
 
 

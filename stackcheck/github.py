@@ -12,22 +12,38 @@ from stackcheck.results_json import CheckRecord
 from stackcheck.verdict import MEANING, Verdict
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-_ICON = {Verdict.HEALTHY: "✅", Verdict.DEGRADED: "⚠️", Verdict.UNHEALTHY: "❌",
-         Verdict.INCOMPLETE: "⏸️"}
+_ICON = {
+    Verdict.HEALTHY: "✅",
+    Verdict.DEGRADED: "⚠️",
+    Verdict.UNHEALTHY: "❌",
+    Verdict.INCOMPLETE: "⏸️",
+}
 
 
-def step_summary(verdict: Verdict, target: str, checks: Sequence[CheckRecord],
-                 sections: Mapping[str, str] | None = None) -> str:
+def step_summary(
+    verdict: Verdict,
+    target: str,
+    checks: Sequence[CheckRecord],
+    sections: Mapping[str, str] | None = None,
+) -> str:
     """The Markdown appended to the step summary: verdict, counts, the failing (then
     warning) checks with their reasons, then extra sections (the acceptance tables checks
     attach in Markdown: the golden signals)."""
-    counts = {s: sum(c.status == s for c in checks)
-              for s in ("passed", "warning", "failed", "skipped")}
+    counts = {
+        s: sum(c.status == s for c in checks) for s in ("passed", "warning", "failed", "skipped")
+    }
     tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no check ran"
-    lines = [f"## stackcheck: {_ICON[verdict]} {verdict.value}", "",
-             f"{MEANING[verdict]} (target `{target}`: {tally})", ""]
-    for status, title in (("failed", "Failed checks"), ("warning", "Warnings"),
-                          ("skipped", "Skipped checks")):
+    lines = [
+        f"## stackcheck: {_ICON[verdict]} {verdict.value}",
+        "",
+        f"{MEANING[verdict]} (target `{target}`: {tally})",
+        "",
+    ]
+    for status, title in (
+        ("failed", "Failed checks"),
+        ("warning", "Warnings"),
+        ("skipped", "Skipped checks"),
+    ):
         chosen = [c for c in checks if c.status == status]
         if not chosen:
             continue
@@ -52,8 +68,10 @@ def error_commands(checks: Sequence[CheckRecord]) -> list[str]:
             continue
         title = _property(check.id)
         if check.locations:
-            found += [f"::error file={_property(file)},line={line},title={title}::"
-                      f"{_data(message)}" for file, line, message in check.locations]
+            found += [
+                f"::error file={_property(file)},line={line},title={title}::{_data(message)}"
+                for file, line, message in check.locations
+            ]
         else:
             found.append(f"::error title={title}::{_data(check.message)}")
     return found
@@ -65,8 +83,7 @@ def _cell(text: str) -> str:
 
 def _data(text: str) -> str:
     """A workflow command's message: %, CR and LF escaped as the runner expects."""
-    return (REDACTOR.text(text).replace("%", "%25").replace("\r", "%0D")
-            .replace("\n", "%0A"))
+    return REDACTOR.text(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _property(text: str) -> str:

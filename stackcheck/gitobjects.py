@@ -12,8 +12,17 @@ import yaml
 
 from stackcheck.stackfile import BoundedLoader
 
-CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding", "Node",
-                            "CustomResourceDefinition", "PersistentVolume", "StorageClass"})
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Node",
+        "CustomResourceDefinition",
+        "PersistentVolume",
+        "StorageClass",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,11 @@ def _objects(text: str, file: str, default_namespace: str) -> Iterator[GitObject
             kind, name = body.get("kind"), body["metadata"].get("name")
             if not isinstance(kind, str) or not isinstance(name, str):
                 continue
-            namespace = None if kind in CLUSTER_SCOPED else str(
-                body["metadata"].get("namespace") or default_namespace)
+            namespace = (
+                None
+                if kind in CLUSTER_SCOPED
+                else str(body["metadata"].get("namespace") or default_namespace)
+            )
             yield GitObject(kind, name, namespace, body, file, node.start_mark.line + 1)
     finally:
         loader.dispose()

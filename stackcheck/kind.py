@@ -37,8 +37,9 @@ from stackcheck.stackfile import Stack
 
 CLUSTER_NAME = "stackcheck"
 # kind v0.24.0's image for Kubernetes 1.28: Linkerd stable-2.14 supports 1.21-1.28.
-NODE_IMAGE = ("kindest/node:v1.28.13@sha256:"
-              "45d319897776e11167e4698f6b14938eb4d52eb381d9e3d7a9086c16c69a8110")
+NODE_IMAGE = (
+    "kindest/node:v1.28.13@sha256:45d319897776e11167e4698f6b14938eb4d52eb381d9e3d7a9086c16c69a8110"
+)
 CREATE_TIMEOUT = 600.0
 
 Deployer = Callable[[Stack, Path, KubeArgs], Summary]
@@ -50,8 +51,10 @@ def host_ports(stack: Stack) -> list[int]:
 
 
 def kind_config(stack: Stack) -> dict[str, Any]:
-    mappings = [{"containerPort": port, "hostPort": port, "listenAddress": "127.0.0.1",
-                 "protocol": "TCP"} for port in host_ports(stack)]
+    mappings = [
+        {"containerPort": port, "hostPort": port, "listenAddress": "127.0.0.1", "protocol": "TCP"}
+        for port in host_ports(stack)
+    ]
     return {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
@@ -59,19 +62,41 @@ def kind_config(stack: Stack) -> dict[str, Any]:
     }
 
 
-def create_commands(name: str, config: Path, kubeconfig: Path,
-                    image: str = NODE_IMAGE) -> list[list[str]]:
-    return [["kind", "create", "cluster", "--name", name, "--image", image,
-             "--config", str(config), "--kubeconfig", str(kubeconfig), "--wait", "120s"]]
+def create_commands(
+    name: str, config: Path, kubeconfig: Path, image: str = NODE_IMAGE
+) -> list[list[str]]:
+    return [
+        [
+            "kind",
+            "create",
+            "cluster",
+            "--name",
+            name,
+            "--image",
+            image,
+            "--config",
+            str(config),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--wait",
+            "120s",
+        ]
+    ]
 
 
 def delete_command(name: str, kubeconfig: Path) -> list[str]:
     return ["kind", "delete", "cluster", "--name", name, "--kubeconfig", str(kubeconfig)]
 
 
-def open_kind(settings: Settings, stack: Stack, root: Path, runner: Runner | None = None,
-              deployer: Deployer | None = None, name: str = CLUSTER_NAME,
-              workdir: Path | None = None) -> OpenedStack:
+def open_kind(
+    settings: Settings,
+    stack: Stack,
+    root: Path,
+    runner: Runner | None = None,
+    deployer: Deployer | None = None,
+    name: str = CLUSTER_NAME,
+    workdir: Path | None = None,
+) -> OpenedStack:
     """Create (or reuse) the kind cluster, deploy the stack, return it opened."""
     runner = runner or SubprocessRunner()
     require_tools(runner, ["kind", "helm"])
@@ -84,8 +109,12 @@ def open_kind(settings: Settings, stack: Stack, root: Path, runner: Runner | Non
     try:
         existing = run_checked(runner, ["kind", "get", "clusters"], "kind", 60).stdout.split()
         if name in existing:
-            run_checked(runner, ["kind", "export", "kubeconfig", "--name", name,
-                                 "--kubeconfig", str(kubeconfig)], "kind", 60)
+            run_checked(
+                runner,
+                ["kind", "export", "kubeconfig", "--name", name, "--kubeconfig", str(kubeconfig)],
+                "kind",
+                60,
+            )
         else:
             for argv in create_commands(name, config, kubeconfig):
                 run_checked(runner, argv, "kind", CREATE_TIMEOUT)
@@ -96,8 +125,9 @@ def open_kind(settings: Settings, stack: Stack, root: Path, runner: Runner | Non
     except (DeployError, UsageError) as exc:
         target.close()
         raise UsageError(f"--target kind: {exc}") from None
-    target.settings = replace(settings, kubeconfig=kubeconfig, kube_context=context,
-                              node_address="127.0.0.1")
+    target.settings = replace(
+        settings, kubeconfig=kubeconfig, kube_context=context, node_address="127.0.0.1"
+    )
     return target
 
 

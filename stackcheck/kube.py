@@ -71,17 +71,35 @@ _KIND_PATHS = {
 PAGE_SIZE = 500
 POOL_SIZE = 16  # connections kept per host: concurrent reads plus a few watches
 # kubeconfig keys the plain reader understands; any other key: the official loader
-_PLAIN_CLUSTER = frozenset({"server", "certificate-authority", "certificate-authority-data",
-                            "insecure-skip-tls-verify", "tls-server-name", "extensions"})
-_PLAIN_USER = frozenset({"token", "tokenFile", "client-certificate", "client-certificate-data",
-                         "client-key", "client-key-data", "extensions"})
+_PLAIN_CLUSTER = frozenset(
+    {
+        "server",
+        "certificate-authority",
+        "certificate-authority-data",
+        "insecure-skip-tls-verify",
+        "tls-server-name",
+        "extensions",
+    }
+)
+_PLAIN_USER = frozenset(
+    {
+        "token",
+        "tokenFile",
+        "client-certificate",
+        "client-certificate-data",
+        "client-key",
+        "client-key-data",
+        "extensions",
+    }
+)
 
 
 class ApiFailure(Exception):
     """An API call that failed: `reason` is one line fit for a check's message."""
 
-    def __init__(self, reason: str, status: int | None = None, timed_out: bool = False,
-                 final: bool = False) -> None:
+    def __init__(
+        self, reason: str, status: int | None = None, timed_out: bool = False, final: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
@@ -131,15 +149,18 @@ def load_configuration(target: KubeTarget) -> Configuration:
     configuration.context = target.context or data.get("current-context")
     server = urlsplit(configuration.host or "")
     if server.scheme not in ("http", "https") or not server.hostname:
-        raise UsageError(f"kubeconfig {path}: the cluster of context "
-                         f"{target.context or '(current)'} has no http(s) server URL "
-                         f"(got {configuration.host or 'nothing'!r})")
+        raise UsageError(
+            f"kubeconfig {path}: the cluster of context "
+            f"{target.context or '(current)'} has no http(s) server URL "
+            f"(got {configuration.host or 'nothing'!r})"
+        )
     try:
         if server.scheme == "https":
             configuration.ssl_context = _ssl_context(configuration)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise UsageError(f"kubeconfig {path}: TLS settings unusable "
-                         f"({_first_line(str(exc))})") from None
+        raise UsageError(
+            f"kubeconfig {path}: TLS settings unusable ({_first_line(str(exc))})"
+        ) from None
     return configuration
 
 
@@ -176,15 +197,22 @@ def _official_configuration(path: Path, context: str | None) -> Configuration:
 
     basic = f"{official.username}:{official.password}" if official.username else None
     return Configuration(
-        host=official.host or "", api_key=authorization(),
-        ssl_ca_cert=official.ssl_ca_cert, cert_file=official.cert_file,
-        key_file=official.key_file, verify_ssl=bool(official.verify_ssl),
-        tls_server_name=official.tls_server_name, proxy=official.proxy, basic_auth=basic,
-        refresh=refresh if hook is not None else None)
+        host=official.host or "",
+        api_key=authorization(),
+        ssl_ca_cert=official.ssl_ca_cert,
+        cert_file=official.cert_file,
+        key_file=official.key_file,
+        verify_ssl=bool(official.verify_ssl),
+        tls_server_name=official.tls_server_name,
+        proxy=official.proxy,
+        basic_auth=basic,
+        refresh=refresh if hook is not None else None,
+    )
 
 
-def _plain_configuration(path: Path, data: dict[str, Any],
-                         context: str | None) -> Configuration | None:
+def _plain_configuration(
+    path: Path, data: dict[str, Any], context: str | None
+) -> Configuration | None:
     """A kubeconfig (`data`, parsed from `path`) with only a server, CA, token or client
     certificate, read directly; None for anything else (the official loader then reads it
     and reports its problems)."""
@@ -200,19 +228,20 @@ def _plain_configuration(path: Path, data: dict[str, Any],
         base = path.parent
         token = user.get("token")
         if user.get("tokenFile"):
-            token = (base / Path(user["tokenFile"]).expanduser()).read_text(
-                encoding="utf-8").strip()
+            token = (
+                (base / Path(user["tokenFile"]).expanduser()).read_text(encoding="utf-8").strip()
+            )
         return Configuration(
             host=server.rstrip("/"),
             api_key={"authorization": f"Bearer {token}"} if token else {},
             ssl_ca_cert=_file(base, cluster.get("certificate-authority")),
             ca_data=_data(cluster.get("certificate-authority-data")),
-            cert_file=_file(base, user.get("client-certificate")) or _data_file(
-                user.get("client-certificate-data")),
-            key_file=_file(base, user.get("client-key")) or _data_file(
-                user.get("client-key-data")),
+            cert_file=_file(base, user.get("client-certificate"))
+            or _data_file(user.get("client-certificate-data")),
+            key_file=_file(base, user.get("client-key")) or _data_file(user.get("client-key-data")),
             verify_ssl=not cluster.get("insecure-skip-tls-verify", False),
-            tls_server_name=cluster.get("tls-server-name") or None)
+            tls_server_name=cluster.get("tls-server-name") or None,
+        )
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
@@ -249,8 +278,7 @@ def _data_file(given: object) -> str | None:
     if not _DATA_DIR:
         _DATA_DIR.append(Path(tempfile.mkdtemp(prefix="stackcheck-kube-")))
         atexit.register(shutil.rmtree, _DATA_DIR[0], True)
-    with tempfile.NamedTemporaryFile("w", dir=_DATA_DIR[0], delete=False,
-                                     suffix=".pem") as handle:
+    with tempfile.NamedTemporaryFile("w", dir=_DATA_DIR[0], delete=False, suffix=".pem") as handle:
         handle.write(text)
     return handle.name
 
@@ -259,8 +287,9 @@ def _ssl_context(configuration: Configuration) -> ssl.SSLContext:
     """One context per configuration. The system CAs (~17 ms to load) only when they can
     matter: verification on and no CA of the kubeconfig's own."""
     if configuration.verify_ssl or configuration.ssl_ca_cert or configuration.ca_data:
-        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert,
-                                             cadata=configuration.ca_data)
+        context = ssl.create_default_context(
+            cafile=configuration.ssl_ca_cert, cadata=configuration.ca_data
+        )
     else:  # create_default_context's settings, without the CAs nothing would check against
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         keylog = os.environ.get("SSLKEYLOGFILE")
@@ -280,11 +309,16 @@ def _pool(configuration: Configuration) -> urllib3.PoolManager:
         options["ssl_context"] = configuration.ssl_context or _ssl_context(configuration)
     if configuration.tls_server_name:
         options["server_hostname"] = configuration.tls_server_name
-    manager = (urllib3.ProxyManager(configuration.proxy, **options) if configuration.proxy
-               else urllib3.PoolManager(**options))
+    manager = (
+        urllib3.ProxyManager(configuration.proxy, **options)
+        if configuration.proxy
+        else urllib3.PoolManager(**options)
+    )
     if not configuration.verify_ssl:
-        manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme,
-                                          "https": _UnverifiedPool}
+        manager.pool_classes_by_scheme = {
+            **manager.pool_classes_by_scheme,
+            "https": _UnverifiedPool,
+        }
     return manager
 
 
@@ -313,13 +347,15 @@ def _check_kubeconfig(path: Path, context: str | None) -> dict[str, Any]:
     if data is None:
         raise UsageError(f"kubeconfig {path}: is empty{hint}")
     if not isinstance(data, dict):
-        raise UsageError(f"kubeconfig {path}: expected a kubeconfig mapping, got "
-                         f"{type(data).__name__}{hint}")
+        raise UsageError(
+            f"kubeconfig {path}: expected a kubeconfig mapping, got {type(data).__name__}{hint}"
+        )
     contexts = [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
     known = ", ".join(str(c) for c in contexts) or "none"
     if context is not None and context not in contexts:
-        raise UsageError(f"--kube-context: context {context!r} is not in kubeconfig {path} "
-                         f"(contexts: {known})")
+        raise UsageError(
+            f"--kube-context: context {context!r} is not in kubeconfig {path} (contexts: {known})"
+        )
     if not contexts:
         raise UsageError(f"kubeconfig {path}: has no contexts{hint}")
     if context is None and data.get("current-context") not in contexts:
@@ -340,19 +376,29 @@ def _check_referenced_files(path: Path, data: dict[str, Any], context: str) -> N
         names = [item.get("name") for item in data.get(section) or [] if isinstance(item, dict)]
         if name and name not in names:
             known = ", ".join(sorted(str(n) for n in names)) or "none"
-            raise UsageError(f"kubeconfig {path}: context {context!r} names {key} {name!r}, "
-                             f"which is not among its {section} ({known})")
-    referenced = [("cluster", chosen.get("cluster"), "clusters", "cluster",
-                   ("certificate-authority",)),
-                  ("user", chosen.get("user"), "users", "user",
-                   ("client-certificate", "client-key", "tokenFile"))]
+            raise UsageError(
+                f"kubeconfig {path}: context {context!r} names {key} {name!r}, "
+                f"which is not among its {section} ({known})"
+            )
+    referenced = [
+        ("cluster", chosen.get("cluster"), "clusters", "cluster", ("certificate-authority",)),
+        (
+            "user",
+            chosen.get("user"),
+            "users",
+            "user",
+            ("client-certificate", "client-key", "tokenFile"),
+        ),
+    ]
     for label, name, section, key, fields in referenced:
         values = _entry(data, section, name, key)
         for field_name in fields:
             given = values.get(field_name)
             if isinstance(given, str) and given:
-                require_file(path.parent / Path(given).expanduser(),
-                             f"kubeconfig {path}: {label} {name!r}: {field_name} {given}")
+                require_file(
+                    path.parent / Path(given).expanduser(),
+                    f"kubeconfig {path}: {label} {name!r}: {field_name} {given}",
+                )
 
 
 def _first_line(text: str) -> str:
@@ -383,8 +429,13 @@ class Kube:
     def get(self, path: str) -> Obj:
         return self._json("get", path)
 
-    def list_all(self, path: str, label_selector: str | None = None,
-                 field_selector: str | None = None, view: type | None = None) -> list[Obj]:
+    def list_all(
+        self,
+        path: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        view: type | None = None,
+    ) -> list[Obj]:
         """Every item of a collection, page by page (limit/continue). With `view` (a
         msgspec Struct or TypedDict of the fields wanted, such as podview.PodView), items
         are decoded to it; an answer that does not fit it, whole."""
@@ -394,24 +445,33 @@ class Kube:
                 keep()
         return items
 
-    def list_kind(self, kind: str, namespace: str, label_selector: str | None = None,
-                  field_selector: str | None = None, view: type | None = None) -> list[Obj]:
-        return self.list_all(_KIND_PATHS[kind].format(ns=namespace), label_selector,
-                             field_selector, view)
+    def list_kind(
+        self,
+        kind: str,
+        namespace: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        view: type | None = None,
+    ) -> list[Obj]:
+        return self.list_all(
+            _KIND_PATHS[kind].format(ns=namespace), label_selector, field_selector, view
+        )
 
     def pod_log(self, namespace: str, pod: str, container: str, lines: int) -> str:
         query = [("container", container), ("tailLines", str(lines)), ("limitBytes", "16384")]
         path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
         return self._call("log", path, query).decode("utf-8", "replace")
 
-    def service_proxy(self, service: str, port: int, path: str,
-                      query: list[tuple[str, str]] | None = None) -> Obj:
+    def service_proxy(
+        self, service: str, port: int, path: str, query: list[tuple[str, str]] | None = None
+    ) -> Obj:
         """GET a JSON path of an in-cluster service through the API server's proxy."""
         resource = _proxied(service, port, path)
         return _decode(self._call("proxy", resource, query or []), resource)
 
-    def service_proxy_list(self, service: str, port: int, path: str,
-                           query: list[tuple[str, str]] | None = None) -> list[Obj]:
+    def service_proxy_list(
+        self, service: str, port: int, path: str, query: list[tuple[str, str]] | None = None
+    ) -> list[Obj]:
         """As `service_proxy`, for paths answering a JSON list (Alertmanager's
         `/api/v2/alerts`)."""
         resource = _proxied(service, port, path)
@@ -426,9 +486,12 @@ class Kube:
         collection never listed is not watched; with none, or when every watch fails, this
         is a plain sleep.
         """
-        watches = [(path, version) for kind, namespace in collections
-                   if (version := self.list_versions.get(
-                       path := _KIND_PATHS[kind].format(ns=namespace))) is not None]
+        watches = [
+            (path, version)
+            for kind, namespace in collections
+            if (version := self.list_versions.get(path := _KIND_PATHS[kind].format(ns=namespace)))
+            is not None
+        ]
         if not watches or seconds < 0.05:
             time.sleep(seconds)
             return
@@ -454,8 +517,10 @@ class Kube:
                     opened.remove(response)
                     response.close()
 
-        threads = [threading.Thread(target=watch, args=w, name="stackcheck-watch",
-                                    daemon=True) for w in watches]
+        threads = [
+            threading.Thread(target=watch, args=w, name="stackcheck-watch", daemon=True)
+            for w in watches
+        ]
         for thread in threads:
             thread.start()
         changed.wait(seconds)
@@ -466,17 +531,25 @@ class Kube:
         for thread in threads:
             thread.join(timeout=self._timeout)
 
-    def _open_watch(self, path: str, version: str,
-                    seconds: float) -> urllib3.BaseHTTPResponse | None:
-        query = [("watch", "1"), ("resourceVersion", version),
-                 ("timeoutSeconds", str(max(1, math.ceil(seconds))))]
+    def _open_watch(
+        self, path: str, version: str, seconds: float
+    ) -> urllib3.BaseHTTPResponse | None:
+        query = [
+            ("watch", "1"),
+            ("resourceVersion", version),
+            ("timeoutSeconds", str(max(1, math.ceil(seconds)))),
+        ]
         with self._lock:
             self.requests["watch"] += 1
         try:
             response = self._pool.request(
-                "GET", self._url(path, query), headers=self._headers(), redirect=False,
+                "GET",
+                self._url(path, query),
+                headers=self._headers(),
+                redirect=False,
                 timeout=urllib3.Timeout(connect=self._timeout, read=seconds + 1.0),
-                preload_content=False)
+                preload_content=False,
+            )
         except (urllib3.exceptions.HTTPError, OSError, ValueError):
             return None
         if not 200 <= response.status <= 299:
@@ -485,8 +558,9 @@ class Kube:
         return response
 
     # --- plumbing ----------------------------------------------------------------------
-    def _pages(self, path: str, label_selector: str | None, field_selector: str | None,
-               view: type | None) -> Iterator[Obj]:
+    def _pages(
+        self, path: str, label_selector: str | None, field_selector: str | None, view: type | None
+    ) -> Iterator[Obj]:
         """Page after page (limit/continue). The next page is requested as soon as its
         token is read from the head of the current one, so that the server prepares and
         sends it while this one is decoded."""
@@ -514,36 +588,46 @@ class Kube:
                     with self._lock:
                         self.list_versions[path] = str(meta["resourceVersion"])
                 return
-            body = following.result() if following is not None and token == early \
-                else fetch(token)
+            body = following.result() if following is not None and token == early else fetch(token)
 
     def _json(self, verb: str, path: str) -> Obj:
         return _decode(self._call(verb, path, []), path)
 
     def _call(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
         """One request; 5xx/429 answers, resets and timeouts retried (stackcheck/retry.py)."""
-        return retry_call(lambda: self._once(verb, path, query), transient=_fast_failure,
-                          timed_out=_timed_out, deadline=self.deadline)
+        return retry_call(
+            lambda: self._once(verb, path, query),
+            transient=_fast_failure,
+            timed_out=_timed_out,
+            deadline=self.deadline,
+        )
 
     def _once(self, verb: str, path: str, query: list[tuple[str, str]]) -> bytes:
         with self._lock:
             self.requests[verb] += 1
         try:
             response = self._pool.request(
-                "GET", self._url(path, query), headers=self._headers(), redirect=False,
-                timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout))
+                "GET",
+                self._url(path, query),
+                headers=self._headers(),
+                redirect=False,
+                timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout),
+            )
         except urllib3.exceptions.HTTPError as exc:
             tls = _tls_error(exc)
             if tls is not None:
-                raise ApiFailure(_tls_reason(self.server, tls, self._configuration),
-                                 final=_tls_final(tls)) from None
-            raise ApiFailure(_network_reason(self.server, exc, self._timeout,
-                                             self._configuration.proxy),
-                             timed_out=_is_timeout(exc)) from None
+                raise ApiFailure(
+                    _tls_reason(self.server, tls, self._configuration), final=_tls_final(tls)
+                ) from None
+            raise ApiFailure(
+                _network_reason(self.server, exc, self._timeout, self._configuration.proxy),
+                timed_out=_is_timeout(exc),
+            ) from None
         body: bytes = response.data
         if not 200 <= response.status <= 299:
-            raise ApiFailure(_status_reason(response.status, response.reason, body),
-                             response.status)
+            raise ApiFailure(
+                _status_reason(response.status, response.reason, body), response.status
+            )
         return body
 
     def _url(self, path: str, query: list[tuple[str, str]]) -> str:
@@ -758,8 +842,12 @@ def _tls_error(exc: BaseException) -> ssl.SSLError | None:
     for current in seen:
         if isinstance(current, ssl.SSLError):
             return current
-        nested = [getattr(current, "reason", None), *current.args, current.__cause__,
-                  current.__context__]
+        nested = [
+            getattr(current, "reason", None),
+            *current.args,
+            current.__cause__,
+            current.__context__,
+        ]
         seen += [n for n in nested if isinstance(n, BaseException) and n not in seen][:4]
         if len(seen) > 12:
             break
@@ -767,8 +855,12 @@ def _tls_error(exc: BaseException) -> ssl.SSLError | None:
 
 
 # OpenSSL's words for a TLS hello answered by a plain HTTP server (1.1, 3.0; 3.2 and later)
-_PLAIN_HTTP = ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG",
-               "RECORD_LAYER_FAILURE")
+_PLAIN_HTTP = (
+    "WRONG_VERSION_NUMBER",
+    "HTTP_REQUEST",
+    "PACKET_LENGTH_TOO_LONG",
+    "RECORD_LAYER_FAILURE",
+)
 
 
 def _plain_http(error: ssl.SSLError) -> bool:
@@ -781,47 +873,60 @@ def _tls_final(error: ssl.SSLError) -> bool:
     certificate), or a server that does not speak TLS: the same on every try. A connection
     closed mid-handshake may pass."""
     reason = str(error.reason or "")
-    return isinstance(error, ssl.SSLCertVerificationError) or _plain_http(error) or (
-        "ALERT" in reason and ("CERTIFICATE" in reason or "UNKNOWN_CA" in reason))
+    return (
+        isinstance(error, ssl.SSLCertVerificationError)
+        or _plain_http(error)
+        or ("ALERT" in reason and ("CERTIFICATE" in reason or "UNKNOWN_CA" in reason))
+    )
 
 
 def _tls_reason(server: str, error: ssl.SSLError, configuration: Configuration) -> str:
     """One line naming the side that refused, instead of OpenSSL's '[SSL: X] x (_ssl.c:N)'."""
     if isinstance(error, ssl.SSLCertVerificationError):
         detail = str(error.verify_message or "certificate verify failed").rstrip(".")
-        return (f"{server}: TLS: certificate verify failed: {detail} (check the kubeconfig's "
-                f"certificate-authority, tls-server-name and server against the server's "
-                f"certificate)")
+        return (
+            f"{server}: TLS: certificate verify failed: {detail} (check the kubeconfig's "
+            f"certificate-authority, tls-server-name and server against the server's "
+            f"certificate)"
+        )
     text = re.sub(r"^\[[^]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", str(error.strerror or error))
     reason = str(error.reason or "")
     text = text or reason or "handshake failed"
     if _plain_http(error):
-        return (f"{server}: TLS: the server answered in plain HTTP, not TLS (is it an http:// "
-                f"server? then say so in the kubeconfig's server URL; else check the port)")
+        return (
+            f"{server}: TLS: the server answered in plain HTTP, not TLS (is it an http:// "
+            f"server? then say so in the kubeconfig's server URL; else check the port)"
+        )
     if not configuration.cert_file:
-        hint = ("the server requires a client certificate; the kubeconfig's user has none"
-                if "CERTIFICATE_REQUIRED" in reason else
-                "does the server require a client certificate? the kubeconfig's user has none")
+        hint = (
+            "the server requires a client certificate; the kubeconfig's user has none"
+            if "CERTIFICATE_REQUIRED" in reason
+            else "does the server require a client certificate? the kubeconfig's user has none"
+        )
     elif "ALERT" in reason:
         hint = "the server refused the kubeconfig's client certificate"
     elif isinstance(error, ssl.SSLEOFError) or "EOF" in reason:  # the alert may be lost
-        hint = "the server closed the connection: does it accept the kubeconfig's client " \
-               "certificate?"
+        hint = (
+            "the server closed the connection: does it accept the kubeconfig's client certificate?"
+        )
     else:
         return f"{server}: TLS: {text}"
     return f"{server}: TLS: {text} ({hint})"
 
 
-def _network_reason(server: str, exc: Exception, timeout: float,
-                    proxy: str | None = None) -> str:
+def _network_reason(server: str, exc: Exception, timeout: float, proxy: str | None = None) -> str:
     text = str(exc)
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         text = str(exc.reason)
     lowered = text.lower()
     if proxy and _through_proxy(exc):  # what failed is the proxy, not the API server
-        why = ("connection refused" if "refused" in lowered else
-               f"request timed out after {timeout:g}s" if "timed out" in lowered else
-               text.split(": ", 1)[-1][:200])
+        why = (
+            "connection refused"
+            if "refused" in lowered
+            else f"request timed out after {timeout:g}s"
+            if "timed out" in lowered
+            else text.split(": ", 1)[-1][:200]
+        )
         return f"{server}: the kubeconfig's proxy-url {proxy} cannot be reached: {why}"
     if "timed out" in lowered or "timeout" in lowered:
         return f"{server}: request timed out after {timeout:g}s"

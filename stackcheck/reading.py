@@ -29,8 +29,9 @@ ALERTS_V2 = "/api/v2/alerts"
 
 
 class StackReader:
-    def __init__(self, stack: Stack, settings: Settings, kube: Kube | None,
-                 deadline: Deadline | None = None) -> None:
+    def __init__(
+        self, stack: Stack, settings: Settings, kube: Kube | None, deadline: Deadline | None = None
+    ) -> None:
         self.stack = stack
         self.settings = settings
         self.kube = kube
@@ -55,7 +56,8 @@ class StackReader:
         runs even when the API does not answer)."""
         if read.kind == "http_get":  # the API locates it, unless an address is given
             return self.settings.url_for(read.args[0]) is None and not (
-                self.settings.node_address and read.args[0] in self.stack.services)
+                self.settings.node_address and read.args[0] in self.stack.services
+            )
         if read.kind in ("prometheus_targets", "prometheus_query", "prometheus_api"):
             service = self.stack.prometheus_service or "prometheus"
             return self.settings.url_for(service) is None
@@ -93,8 +95,9 @@ class StackReader:
 
     def events(self, namespace: str, name: str) -> list[Obj]:
         with _api_failures():
-            return self._api().list_kind("Event", namespace,
-                                         field_selector=f"involvedObject.name={name}")
+            return self._api().list_kind(
+                "Event", namespace, field_selector=f"involvedObject.name={name}"
+            )
 
     def pod_log(self, namespace: str, name: str, container: str, lines: int) -> str:
         with _api_failures():
@@ -121,8 +124,9 @@ class StackReader:
         try:
             return self._http_get(url)
         except ReadFailure as exc:
-            raise ReadFailure(f"{exc.reason} ({why})" if why else exc.reason,
-                              exc.transient) from None
+            raise ReadFailure(
+                f"{exc.reason} ({why})" if why else exc.reason, exc.transient
+            ) from None
 
     def prometheus_targets(self) -> Obj:
         return self._prometheus_get("/api/v1/targets", [("state", "active")])
@@ -136,8 +140,9 @@ class StackReader:
     def alertmanager_alerts(self) -> list[Obj]:
         """/api/v2/alerts of the stack file's service `alertmanager` (a JSON list)."""
         if ALERTMANAGER_SERVICE not in self.stack.services:
-            raise ReadFailure(f"the stack file defines no service {ALERTMANAGER_SERVICE!r}",
-                              transient=False)
+            raise ReadFailure(
+                f"the stack file defines no service {ALERTMANAGER_SERVICE!r}", transient=False
+            )
         alerts: list[Obj] = self._service_json(ALERTMANAGER_SERVICE, ALERTS_V2, [], list)
         return alerts
 
@@ -189,23 +194,33 @@ class StackReader:
             if host_ip and _pod_ready(pod):
                 meta = pod.get("metadata") or {}
                 node = (pod.get("spec") or {}).get("nodeName", "?")
-                return str(host_ip), (f"hostIP of pod {meta.get('namespace')}/"
-                                      f"{meta.get('name')}: node {node}")
-        names = ", ".join(f"{(p.get('metadata') or {}).get('namespace')}/"
-                          f"{(p.get('metadata') or {}).get('name')}" for p in declaring[:3])
-        found = f"pods declaring it are not Ready: {names}" if declaring else \
-            "no pod declares it"
-        raise ReadFailure(f"hostPort {port}: {found} (namespaces "
-                          f"{', '.join(self.stack.namespaces)}); set --node-address or the "
-                          "service's URL option")
+                return str(host_ip), (
+                    f"hostIP of pod {meta.get('namespace')}/{meta.get('name')}: node {node}"
+                )
+        names = ", ".join(
+            f"{(p.get('metadata') or {}).get('namespace')}/{(p.get('metadata') or {}).get('name')}"
+            for p in declaring[:3]
+        )
+        found = f"pods declaring it are not Ready: {names}" if declaring else "no pod declares it"
+        raise ReadFailure(
+            f"hostPort {port}: {found} (namespaces "
+            f"{', '.join(self.stack.namespaces)}); set --node-address or the "
+            "service's URL option"
+        )
 
     def _prometheus_get(self, path: str, query: list[tuple[str, str]]) -> Obj:
-        answer: Obj = self._service_json(self.stack.prometheus_service or "prometheus", path,
-                                         query, dict)
+        answer: Obj = self._service_json(
+            self.stack.prometheus_service or "prometheus", path, query, dict
+        )
         return answer
 
-    def _service_json(self, service: str, path: str, query: list[tuple[str, str]],
-                      shape: type[dict[str, Any]] | type[list[Any]]) -> Any:
+    def _service_json(
+        self,
+        service: str,
+        path: str,
+        query: list[tuple[str, str]],
+        shape: type[dict[str, Any]] | type[list[Any]],
+    ) -> Any:
         """A JSON `shape` (object or list) from a stack file service: through the API
         server's service proxy unless its URL option is given, else by HTTP."""
         spec = self.stack.services[service]
@@ -232,8 +247,12 @@ class StackReader:
         """GET without following redirects; 5xx/429 answers, resets and timeouts retried
         (stackcheck/retry.py). A 5xx that persists is the answer the check judges."""
         try:
-            return retry_call(lambda: self._http_once(url, query), transient=_http_transient,
-                              timed_out=_http_timed_out, deadline=self.deadline)
+            return retry_call(
+                lambda: self._http_once(url, query),
+                transient=_http_transient,
+                timed_out=_http_timed_out,
+                deadline=self.deadline,
+            )
         except _Transient as exc:
             return exc.answer
         except WebFailure as exc:
@@ -249,22 +268,26 @@ class StackReader:
 
 
 def _node_ready(node: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (node.get("status") or {}).get("conditions") or []
+    )
 
 
 def _pod_ready(pod: Obj) -> bool:
     status = pod.get("status") or {}
     return status.get("phase") == "Running" and any(
         c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or [])
+        for c in status.get("conditions") or []
+    )
 
 
 def _declares_host_port(pod: Obj, port: int) -> bool:
     spec = pod.get("spec") or {}
     containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
-    return any(int(p.get("hostPort") or 0) == port
-               for c in containers for p in c.get("ports") or [])
+    return any(
+        int(p.get("hostPort") or 0) == port for c in containers for p in c.get("ports") or []
+    )
 
 
 @contextmanager
@@ -291,4 +314,3 @@ class _Transient(Exception):
     def __init__(self, answer: HttpAnswer) -> None:
         super().__init__(f"HTTP {answer.status}")
         self.answer = answer
-

@@ -22,25 +22,36 @@ MIN_LENGTH = 6  # shorter registered values would mask innocent text
 # Names whose values are secrets: DB_PASSWORD, API_TOKEN, CLIENT_SECRET, AWS_ACCESS_KEY, ...
 _SECRET_NAME = re.compile(
     r"(pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|session|"
-    r"cookie|auth|(^|[-_.])key([-_.]|$)|(^|[-_.])pwd([-_.]|$))", re.IGNORECASE)
-_KEY_WORDS = (r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|"
-              r"client[-_]key(?:[-_]data)?|access[-_]?key|session|credentials?")
+    r"cookie|auth|(^|[-_.])key([-_.]|$)|(^|[-_.])pwd([-_.]|$))",
+    re.IGNORECASE,
+)
+_KEY_WORDS = (
+    r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|"
+    r"client[-_]key(?:[-_]data)?|access[-_]?key|session|credentials?"
+)
 _TOKEN = r"(?=[^\s\"',;]*"  # a lookahead within one token: _TOKEN + X + _REST
 _REST = r")[^\s\"',;]+"
-_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)",
-                  re.DOTALL)
+_PEM = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
 _SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 # AWS access key ids: long-term (AKIA), temporary (ASIA) and the other documented prefixes
-_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)"
-                         r"[A-Z0-9]{16}\b")
+_AWS_KEY_ID = re.compile(
+    r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)"
+    r"[A-Z0-9]{16}\b"
+)
 # the password of a URL's userinfo: scheme://user:PASSWORD@host (the user name stays)
-_USERINFO = re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s/?#@:\"'<>]*:)"
-                       r"([^\s/?#@\"'<>]+)(?=@)")
+_USERINFO = re.compile(
+    r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s/?#@:\"'<>]*:)"
+    r"([^\s/?#@\"'<>]+)(?=@)"
+)
 # query parameters that carry credentials or signatures: ?token=..., &X-Amz-Signature=...
-_QUERY = re.compile(r"(?i)((?<![\w.-])(?=[\w.-]*?(?:token|password|passwd|secret|signature|"
-                    r"api[-_]?key|credential|session)|(?:sig|key|code|auth)=)[\w.-]*+=)"
-                    r"([^&#\s\"'<>]+)")
+_QUERY = re.compile(
+    r"(?i)((?<![\w.-])(?=[\w.-]*?(?:token|password|passwd|secret|signature|"
+    r"api[-_]?key|credential|session)|(?:sig|key|code|auth)=)[\w.-]*+=)"
+    r"([^&#\s\"'<>]+)"
+)
 # A secret-looking key: a whole run of [\w.-] holding a key word. Atomic: the run is taken
 # whole (possessive), found only where it starts, and looked into once (the lookahead), so
 # the time stays linear on any text (a megabyte of "tokentoken..." included).
@@ -53,14 +64,24 @@ _KEYED = (
     re.compile(rf"(?i)({_KEY}\s*=\s*)([^\s\"'][^\n]*)"),
     # after `:` (YAML, headers, prose): one token, if it looks like a secret (a digit in it,
     # mixed case, or long), so that "these credentials: FAILED after 2s" stays readable
-    re.compile(rf"(?i)({_KEY}\s*:\s*)(?-i:({_TOKEN}\d{_REST}"
-               rf"|(?=[^\s\"',;]*[a-z])(?=[^\s\"',;]*[A-Z])[^\s\"',;]{{8,}}"
-               rf"|[^\s\"',;]{{16,}}))"),
+    re.compile(
+        rf"(?i)({_KEY}\s*:\s*)(?-i:({_TOKEN}\d{_REST}"
+        rf"|(?=[^\s\"',;]*[a-z])(?=[^\s\"',;]*[A-Z])[^\s\"',;]{{8,}}"
+        rf"|[^\s\"',;]{{16,}}))"
+    ),
 )
 # in this order: the narrow shapes first, so the rest-of-line rule finds them masked already
 _PATTERNS = (_PEM, _SCHEME, _JWT, _AWS_KEY_ID, _USERINFO, _QUERY, *_KEYED)
-_SENSITIVE_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie",
-                      "x-grafana-key", "x-api-key", "x-auth-token", "x-vault-token"}
+_SENSITIVE_HEADERS = {
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-grafana-key",
+    "x-api-key",
+    "x-auth-token",
+    "x-vault-token",
+}
 
 
 def _names_a_label(mapping: Mapping[Any, Any], key: str) -> bool:
@@ -104,8 +125,11 @@ class Redactor:
         (Helm values, kubeconfig): `adminPassword`, `client-key-data`, `token`, ..."""
         if isinstance(data, Mapping):
             for key, value in data.items():
-                if (isinstance(value, str) and is_secret_name(str(key))
-                        and not _names_a_label(data, str(key))):
+                if (
+                    isinstance(value, str)
+                    and is_secret_name(str(key))
+                    and not _names_a_label(data, str(key))
+                ):
                     self.add(value)
                 else:
                     self.add_values(value)
@@ -123,8 +147,10 @@ class Redactor:
         return text
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
-        return {k: (MASK if k.lower() in _SENSITIVE_HEADERS or is_secret_name(k)
-                    else self.text(v)) for k, v in headers.items()}
+        return {
+            k: (MASK if k.lower() in _SENSITIVE_HEADERS or is_secret_name(k) else self.text(v))
+            for k, v in headers.items()
+        }
 
     def names(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(k, MASK if is_secret_name(k) else self.text(v)) for k, v in pairs]

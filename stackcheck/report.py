@@ -45,16 +45,28 @@ HISTORY_LIMIT = 50  # runs kept in history.jsonl (the trend)
 # test passes (or fails under --fail-on warning): its category says which it was.
 _ANY = ["failed", "broken", "skipped", "passed"]
 CATEGORIES: list[Obj] = [
-    {"name": "Suite/infra problems (API unreachable, credentials, bad config)",
-     "matchers": [{"statuses": _ANY, "labels": {"check_id": "^api\\.reachable$",
-                                                "result": "^(failed|skipped)$"}},
-                  {"statuses": ["skipped"], "labels": {"result": "^skipped$"}}]},
-    {"name": "Warnings (the run passes unless --fail-on warning)",
-     "matchers": {"statuses": _ANY, "labels": {"result": "^warning$"}}},
-    {"name": "Stack defects (a check failed)",
-     "matchers": {"statuses": ["failed"], "labels": {"result": "^failed$"}}},
-    {"name": "Manifest defects (suites/static)",
-     "matchers": {"statuses": ["failed"], "labels": {"feature": "^Manifests$"}}},
+    {
+        "name": "Suite/infra problems (API unreachable, credentials, bad config)",
+        "matchers": [
+            {
+                "statuses": _ANY,
+                "labels": {"check_id": "^api\\.reachable$", "result": "^(failed|skipped)$"},
+            },
+            {"statuses": ["skipped"], "labels": {"result": "^skipped$"}},
+        ],
+    },
+    {
+        "name": "Warnings (the run passes unless --fail-on warning)",
+        "matchers": {"statuses": _ANY, "labels": {"result": "^warning$"}},
+    },
+    {
+        "name": "Stack defects (a check failed)",
+        "matchers": {"statuses": ["failed"], "labels": {"result": "^failed$"}},
+    },
+    {
+        "name": "Manifest defects (suites/static)",
+        "matchers": {"statuses": ["failed"], "labels": {"feature": "^Manifests$"}},
+    },
     {"name": "Suite errors (a bug in stackcheck)", "matchers": {"statuses": ["broken"]}},
 ]
 # the report's tree: feature (Pods, Mesh, Bookinfo, Grafana, Prometheus, Manifests, ...),
@@ -93,8 +105,11 @@ def read_check_ids(results: Path) -> set[str]:
             labels = json.loads(path.read_text(encoding="utf-8")).get("labels") or []
         except (OSError, ValueError):
             continue
-        found.update(str(label.get("value")) for label in labels
-                     if isinstance(label, dict) and label.get("name") == "check_id")
+        found.update(
+            str(label.get("value"))
+            for label in labels
+            if isinstance(label, dict) and label.get("name") == "check_id"
+        )
     return found
 
 
@@ -145,12 +160,21 @@ def categories_allure2() -> list[Obj]:
     (Java regular expressions, matched whole): the failure text fixtures/checks.py writes
     starts with the check id and its result, e.g. `pods.healthy[x]: <claim>: FAILED`."""
     return [
-        {"name": CATEGORIES[0]["name"], "matchedStatuses": ["failed", "broken", "skipped"],
-         "messageRegex": r"(?s)(Failed: |Skipped: )?api\.reachable.*"},
-        {"name": CATEGORIES[1]["name"], "matchedStatuses": ["failed"],
-         "messageRegex": r"(?s)(Failed: )?[^\n]*: WARNING after .*"},
-        {"name": CATEGORIES[2]["name"], "matchedStatuses": ["failed"],
-         "messageRegex": r"(?s)(Failed: )?[^\n]*: FAILED after .*"},
+        {
+            "name": CATEGORIES[0]["name"],
+            "matchedStatuses": ["failed", "broken", "skipped"],
+            "messageRegex": r"(?s)(Failed: |Skipped: )?api\.reachable.*",
+        },
+        {
+            "name": CATEGORIES[1]["name"],
+            "matchedStatuses": ["failed"],
+            "messageRegex": r"(?s)(Failed: )?[^\n]*: WARNING after .*",
+        },
+        {
+            "name": CATEGORIES[2]["name"],
+            "matchedStatuses": ["failed"],
+            "messageRegex": r"(?s)(Failed: )?[^\n]*: FAILED after .*",
+        },
         {"name": CATEGORIES[4]["name"], "matchedStatuses": ["broken"], "messageRegex": ".*"},
     ]
 
@@ -165,8 +189,9 @@ def write_metadata(results: Path, environment: Mapping[str, str]) -> None:
         environment = {"verdict": word, **environment}
     lines = [f"{_key(k)}={_value(REDACTOR.text(str(v)))}" for k, v in environment.items()]
     (results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (results / "categories.json").write_text(json.dumps(categories_allure2(), indent=2),
-                                             encoding="utf-8")
+    (results / "categories.json").write_text(
+        json.dumps(categories_allure2(), indent=2), encoding="utf-8"
+    )
 
 
 def _key(name: str) -> str:
@@ -175,12 +200,13 @@ def _key(name: str) -> str:
 
 def _value(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 3] + "..."
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
 
 
 # --- component versions ------------------------------------------------------------------
-def component_versions(workloads: Mapping[str, Iterable[Obj]],
-                       proxy_versions: Iterable[Any] = ()) -> dict[str, str]:
+def component_versions(
+    workloads: Mapping[str, Iterable[Obj]], proxy_versions: Iterable[Any] = ()
+) -> dict[str, str]:
     """Versions found in the cluster, per component: the `helm.sh/chart` and
     `app.kubernetes.io/version` labels and the image tags of its workloads;
     plus the Linkerd proxy version(s) that the injector stamped on meshed pods (their
@@ -246,8 +272,9 @@ def allure_cli(root: Path = ROOT) -> list[str] | None:
     return [found] if found else None
 
 
-def allure_config(results: Path, output: Path, *, single_file: bool, history: Path,
-                  append_history: bool) -> Obj:
+def allure_config(
+    results: Path, output: Path, *, single_file: bool, history: Path, append_history: bool
+) -> Obj:
     stopped = interruption(results)
     name = REPORT_NAME if stopped is None else f"{REPORT_NAME}: {stopped}"
     word = run_verdict(results)
@@ -260,14 +287,21 @@ def allure_config(results: Path, output: Path, *, single_file: bool, history: Pa
         "historyLimit": HISTORY_LIMIT,
         "appendHistory": append_history,
         "categories": CATEGORIES,
-        "plugins": {"awesome": {"options": {
-            "singleFile": single_file, "reportName": name, "groupBy": GROUP_BY,
-        }}},
+        "plugins": {
+            "awesome": {
+                "options": {
+                    "singleFile": single_file,
+                    "reportName": name,
+                    "groupBy": GROUP_BY,
+                }
+            }
+        },
     }
 
 
-def generate_html(root: Path, results: Path, output: Path,
-                  single_file: Path | None = None) -> tuple[bool, str]:
+def generate_html(
+    root: Path, results: Path, output: Path, single_file: Path | None = None
+) -> tuple[bool, str]:
     """Render the HTML report to `output` (history kept next to the results, so the trend
     carries over between runs in the same report folder), and the same report as a single
     self-contained file; (ok, one-line message)."""
@@ -281,22 +315,31 @@ def generate_html(root: Path, results: Path, output: Path,
     # proper, which appends this run to the history
     with tempfile.TemporaryDirectory(prefix="stackcheck-allure-") as scratch:
         scratch_out = Path(scratch) / "single"
-        ok, message = _generate(command, results, Path(scratch) / "allurerc-single.json",
-                                allure_config(results, scratch_out, single_file=True,
-                                              history=history, append_history=False))
+        ok, message = _generate(
+            command,
+            results,
+            Path(scratch) / "allurerc-single.json",
+            allure_config(
+                results, scratch_out, single_file=True, history=history, append_history=False
+            ),
+        )
         if not ok:
             return ok, message
         shutil.copyfile(scratch_out / "index.html", single_file)
-    ok, message = _generate(command, results, report_dir / "allurerc.json",
-                            allure_config(results, output, single_file=False, history=history,
-                                          append_history=True))
+    ok, message = _generate(
+        command,
+        results,
+        report_dir / "allurerc.json",
+        allure_config(results, output, single_file=False, history=history, append_history=True),
+    )
     if not ok:
         return ok, message
     return True, f"Allure report: {output / 'index.html'} (single file: {single_file})"
 
 
-def _generate(command: Sequence[str], results: Path, config_path: Path,
-              config: Obj) -> tuple[bool, str]:
+def _generate(
+    command: Sequence[str], results: Path, config_path: Path, config: Obj
+) -> tuple[bool, str]:
     config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     output = Path(config["output"])
     if output.is_dir() and any(output.iterdir()):
@@ -304,9 +347,14 @@ def _generate(command: Sequence[str], results: Path, config_path: Path,
             return False, f"{output} exists and is not an Allure report: not overwritten"
         shutil.rmtree(output)  # no stale data files of an older report
     try:
-        done = subprocess.run([*command, "generate", str(results), "--config", str(config_path)],
-                              capture_output=True, text=True, timeout=GENERATE_TIMEOUT,
-                              env={**os.environ, "NO_COLOR": "1"}, check=False)
+        done = subprocess.run(
+            [*command, "generate", str(results), "--config", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=GENERATE_TIMEOUT,
+            env={**os.environ, "NO_COLOR": "1"},
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"allure generate failed: {exc}"
     if done.returncode != 0 or not (output / "index.html").exists():
@@ -319,20 +367,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m stackcheck.report",
         description="Render the Allure HTML report (and its single-file copy) from existing "
-                    "Allure results; the history next to the results carries over.")
-    parser.add_argument("results", nargs="?", default="reports/allure-results", type=Path,
-                        help="the Allure results folder [default: reports/allure-results]")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="the HTML report folder [default: allure-report next to RESULTS]")
+        "Allure results; the history next to the results carries over.",
+    )
+    parser.add_argument(
+        "results",
+        nargs="?",
+        default="reports/allure-results",
+        type=Path,
+        help="the Allure results folder [default: reports/allure-results]",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="the HTML report folder [default: allure-report next to RESULTS]",
+    )
     args = parser.parse_args(argv)
     results: Path = args.results.resolve()
     if not results.is_dir() or not any(results.glob("*-result.json")):
-        print(f"ERROR: {results} holds no Allure results (*-result.json): run the suite first",
-              file=sys.stderr)
+        print(
+            f"ERROR: {results} holds no Allure results (*-result.json): run the suite first",
+            file=sys.stderr,
+        )
         return 4
     if allure_cli() is None:
-        print("ERROR: the Allure CLI (npm package allure, version 3) is not installed: run "
-              "scripts/setup.sh (or npm install in the project root)", file=sys.stderr)
+        print(
+            "ERROR: the Allure CLI (npm package allure, version 3) is not installed: run "
+            "scripts/setup.sh (or npm install in the project root)",
+            file=sys.stderr,
+        )
         return 3
     output = (args.output or results.parent / "allure-report").resolve()
     REDACTOR.add_environment()

@@ -49,8 +49,9 @@ def _make_folder(path: Path, what: str) -> Path:
     except UsageError:
         raise
     except OSError as exc:
-        raise UsageError(f"{what}: cannot create the folder {path} "
-                         f"({exc.strerror or exc})") from None
+        raise UsageError(
+            f"{what}: cannot create the folder {path} ({exc.strerror or exc})"
+        ) from None
     return path.resolve()
 
 
@@ -69,8 +70,9 @@ def _lock(folder: Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise UsageError(f"{REPORT_DIR}: cannot write in {folder} "
-                         f"({exc.strerror or exc})") from None
+        raise UsageError(
+            f"{REPORT_DIR}: cannot write in {folder} ({exc.strerror or exc})"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -78,9 +80,11 @@ def _lock(folder: Path) -> None:
         os.close(fd)
         if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise UsageError(f"{REPORT_DIR}: cannot lock {path} ({exc.strerror})") from None
-        raise UsageError(f"{REPORT_DIR}: another stackcheck run{holder} is writing to "
-                         f"{folder}: wait for it to end, or give this run its own "
-                         f"--report-dir") from None
+        raise UsageError(
+            f"{REPORT_DIR}: another stackcheck run{holder} is writing to "
+            f"{folder}: wait for it to end, or give this run its own "
+            f"--report-dir"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     _HELD[folder] = fd

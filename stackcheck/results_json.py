@@ -32,8 +32,14 @@ class CheckRecord:
     locations: tuple[tuple[str, int, str], ...] = ()  # (file, line, message)
 
 
-def document(verdict: Verdict, target: str, stack_file: str, started: float, finished: float,
-             checks: Sequence[CheckRecord]) -> dict[str, Any]:
+def document(
+    verdict: Verdict,
+    target: str,
+    stack_file: str,
+    started: float,
+    finished: float,
+    checks: Sequence[CheckRecord],
+) -> dict[str, Any]:
     text = REDACTOR.text
     return {
         "schema_version": SCHEMA_VERSION,
@@ -43,13 +49,21 @@ def document(verdict: Verdict, target: str, stack_file: str, started: float, fin
         "stack_file": stack_file,
         "started": _timestamp(started),
         "finished": _timestamp(finished),
-        "checks": [{
-            "id": c.id, "kind": c.kind, "status": c.status, "message": text(c.message),
-            "hint": text(c.hint), "duration_seconds": round(max(c.duration_seconds, 0.0), 3),
-            "evidence": [text(name) for name in c.evidence],
-            "locations": [{"file": f, "line": n, "message": text(m)}
-                          for f, n, m in c.locations if n >= 1],
-        } for c in checks],
+        "checks": [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "status": c.status,
+                "message": text(c.message),
+                "hint": text(c.hint),
+                "duration_seconds": round(max(c.duration_seconds, 0.0), 3),
+                "evidence": [text(name) for name in c.evidence],
+                "locations": [
+                    {"file": f, "line": n, "message": text(m)} for f, n, m in c.locations if n >= 1
+                ],
+            }
+            for c in checks
+        ],
     }
 
 
@@ -62,5 +76,4 @@ def write(path: Path, data: dict[str, Any]) -> None:
 
 
 def _timestamp(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

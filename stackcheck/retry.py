@@ -34,9 +34,12 @@ BACKOFF_CAP = 2.0
 Classify = Callable[[BaseException], bool]
 
 
-def retrying(transient: Classify, timed_out: Classify | None = None,
-             deadline: Deadline | None = None,
-             sleep: Callable[[float], None] | None = None) -> tenacity.Retrying:
+def retrying(
+    transient: Classify,
+    timed_out: Classify | None = None,
+    deadline: Deadline | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> tenacity.Retrying:
     """A tenacity policy: `transient(exc)` failures are retried, `timed_out(exc)` ones only
     while `deadline` has time left (never without a deadline); anything else is raised at
     once."""
@@ -51,17 +54,22 @@ def retrying(transient: Classify, timed_out: Classify | None = None,
         options["sleep"] = sleep
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(worth_retrying),
-        wait=tenacity.wait_exponential_jitter(multiplier=BACKOFF_BASE, exp_base=2,
-                                              jitter=BACKOFF_JITTER, max=BACKOFF_CAP),
+        wait=tenacity.wait_exponential_jitter(
+            multiplier=BACKOFF_BASE, exp_base=2, jitter=BACKOFF_JITTER, max=BACKOFF_CAP
+        ),
         stop=tenacity.stop_after_attempt(ATTEMPTS),
         reraise=True,
         **options,
     )
 
 
-def call(request: Callable[[], T], transient: Classify, timed_out: Classify | None = None,
-         deadline: Deadline | None = None,
-         sleep: Callable[[float], None] | None = None) -> T:
+def call(
+    request: Callable[[], T],
+    transient: Classify,
+    timed_out: Classify | None = None,
+    deadline: Deadline | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> T:
     """`request()` under `retrying(...)`: its value, or its last failure raised."""
     result: T = retrying(transient, timed_out, deadline, sleep)(request)
     return result

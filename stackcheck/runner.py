@@ -40,8 +40,7 @@ class Source(Reader, Protocol):
 
     def needs_api(self, read: Read) -> bool: ...
     def read_through(self, cached: Callable[[Read], Any]) -> None: ...
-    def wait_for_change(self, collections: Sequence[tuple[str, str]],
-                        seconds: float) -> None: ...
+    def wait_for_change(self, collections: Sequence[tuple[str, str]], seconds: float) -> None: ...
     def close(self) -> None: ...
 
 
@@ -60,8 +59,10 @@ class Outcome:
     def message(self) -> str:
         """Claim, status, what was wrong (objects named), when, and the hint."""
         result = self.result
-        lines = [f"{self.check.id}: {self.check.claim}: {self.status.value.upper()} after "
-                 f"{self.seconds:.1f}s ({self.attempts} attempt(s)): {result.summary}"]
+        lines = [
+            f"{self.check.id}: {self.check.claim}: {self.status.value.upper()} after "
+            f"{self.seconds:.1f}s ({self.attempts} attempt(s)): {result.summary}"
+        ]
         lines += [f"  - {reason}" for reason in result.failures]
         lines += [f"  - warning: {reason}" for reason in result.warnings]
         lines.append(f"hint: {self.check.hint}")
@@ -82,12 +83,14 @@ def watched(check: Check) -> list[tuple[str, str]]:
 class Runner:
     """Runs checks against one reader; thread-safe (xdist runs one per process)."""
 
-    def __init__(self, reader: Source, checks: Sequence[Check],
-                 extra_reads: Sequence[Read] = ()) -> None:
+    def __init__(
+        self, reader: Source, checks: Sequence[Check], extra_reads: Sequence[Read] = ()
+    ) -> None:
         self.reader = reader
         # every read to start once the API answers (the report may want a few more)
-        self._declared = list(dict.fromkeys(
-            [r for c in checks for r in c.reads] + list(extra_reads)))
+        self._declared = list(
+            dict.fromkeys([r for c in checks for r in c.reads] + list(extra_reads))
+        )
         self._cache: dict[Read, Future[Any]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
@@ -106,9 +109,13 @@ class Runner:
     def needs_api(self, check: Check) -> bool:
         return any(self.reader.needs_api(read) for read in check.reads)
 
-    def run(self, check: Check, deadline: Deadline,
-            pause: Callable[[float], None] | None = None,
-            interval: float = RETRY_INTERVAL) -> Outcome:
+    def run(
+        self,
+        check: Check,
+        deadline: Deadline,
+        pause: Callable[[float], None] | None = None,
+        interval: float = RETRY_INTERVAL,
+    ) -> Outcome:
         """`pause` defaults to watching what the check reads (where the API allows it)."""
         collections = watched(check)
         if pause is None:
@@ -132,8 +139,10 @@ class Runner:
         assert result is not None
         evidence = tuple(item for item in result.evidence if item.on_pass)
         if result.status is not Status.PASSED:
-            evidence = result.evidence + tuple(pod_evidence(self.reader, namespace, name)
-                                               for namespace, name in result.describe_pods)
+            evidence = result.evidence + tuple(
+                pod_evidence(self.reader, namespace, name)
+                for namespace, name in result.describe_pods
+            )
         return Outcome(check, result, attempts, time.monotonic() - started, evidence)
 
     def evaluate(self, check: Check) -> Result:
@@ -191,8 +200,9 @@ class Runner:
             if len(missing) <= 1 and reads is not self._declared:
                 return  # the asker reads it itself
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(CONCURRENT_READS,
-                                                thread_name_prefix="stackcheck-read")
+                self._pool = ThreadPoolExecutor(
+                    CONCURRENT_READS, thread_name_prefix="stackcheck-read"
+                )
             pool, generation = self._pool, self._generation
         for read in missing:
             pool.submit(self._warm, read, generation)

@@ -126,50 +126,157 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("target", "--target", "STACKCHECK_TARGET", _target, "one of " + ", ".join(TARGETS),
-           "where the stack runs: kubeconfig (a cluster you have), kind (a throwaway kind "
-           "cluster), sim (the built-in simulated stack)", "kubeconfig"),
-    Option("kubeconfig", "--kubeconfig", "STACKCHECK_KUBECONFIG", _path, "a file path",
-           "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"),
-    Option("kube_context", "--kube-context", "STACKCHECK_KUBE_CONTEXT", _context,
-           "a context name",
-           "kubeconfig context (default: the current context)"),
-    Option("stack_file", "--stack-file", "STACKCHECK_STACK_FILE", _path, "a file path",
-           "the stack file with every expectation", "stack.yml"),
-    Option("node_address", "--node-address", "STACKCHECK_NODE_ADDRESS", _host, "a host name "
-           "or IP", "where NodePort/hostPort endpoints are reached (default: a hostPort at its "
-           "Ready pod's hostIP, a NodePort at a Ready node's ExternalIP, else InternalIP)"),
-    Option("productpage_url", "--productpage-url", "STACKCHECK_PRODUCTPAGE_URL", _url,
-           "an http(s) URL", "base URL of Bookinfo's productpage"),
-    Option("grafana_url", "--grafana-url", "STACKCHECK_GRAFANA_URL", _url, "an http(s) URL",
-           "base URL of Grafana"),
-    Option("prometheus_url", "--prometheus-url", "STACKCHECK_PROMETHEUS_URL", _url,
-           "an http(s) URL", "base URL of Prometheus (default: the API server's service "
-           "proxy to the service named in the stack file)"),
-    Option("wait", "--wait", "STACKCHECK_WAIT", _seconds,
-           f"seconds from 0 to {MAX_WAIT:g}",
-           "how long checks keep retrying before they fail; 0 = a single attempt", "300"),
-    Option("request_timeout", "--request-timeout", "STACKCHECK_REQUEST_TIMEOUT",
-           _positive_seconds, f"seconds > 0, at most {MAX_REQUEST_TIMEOUT:g}",
-           "timeout of each API or HTTP request", "10"),
-    Option("sim_faults", "--sim-fault", "STACKCHECK_SIM_FAULTS", _names, "fault names",
-           "with --target sim: inject a fault from the catalog (repeatable; env: "
-           "comma-separated)", repeatable=True),
-    Option("deploy", "--deploy", "STACKCHECK_DEPLOY", _flag, "true or false",
-           "deploy the stack from stack.yml before verifying (writes to the cluster)",
-           is_flag=True),
-    Option("keep_cluster", "--keep-cluster", "STACKCHECK_KEEP_CLUSTER", _flag,
-           "true or false", "with --target kind: keep the cluster after the run", is_flag=True),
-    Option("report_dir", "--report-dir", "STACKCHECK_REPORT_DIR", _path, "a folder path",
-           "where Allure results and the HTML report go", "reports"),
-    Option("html_report", "--html-report", "STACKCHECK_HTML_REPORT", _flag, "true or false",
-           "generate the Allure HTML report at the end (needs the allure CLI)", "true"),
-    Option("fail_on", "--fail-on", "STACKCHECK_FAIL_ON", _fail_on, "failure or warning",
-           "the worst check result that still lets the run pass is the one below this: "
-           "failure (warnings pass) or warning (warnings fail the run too)", "failure"),
-    Option("json_path", "--json", "STACKCHECK_JSON", _path, "a file path",
-           "write the run's verdict and every check's result as one JSON document "
-           "(schema: docs/result.schema.json)"),
+    Option(
+        "target",
+        "--target",
+        "STACKCHECK_TARGET",
+        _target,
+        "one of " + ", ".join(TARGETS),
+        "where the stack runs: kubeconfig (a cluster you have), kind (a throwaway kind "
+        "cluster), sim (the built-in simulated stack)",
+        "kubeconfig",
+    ),
+    Option(
+        "kubeconfig",
+        "--kubeconfig",
+        "STACKCHECK_KUBECONFIG",
+        _path,
+        "a file path",
+        "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)",
+    ),
+    Option(
+        "kube_context",
+        "--kube-context",
+        "STACKCHECK_KUBE_CONTEXT",
+        _context,
+        "a context name",
+        "kubeconfig context (default: the current context)",
+    ),
+    Option(
+        "stack_file",
+        "--stack-file",
+        "STACKCHECK_STACK_FILE",
+        _path,
+        "a file path",
+        "the stack file with every expectation",
+        "stack.yml",
+    ),
+    Option(
+        "node_address",
+        "--node-address",
+        "STACKCHECK_NODE_ADDRESS",
+        _host,
+        "a host name or IP",
+        "where NodePort/hostPort endpoints are reached (default: a hostPort at its "
+        "Ready pod's hostIP, a NodePort at a Ready node's ExternalIP, else InternalIP)",
+    ),
+    Option(
+        "productpage_url",
+        "--productpage-url",
+        "STACKCHECK_PRODUCTPAGE_URL",
+        _url,
+        "an http(s) URL",
+        "base URL of Bookinfo's productpage",
+    ),
+    Option(
+        "grafana_url",
+        "--grafana-url",
+        "STACKCHECK_GRAFANA_URL",
+        _url,
+        "an http(s) URL",
+        "base URL of Grafana",
+    ),
+    Option(
+        "prometheus_url",
+        "--prometheus-url",
+        "STACKCHECK_PROMETHEUS_URL",
+        _url,
+        "an http(s) URL",
+        "base URL of Prometheus (default: the API server's service "
+        "proxy to the service named in the stack file)",
+    ),
+    Option(
+        "wait",
+        "--wait",
+        "STACKCHECK_WAIT",
+        _seconds,
+        f"seconds from 0 to {MAX_WAIT:g}",
+        "how long checks keep retrying before they fail; 0 = a single attempt",
+        "300",
+    ),
+    Option(
+        "request_timeout",
+        "--request-timeout",
+        "STACKCHECK_REQUEST_TIMEOUT",
+        _positive_seconds,
+        f"seconds > 0, at most {MAX_REQUEST_TIMEOUT:g}",
+        "timeout of each API or HTTP request",
+        "10",
+    ),
+    Option(
+        "sim_faults",
+        "--sim-fault",
+        "STACKCHECK_SIM_FAULTS",
+        _names,
+        "fault names",
+        "with --target sim: inject a fault from the catalog (repeatable; env: comma-separated)",
+        repeatable=True,
+    ),
+    Option(
+        "deploy",
+        "--deploy",
+        "STACKCHECK_DEPLOY",
+        _flag,
+        "true or false",
+        "deploy the stack from stack.yml before verifying (writes to the cluster)",
+        is_flag=True,
+    ),
+    Option(
+        "keep_cluster",
+        "--keep-cluster",
+        "STACKCHECK_KEEP_CLUSTER",
+        _flag,
+        "true or false",
+        "with --target kind: keep the cluster after the run",
+        is_flag=True,
+    ),
+    Option(
+        "report_dir",
+        "--report-dir",
+        "STACKCHECK_REPORT_DIR",
+        _path,
+        "a folder path",
+        "where Allure results and the HTML report go",
+        "reports",
+    ),
+    Option(
+        "html_report",
+        "--html-report",
+        "STACKCHECK_HTML_REPORT",
+        _flag,
+        "true or false",
+        "generate the Allure HTML report at the end (needs the allure CLI)",
+        "true",
+    ),
+    Option(
+        "fail_on",
+        "--fail-on",
+        "STACKCHECK_FAIL_ON",
+        _fail_on,
+        "failure or warning",
+        "the worst check result that still lets the run pass is the one below this: "
+        "failure (warnings pass) or warning (warnings fail the run too)",
+        "failure",
+    ),
+    Option(
+        "json_path",
+        "--json",
+        "STACKCHECK_JSON",
+        _path,
+        "a file path",
+        "write the run's verdict and every check's result as one JSON document "
+        "(schema: docs/result.schema.json)",
+    ),
 )
 
 
@@ -205,8 +312,9 @@ class Settings:
         return given if isinstance(given, str) else self.service_urls.get(service)
 
 
-def resolve(cli: Callable[[str], Any], env: Mapping[str, str] | None = None,
-            base: Path | None = None) -> Settings:
+def resolve(
+    cli: Callable[[str], Any], env: Mapping[str, str] | None = None, base: Path | None = None
+) -> Settings:
     """Settings from CLI values (None = not given) and the environment; CLI wins.
 
     Relative paths resolve against `base` (the project root) when given.
@@ -237,12 +345,16 @@ def resolve(cli: Callable[[str], Any], env: Mapping[str, str] | None = None,
 _NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
-def check_hosts(settings: Settings, timeout: float,
-                resolve_name: Callable[[str], object] | None = None) -> None:
+def check_hosts(
+    settings: Settings, timeout: float, resolve_name: Callable[[str], object] | None = None
+) -> None:
     """Raise UsageError for a --node-address or --*-url host name that does not exist."""
     lookup = resolve_name or (lambda host: socket.getaddrinfo(host, None))
-    given = [(o, getattr(settings, o.dest)) for o in OPTIONS
-             if o.dest == "node_address" or o.dest.endswith("_url")]
+    given = [
+        (o, getattr(settings, o.dest))
+        for o in OPTIONS
+        if o.dest == "node_address" or o.dest.endswith("_url")
+    ]
     for option, value in given:
         if not isinstance(value, str):
             continue
@@ -251,8 +363,9 @@ def check_hosts(settings: Settings, timeout: float,
         if not host or _is_ip(host):
             continue
         if _does_not_exist(host, lookup, timeout):
-            raise UsageError(f"{option.flag} (or {option.env}): host {host!r} does not resolve "
-                             f"(no such name)")
+            raise UsageError(
+                f"{option.flag} (or {option.env}): host {host!r} does not resolve (no such name)"
+            )
 
 
 def _is_ip(host: str) -> bool:
@@ -300,8 +413,11 @@ def _parse(option: Option, raw: str, source: str) -> Any:
     try:
         return option.parse(raw)
     except ValueError:
-        names = (f"{option.flag} (or {option.env})" if source == option.flag
-                 else f"{option.env} (or {option.flag})")
+        names = (
+            f"{option.flag} (or {option.env})"
+            if source == option.flag
+            else f"{option.env} (or {option.flag})"
+        )
         shown = REDACTOR.text(raw)  # a URL's password stays out of the terminal too
         raise UsageError(f"{names}: expected {option.expects}, got {shown!r}") from None
 

@@ -177,52 +177,56 @@ SCHEMA: dict[str, Any] = {
 _DURATION = {"type": "string", "pattern": r"^[0-9]+(ms|s|m|h)$"}
 _REASONED = {"type": "string", "minLength": 1}
 # issue 14's expectations: Linkerd identity, alerting health, golden signals (all optional)
-SCHEMA["properties"].update({
-    "identity": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "trust_anchor_min_days": {"type": "number", "minimum": 0},
-            "issuer_min_days": {"type": "number", "minimum": 0},
+SCHEMA["properties"].update(
+    {
+        "identity": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "trust_anchor_min_days": {"type": "number", "minimum": 0},
+                "issuer_min_days": {"type": "number", "minimum": 0},
+            },
         },
-    },
-    "alerting": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "severity": {"enum": ["info", "warning", "critical"]},
-            "allowed": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["alert", "reason"],
-                    "properties": {"alert": {"type": "string", "minLength": 1},
-                                   "reason": _REASONED},
+        "alerting": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "severity": {"enum": ["info", "warning", "critical"]},
+                "allowed": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["alert", "reason"],
+                        "properties": {
+                            "alert": {"type": "string", "minLength": 1},
+                            "reason": _REASONED,
+                        },
+                    },
                 },
             },
         },
-    },
-    "slo": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "components": {"type": "array", "items": _NAME},
-            "success_rate": {"type": "number", "minimum": 0, "maximum": 1},
-            "p95_ms": {"type": "number", "exclusiveMinimum": 0},
-            "window": _DURATION,
-            "plaintext_allowed": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["deployment", "reason"],
-                    "properties": {"deployment": _NAME, "reason": _REASONED},
+        "slo": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "components": {"type": "array", "items": _NAME},
+                "success_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "p95_ms": {"type": "number", "exclusiveMinimum": 0},
+                "window": _DURATION,
+                "plaintext_allowed": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["deployment", "reason"],
+                        "properties": {"deployment": _NAME, "reason": _REASONED},
+                    },
                 },
             },
         },
-    },
-})
+    }
+)
 
 
 # issue 15: drift paths that may differ (Argo CD ignoreDifferences style), each with a reason
@@ -290,13 +294,17 @@ def _health_expectations(data: dict[str, Any]) -> dict[str, Any]:
         "identity": IdentityExpectations(**identity),
         "alerting": AlertingExpectations(
             severity=alerting.get("severity", "critical"),
-            allowed=tuple(AllowedAlert(**a) for a in alerting.get("allowed", ()))),
+            allowed=tuple(AllowedAlert(**a) for a in alerting.get("allowed", ())),
+        ),
         "slo": SloExpectations(
             components=tuple(slo.get("components", ("bookinfo",))),
-            success_rate=slo.get("success_rate", 0.99), p95_ms=slo.get("p95_ms", 500.0),
+            success_rate=slo.get("success_rate", 0.99),
+            p95_ms=slo.get("p95_ms", 500.0),
             window=slo.get("window", "1m"),
-            plaintext_allowed=tuple((a["deployment"], a["reason"])
-                                    for a in slo.get("plaintext_allowed", ()))),
+            plaintext_allowed=tuple(
+                (a["deployment"], a["reason"]) for a in slo.get("plaintext_allowed", ())
+            ),
+        ),
     }
 
 
@@ -451,15 +459,24 @@ class _Strict:
 
     def construct_document(self, node: yaml.Node) -> Any:
         if self.max_nodes is not None and _expanded_size(node, self.max_nodes) > self.max_nodes:
-            raise YamlRefused(None, None, f"its aliases expand to more than {self.max_nodes:,} "
-                              "YAML nodes (an alias bomb?)", node.start_mark)
+            raise YamlRefused(
+                None,
+                None,
+                f"its aliases expand to more than {self.max_nodes:,} YAML nodes (an alias bomb?)",
+                node.start_mark,
+            )
         return super().construct_document(node)  # type: ignore[misc]
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if self.max_nodes is None and (node in self.constructed_objects
-                                       or node in self.recursive_objects):
-            raise YamlRefused(None, None, "YAML anchors and aliases (&name, *name) are not "
-                              "accepted: write the value out", node.start_mark)
+        if self.max_nodes is None and (
+            node in self.constructed_objects or node in self.recursive_objects
+        ):
+            raise YamlRefused(
+                None,
+                None,
+                "YAML anchors and aliases (&name, *name) are not accepted: write the value out",
+                node.start_mark,
+            )
         return super().construct_object(node, deep)  # type: ignore[misc]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
@@ -468,8 +485,12 @@ class _Strict:
             if isinstance(key_node, yaml.ScalarNode):
                 key = (key_node.tag, key_node.value)
                 if key in seen:
-                    raise YamlRefused(None, None, f"duplicate key {key_node.value[:80]!r} "
-                                      "(the last would silently win)", key_node.start_mark)
+                    raise YamlRefused(
+                        None,
+                        None,
+                        f"duplicate key {key_node.value[:80]!r} (the last would silently win)",
+                        key_node.start_mark,
+                    )
                 seen.add(key)
         return super().construct_mapping(node, deep)  # type: ignore[misc]
 
@@ -490,8 +511,7 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
     while pending:
         node, children_done = pending.pop()
         if children_done:
-            sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(c), 0)
-                                                     for c in _children(node)))
+            sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(c), 0) for c in _children(node)))
         elif id(node) not in sizes:
             pending.append((node, True))
             pending += [(c, False) for c in _children(node) if id(c) not in sizes]
@@ -512,8 +532,11 @@ class BoundedLoader(_Strict, yaml.SafeLoader):
 # marks stay the same.
 _CLOADER: Any = getattr(yaml, "CSafeLoader", None)
 _FAST_STRICT: Any = type("StrictCLoader", (_Strict, _CLOADER), {}) if _CLOADER else None
-_FAST_BOUNDED: Any = type("BoundedCLoader", (_Strict, _CLOADER),
-                          {"max_nodes": MAX_EXPANDED_NODES}) if _CLOADER else None
+_FAST_BOUNDED: Any = (
+    type("BoundedCLoader", (_Strict, _CLOADER), {"max_nodes": MAX_EXPANDED_NODES})
+    if _CLOADER
+    else None
+)
 _LOADERS: dict[str, tuple[Any, Any]] = {
     # the stack file: no alias at all (a user's expectations, read before anything runs)
     "strict": (_FAST_STRICT, StrictLoader),
@@ -589,8 +612,7 @@ def with_manifest_replicas(stack: Stack, root: Path) -> Stack:
                 namespace = meta.get("namespace") or component.namespace
                 replicas = spec.get("replicas", 1) if isinstance(spec, dict) else 1
                 if isinstance(replicas, int):
-                    declared[(namespace, doc["kind"], str(meta.get("name")))] = (replicas,
-                                                                                 manifest)
+                    declared[(namespace, doc["kind"], str(meta.get("name")))] = (replicas, manifest)
     if not declared:
         return stack
 
@@ -600,8 +622,9 @@ def with_manifest_replicas(stack: Stack, root: Path) -> Stack:
             return workload
         return replace(workload, git_replicas=found[0], git_source=found[1])
 
-    components = tuple(replace(c, workloads=tuple(git(c, w) for w in c.workloads))
-                       for c in stack.components)
+    components = tuple(
+        replace(c, workloads=tuple(git(c, w) for w in c.workloads)) for c in stack.components
+    )
     return replace(stack, components=components)
 
 
@@ -674,16 +697,23 @@ def _check_promql(data: dict[str, Any], source: str) -> None:
         try:
             promql_parser.parse(query["promql"])
         except ValueError as exc:
-            raise UsageError(f"stack file {source}: prometheus.queries[{index}].promql "
-                             f"(query {query.get('name')!r}): not valid PromQL "
-                             f"({str(exc)[:200]})") from None
+            raise UsageError(
+                f"stack file {source}: prometheus.queries[{index}].promql "
+                f"(query {query.get('name')!r}): not valid PromQL "
+                f"({str(exc)[:200]})"
+            ) from None
 
 
 def _schema_key(text: str) -> str:
     """The stack text, this module (SCHEMA and the validation), jsonschema, promql-parser."""
-    return (Fingerprint(SCHEMA_CACHE).add("stack", text.encode())
-            .add_file(Path(__file__), "stackfile.py").add_library("jsonschema")
-            .add_library("promql_parser").hexdigest())
+    return (
+        Fingerprint(SCHEMA_CACHE)
+        .add("stack", text.encode())
+        .add_file(Path(__file__), "stackfile.py")
+        .add_library("jsonschema")
+        .add_library("promql_parser")
+        .hexdigest()
+    )
 
 
 def check_manifests(stack: Stack, root: Path) -> None:
@@ -703,8 +733,9 @@ def check_manifests(stack: Stack, root: Path) -> None:
                 raise UsageError(f"{what}: {_yaml_problem(exc)}") from None
             for index, document in enumerate(documents):
                 if document is not None and not isinstance(document, dict):
-                    raise UsageError(f"{what}: document {index} is a {_kind(document)}, "
-                                     f"not a Kubernetes object")
+                    raise UsageError(
+                        f"{what}: document {index} is a {_kind(document)}, not a Kubernetes object"
+                    )
             if not any(documents):
                 raise UsageError(f"{what}: empty manifest (no Kubernetes objects)")
 
@@ -725,8 +756,7 @@ def _schema_problem(error: jsonschema.exceptions.ValidationError) -> str:
         allowed = error.schema.get("properties") or {}
         unknown = sorted(str(k) for k in error.instance if k not in allowed)
         if unknown and allowed:
-            return (f"{_key_path([*path, unknown[0]])}: unknown key (allowed: "
-                    f"{', '.join(allowed)})")
+            return f"{_key_path([*path, unknown[0]])}: unknown key (allowed: {', '.join(allowed)})"
     return f"{_key_path(path)}: {error.message}"
 
 
@@ -736,7 +766,7 @@ def _kind(value: object) -> str:
 
 def _key_path(path: Any) -> str:
     parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
-    return ("" .join(parts)).lstrip(".") or "(top level)"
+    return ("".join(parts)).lstrip(".") or "(top level)"
 
 
 def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
@@ -747,16 +777,22 @@ def _build(data: dict[str, Any], source: str, sha256: str) -> Stack:
             meshed=c.get("meshed", False),
             helm=HelmRelease(**c["helm"]) if "helm" in c else None,
             manifests=tuple(c.get("manifests", ())),
-            workloads=tuple(Workload(**w, git_replicas=w.get("replicas"),
-                                     git_source="stack.yml" if "replicas" in w else "")
-                            for w in c.get("workloads", ())),
+            workloads=tuple(
+                Workload(
+                    **w,
+                    git_replicas=w.get("replicas"),
+                    git_source="stack.yml" if "replicas" in w else "",
+                )
+                for w in c.get("workloads", ())
+            ),
             placement=c.get("placement"),
         )
         for c in data["components"]
     )
     services = {
-        name: Service(name, s["port"], s.get("service"), s.get("scheme", "http"),
-                      s.get("via", "nodePort"))
+        name: Service(
+            name, s["port"], s.get("service"), s.get("scheme", "http"), s.get("via", "nodePort")
+        )
         for name, s in data.get("services", {}).items()
     }
     endpoints = tuple(
@@ -815,9 +851,11 @@ def _check_references(stack: Stack, source: str) -> None:
         wanted.append(("prometheus.service", stack.prometheus_service))
     for name, service in stack.services.items():
         if service.via == "hostPort" and service.proxied is not None:
-            raise UsageError(f"stack file {source}: services.{name}: via: hostPort and "
-                             "service: exclude each other (a hostPort is reached on a node, "
-                             "a service through the API server)")
+            raise UsageError(
+                f"stack file {source}: services.{name}: via: hostPort and "
+                "service: exclude each other (a hostPort is reached on a node, "
+                "a service through the API server)"
+            )
     for key, name in wanted:
         if name not in stack.services:
             known = ", ".join(sorted(stack.services)) or "none"
@@ -835,5 +873,7 @@ def _check_references(stack: Stack, source: str) -> None:
                 ) from None
         low, high = (e.expect.length.min, e.expect.length.max) if e.expect.length else (0, None)
         if low is not None and high is not None and low > high:
-            raise UsageError(f"stack file {source}: endpoints[{i}].expect.length: min {low} is "
-                             f"greater than max {high} (no length holds)")
+            raise UsageError(
+                f"stack file {source}: endpoints[{i}].expect.length: min {low} is "
+                f"greater than max {high} (no length holds)"
+            )

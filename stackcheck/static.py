@@ -32,14 +32,14 @@ PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 RULES: dict[str, str] = {
     "schema": f"every object is valid against the Kubernetes {KUBERNETES_VERSION} OpenAPI "
-              "schema (custom resources: their CRD schema)",
+    "schema (custom resources: their CRD schema)",
     "mesh-injection": "meshed namespaces are declared with linkerd.io/inject: enabled and no "
-                      "workload in them opts out",
+    "workload in them opts out",
     "ports": "the stack file's node ports are exposed: productpage hostPort, Grafana NodePort",
     "storage": "no persistent volumes: Prometheus, Alertmanager and Grafana storage disabled",
     "placement": "a control-plane nodeSelector comes with a matching NoSchedule toleration, "
-                 "and every pod template of a `placement: control-plane` component carries "
-                 "both (manifests, and the chart values keys that place them)",
+    "and every pod template of a `placement: control-plane` component carries "
+    "both (manifests, and the chart values keys that place them)",
     "images": "every image is pinned by tag or digest, never :latest or untagged",
     "resources": "every container requests cpu and memory",
     "podmonitor-selection": "Prometheus selects every PodMonitor and ServiceMonitor",
@@ -162,8 +162,11 @@ def _inputs_key(root: Path, stack: Stack) -> str:
 def check(root: Path, stack: Stack) -> list[Problem]:
     """Every problem found in root/manifests, in file order then rule order."""
     problems: list[Problem] = []
-    values_of = {(root / c.helm.values).resolve(): c for c in stack.components
-                 if c.helm is not None and c.helm.values}
+    values_of = {
+        (root / c.helm.values).resolve(): c
+        for c in stack.components
+        if c.helm is not None and c.helm.values
+    }
     docs: list[Doc] = []
     values: list[Values] = []
     for path in manifest_files(root):
@@ -171,8 +174,15 @@ def check(root: Path, stack: Stack) -> list[Problem]:
         text = path.read_text(encoding="utf-8")
         for match in PRIVATE_KEY.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
-            problems.append(Problem("secrets", rel, "(file)", f"line {line}",
-                                    "a private key is committed; generate it at deploy time"))
+            problems.append(
+                Problem(
+                    "secrets",
+                    rel,
+                    "(file)",
+                    f"line {line}",
+                    "a private key is committed; generate it at deploy time",
+                )
+            )
         try:
             loaded = [d for d in yaml_load_all(text) if d is not None]
         except yaml.YAMLError as exc:
@@ -183,15 +193,29 @@ def check(root: Path, stack: Stack) -> list[Problem]:
         component = values_of.get(path.resolve())
         if component is not None:
             if len(loaded) != 1 or not isinstance(loaded[0], dict):
-                problems.append(Problem("schema", rel, "(file)", "(top level)",
-                                        "a Helm values file must be one mapping"))
+                problems.append(
+                    Problem(
+                        "schema",
+                        rel,
+                        "(file)",
+                        "(top level)",
+                        "a Helm values file must be one mapping",
+                    )
+                )
                 continue
             values.append(Values(rel, component, loaded[0]))
             continue
         for index, data in enumerate(loaded):
             if not isinstance(data, dict) or "apiVersion" not in data or "kind" not in data:
-                problems.append(Problem("schema", rel, f"(document {index + 1})", "(top level)",
-                                        "not a Kubernetes object (apiVersion and kind needed)"))
+                problems.append(
+                    Problem(
+                        "schema",
+                        rel,
+                        f"(document {index + 1})",
+                        "(top level)",
+                        "not a Kubernetes object (apiVersion and kind needed)",
+                    )
+                )
                 continue
             docs.append(Doc(rel, data))
     problems += _schema(docs)
@@ -259,8 +283,7 @@ def _pod_template_metadata(doc: Doc) -> tuple[str, dict[str, Any]]:
 
 
 def _of(values: list[Values], chart: str) -> Values | None:
-    return next((v for v in values if v.component.helm and v.component.helm.chart == chart),
-                None)
+    return next((v for v in values if v.component.helm and v.component.helm.chart == chart), None)
 
 
 # --- schemas --------------------------------------------------------------------------------
@@ -301,8 +324,9 @@ class _Schemas:
         if self._kube_dir is None:
             self._kube_dir = _kube_schema_dir()
         api_version = _API_GROUP.sub(r"\1-", doc.data["apiVersion"])
-        name = (f"kubernetes-json-schema/{self._kube_dir}/{doc.data['kind'].lower()}-"
-                f"{api_version}.json")
+        name = (
+            f"kubernetes-json-schema/{self._kube_dir}/{doc.data['kind'].lower()}-{api_version}.json"
+        )
         if name not in self._kube:
             try:
                 schema = utils.schema_contents(name, KUBERNETES_VERSION)
@@ -311,8 +335,8 @@ class _Schemas:
                 return None
             if self._kube_registry is None:
                 definitions = utils.schema_contents(
-                    f"kubernetes-json-schema/{self._kube_dir}/_definitions.json",
-                    KUBERNETES_VERSION)
+                    f"kubernetes-json-schema/{self._kube_dir}/_definitions.json", KUBERNETES_VERSION
+                )
                 self._kube_registry = Resource.from_contents(definitions) @ Registry()
             registry = Resource.from_contents(schema) @ self._kube_registry
             self._kube[name] = jsonschema.Draft202012Validator(schema, registry=registry)
@@ -321,12 +345,14 @@ class _Schemas:
     def crd(self, api_version: str, kind: str) -> Any:
         """The validator of a custom resource's CRD schema; None when there is none."""
         import jsonschema
+
         if (api_version, kind) not in self._crd:
             if self._crds is None:
                 self._crds = _load_crds()
             schema = crd_schema(api_version, kind, self._crds)
-            self._crd[api_version, kind] = (None if schema is None else
-                                            jsonschema.Draft202012Validator(schema))
+            self._crd[api_version, kind] = (
+                None if schema is None else jsonschema.Draft202012Validator(schema)
+            )
         return self._crd[api_version, kind]
 
 
@@ -342,8 +368,9 @@ def _schema(docs: list[Doc]) -> list[Problem]:
         # the first error, as kubernetes_validate.validate raises it (validator.validate)
         error = next(iter(validator.iter_errors(doc.data)), None)
         if error is not None:
-            problems.append(Problem("schema", doc.file, doc.ident, _path(error.path),
-                                    error.message))
+            problems.append(
+                Problem("schema", doc.file, doc.ident, _path(error.path), error.message)
+            )
     return problems
 
 
@@ -351,8 +378,7 @@ def _load_crds() -> list[Any]:
     return [yaml_load(path.read_text(encoding="utf-8")) for path in sorted(CRD_DIR.glob("*.yml"))]
 
 
-def crd_schema(api_version: str, kind: str,
-               crds: list[Any] | None = None) -> dict[str, Any] | None:
+def crd_schema(api_version: str, kind: str, crds: list[Any] | None = None) -> dict[str, Any] | None:
     """The openAPIV3Schema of the first CRD in stackcheck/data/crds/ (or `crds`, those files
     loaded) for this apiVersion and kind."""
     group, _, version = api_version.rpartition("/")
@@ -366,11 +392,20 @@ def crd_schema(api_version: str, kind: str,
 def _crd_schema(doc: Doc, schemas: _Schemas) -> list[Problem]:
     validator = schemas.crd(str(doc.data["apiVersion"]), doc.kind)
     if validator is None:
-        return [Problem("schema", doc.file, doc.ident, "apiVersion",
-                        f"no schema for {doc.data['apiVersion']} {doc.kind} (Kubernetes "
-                        f"{KUBERNETES_VERSION} or stackcheck/data/crds/)")]
-    return [Problem("schema", doc.file, doc.ident, _path(e.absolute_path), e.message)
-            for e in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.path))]
+        return [
+            Problem(
+                "schema",
+                doc.file,
+                doc.ident,
+                "apiVersion",
+                f"no schema for {doc.data['apiVersion']} {doc.kind} (Kubernetes "
+                f"{KUBERNETES_VERSION} or stackcheck/data/crds/)",
+            )
+        ]
+    return [
+        Problem("schema", doc.file, doc.ident, _path(e.absolute_path), e.message)
+        for e in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.path))
+    ]
 
 
 def _mesh(docs: list[Doc], stack: Stack) -> list[Problem]:
@@ -380,15 +415,27 @@ def _mesh(docs: list[Doc], stack: Stack) -> list[Problem]:
         declared = [d for d in docs if d.kind == "Namespace" and d.name == namespace]
         if not declared:
             where = component.manifests[0] if component.manifests else "manifests/"
-            problems.append(Problem("mesh-injection", where, f"Namespace/{namespace}",
-                                    f"metadata.annotations.{INJECT}",
-                                    "meshed namespace is not declared in the manifests"))
+            problems.append(
+                Problem(
+                    "mesh-injection",
+                    where,
+                    f"Namespace/{namespace}",
+                    f"metadata.annotations.{INJECT}",
+                    "meshed namespace is not declared in the manifests",
+                )
+            )
         for doc in declared:
             value = (doc.data.get("metadata", {}).get("annotations") or {}).get(INJECT)
             if value != "enabled":
-                problems.append(Problem("mesh-injection", doc.file, doc.ident,
-                                        f"metadata.annotations.{INJECT}",
-                                        f"is {value!r}, must be 'enabled' (stack.yml: meshed)"))
+                problems.append(
+                    Problem(
+                        "mesh-injection",
+                        doc.file,
+                        doc.ident,
+                        f"metadata.annotations.{INJECT}",
+                        f"is {value!r}, must be 'enabled' (stack.yml: meshed)",
+                    )
+                )
         files = {m for c in stack.components if c.namespace == namespace for m in c.manifests}
         for doc in docs:
             inside = doc.namespace == namespace or (doc.namespace is None and doc.file in files)
@@ -396,9 +443,15 @@ def _mesh(docs: list[Doc], stack: Stack) -> list[Problem]:
                 prefix, meta = _pod_template_metadata(doc)
                 value = (meta.get("annotations") or {}).get(INJECT)
                 if value == "disabled":
-                    problems.append(Problem("mesh-injection", doc.file, doc.ident,
-                                            f"{prefix}.annotations.{INJECT}",
-                                            "opts out of the mesh in a meshed namespace"))
+                    problems.append(
+                        Problem(
+                            "mesh-injection",
+                            doc.file,
+                            doc.ident,
+                            f"{prefix}.annotations.{INJECT}",
+                            "opts out of the mesh in a meshed namespace",
+                        )
+                    )
     return problems
 
 
@@ -418,29 +471,39 @@ def _ports(docs: list[Doc], values: list[Values], stack: Stack) -> list[Problem]
             for path, container in containers(doc):
                 for index, port in enumerate(container.get("ports") or []):
                     if "hostPort" in port:
-                        exposures.append((doc, f"{path}.ports[{index}].hostPort",
-                                          port["hostPort"]))
+                        exposures.append((doc, f"{path}.ports[{index}].hostPort", port["hostPort"]))
             if doc.kind == "Service" and doc.data.get("spec", {}).get("type") == "NodePort":
                 for index, port in enumerate(doc.data["spec"].get("ports") or []):
                     if "nodePort" in port:
-                        exposures.append((doc, f"spec.ports[{index}].nodePort",
-                                          port["nodePort"]))
+                        exposures.append((doc, f"spec.ports[{index}].nodePort", port["nodePort"]))
         if any(port == service.port for _, _, port in exposures):
             continue
         if exposures:
             doc, path, port = exposures[0]
-            problems.append(Problem("ports", doc.file, doc.ident, path,
-                                    f"is {port}, stack.yml expects {service.name} on "
-                                    f"{service.port}"))
+            problems.append(
+                Problem(
+                    "ports",
+                    doc.file,
+                    doc.ident,
+                    path,
+                    f"is {port}, stack.yml expects {service.name} on {service.port}",
+                )
+            )
         else:
-            workload = next((d for d in docs if d.name.startswith(service.name)
-                             and d.kind in _POD_SPECS), None)
-            problems.append(Problem(
-                "ports", workload.file if workload else "manifests/",
-                workload.ident if workload else f"(workload {service.name}*)",
-                f"{pod_spec(workload)[0]}.containers[].ports[].hostPort"  # type: ignore[index]
-                if workload else "hostPort",
-                f"nothing exposes {service.name} on node port {service.port} (stack.yml)"))
+            workload = next(
+                (d for d in docs if d.name.startswith(service.name) and d.kind in _POD_SPECS), None
+            )
+            problems.append(
+                Problem(
+                    "ports",
+                    workload.file if workload else "manifests/",
+                    workload.ident if workload else f"(workload {service.name}*)",
+                    f"{pod_spec(workload)[0]}.containers[].ports[].hostPort"  # type: ignore[index]
+                    if workload
+                    else "hostPort",
+                    f"nothing exposes {service.name} on node port {service.port} (stack.yml)",
+                )
+            )
     return problems
 
 
@@ -448,12 +511,26 @@ def _grafana_port(prom: Values, port: int) -> list[Problem]:
     problems = []
     kind = prom.get("grafana.service.type")
     if kind != "NodePort":
-        problems.append(Problem("ports", prom.file, prom.ident, "grafana.service.type",
-                                f"is {kind!r}, must be 'NodePort'"))
+        problems.append(
+            Problem(
+                "ports",
+                prom.file,
+                prom.ident,
+                "grafana.service.type",
+                f"is {kind!r}, must be 'NodePort'",
+            )
+        )
     node_port = prom.get("grafana.service.nodePort")
     if node_port != port:
-        problems.append(Problem("ports", prom.file, prom.ident, "grafana.service.nodePort",
-                                f"is {node_port!r}, stack.yml expects grafana on {port}"))
+        problems.append(
+            Problem(
+                "ports",
+                prom.file,
+                prom.ident,
+                "grafana.service.nodePort",
+                f"is {node_port!r}, stack.yml expects grafana on {port}",
+            )
+        )
     return problems
 
 
@@ -461,23 +538,53 @@ def _storage(docs: list[Doc], values: list[Values]) -> list[Problem]:
     problems = []
     prom = _of(values, "kube-prometheus-stack")
     if prom is not None:
-        for key in ("prometheus.prometheusSpec.storageSpec",
-                    "alertmanager.alertmanagerSpec.storage"):
+        for key in (
+            "prometheus.prometheusSpec.storageSpec",
+            "alertmanager.alertmanagerSpec.storage",
+        ):
             value = prom.get(key)
             if value != {}:
-                problems.append(Problem("storage", prom.file, prom.ident, key,
-                                        f"is {value!r}, must be {{}} (no PVC)"))
+                problems.append(
+                    Problem(
+                        "storage",
+                        prom.file,
+                        prom.ident,
+                        key,
+                        f"is {value!r}, must be {{}} (no PVC)",
+                    )
+                )
         value = prom.get("grafana.persistence.enabled")
         if value is not False:
-            problems.append(Problem("storage", prom.file, prom.ident,
-                                    "grafana.persistence.enabled", f"is {value!r}, must be false"))
+            problems.append(
+                Problem(
+                    "storage",
+                    prom.file,
+                    prom.ident,
+                    "grafana.persistence.enabled",
+                    f"is {value!r}, must be false",
+                )
+            )
     for doc in docs:
         if doc.kind == "PersistentVolumeClaim":
-            problems.append(Problem("storage", doc.file, doc.ident, "kind",
-                                    "the stack runs without persistent volumes"))
+            problems.append(
+                Problem(
+                    "storage",
+                    doc.file,
+                    doc.ident,
+                    "kind",
+                    "the stack runs without persistent volumes",
+                )
+            )
         if doc.kind == "StatefulSet" and doc.data.get("spec", {}).get("volumeClaimTemplates"):
-            problems.append(Problem("storage", doc.file, doc.ident, "spec.volumeClaimTemplates",
-                                    "the stack runs without persistent volumes"))
+            problems.append(
+                Problem(
+                    "storage",
+                    doc.file,
+                    doc.ident,
+                    "spec.volumeClaimTemplates",
+                    "the stack runs without persistent volumes",
+                )
+            )
     return problems
 
 
@@ -486,7 +593,8 @@ def _tolerates_control_plane(tolerations: Any) -> bool:
         if not isinstance(toleration, dict):
             continue
         key_ok = toleration.get("key") == CONTROL_PLANE or (
-            toleration.get("operator") == "Exists" and not toleration.get("key"))
+            toleration.get("operator") == "Exists" and not toleration.get("key")
+        )
         if key_ok and toleration.get("effect") in (None, "", "NoSchedule"):
             return True
     return False
@@ -498,12 +606,15 @@ def _placement_problem(node: Mapping[str, Any]) -> str | None:
         return None
     if _tolerates_control_plane(node.get("tolerations")):
         return None
-    return (f"nodeSelector {CONTROL_PLANE} without a toleration of the "
-            f"{CONTROL_PLANE}:NoSchedule taint: pods stay Pending")
+    return (
+        f"nodeSelector {CONTROL_PLANE} without a toleration of the "
+        f"{CONTROL_PLANE}:NoSchedule taint: pods stay Pending"
+    )
 
 
-def _walk(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...],
-                                                                        dict[str, Any]]]:
+def _walk(
+    node: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
     if isinstance(node, dict):
         yield path, node
         for key, child in node.items():
@@ -515,13 +626,15 @@ def _walk(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[s
 
 def _placement(docs: list[Doc], values: list[Values]) -> list[Problem]:
     problems = []
-    for file, ident, data in [(v.file, v.ident, v.data) for v in values] + \
-            [(d.file, d.ident, d.data) for d in docs]:
+    for file, ident, data in [(v.file, v.ident, v.data) for v in values] + [
+        (d.file, d.ident, d.data) for d in docs
+    ]:
         for path, node in _walk(data):
             message = _placement_problem(node)
             if message is not None:
-                problems.append(Problem("placement", file, ident,
-                                        _path((*path, "tolerations")), message))
+                problems.append(
+                    Problem("placement", file, ident, _path((*path, "tolerations")), message)
+                )
     return problems
 
 
@@ -562,9 +675,16 @@ def _pinned(docs: list[Doc], values: list[Values], stack: Stack) -> list[Problem
             found = pod_spec(doc) if doc.file in component.manifests else None
             message = pinned_problem(found[1]) if found else None
             if found and message:
-                problems.append(Problem("placement", doc.file, doc.ident, found[0],
-                                        f"missing {message} (stack.yml: {component.name} has "
-                                        "placement: control-plane)"))
+                problems.append(
+                    Problem(
+                        "placement",
+                        doc.file,
+                        doc.ident,
+                        found[0],
+                        f"missing {message} (stack.yml: {component.name} has "
+                        "placement: control-plane)",
+                    )
+                )
         chart_values = next((v for v in values if v.component is component), None)
         if component.helm is not None:
             problems += _pinned_values(component, chart_values)
@@ -578,19 +698,32 @@ def _pinned_values(component: Component, values: Values | None) -> list[Problem]
     ident = values.ident if values else f"HelmValues/{component.namespace}/{helm.release}"
     keys = chart_placement_keys(helm.chart, helm.version)
     if keys is None:
-        return [Problem("placement", file, ident, "(chart)",
-                        f"no recorded placement keys for {helm.chart} {helm.version}: read its "
-                        "templates (scripts/render-charts.sh) and add them to "
-                        "stackcheck/data/chart-placement.yml")]
+        return [
+            Problem(
+                "placement",
+                file,
+                ident,
+                "(chart)",
+                f"no recorded placement keys for {helm.chart} {helm.version}: read its "
+                "templates (scripts/render-charts.sh) and add them to "
+                "stackcheck/data/chart-placement.yml",
+            )
+        ]
     problems = []
     for key, templates in keys.items():
         node = values.get(key) if values and key else (values.data if values else {})
         message = pinned_problem(node if isinstance(node, dict) else {})
         if message:
-            problems.append(Problem(
-                "placement", file, ident, key or "(top level)",
-                f"missing {message}: the chart renders {', '.join(templates)} without it "
-                f"(stack.yml: {component.name} has placement: control-plane)"))
+            problems.append(
+                Problem(
+                    "placement",
+                    file,
+                    ident,
+                    key or "(top level)",
+                    f"missing {message}: the chart renders {', '.join(templates)} without it "
+                    f"(stack.yml: {component.name} has placement: control-plane)",
+                )
+            )
     return problems
 
 
@@ -624,9 +757,15 @@ def _resources(docs: list[Doc]) -> list[Problem]:
             requests = (container.get("resources") or {}).get("requests") or {}
             missing = [r for r in ("cpu", "memory") if r not in requests]
             if missing:
-                problems.append(Problem("resources", doc.file, doc.ident,
-                                        f"{path}.resources.requests",
-                                        f"no {' and '.join(missing)} request"))
+                problems.append(
+                    Problem(
+                        "resources",
+                        doc.file,
+                        doc.ident,
+                        f"{path}.resources.requests",
+                        f"no {' and '.join(missing)} request",
+                    )
+                )
     return problems
 
 
@@ -638,26 +777,42 @@ def _selection(docs: list[Doc], values: list[Values]) -> list[Problem]:
     for kind in ("podMonitor", "serviceMonitor"):
         key = f"prometheus.prometheusSpec.{kind}SelectorNilUsesHelmValues"
         if prom.get(key) is not False:
-            problems.append(Problem("podmonitor-selection", prom.file, prom.ident, key,
-                                    f"is {prom.get(key)!r}: only monitors labelled release: "
-                                    f"{prom.component.helm.release if prom.component.helm else '?'}"
-                                    " are selected; set false"))
+            problems.append(
+                Problem(
+                    "podmonitor-selection",
+                    prom.file,
+                    prom.ident,
+                    key,
+                    f"is {prom.get(key)!r}: only monitors labelled release: "
+                    f"{prom.component.helm.release if prom.component.helm else '?'}"
+                    " are selected; set false",
+                )
+            )
     explicit = prom.get("prometheus.prometheusSpec.podMonitorSelector")
-    if prom.get("prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues") is False \
-            and explicit in (_MISSING, None, {}):
+    if prom.get(
+        "prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues"
+    ) is False and explicit in (_MISSING, None, {}):
         return problems
-    wanted = (explicit.get("matchLabels") or {}) if isinstance(explicit, dict) else \
-        {"release": prom.component.helm.release if prom.component.helm else ""}
+    wanted = (
+        (explicit.get("matchLabels") or {})
+        if isinstance(explicit, dict)
+        else {"release": prom.component.helm.release if prom.component.helm else ""}
+    )
     for doc in docs:
         if doc.kind != "PodMonitor":
             continue
         labels = doc.data.get("metadata", {}).get("labels") or {}
         for key, value in wanted.items():
             if labels.get(key) != value:
-                problems.append(Problem("podmonitor-selection", doc.file, doc.ident,
-                                        f"metadata.labels.{key}",
-                                        f"is {labels.get(key)!r}; Prometheus selects "
-                                        f"{key}={value!r}"))
+                problems.append(
+                    Problem(
+                        "podmonitor-selection",
+                        doc.file,
+                        doc.ident,
+                        f"metadata.labels.{key}",
+                        f"is {labels.get(key)!r}; Prometheus selects {key}={value!r}",
+                    )
+                )
     return problems
 
 
@@ -668,17 +823,31 @@ def _secrets(docs: list[Doc], values: list[Values]) -> list[Problem]:
         password = prom.get("grafana.adminPassword")
         existing = prom.get("grafana.admin.existingSecret")
         if isinstance(password, str) and password:
-            problems.append(Problem("secrets", prom.file, prom.ident, "grafana.adminPassword",
-                                    "a password is committed; use \"\" (generated) or "
-                                    "grafana.admin.existingSecret"))
+            problems.append(
+                Problem(
+                    "secrets",
+                    prom.file,
+                    prom.ident,
+                    "grafana.adminPassword",
+                    'a password is committed; use "" (generated) or grafana.admin.existingSecret',
+                )
+            )
         elif password is _MISSING and existing in (_MISSING, None, ""):
-            problems.append(Problem("secrets", prom.file, prom.ident, "grafana.adminPassword",
-                                    "not set: the chart's well-known default would be used; "
-                                    "set \"\" (generated) or grafana.admin.existingSecret"))
+            problems.append(
+                Problem(
+                    "secrets",
+                    prom.file,
+                    prom.ident,
+                    "grafana.adminPassword",
+                    "not set: the chart's well-known default would be used; "
+                    'set "" (generated) or grafana.admin.existingSecret',
+                )
+            )
     for doc in docs:
         if doc.kind == "Secret" and (doc.data.get("data") or doc.data.get("stringData")):
-            problems.append(Problem("secrets", doc.file, doc.ident, "data",
-                                    "secret material is committed"))
+            problems.append(
+                Problem("secrets", doc.file, doc.ident, "data", "secret material is committed")
+            )
     return problems
 
 
@@ -698,10 +867,24 @@ def _viz(values: list[Values], stack: Stack) -> list[Problem]:
         return []
     problems = []
     if viz.get("prometheus.enabled") is not False:
-        problems.append(Problem("viz-prometheus", viz.file, viz.ident, "prometheus.enabled",
-                                f"is {viz.get('prometheus.enabled')!r}, must be false"))
+        problems.append(
+            Problem(
+                "viz-prometheus",
+                viz.file,
+                viz.ident,
+                "prometheus.enabled",
+                f"is {viz.get('prometheus.enabled')!r}, must be false",
+            )
+        )
     wanted = expected_prometheus_url(stack)
     if wanted is not None and viz.get("prometheusUrl") != wanted:
-        problems.append(Problem("viz-prometheus", viz.file, viz.ident, "prometheusUrl",
-                                f"is {viz.get('prometheusUrl')!r}, must be {wanted}"))
+        problems.append(
+            Problem(
+                "viz-prometheus",
+                viz.file,
+                viz.ident,
+                "prometheusUrl",
+                f"is {viz.get('prometheusUrl')!r}, must be {wanted}",
+            )
+        )
     return problems

@@ -47,9 +47,11 @@ def _open_sim(settings: Settings, stack: Stack, root: Path) -> OpenedStack:
 
     unknown = [name for name in settings.sim_faults if name not in BY_NAME]
     if unknown:
-        raise UsageError(f"--sim-fault (or STACKCHECK_SIM_FAULTS): unknown fault "
-                         f"{unknown[0]!r} (known: "
-                         f"{', '.join(sorted(BY_NAME))})")
+        raise UsageError(
+            f"--sim-fault (or STACKCHECK_SIM_FAULTS): unknown fault "
+            f"{unknown[0]!r} (known: "
+            f"{', '.join(sorted(BY_NAME))})"
+        )
     spec = build_spec(list(settings.sim_faults))
     spec.extra_pods = _extra_pods()
     workdir = Path(tempfile.mkdtemp(prefix="stackcheck-sim-"))
@@ -91,8 +93,7 @@ def _sim_deployer(stack: Stack, root: Path) -> Callable[[Path], None]:
     from stackcheck.deploy import KubeArgs, deploy_manifests
 
     def deploy(admin_kubeconfig: Path) -> None:
-        summary = deploy_manifests(stack, root, KubeArgs(admin_kubeconfig, None),
-                                   gate_seconds=60)
+        summary = deploy_manifests(stack, root, KubeArgs(admin_kubeconfig, None), gate_seconds=60)
         for line in summary.lines:
             print(f"deploy: {line}")
 

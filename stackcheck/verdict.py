@@ -24,12 +24,13 @@ MEANING = {
     Verdict.DEGRADED: "warnings only: the stack works, someone should look",
     Verdict.UNHEALTHY: "a check failed",
     Verdict.INCOMPLETE: "the run was interrupted or the cluster could not be read: "
-                        "not a verdict on the stack",
+    "not a verdict on the stack",
 }
 
 
-def verdict(statuses: Iterable[tuple[str, str]], fatal_ids: Iterable[str],
-            interrupted: bool) -> Verdict:
+def verdict(
+    statuses: Iterable[tuple[str, str]], fatal_ids: Iterable[str], interrupted: bool
+) -> Verdict:
     """From (check id, passed|warning|failed|skipped) pairs; `fatal_ids`: the checks whose
     failure means the cluster could not be read (api.reachable)."""
     found = dict(statuses)

@@ -34,8 +34,9 @@ class WebClient:
     def __init__(self, timeout: float, maxsize: int) -> None:
         self._timeout = timeout
         self._maxsize = maxsize
-        self._direct = urllib3.PoolManager(maxsize=maxsize, headers={"User-Agent": USER_AGENT},
-                                           retries=False)
+        self._direct = urllib3.PoolManager(
+            maxsize=maxsize, headers={"User-Agent": USER_AGENT}, retries=False
+        )
         self._proxied: dict[str, urllib3.ProxyManager] = {}
         self._lock = threading.Lock()
 
@@ -43,12 +44,17 @@ class WebClient:
         full = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}" if query else url
         try:
             response = self._manager(full).request(
-                "GET", full, redirect=False, preload_content=True,
-                timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout))
+                "GET",
+                full,
+                redirect=False,
+                preload_content=True,
+                timeout=urllib3.Timeout(connect=self._timeout, read=self._timeout),
+            )
         except urllib3.exceptions.HTTPError as exc:
             raise _failure(exc, self._timeout) from None
-        return HttpAnswer(full, response.status, response.reason or "",
-                          dict(response.headers), response.data)
+        return HttpAnswer(
+            full, response.status, response.reason or "", dict(response.headers), response.data
+        )
 
     def close(self) -> None:
         self._direct.clear()
@@ -64,8 +70,8 @@ class WebClient:
         with self._lock:
             if proxy not in self._proxied:
                 self._proxied[proxy] = urllib3.ProxyManager(
-                    proxy, maxsize=self._maxsize, headers={"User-Agent": USER_AGENT},
-                    retries=False)
+                    proxy, maxsize=self._maxsize, headers={"User-Agent": USER_AGENT}, retries=False
+                )
             return self._proxied[proxy]
 
 
@@ -73,18 +79,23 @@ def join_url(base: str, path: str) -> str:
     """`path` appended to the path of `base`, before its query (a `--productpage-url
     http://h/?lang=en` and `/productpage` give `http://h/productpage?lang=en`)."""
     parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query,
-                       parts.fragment))
+    return urlunsplit(
+        (parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, parts.fragment)
+    )
 
 
 def _failure(exc: urllib3.exceptions.HTTPError, timeout: float) -> WebFailure:
     # NewConnectionError is also a ConnectTimeoutError (urllib3's history): test it first
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
         text = str(exc)
-        return WebFailure("connection refused" if "refused" in text.lower() else
-                          text.split(": ", 1)[-1][:200])
+        return WebFailure(
+            "connection refused" if "refused" in text.lower() else text.split(": ", 1)[-1][:200]
+        )
     if isinstance(exc, urllib3.exceptions.TimeoutError):
         return WebFailure(f"timed out after {timeout:g}s", timed_out=True)
-    text = str(exc.__context__ or exc) if isinstance(exc, urllib3.exceptions.ProtocolError) \
+    text = (
+        str(exc.__context__ or exc)
+        if isinstance(exc, urllib3.exceptions.ProtocolError)
         else str(exc)
+    )
     return WebFailure(text.split(": ", 1)[-1][:200])

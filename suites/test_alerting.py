@@ -6,7 +6,12 @@ import pytest
 pytestmark = pytest.mark.alerting
 
 
-@pytest.mark.stack_checks("alerting.watchdog", "alerting.firing", "alerting.config-reload",
-                          "alerting.rule-groups", "alerting.rejected-resources")
+@pytest.mark.stack_checks(
+    "alerting.watchdog",
+    "alerting.firing",
+    "alerting.config-reload",
+    "alerting.rule-groups",
+    "alerting.rejected-resources",
+)
 def test_alerting_healthy(verify, check):
     verify(check)

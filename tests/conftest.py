@@ -19,8 +19,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for report in reports:
             if getattr(report, "when", None) != "call":
                 continue
-            rows += [value for name, value in getattr(report, "user_properties", ())
-                     if name == MATRIX_PROPERTY]
+            rows += [
+                value
+                for name, value in getattr(report, "user_properties", ())
+                if name == MATRIX_PROPERTY
+            ]
     if not rows:
         return
     terminalreporter.section("fault matrix (observed)")

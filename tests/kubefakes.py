@@ -61,8 +61,9 @@ class FakeKube:
 
     server = "https://127.0.0.1:6443"
 
-    def __init__(self, *objects: Obj, logs: dict[str, str] | None = None,
-                 version: Obj | None = None) -> None:
+    def __init__(
+        self, *objects: Obj, logs: dict[str, str] | None = None, version: Obj | None = None
+    ) -> None:
         self.objects = [copy.deepcopy(o) for o in objects]
         self.logs = logs or {}  # "<namespace>/<pod>/<container>" -> log text
         self._version = version or {"major": "1", "minor": "31", "gitVersion": "v1.31.2"}
@@ -70,11 +71,20 @@ class FakeKube:
     def version(self) -> Obj:
         return dict(self._version)
 
-    def list_kind(self, kind: str, namespace: str, label_selector: str | None = None,
-                  field_selector: str | None = None, view: type | None = None) -> list[Obj]:
+    def list_kind(
+        self,
+        kind: str,
+        namespace: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        view: type | None = None,
+    ) -> list[Obj]:
         assert label_selector is None, "the fake does not select by label"
-        found = [o for o in self.objects
-                 if o["kind"] == kind and o["metadata"].get("namespace") == namespace]
+        found = [
+            o
+            for o in self.objects
+            if o["kind"] == kind and o["metadata"].get("namespace") == namespace
+        ]
         if field_selector is not None:
             key, _, wanted = field_selector.partition("=")
             assert key == "involvedObject.name", f"the fake does not select by {key}"
@@ -88,8 +98,9 @@ class FakeKube:
     def get(self, path: str) -> Obj:
         for o in self.objects:
             meta = o["metadata"]
-            if o["kind"] == "Pod" and path == (f"/api/v1/namespaces/{meta.get('namespace')}"
-                                               f"/pods/{meta.get('name')}"):
+            if o["kind"] == "Pod" and path == (
+                f"/api/v1/namespaces/{meta.get('namespace')}/pods/{meta.get('name')}"
+            ):
                 return copy.deepcopy(o)
         raise ApiFailure(f"{path}: HTTP 404 Not Found")
 
@@ -108,10 +119,17 @@ class FakeKube:
 
 def namespace(name: str, **annotations: str) -> Obj:
     """A Namespace object as the API server returns it."""
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "annotations": annotations,
-                         "labels": {"kubernetes.io/metadata.name": name}},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "annotations": annotations,
+            "labels": {"kubernetes.io/metadata.name": name},
+        },
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
 
 
 def fake_runner(*objects: Obj, kube: Any = None, settings: Settings | None = None) -> Runner:

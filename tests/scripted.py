@@ -31,8 +31,11 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         if step == "slow":
             self.server.release.wait(5.0)
             step = 200
-        body = json.dumps({"gitVersion": "v1.31.0"} if step == 200 else
-                          {"kind": "Status", "message": f"scripted {step}"}).encode()
+        body = json.dumps(
+            {"gitVersion": "v1.31.0"}
+            if step == 200
+            else {"kind": "Status", "message": f"scripted {step}"}
+        ).encode()
         self.send_response(int(step))
         if step == 302:
             self.send_header("Location", "/login")
@@ -73,11 +76,18 @@ class ScriptedServer(http.server.ThreadingHTTPServer):
     def kubeconfig(self, folder: Path) -> Path:
         """A kubeconfig (token user) whose one context is this server, in `folder`."""
         path = folder / "kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "c",
-            "clusters": [{"name": "c", "cluster": {"server": self.url}}],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "c",
+                    "clusters": [{"name": "c", "cluster": {"server": self.url}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                }
+            )
+        )
         return path
 
 

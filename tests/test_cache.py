@@ -46,10 +46,12 @@ def cache(tmp_path: Path) -> ResultCache:
 
 
 def test_fingerprint_parts_do_not_run_together() -> None:
-    assert Fingerprint("k").add("a", b"bc").hexdigest() != Fingerprint("k").add("ab", b"c") \
-        .hexdigest()
-    assert Fingerprint("k").add("a", b"x").hexdigest() == Fingerprint("k").add("a", b"x") \
-        .hexdigest()
+    assert (
+        Fingerprint("k").add("a", b"bc").hexdigest() != Fingerprint("k").add("ab", b"c").hexdigest()
+    )
+    assert (
+        Fingerprint("k").add("a", b"x").hexdigest() == Fingerprint("k").add("a", b"x").hexdigest()
+    )
     assert Fingerprint("k").hexdigest() != Fingerprint("other").hexdigest()
 
 
@@ -80,29 +82,37 @@ def test_an_unwritable_folder_is_no_error(tmp_path: Path) -> None:
 
 
 def test_static_checks_run_again_only_when_an_input_changes(
-        root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
     counted = counting(monkeypatch, static, "check")
     stack = load_stack(root / "stack.yml")
     assert static.check_cached(root, stack, cache) == []
     assert static.check_cached(root, stack, cache) == []
     assert counted.calls == 1
 
-    edit_docs(root, TRAFFIC, lambda docs: find(docs, "Deployment", "traffic-generator")[
-        "spec"]["template"]["spec"]["containers"][0].update(image="curl:latest"))
+    edit_docs(
+        root,
+        TRAFFIC,
+        lambda docs: find(docs, "Deployment", "traffic-generator")["spec"]["template"]["spec"][
+            "containers"
+        ][0].update(image="curl:latest"),
+    )
     broken = static.check_cached(root, stack, cache)
     assert [p.rule for p in broken] == ["images"] and counted.calls == 2
     assert static.check_cached(root, stack, cache) == broken  # the problem, from the cache
     assert counted.calls == 2
 
-    (root / "manifests" / "extra.yml").write_text("apiVersion: v1\nkind: ConfigMap\n"
-                                                  "metadata: {name: x, namespace: bookinfo}\n",
-                                                  encoding="utf-8")
+    (root / "manifests" / "extra.yml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: bookinfo}\n",
+        encoding="utf-8",
+    )
     static.check_cached(root, stack, cache)
     assert counted.calls == 3  # a new file is a new input
 
 
 def test_a_cached_static_answer_of_another_shape_is_not_trusted(
-        root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = load_stack(root / "stack.yml")
     static.check_cached(root, stack, cache)
     stored = json.loads((cache.folder / "static.json").read_text(encoding="utf-8"))
@@ -113,7 +123,8 @@ def test_a_cached_static_answer_of_another_shape_is_not_trusted(
 
 
 def test_a_stack_file_is_validated_again_only_when_it_changes(
-        root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    root: Path, cache: ResultCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
     counted = counting(monkeypatch, stackfile, "_validate")
     first = load_stack(root / "stack.yml", cache)
     assert load_stack(root / "stack.yml", cache) == first
@@ -125,12 +136,14 @@ def test_a_stack_file_is_validated_again_only_when_it_changes(
     assert counted.calls == 2
 
 
-def test_a_stack_file_that_fails_the_schema_fails_every_time(root: Path,
-                                                             cache: ResultCache) -> None:
+def test_a_stack_file_that_fails_the_schema_fails_every_time(
+    root: Path, cache: ResultCache
+) -> None:
     path = root / "stack.yml"
-    path.write_text(path.read_text(encoding="utf-8").replace("version: 1", "version: 1\n"
-                                                              "unknown_key: 3", 1),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("version: 1", "version: 1\nunknown_key: 3", 1),
+        encoding="utf-8",
+    )
     for _ in range(2):
         with pytest.raises(UsageError, match="unknown_key: unknown key"):
             load_stack(path, cache)

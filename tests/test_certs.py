@@ -34,7 +34,8 @@ def test_keys_are_ecdsa_p256(generated: certs.IdentityCertificates) -> None:
 
 
 def test_names_and_constraints_are_what_linkerd_expects(
-        generated: certs.IdentityCertificates) -> None:
+    generated: certs.IdentityCertificates,
+) -> None:
     root = x509.load_pem_x509_certificate(generated.trust_anchor_pem)
     issuer = x509.load_pem_x509_certificate(generated.issuer_cert_pem)
     sans = issuer.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -52,16 +53,18 @@ def test_names_and_constraints_are_what_linkerd_expects(
 
 def test_issuer_from_another_root_is_rejected(generated: certs.IdentityCertificates) -> None:
     other = certs.generate()
-    mixed = certs.IdentityCertificates(generated.trust_anchor_pem, other.issuer_cert_pem,
-                                       other.issuer_key_pem)
+    mixed = certs.IdentityCertificates(
+        generated.trust_anchor_pem, other.issuer_cert_pem, other.issuer_key_pem
+    )
     with pytest.raises(certs.CertificateError, match="not signed by the trust anchor"):
         certs.verify_chain(mixed)
 
 
 def test_key_must_match_the_issuer(generated: certs.IdentityCertificates) -> None:
     other = certs.generate()
-    mixed = certs.IdentityCertificates(generated.trust_anchor_pem, generated.issuer_cert_pem,
-                                       other.issuer_key_pem)
+    mixed = certs.IdentityCertificates(
+        generated.trust_anchor_pem, generated.issuer_cert_pem, other.issuer_key_pem
+    )
     with pytest.raises(certs.CertificateError, match="does not match"):
         certs.verify_chain(mixed)
 
@@ -77,22 +80,25 @@ def test_wrong_namespace_name_is_rejected(generated: certs.IdentityCertificates)
         certs.verify_chain(generated, namespace="other")
 
 
-def test_written_private_and_passed_to_helm(generated: certs.IdentityCertificates,
-                                            tmp_path: Path) -> None:
+def test_written_private_and_passed_to_helm(
+    generated: certs.IdentityCertificates, tmp_path: Path
+) -> None:
     folder = certs.write(generated, tmp_path / "identity")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for name in ("ca.crt", "issuer.crt", "issuer.key"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
     assert (folder / "issuer.key").read_bytes() == generated.issuer_key_pem
     assert certs.helm_flags(folder) == [
-        "--set-file", f"identityTrustAnchorsPEM={folder / 'ca.crt'}",
-        "--set-file", f"identity.issuer.tls.crtPEM={folder / 'issuer.crt'}",
-        "--set-file", f"identity.issuer.tls.keyPEM={folder / 'issuer.key'}",
+        "--set-file",
+        f"identityTrustAnchorsPEM={folder / 'ca.crt'}",
+        "--set-file",
+        f"identity.issuer.tls.crtPEM={folder / 'issuer.crt'}",
+        "--set-file",
+        f"identity.issuer.tls.keyPEM={folder / 'issuer.key'}",
     ]
 
 
-def test_default_folder_is_a_fresh_private_temp_dir(
-        generated: certs.IdentityCertificates) -> None:
+def test_default_folder_is_a_fresh_private_temp_dir(generated: certs.IdentityCertificates) -> None:
     folder = certs.write(generated)
     try:
         assert ROOT not in folder.parents
@@ -104,8 +110,12 @@ def test_default_folder_is_a_fresh_private_temp_dir(
 
 
 def test_no_private_key_is_committed() -> None:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=ROOT, capture_output=True, check=False)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     offenders = []

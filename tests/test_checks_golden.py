@@ -24,14 +24,17 @@ DEPLOYMENTS = ["productpage-v1", "reviews-v2"]
 def test_queries_are_linkerds() -> None:
     assert golden.requests_query("bookinfo", "1m") == (
         'sum(increase(response_total{direction="inbound", namespace="bookinfo"}[1m])) '
-        "by (namespace, deployment, classification, tls)")
+        "by (namespace, deployment, classification, tls)"
+    )
     assert golden.latency_query("bookinfo", "1m") == (
         'histogram_quantile(0.95, sum(irate(response_latency_ms_bucket{direction="inbound", '
-        'namespace="bookinfo"}[1m])) by (le, namespace, deployment))')
+        'namespace="bookinfo"}[1m])) by (le, namespace, deployment))'
+    )
 
 
-@pytest.mark.parametrize("query", [golden.requests_query("bookinfo", "8s"),
-                                   golden.latency_query("bookinfo", "1m", 0.99)])
+@pytest.mark.parametrize(
+    "query", [golden.requests_query("bookinfo", "8s"), golden.latency_query("bookinfo", "1m", 0.99)]
+)
 def test_queries_parse_as_promql(query: str) -> None:
     expr = promql_parser.parse(query)
     assert "response_" in str(expr)
@@ -44,22 +47,39 @@ def test_a_window_is_a_promql_duration() -> None:
 
 
 def instant(*samples: tuple[Obj, float]) -> Obj:
-    return {"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": metric, "value": [1764421638.1, str(value)]} for metric, value in samples]}}
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": metric, "value": [1764421638.1, str(value)]} for metric, value in samples
+            ],
+        },
+    }
 
 
-def _requests(deployment: str, classification: str, tls: str, value: float
-              ) -> tuple[Obj, float]:
-    return ({"namespace": "bookinfo", "deployment": deployment,
-             "classification": classification, "tls": tls}, value)
+def _requests(deployment: str, classification: str, tls: str, value: float) -> tuple[Obj, float]:
+    return (
+        {
+            "namespace": "bookinfo",
+            "deployment": deployment,
+            "classification": classification,
+            "tls": tls,
+        },
+        value,
+    )
 
 
-REQUESTS = instant(_requests("productpage-v1", "success", "true", 300.0),
-                   _requests("reviews-v2", "success", "true", 240.0),
-                   _requests("reviews-v2", "failure", "true", 60.0),
-                   _requests("other-ns-deploy", "success", "true", 5.0))
-LATENCY = instant(({"namespace": "bookinfo", "deployment": "productpage-v1"}, 47.6),
-                  ({"namespace": "bookinfo", "deployment": "reviews-v2"}, float("nan")))
+REQUESTS = instant(
+    _requests("productpage-v1", "success", "true", 300.0),
+    _requests("reviews-v2", "success", "true", 240.0),
+    _requests("reviews-v2", "failure", "true", 60.0),
+    _requests("other-ns-deploy", "success", "true", 5.0),
+)
+LATENCY = instant(
+    ({"namespace": "bookinfo", "deployment": "productpage-v1"}, 47.6),
+    ({"namespace": "bookinfo", "deployment": "reviews-v2"}, float("nan")),
+)
 
 
 def test_measure_adds_up_linkerds_groups() -> None:
@@ -75,8 +95,10 @@ def test_judges_name_the_deployment_and_the_values() -> None:
     assert golden.judge(page, slo).status is Status.PASSED
     finding = golden.judge_success_rate(reviews, slo)
     assert finding.status is Status.FAILED
-    assert finding.reasons == ("deployment reviews-v2: success rate 80.00% < SLO 99.00% "
-                               "(60 of 300 responses failed in 1m)",)
+    assert finding.reasons == (
+        "deployment reviews-v2: success rate 80.00% < SLO 99.00% "
+        "(60 of 300 responses failed in 1m)",
+    )
     unmeasured = golden.judge_latency(reviews, slo)
     assert unmeasured.status is Status.WARNING  # requests, but no bucket moved: not judged
     assert unmeasured.reasons[0].endswith("no latency histogram in the last 1m: p95 not judged")
@@ -85,15 +107,18 @@ def test_judges_name_the_deployment_and_the_values() -> None:
 def test_slow_and_plaintext_fail_unless_allowed() -> None:
     slow = Signals("ratings-v1", 300, 300, 300, 60, 950.0)
     assert golden.judge_latency(slow, Slo()).reasons == (
-        "deployment ratings-v1: p95 latency 950 ms > bound 500 ms",)
+        "deployment ratings-v1: p95 latency 950 ms > bound 500 ms",
+    )
     plain = Signals("details-v1", 300, 300, 0, 60, 40.0)
     assert golden.judge_mtls(plain, Slo()).status is Status.FAILED
     allowed = Slo(plaintext_allowed=(("details-v1", "called from outside the mesh"),))
     finding = golden.judge_mtls(plain, allowed)
     assert finding.status is Status.PASSED
-    assert finding.summary.endswith("; deployment details-v1: 100.0% of inbound responses "
-                                    "(300 of 300) without mTLS: allowed (called from outside "
-                                    "the mesh)")
+    assert finding.summary.endswith(
+        "; deployment details-v1: 100.0% of inbound responses "
+        "(300 of 300) without mTLS: allowed (called from outside "
+        "the mesh)"
+    )
     combined = golden.judge(plain, allowed)
     assert combined.status is Status.PASSED and "allowed (called from" in combined.summary
 
@@ -102,8 +127,10 @@ def test_no_traffic_fails_the_request_rate_and_judges_nothing_else() -> None:
     (idle,) = golden.measure(["details-v1"], instant(), instant(), "1m")
     rate = golden.judge_request_rate(idle, Slo())
     assert rate.status is Status.FAILED
-    assert rate.reasons[0].startswith("deployment details-v1: no inbound requests in the last "
-                                      "1m (is the traffic generator running")
+    assert rate.reasons[0].startswith(
+        "deployment details-v1: no inbound requests in the last "
+        "1m (is the traffic generator running"
+    )
     for judge in (golden.judge_success_rate, golden.judge_latency, golden.judge_mtls):
         finding = judge(idle, Slo())
         assert finding.status is Status.PASSED
@@ -127,9 +154,17 @@ def test_the_table_reads_at_a_glance() -> None:
 def test_one_check_per_deployment_carries_the_table_on_pass() -> None:
     stack = real_stack()
     checks = {c.id: c for c in golden.golden_checks(stack)}
-    assert sorted(checks) == sorted(f"golden.signals[{d}]" for d in
-                                    ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1",
-                                     "reviews-v2", "reviews-v3"))
+    assert sorted(checks) == sorted(
+        f"golden.signals[{d}]"
+        for d in (
+            "productpage-v1",
+            "details-v1",
+            "ratings-v1",
+            "reviews-v1",
+            "reviews-v2",
+            "reviews-v3",
+        )
+    )
     check = checks["golden.signals[reviews-v2]"]
     requests, latency = check.reads
     assert requests.args == (golden.requests_query("bookinfo", stack.slo.window),)

@@ -28,16 +28,19 @@ def expectation(endpoint: str) -> HttpExpectation:
 
 def productpage_body(*, reviews: str = "<h4>Book Reviews</h4>", size: int = 9429) -> bytes:
     """A productpage shaped like Bookinfo's: title, details and reviews, padded to `size`."""
-    page = ("<!DOCTYPE html><html><head><title>Simple Bookstore App</title></head><body>"
-            "<h3>The Comedy of Errors</h3><h4>Book Details</h4><dl><dt>Type:</dt>paperback"
-            f"</dl>{reviews}<blockquote>An extremely entertaining play by Shakespeare."
-            "</blockquote>")
+    page = (
+        "<!DOCTYPE html><html><head><title>Simple Bookstore App</title></head><body>"
+        "<h3>The Comedy of Errors</h3><h4>Book Details</h4><dl><dt>Type:</dt>paperback"
+        f"</dl>{reviews}<blockquote>An extremely entertaining play by Shakespeare."
+        "</blockquote>"
+    )
     tail = "</body></html>\n"
     return (page + " " * (size - len(page) - len(tail)) + tail).encode()
 
 
-def answer(status: int = 200, body: bytes = b"", reason: str = "OK",
-           url: str = PRODUCTPAGE, **headers: str) -> HttpAnswer:
+def answer(
+    status: int = 200, body: bytes = b"", reason: str = "OK", url: str = PRODUCTPAGE, **headers: str
+) -> HttpAnswer:
     return HttpAnswer(url, status, reason, headers, body)
 
 
@@ -47,8 +50,10 @@ def test_healthy_productpage_passes() -> None:
 
 
 def test_productpage_with_reviews_down_fails_despite_200() -> None:
-    body = productpage_body(reviews="<p>Error fetching product reviews</p><p>Sorry, product "
-                                    "reviews are currently unavailable for this book.</p>")
+    body = productpage_body(
+        reviews="<p>Error fetching product reviews</p><p>Sorry, product "
+        "reviews are currently unavailable for this book.</p>"
+    )
     assert http_problems(expectation("productpage"), answer(body=body)) == [
         "body lacks 'Book Reviews'",
         "body contains 'Error fetching product reviews'",
@@ -64,27 +69,32 @@ def test_exact_length_expectation() -> None:
     expect = HttpExpectation(200, length=LengthRange(exact=3769))
     assert http_problems(expect, answer(body=productpage_body(size=3769))) == []
     assert http_problems(expect, answer(body=productpage_body(size=3770))) == [
-        "body length is 3770 bytes, expected exactly 3769"]
+        "body length is 3770 bytes, expected exactly 3769"
+    ]
 
 
 def test_wrong_status_is_the_only_problem_reported() -> None:
-    problems = http_problems(expectation("productpage"),
-                             answer(500, b"<h1>Internal Server Error</h1>",
-                                    "INTERNAL SERVER ERROR"))
+    problems = http_problems(
+        expectation("productpage"),
+        answer(500, b"<h1>Internal Server Error</h1>", "INTERNAL SERVER ERROR"),
+    )
     assert problems == ["status 500 INTERNAL SERVER ERROR, expected 200"]
 
 
 def test_unexpected_redirect_shows_where_it_goes() -> None:
-    problems = http_problems(expectation("productpage"),
-                             answer(301, reason="Moved Permanently", Location="/productpage/"))
+    problems = http_problems(
+        expectation("productpage"),
+        answer(301, reason="Moved Permanently", Location="/productpage/"),
+    )
     assert problems == ["status 301 Moved Permanently, expected 200 (Location: '/productpage/')"]
 
 
 # --- Grafana -------------------------------------------------------------------------------
 @pytest.mark.parametrize("location", ["/login", "/login?redirectTo=%2F"])
 def test_grafana_redirect_to_login_passes(location: str) -> None:
-    redirect = answer(302, b'<a href="/login">Found</a>.\n\n', "Found", url=GRAFANA + "/",
-                      Location=location)
+    redirect = answer(
+        302, b'<a href="/login">Found</a>.\n\n', "Found", url=GRAFANA + "/", Location=location
+    )
     assert http_problems(expectation("grafana-login"), redirect) == []
 
 
@@ -104,23 +114,28 @@ def test_grafana_anonymous_access_fails() -> None:
 def test_grafana_redirect_elsewhere_names_the_location() -> None:
     redirect = answer(302, reason="Found", url=GRAFANA + "/", Location="/signup")
     assert http_problems(expectation("grafana-login"), redirect) == [
-        "Location is '/signup', expected to match '^/login'"]
+        "Location is '/signup', expected to match '^/login'"
+    ]
 
 
 def health(database: str) -> bytes:
-    return json.dumps({"commit": "5f6c9bbd8e", "database": database,
-                       "version": "11.3.0"}, indent=2).encode()
+    return json.dumps(
+        {"commit": "5f6c9bbd8e", "database": database, "version": "11.3.0"}, indent=2
+    ).encode()
 
 
 def test_grafana_health_ok_passes() -> None:
     assert http_problems(expectation("grafana-health"), answer(body=health("ok"))) == []
 
 
-@pytest.mark.parametrize(("body", "problem"), [
-    (health("failing"), "JSON field 'database' is 'failing', expected 'ok'"),
-    (b"<html>Service Unavailable</html>", "body is not JSON"),
-    (b'["ok"]', "body is not a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (health("failing"), "JSON field 'database' is 'failing', expected 'ok'"),
+        (b"<html>Service Unavailable</html>", "body is not JSON"),
+        (b'["ok"]', "body is not a JSON object"),
+    ],
+)
 def test_grafana_health_problems(body: bytes, problem: str) -> None:
     assert http_problems(expectation("grafana-health"), answer(body=body)) == [problem]
 
@@ -163,14 +178,16 @@ def endpoint_verdict(name: str, response: FakeResponse) -> tuple[Result, FakeSes
 
 def test_endpoint_probe_passes_on_the_redirect_itself() -> None:
     verdict, session = endpoint_verdict(
-        "grafana-login", FakeResponse(GRAFANA + "/", 302, "Found", {"Location": "/login"}))
+        "grafana-login", FakeResponse(GRAFANA + "/", 302, "Found", {"Location": "/login"})
+    )
     assert verdict.status is Status.PASSED, verdict.reason
     assert session.requested == [GRAFANA + "/"]
 
 
 def test_endpoint_probe_failure_names_the_url_and_the_reason() -> None:
     verdict, _ = endpoint_verdict(
-        "grafana-login", FakeResponse(GRAFANA + "/", 200, "OK", {}, b"<title>Grafana</title>"))
+        "grafana-login", FakeResponse(GRAFANA + "/", 200, "OK", {}, b"<title>Grafana</title>")
+    )
     assert verdict.status is Status.FAILED
     assert verdict.summary == f"GET {GRAFANA}/ -> 200, 22 bytes"
     assert "anonymous access is enabled" in verdict.reason
@@ -179,30 +196,39 @@ def test_endpoint_probe_failure_names_the_url_and_the_reason() -> None:
 
 # --- issue 11: several answers, each judged ---------------------------------------------------
 def served(pod: str, size: int) -> HttpAnswer:
-    reviews = ('<h4>Book Reviews</h4><div class="mt-1 font-mono">Reviews served by:\n'
-               f'              {pod}\n</div>')
+    reviews = (
+        '<h4>Book Reviews</h4><div class="mt-1 font-mono">Reviews served by:\n'
+        f"              {pod}\n</div>"
+    )
     return answer(body=productpage_body(reviews=reviews, size=size))
 
 
 def test_each_sample_is_judged_and_listed_with_the_pod_that_served_it() -> None:
-    answers = (served("reviews-v1-545db77b95-vk7l9", 9429),
-               served("reviews-v2-7bf8c9648f-2xqwm", 15072),
-               served("reviews-v3-84779c7bbc-9zh4g", 15068))
+    answers = (
+        served("reviews-v1-545db77b95-vk7l9", 9429),
+        served("reviews-v2-7bf8c9648f-2xqwm", 15072),
+        served("reviews-v3-84779c7bbc-9zh4g", 15068),
+    )
     result = endpoint_answers(expectation("productpage"), *answers)
     assert result.status is Status.PASSED, result.reason
     assert result.summary == (
         f"GET {PRODUCTPAGE} -> 200, 9429 bytes (reviews reviews-v1-545db77b95-vk7l9); "
         "200, 15072 bytes (reviews reviews-v2-7bf8c9648f-2xqwm); "
-        "200, 15068 bytes (reviews reviews-v3-84779c7bbc-9zh4g)")
+        "200, 15068 bytes (reviews reviews-v3-84779c7bbc-9zh4g)"
+    )
     assert len({e.name for e in result.evidence}) == 3
 
 
 def test_one_bad_sample_fails_naming_its_answer_and_pod() -> None:
-    answers = (served("reviews-v1-545db77b95-vk7l9", 9429),
-               served("reviews-v2-7bf8c9648f-2xqwm", 22072))
+    answers = (
+        served("reviews-v1-545db77b95-vk7l9", 9429),
+        served("reviews-v2-7bf8c9648f-2xqwm", 22072),
+    )
     result = endpoint_answers(expectation("productpage"), *answers)
-    assert result.failures == ("answer 2/2 (reviews reviews-v2-7bf8c9648f-2xqwm): body length "
-                               "is 22072 bytes, expected between 9000 and 15500",)
+    assert result.failures == (
+        "answer 2/2 (reviews reviews-v2-7bf8c9648f-2xqwm): body length "
+        "is 22072 bytes, expected between 9000 and 15500",
+    )
 
 
 def test_served_by_reads_the_pod_name_after_the_marker() -> None:

@@ -43,8 +43,9 @@ def test_annotated_namespace_passes() -> None:
     assert injection_problem(bookinfo_namespace(), "bookinfo") is None
 
 
-@pytest.mark.parametrize(("inject", "seen"), [(None, "it is missing"),
-                                              ("disabled", "it is 'disabled'")])
+@pytest.mark.parametrize(
+    ("inject", "seen"), [(None, "it is missing"), ("disabled", "it is 'disabled'")]
+)
 def test_namespace_without_injection_is_named(inject: str | None, seen: str) -> None:
     problem = injection_problem(bookinfo_namespace(inject), "bookinfo")
     assert problem == f"namespace bookinfo lacks the annotation linkerd.io/inject: enabled ({seen})"
@@ -62,13 +63,13 @@ def test_injection_probe_reads_the_namespace() -> None:
     assert injection_verdict(bookinfo_namespace()).status is Status.PASSED
     failed = injection_verdict(bookinfo_namespace("disabled"))
     assert failed.status is Status.FAILED
-    assert failed.failures == ("namespace bookinfo lacks the annotation linkerd.io/inject: "
-                               "enabled (it is 'disabled')",)
+    assert failed.failures == (
+        "namespace bookinfo lacks the annotation linkerd.io/inject: enabled (it is 'disabled')",
+    )
 
 
 # --- mesh.proxies: one pod -----------------------------------------------------------------
-@pytest.mark.parametrize("name", ["classic-sidecar-pod", "native-sidecar-pod",
-                                  "completed-job-pod"])
+@pytest.mark.parametrize("name", ["classic-sidecar-pod", "native-sidecar-pod", "completed-job-pod"])
 def test_meshed_or_completed_pods_pass(name: str) -> None:
     assert proxy_problem(load(name)) is None
 
@@ -76,7 +77,8 @@ def test_meshed_or_completed_pods_pass(name: str) -> None:
 def test_pod_without_proxy_names_its_deployment_to_restart() -> None:
     assert proxy_problem(load("unmeshed-pod")) == (
         "pod bookinfo/details-v1-65599dcf88-bn6dt has no linkerd-proxy container: restart its "
-        "workload (kubectl -n bookinfo rollout restart deployment/details-v1)")
+        "workload (kubectl -n bookinfo rollout restart deployment/details-v1)"
+    )
 
 
 def test_bare_pod_without_proxy_must_be_deleted() -> None:
@@ -84,28 +86,34 @@ def test_bare_pod_without_proxy_must_be_deleted() -> None:
     del pod["metadata"]["ownerReferences"]
     assert proxy_problem(pod) == (
         "pod bookinfo/details-v1-65599dcf88-bn6dt has no linkerd-proxy container: delete it so "
-        "it is recreated with the proxy")
+        "it is recreated with the proxy"
+    )
 
 
 def test_proxy_that_is_not_ready_is_named() -> None:
     assert proxy_problem(load("proxy-not-ready-pod")) == (
-        "pod bookinfo/traffic-generator-6f8d9c5b7-r5tsg: linkerd-proxy is not ready (running)")
+        "pod bookinfo/traffic-generator-6f8d9c5b7-r5tsg: linkerd-proxy is not ready (running)"
+    )
 
 
 def test_native_sidecar_proxy_that_is_not_ready_is_named() -> None:
     pod = load("native-sidecar-pod")
     status_of(pod, "linkerd-proxy").update(
-        ready=False, started=False,
-        state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}})
+        ready=False,
+        started=False,
+        state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+    )
     assert proxy_problem(pod) == (
-        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: linkerd-proxy is not ready (waiting)")
+        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: linkerd-proxy is not ready (waiting)"
+    )
 
 
 def test_native_sidecar_without_status_is_not_ready() -> None:
     pod = load("native-sidecar-pod")
     pod["status"]["initContainerStatuses"] = pod["status"]["initContainerStatuses"][:1]
     assert proxy_problem(pod) == (
-        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: linkerd-proxy is not ready (no status)")
+        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: linkerd-proxy is not ready (no status)"
+    )
 
 
 def test_proxy_as_a_plain_init_container_does_not_count() -> None:
@@ -122,7 +130,8 @@ def test_proxy_without_version_annotation_is_named() -> None:
     del pod["metadata"]["annotations"]["linkerd.io/proxy-version"]
     assert proxy_problem(pod) == (
         "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq has a linkerd-proxy container but no "
-        "linkerd.io/proxy-version annotation")
+        "linkerd.io/proxy-version annotation"
+    )
 
 
 # --- mesh.proxies: the probe over a namespace ----------------------------------------------
@@ -137,8 +146,9 @@ def test_proxies_probe_passes_with_classic_and_native_sidecars() -> None:
 
 
 def test_proxies_probe_names_each_unmeshed_pod() -> None:
-    verdict = proxies_verdict(load("classic-sidecar-pod"), load("unmeshed-pod"),
-                              load("proxy-not-ready-pod"))
+    verdict = proxies_verdict(
+        load("classic-sidecar-pod"), load("unmeshed-pod"), load("proxy-not-ready-pod")
+    )
     assert verdict.status is Status.FAILED
     assert verdict.summary == "1/3 pods meshed in bookinfo"
     assert [p.split(" has ")[0].split(":")[0] for p in verdict.failures] == [

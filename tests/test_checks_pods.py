@@ -26,8 +26,9 @@ MAX_RESTARTS = 3
 
 
 # --- healthy shapes ------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["classic-sidecar-pod", "native-sidecar-pod",
-                                  "completed-job-pod", "unmeshed-pod"])
+@pytest.mark.parametrize(
+    "name", ["classic-sidecar-pod", "native-sidecar-pod", "completed-job-pod", "unmeshed-pod"]
+)
 def test_healthy_pods_have_no_problem(name: str) -> None:
     assert pod_problem(load(name), MAX_RESTARTS) is None
 
@@ -64,8 +65,10 @@ def test_running_but_not_ready_names_the_unready_container() -> None:
 def test_pending_unschedulable_carries_the_scheduler_message() -> None:
     problem = pod_problem(load("pending-unschedulable-pod"), MAX_RESTARTS)
     assert problem is not None
-    assert problem.startswith("pod monitoring/prometheus-grafana-6c5d9f7b84-wq7tn: Pending "
-                              "(Unschedulable: 0/1 nodes are available")
+    assert problem.startswith(
+        "pod monitoring/prometheus-grafana-6c5d9f7b84-wq7tn: Pending "
+        "(Unschedulable: 0/1 nodes are available"
+    )
     assert "untolerated taint {node-role.kubernetes.io/control-plane: }" in problem
 
 
@@ -88,10 +91,18 @@ def test_proxy_not_ready_fails_pod_health_too() -> None:
 def test_crashlooping_native_sidecar_is_seen() -> None:
     pod = load("native-sidecar-pod")
     proxy = status_of(pod, "linkerd-proxy")
-    proxy.update(ready=False, started=False, restartCount=4,
-                 lastState={"terminated": {"exitCode": 101, "reason": "Error"}},
-                 state={"waiting": {"reason": "CrashLoopBackOff",
-                                    "message": "back-off 1m20s restarting failed container"}})
+    proxy.update(
+        ready=False,
+        started=False,
+        restartCount=4,
+        lastState={"terminated": {"exitCode": 101, "reason": "Error"}},
+        state={
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": "back-off 1m20s restarting failed container",
+            }
+        },
+    )
     problem = pod_problem(pod, MAX_RESTARTS)
     assert problem == (
         "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: Running but not Ready: container "
@@ -111,16 +122,22 @@ def test_succeeded_pod_not_owned_by_a_job_is_a_problem() -> None:
     pod = load("completed-job-pod")
     pod["metadata"]["ownerReferences"] = []
     problem = pod_problem(pod, MAX_RESTARTS)
-    assert problem == ("pod linkerd/linkerd-heartbeat-28868839-q8w4z: Succeeded (Completed) "
-                       "but it is not a Job's pod")
+    assert problem == (
+        "pod linkerd/linkerd-heartbeat-28868839-q8w4z: Succeeded (Completed) "
+        "but it is not a Job's pod"
+    )
 
 
 def test_evicted_pod_reports_the_eviction() -> None:
     pod = load("classic-sidecar-pod")
-    pod["status"] = {"phase": "Failed", "reason": "Evicted",
-                     "message": "The node was low on resource: memory."}
+    pod["status"] = {
+        "phase": "Failed",
+        "reason": "Evicted",
+        "message": "The node was low on resource: memory.",
+    }
     assert pod_problem(pod, MAX_RESTARTS) == (
-        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: Failed (Evicted)")
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: Failed (Evicted)"
+    )
 
 
 def test_terminating_pod_is_a_problem() -> None:
@@ -132,18 +149,22 @@ def test_terminating_pod_is_a_problem() -> None:
 def test_ready_condition_false_with_ready_containers_gives_its_reason() -> None:
     pod = load("classic-sidecar-pod")
     ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
-    ready.update(status="False", reason="ReadinessGatesNotReady",
-                 message='corresponding condition of pod readiness gate "target-health" '
-                         "does not exist.")
+    ready.update(
+        status="False",
+        reason="ReadinessGatesNotReady",
+        message='corresponding condition of pod readiness gate "target-health" does not exist.',
+    )
     assert pod_problem(pod, MAX_RESTARTS) == (
-        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: Running but not Ready (ReadinessGatesNotReady)")
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: Running but not Ready (ReadinessGatesNotReady)"
+    )
 
 
 def test_unknown_phase_is_reported() -> None:
     pod = load("classic-sidecar-pod")
     pod["status"]["phase"] = "Unknown"
     assert pod_problem(pod, MAX_RESTARTS) == (
-        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: phase Unknown")
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: phase Unknown"
+    )
 
 
 # --- restarts ------------------------------------------------------------------------------
@@ -157,7 +178,8 @@ def test_restarts_beyond_the_limit_fail_even_when_ready() -> None:
     pod = load("classic-sidecar-pod")
     status_of(pod, "reviews")["restartCount"] = 5
     assert pod_problem(pod, MAX_RESTARTS) == (
-        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 5 times (more than 3)")
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 5 times (more than 3)"
+    )
 
 
 def test_native_sidecar_restarts_count() -> None:
@@ -165,14 +187,18 @@ def test_native_sidecar_restarts_count() -> None:
     status_of(pod, "linkerd-proxy")["restartCount"] = 4
     assert restarts(pod) == 4
     assert pod_problem(pod, MAX_RESTARTS) == (
-        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: restarted 4 times (more than 3)")
+        "pod bookinfo/ratings-v1-5d8b4c7c79-9tqjx: restarted 4 times (more than 3)"
+    )
 
 
 # --- owners --------------------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "owner"), [
-    ("classic-sidecar-pod", ("Deployment", "reviews-v2")),
-    ("completed-job-pod", ("Job", "linkerd-heartbeat-28868839")),
-])
+@pytest.mark.parametrize(
+    ("name", "owner"),
+    [
+        ("classic-sidecar-pod", ("Deployment", "reviews-v2")),
+        ("completed-job-pod", ("Job", "linkerd-heartbeat-28868839")),
+    ],
+)
 def test_workload_of_sees_through_replicasets(name: str, owner: tuple[str, str]) -> None:
     assert workload_of(load(name)) == owner
 
@@ -194,15 +220,22 @@ def test_probe_passes_with_a_completed_job_pod() -> None:
 
 
 def test_probe_fails_naming_every_bad_pod() -> None:
-    verdict = pods_verdict("bookinfo", load("classic-sidecar-pod"), load("not-ready-running-pod"),
-                           load("imagepullbackoff-pod"), load("crashloop-pod"))
+    verdict = pods_verdict(
+        "bookinfo",
+        load("classic-sidecar-pod"),
+        load("not-ready-running-pod"),
+        load("imagepullbackoff-pod"),
+        load("crashloop-pod"),
+    )
     assert verdict.status is Status.FAILED
     assert verdict.summary == "1/3 pods healthy in bookinfo"
     assert len(verdict.failures) == 2
     assert "productpage-v1-d5789fdfb-2vxlm" in verdict.failures[0]
     assert "ImagePullBackOff" in verdict.failures[1]
     assert [name for _, name in verdict.describe_pods] == [  # described once it has failed
-        "productpage-v1-d5789fdfb-2vxlm", verdict.failures[1].split("/")[1].split(":")[0]]
+        "productpage-v1-d5789fdfb-2vxlm",
+        verdict.failures[1].split("/")[1].split(":")[0],
+    ]
 
 
 def test_probe_fails_on_an_empty_namespace() -> None:
@@ -222,20 +255,28 @@ def test_failing_init_container_is_named_not_the_waiting_app() -> None:
 def test_init_container_that_exited_non_zero_is_named() -> None:
     pod = load("init-crashloop-pod")
     status_of(pod, "linkerd-init").update(
-        restartCount=0, lastState={},
-        state={"terminated": {"exitCode": 2, "reason": "Error"}})
+        restartCount=0, lastState={}, state={"terminated": {"exitCode": 2, "reason": "Error"}}
+    )
     problem = pod_problem(pod, MAX_RESTARTS)
-    assert problem == ("pod bookinfo/details-v1-65599dcf88-p9c4f: Pending (init container "
-                       "linkerd-init terminated (Error, exit code 2))")
+    assert problem == (
+        "pod bookinfo/details-v1-65599dcf88-p9c4f: Pending (init container "
+        "linkerd-init terminated (Error, exit code 2))"
+    )
 
 
-@pytest.mark.parametrize(("golden", "problem"), [
-    ("injected-bookinfo-pod", None),
-    ("native-sidecar-pod", None),
-    ("completed-job-pod", None),
-    ("crashloop-pod", "pod bookinfo/details-v1-65599dcf88-x7k2p: Running but not Ready: container "
-                      "details is CrashLoopBackOff (7 restarts; last exit: Error, code 1)"),
-])
+@pytest.mark.parametrize(
+    ("golden", "problem"),
+    [
+        ("injected-bookinfo-pod", None),
+        ("native-sidecar-pod", None),
+        ("completed-job-pod", None),
+        (
+            "crashloop-pod",
+            "pod bookinfo/details-v1-65599dcf88-x7k2p: Running but not Ready: container "
+            "details is CrashLoopBackOff (7 restarts; last exit: Error, code 1)",
+        ),
+    ],
+)
 def test_golden_shapes_are_judged_alike(golden: str, problem: str | None) -> None:
     assert pod_problem(load(golden, GOLDEN), MAX_RESTARTS) == problem
 
@@ -243,10 +284,15 @@ def test_golden_shapes_are_judged_alike(golden: str, problem: str | None) -> Non
 # --- issue 11: Job runs, the restart window ------------------------------------------------
 NOW = datetime(2024, 11, 23, 12, 0, tzinfo=UTC)
 WINDOW = PodPolicy(MAX_RESTARTS, timedelta(hours=1), now=lambda: NOW)
-HEARTBEAT = {"linkerd-heartbeat": {
-    "metadata": {"name": "linkerd-heartbeat", "namespace": "linkerd"},
-    "status": {"lastScheduleTime": "2024-11-23T11:19:00Z",
-               "lastSuccessfulTime": "2024-11-22T11:19:07Z"}}}
+HEARTBEAT = {
+    "linkerd-heartbeat": {
+        "metadata": {"name": "linkerd-heartbeat", "namespace": "linkerd"},
+        "status": {
+            "lastScheduleTime": "2024-11-23T11:19:00Z",
+            "lastSuccessfulTime": "2024-11-22T11:19:07Z",
+        },
+    }
+}
 
 
 def failed_run(suffix: str = "q8w4z") -> Obj:
@@ -262,8 +308,9 @@ def restarted(count: int, finished: str, **state: Any) -> Obj:
     pod = load("classic-sidecar-pod")
     status = status_of(pod, "reviews")
     status["restartCount"] = count
-    status["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled",
-                                          "finishedAt": finished}}
+    status["lastState"] = {
+        "terminated": {"exitCode": 137, "reason": "OOMKilled", "finishedAt": finished}
+    }
     if state:
         status["state"] = state
     return pod
@@ -277,7 +324,8 @@ def test_a_failed_cronjob_run_warns_naming_the_cronjob_last_success_and_hint() -
         "pods; container heartbeat exited 1 (Error)); last successful run "
         "2024-11-22T11:19:07Z (1d ago); hint: it exits 1 without egress to "
         "versioncheck.linkerd.io; where the cluster has no egress set disableHeartBeat: true "
-        "in the control-plane values (linkerd/linkerd2#7588)",)
+        "in the control-plane values (linkerd/linkerd2#7588)",
+    )
 
 
 def test_a_failed_run_of_a_required_cronjob_fails() -> None:
@@ -298,31 +346,39 @@ def test_restarts_outside_the_window_warn_with_count_and_age() -> None:
     assert verdicts.failures == ()
     assert verdicts.warnings == (
         "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times, the last 2d23h ago "
-        "(outside the 1h restart window; running cleanly since)",)
+        "(outside the 1h restart window; running cleanly since)",
+    )
 
 
 def test_restarts_inside_the_window_count_against_the_limit() -> None:
     verdicts = judge_pods([restarted(6, "2024-11-23T11:40:00Z")], {}, WINDOW)
     assert verdicts.failures == (
-        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times within 1h (more than 3)",)
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times within 1h (more than 3)",
+    )
 
 
 def test_a_crash_loop_now_fails_however_old_its_restarts() -> None:
-    pod = restarted(6, "2024-11-20T12:10:00Z",
-                    waiting={"reason": "CrashLoopBackOff", "message": "back-off 5m0s"})
+    pod = restarted(
+        6,
+        "2024-11-20T12:10:00Z",
+        waiting={"reason": "CrashLoopBackOff", "message": "back-off 5m0s"},
+    )
     verdicts = judge_pods([pod], {}, WINDOW)
     assert len(verdicts.failures) == 1 and "CrashLoopBackOff" in verdicts.failures[0]
 
 
 def test_without_a_window_restarts_count_over_the_pod_s_life() -> None:
-    verdicts = judge_pods([restarted(6, "2024-11-20T12:10:00Z")], {},
-                          PodPolicy(MAX_RESTARTS, None, now=lambda: NOW))
+    verdicts = judge_pods(
+        [restarted(6, "2024-11-20T12:10:00Z")], {}, PodPolicy(MAX_RESTARTS, None, now=lambda: NOW)
+    )
     assert verdicts.failures == (
-        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times (more than 3)",)
+        "pod bookinfo/reviews-v2-b7dcd98fb-k4mzq: restarted 6 times (more than 3)",
+    )
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600),
-                                               ("2d", 172800), (None, None)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800), (None, None)]
+)
 def test_restart_window_forms(text: str | None, seconds: int | None) -> None:
     window = parse_window(text)
     assert (window.total_seconds() if window else None) == seconds

@@ -44,21 +44,31 @@ health: up
 scrapeInterval: 10s
 scrapeTimeout: 10s
 """)
-REFUSED = ('Get "http://10.244.0.40:4191/metrics": dial tcp 10.244.0.40:4191: connect: '
-           "connection refused")
+REFUSED = (
+    'Get "http://10.244.0.40:4191/metrics": dial tcp 10.244.0.40:4191: connect: connection refused'
+)
 LINKERD_PROXY = ScrapeJob("linkerd-proxy", 7)
-MESHED_REQUESTS = Query("bookinfo-meshed-requests",
-                        'sum by (namespace) (request_total{namespace="bookinfo", '
-                        'direction="inbound", tls="true"})', 1)
+MESHED_REQUESTS = Query(
+    "bookinfo-meshed-requests",
+    'sum by (namespace) (request_total{namespace="bookinfo", direction="inbound", tls="true"})',
+    1,
+)
 
 
-def target(pod: str, ip: str, health: str = "up", error: str = "", job: str = "linkerd-proxy",
-           namespace: str = "bookinfo") -> Obj:
+def target(
+    pod: str,
+    ip: str,
+    health: str = "up",
+    error: str = "",
+    job: str = "linkerd-proxy",
+    namespace: str = "bookinfo",
+) -> Obj:
     item = copy.deepcopy(PROXY_TARGET)
     url = f"http://{ip}:4191/metrics"
     item["labels"].update(pod=pod, instance=f"{ip}:4191", job=job, namespace=namespace)
-    item["discoveredLabels"].update({"__address__": f"{ip}:4191",
-                                     "__meta_kubernetes_pod_name": pod})
+    item["discoveredLabels"].update(
+        {"__address__": f"{ip}:4191", "__meta_kubernetes_pod_name": pod}
+    )
     item.update(scrapeUrl=url, globalUrl=url, health=health, lastError=error)
     return item
 
@@ -68,13 +78,14 @@ def bookinfo_targets(count: int = 7) -> list[Obj]:
 
 
 def targets_answer(*targets: Obj) -> Obj:
-    return {"status": "success", "data": {"activeTargets": list(targets),
-                                          "droppedTargets": []}}
+    return {"status": "success", "data": {"activeTargets": list(targets), "droppedTargets": []}}
 
 
 def vector_answer(series: int) -> Obj:
-    result = [{"metric": {"namespace": "bookinfo"}, "value": [1732091231.5, str(1200 + i)]}
-              for i in range(series)]
+    result = [
+        {"metric": {"namespace": "bookinfo"}, "value": [1732091231.5, str(1200 + i)]}
+        for i in range(series)
+    ]
     return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
 
@@ -85,15 +96,19 @@ def test_enough_targets_all_up_passes() -> None:
 
 def test_too_few_targets_names_the_job_count_and_pool() -> None:
     problems = scrape_job_problems(LINKERD_PROXY, targets_answer(*bookinfo_targets(6)))
-    assert problems == ["job='linkerd-proxy' has 6 target(s) up, expected at least 7 "
-                        "(scrape pool podMonitor/monitoring/linkerd-proxy/0)"]
+    assert problems == [
+        "job='linkerd-proxy' has 6 target(s) up, expected at least 7 "
+        "(scrape pool podMonitor/monitoring/linkerd-proxy/0)"
+    ]
 
 
 def test_a_down_target_fails_even_with_enough_up() -> None:
     down = target("traffic-generator-6f8d9c5b7-r5tsg", "10.244.0.40", "down", REFUSED)
     problems = scrape_job_problems(LINKERD_PROXY, targets_answer(*bookinfo_targets(7), down))
-    assert problems == ["down target of job linkerd-proxy: bookinfo/traffic-generator-6f8d9c5b7"
-                        f"-r5tsg (http://10.244.0.40:4191/metrics): {REFUSED}"]
+    assert problems == [
+        "down target of job linkerd-proxy: bookinfo/traffic-generator-6f8d9c5b7"
+        f"-r5tsg (http://10.244.0.40:4191/metrics): {REFUSED}"
+    ]
 
 
 def test_down_targets_below_the_minimum_give_both_problems() -> None:
@@ -104,13 +119,25 @@ def test_down_targets_below_the_minimum_give_both_problems() -> None:
 
 
 def test_missing_job_lists_the_jobs_seen() -> None:
-    others = [target("linkerd-identity-5f7d8b9c6-abcde", "10.244.0.9", job="linkerd-controller",
-                     namespace="linkerd"),
-              target("prometheus-kube-state-metrics-7c8d9-xyz12", "10.244.0.5",
-                     job="kube-state-metrics", namespace="monitoring")]
+    others = [
+        target(
+            "linkerd-identity-5f7d8b9c6-abcde",
+            "10.244.0.9",
+            job="linkerd-controller",
+            namespace="linkerd",
+        ),
+        target(
+            "prometheus-kube-state-metrics-7c8d9-xyz12",
+            "10.244.0.5",
+            job="kube-state-metrics",
+            namespace="monitoring",
+        ),
+    ]
     problems = scrape_job_problems(LINKERD_PROXY, targets_answer(*others))
-    assert problems == ["no active target has job='linkerd-proxy' (jobs seen: "
-                        "kube-state-metrics, linkerd-controller)"]
+    assert problems == [
+        "no active target has job='linkerd-proxy' (jobs seen: "
+        "kube-state-metrics, linkerd-controller)"
+    ]
 
 
 def test_prometheus_error_answer_raises_with_its_text() -> None:
@@ -126,7 +153,8 @@ def test_query_with_enough_series_passes() -> None:
 
 def test_query_without_series_names_the_promql() -> None:
     assert query_problems(MESHED_REQUESTS, vector_answer(0)) == [
-        f"{MESHED_REQUESTS.promql!r} returned 0 series, expected at least 1"]
+        f"{MESHED_REQUESTS.promql!r} returned 0 series, expected at least 1"
+    ]
 
 
 def test_query_error_answer_raises_naming_the_query() -> None:
@@ -144,8 +172,9 @@ class PrometheusKube(FakeKube):
         self.answer = answer
         self.proxied: list[tuple[str, int, str]] = []
 
-    def service_proxy(self, service: str, port: int, path: str,
-                      query: list[tuple[str, str]] | None = None) -> Obj:
+    def service_proxy(
+        self, service: str, port: int, path: str, query: list[tuple[str, str]] | None = None
+    ) -> Obj:
         self.proxied.append((service, port, path))
         if isinstance(self.answer, ApiFailure):
             raise self.answer
@@ -154,8 +183,9 @@ class PrometheusKube(FakeKube):
 
 def prom_verdict(check: str, name: str, answer: Obj | ApiFailure) -> tuple[Result, Any]:
     kube = PrometheusKube(answer)
-    check_id = f"prometheus.scrape-job[{name}]" if check == "scrape" else \
-        f"prometheus.query[{name}]"
+    check_id = (
+        f"prometheus.scrape-job[{name}]" if check == "scrape" else f"prometheus.query[{name}]"
+    )
     return evaluate(check_id, kube=kube), kube
 
 
@@ -163,8 +193,12 @@ def test_scrape_probe_reads_targets_through_the_service_proxy() -> None:
     verdict, kube = prom_verdict("scrape", "linkerd-proxy", targets_answer(*bookinfo_targets()))
     assert verdict.status is Status.PASSED, verdict.reason
     # once; the other checks' Prometheus reads (queries, alerts, rules) are prefetched too
-    assert kube.proxied.count(("monitoring/prometheus-kube-prometheus-prometheus", 9090,
-                               "/api/v1/targets")) == 1
+    assert (
+        kube.proxied.count(
+            ("monitoring/prometheus-kube-prometheus-prometheus", 9090, "/api/v1/targets")
+        )
+        == 1
+    )
 
 
 def test_scrape_probe_failure_names_the_job() -> None:
@@ -183,14 +217,20 @@ def test_scrape_evidence_is_whole_json_of_the_targets_not_up() -> None:
     assert evidence.media_type == "application/json"
     summary = json.loads(evidence.text)  # valid: summarised, never cut
     assert (summary["targets"], summary["up"], len(summary["down"])) == (
-        len(targets), len(targets) - 3, 3)
+        len(targets),
+        len(targets) - 3,
+        3,
+    )
     assert all(t["health"] == "down" for t in summary["down"])
 
 
 def test_scrape_probe_reports_an_unreachable_prometheus() -> None:
-    failure = ApiFailure("GET /api/v1/namespaces/monitoring/services/"
-                         "prometheus-kube-prometheus-prometheus:9090/proxy/api/v1/targets: "
-                         "503 Service Unavailable: no endpoints available", 503)
+    failure = ApiFailure(
+        "GET /api/v1/namespaces/monitoring/services/"
+        "prometheus-kube-prometheus-prometheus:9090/proxy/api/v1/targets: "
+        "503 Service Unavailable: no endpoints available",
+        503,
+    )
     verdict, _ = prom_verdict("scrape", "linkerd-proxy", failure)
     assert verdict.failures == (failure.reason,)
 

@@ -71,10 +71,13 @@ def test_available_deployment_passes() -> None:
 
 
 def test_unavailable_deployment_names_counts_and_condition_reason() -> None:
-    problem = workload_problem(Workload("Deployment", "linkerd-destination"), "linkerd",
-                               load("deployment-unavailable"))
-    assert problem == ("Deployment linkerd/linkerd-destination: 0/1 replicas available "
-                       "(Available=False: MinimumReplicasUnavailable)")
+    problem = workload_problem(
+        Workload("Deployment", "linkerd-destination"), "linkerd", load("deployment-unavailable")
+    )
+    assert problem == (
+        "Deployment linkerd/linkerd-destination: 0/1 replicas available "
+        "(Available=False: MinimumReplicasUnavailable)"
+    )
 
 
 def test_missing_workload_is_named() -> None:
@@ -83,18 +86,24 @@ def test_missing_workload_is_named() -> None:
 
 
 def test_replica_count_differs_from_the_stack_file() -> None:
-    problem = workload_problem(Workload("Deployment", "productpage-v1", replicas=2), "bookinfo",
-                               load("deployment-status", GOLDEN))
-    assert problem == ("Deployment bookinfo/productpage-v1 is scaled to 1 replicas, git says 2 "
-                       "(stack.yml)")
+    problem = workload_problem(
+        Workload("Deployment", "productpage-v1", replicas=2),
+        "bookinfo",
+        load("deployment-status", GOLDEN),
+    )
+    assert problem == (
+        "Deployment bookinfo/productpage-v1 is scaled to 1 replicas, git says 2 (stack.yml)"
+    )
 
 
 def test_deployment_scaled_to_zero_is_not_given_a_default_replica() -> None:
     deployment = load("deployment-unavailable")
     deployment["spec"]["replicas"] = 0
     deployment["status"] = {"observedGeneration": 2}
-    assert workload_problem(Workload("Deployment", "linkerd-destination"), "linkerd",
-                            deployment) is None
+    assert (
+        workload_problem(Workload("Deployment", "linkerd-destination"), "linkerd", deployment)
+        is None
+    )
 
 
 # --- StatefulSet, DaemonSet ----------------------------------------------------------------
@@ -108,30 +117,50 @@ def test_statefulset_without_ready_replicas_fails() -> None:
     statefulset["status"].update(availableReplicas=0, readyReplicas=0)
     problem = workload_problem(
         Workload("StatefulSet", "prometheus-prometheus-kube-prometheus-prometheus"),
-        "monitoring", statefulset)
-    assert problem == ("StatefulSet monitoring/prometheus-prometheus-kube-prometheus-prometheus: "
-                       "0/1 replicas available")
+        "monitoring",
+        statefulset,
+    )
+    assert problem == (
+        "StatefulSet monitoring/prometheus-prometheus-kube-prometheus-prometheus: "
+        "0/1 replicas available"
+    )
 
 
 def test_daemonset_that_schedules_nothing_fails() -> None:
-    problem = workload_problem(Workload("DaemonSet", "prometheus-prometheus-node-exporter"),
-                               "monitoring", load("daemonset-none-scheduled"))
-    assert problem == ("DaemonSet monitoring/prometheus-prometheus-node-exporter schedules no "
-                       "pods (no node matches its nodeSelector/tolerations)")
+    problem = workload_problem(
+        Workload("DaemonSet", "prometheus-prometheus-node-exporter"),
+        "monitoring",
+        load("daemonset-none-scheduled"),
+    )
+    assert problem == (
+        "DaemonSet monitoring/prometheus-prometheus-node-exporter schedules no "
+        "pods (no node matches its nodeSelector/tolerations)"
+    )
 
 
-@pytest.mark.parametrize(("available", "problem"), [
-    (1, None),
-    (None, "DaemonSet monitoring/prometheus-prometheus-node-exporter: 0/1 replicas available"),
-])
+@pytest.mark.parametrize(
+    ("available", "problem"),
+    [
+        (1, None),
+        (None, "DaemonSet monitoring/prometheus-prometheus-node-exporter: 0/1 replicas available"),
+    ],
+)
 def test_daemonset_counts_available_pods(available: int | None, problem: str | None) -> None:
     daemonset = load("daemonset-none-scheduled")
-    daemonset["status"].update(currentNumberScheduled=1, desiredNumberScheduled=1,
-                               updatedNumberScheduled=1, numberReady=available or 0)
+    daemonset["status"].update(
+        currentNumberScheduled=1,
+        desiredNumberScheduled=1,
+        updatedNumberScheduled=1,
+        numberReady=available or 0,
+    )
     if available is not None:
         daemonset["status"]["numberAvailable"] = available
-    assert workload_problem(Workload("DaemonSet", "prometheus-prometheus-node-exporter"),
-                            "monitoring", daemonset) == problem
+    assert (
+        workload_problem(
+            Workload("DaemonSet", "prometheus-prometheus-node-exporter"), "monitoring", daemonset
+        )
+        == problem
+    )
 
 
 # --- CronJob, Job --------------------------------------------------------------------------
@@ -141,21 +170,27 @@ def test_cronjob_passes_unless_suspended() -> None:
     assert workload_problem(workload, "linkerd", cronjob) is None
     cronjob["spec"]["suspend"] = True
     assert workload_problem(workload, "linkerd", cronjob) == (
-        "CronJob linkerd/linkerd-heartbeat is suspended")
+        "CronJob linkerd/linkerd-heartbeat is suspended"
+    )
 
 
 def test_failed_job_reports_its_completions() -> None:
-    problem = workload_problem(Workload("Job", "prometheus-kube-prometheus-admission-create"),
-                               "monitoring", from_yaml(FAILED_JOB))
-    assert problem == ("Job monitoring/prometheus-kube-prometheus-admission-create: 0/1 "
-                       "completions")
+    problem = workload_problem(
+        Workload("Job", "prometheus-kube-prometheus-admission-create"),
+        "monitoring",
+        from_yaml(FAILED_JOB),
+    )
+    assert problem == (
+        "Job monitoring/prometheus-kube-prometheus-admission-create: 0/1 completions"
+    )
 
 
 # --- the probe over a component ------------------------------------------------------------
 def control_plane(*extra: Obj, destination: Obj | None = None) -> list[Obj]:
     """linkerd-control-plane's workloads as stack.yml lists them, plus `extra` objects."""
-    objects = [available_deployment(n, "linkerd")
-               for n in ("linkerd-identity", "linkerd-proxy-injector")]
+    objects = [
+        available_deployment(n, "linkerd") for n in ("linkerd-identity", "linkerd-proxy-injector")
+    ]
     objects.append(destination or available_deployment("linkerd-destination", "linkerd"))
     return [*objects, from_yaml(HEARTBEAT_CRONJOB), *extra]
 
@@ -170,8 +205,9 @@ def test_component_passes_with_a_completed_heartbeat_pod() -> None:
 
 
 def test_component_fails_naming_the_workload_and_its_crashlooping_pod() -> None:
-    verdict = component_verdict(*control_plane(
-        load("crashloop-pod"), destination=load("deployment-unavailable")))
+    verdict = component_verdict(
+        *control_plane(load("crashloop-pod"), destination=load("deployment-unavailable"))
+    )
     assert verdict.status is Status.FAILED
     assert verdict.failures == (
         "Deployment linkerd/linkerd-destination: 0/1 replicas available "
@@ -189,8 +225,10 @@ def test_component_warns_about_a_failed_heartbeat_run() -> None:
     verdict = component_verdict(*control_plane(pod))
     assert verdict.status is Status.WARNING, verdict.reason
     (warning,) = verdict.warnings
-    assert warning.startswith("CronJob linkerd/linkerd-heartbeat: run linkerd-heartbeat-28868839 "
-                              "failed (1 failed pod; container heartbeat exited 1 (Error)); ")
+    assert warning.startswith(
+        "CronJob linkerd/linkerd-heartbeat: run linkerd-heartbeat-28868839 "
+        "failed (1 failed pod; container heartbeat exited 1 (Error)); "
+    )
     assert "disableHeartBeat: true" in warning
 
 
@@ -206,13 +244,19 @@ def test_a_stuck_rollout_names_progress_deadline_exceeded() -> None:
     deployment["status"].pop("updatedReplicas", None)  # omitted when 0
     deployment["status"]["conditions"] = [
         {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-         "message": 'ReplicaSet "productpage-v1-7f4d9cbb86" has timed out progressing.'}]
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": 'ReplicaSet "productpage-v1-7f4d9cbb86" has timed out progressing.',
+        },
+    ]
     problem = workload_problem(Workload("Deployment", "productpage-v1"), "bookinfo", deployment)
     assert problem == (
         "Deployment bookinfo/productpage-v1: rollout incomplete, 0/1 replicas updated "
-        "(Progressing=False, ProgressDeadlineExceeded: ReplicaSet \"productpage-v1-7f4d9cbb86\" "
-        "has timed out progressing.)")
+        '(Progressing=False, ProgressDeadlineExceeded: ReplicaSet "productpage-v1-7f4d9cbb86" '
+        "has timed out progressing.)"
+    )
 
 
 def test_a_generation_not_yet_observed_is_in_progress() -> None:
@@ -235,20 +279,23 @@ def test_a_manifest_workload_scaled_to_zero_fails_naming_both_numbers() -> None:
     ratings["metadata"].update(name="ratings-v1", generation=2)
     ratings["spec"]["replicas"] = 0
     ratings["status"] = {"observedGeneration": 2}
-    others = [available_deployment(n, "bookinfo") for n in (
-        "productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3")]
+    others = [
+        available_deployment(n, "bookinfo")
+        for n in ("productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3")
+    ]
     verdict = evaluate("component.healthy[bookinfo]", ratings, *others)
     assert verdict.failures == (
         "Deployment bookinfo/ratings-v1 is scaled to 0 replicas, git says 1 "
-        "(manifests/applications/bookinfo-with-linkerd.yml)",)
+        "(manifests/applications/bookinfo-with-linkerd.yml)",
+    )
 
 
 def test_a_chart_workload_scaled_away_from_the_stack_file_fails() -> None:
     identity = available_deployment("linkerd-identity", "linkerd")
     identity["spec"]["replicas"] = 3
-    identity["status"].update(replicas=3, updatedReplicas=3, readyReplicas=3,
-                              availableReplicas=3)
+    identity["status"].update(replicas=3, updatedReplicas=3, readyReplicas=3, availableReplicas=3)
     objects = [o for o in control_plane() if o["metadata"]["name"] != "linkerd-identity"]
     verdict = component_verdict(*objects, identity)
     assert verdict.failures == (
-        "Deployment linkerd/linkerd-identity is scaled to 3 replicas, git says 1 (stack.yml)",)
+        "Deployment linkerd/linkerd-identity is scaled to 3 replicas, git says 1 (stack.yml)",
+    )

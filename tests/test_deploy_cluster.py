@@ -16,7 +16,8 @@ from tests.scripted import ScriptedServer
 
 
 def test_a_server_that_does_not_answer_fails_the_deploy_in_one_try(
-        tmp_path: Path, serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    tmp_path: Path, serve: Callable[[list[int | str]], ScriptedServer]
+) -> None:
     server = serve(["slow", "slow", "slow", "slow"])
     kubeconfig = server.kubeconfig(tmp_path)
     failure: list[BaseException] = []
@@ -43,6 +44,7 @@ class _Silent:
     def __getattr__(self, name: str) -> Any:
         def fail(*_args: Any, **_kwargs: Any) -> Any:
             raise urllib3.exceptions.ReadTimeoutError(None, "/apis", "Read timed out.")
+
         return fail
 
     resources = property(lambda self: self)
@@ -58,8 +60,10 @@ def test_gates_report_an_unanswered_read_and_poll_on() -> None:
     cluster = _cluster_over_a_dead_connection()
     workload = cluster.workload_ready("Deployment", "bookinfo", "productpage-v1")
     assert not workload.ok
-    assert workload.reason.startswith("reading Deployment bookinfo/productpage-v1: the API "
-                                      "server did not answer (ReadTimeoutError")
+    assert workload.reason.startswith(
+        "reading Deployment bookinfo/productpage-v1: the API "
+        "server did not answer (ReadTimeoutError"
+    )
     crd = cluster.crd_established("linkerd.io", "ServiceProfile")
     assert not crd.ok and "listing CRDs: the API server did not answer" in crd.reason
 
@@ -67,8 +71,11 @@ def test_gates_report_an_unanswered_read_and_poll_on() -> None:
 def test_an_unanswered_apply_or_identity_read_stops_the_deploy_in_one_line() -> None:
     cluster = _cluster_over_a_dead_connection()
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bookinfo"}}
-    with pytest.raises(DeployError, match=r"^apply Namespace bookinfo: the API server did "
-                                          r"not answer \(ReadTimeoutError"):
+    with pytest.raises(
+        DeployError,
+        match=r"^apply Namespace bookinfo: the API server did "
+        r"not answer \(ReadTimeoutError",
+    ):
         cluster.apply(namespace, None)
     with pytest.raises(DeployError, match=r"^reading the identity certificates in linkerd: "):
         cluster.identity("linkerd")

@@ -20,10 +20,15 @@ WORKER, CONTROL_PLANE = "10.0.0.11", "10.0.0.10"
 
 
 def node(name: str, ready: bool = True, **addresses: str) -> Obj:
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
-            "status": {"addresses": [{"type": k, "address": v} for k, v in addresses.items()],
-                       "conditions": [{"type": "Ready",
-                                       "status": "True" if ready else "False"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {
+            "addresses": [{"type": k, "address": v} for k, v in addresses.items()],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 class NodesKube(FakeKube):
@@ -55,33 +60,41 @@ NODES = (node("a-worker", InternalIP=WORKER), node("control-plane", InternalIP=C
 def reader(*objects: Obj, settings: Settings | None = None, **services: Service) -> StackReader:
     stack = real_stack()
     stack = replace(stack, services={**stack.services, **services})
-    return StackReader(stack, settings or Settings(request_timeout=2.0),
-                       NodesKube(*objects))  # type: ignore[arg-type]
+    return StackReader(stack, settings or Settings(request_timeout=2.0), NodesKube(*objects))  # type: ignore[arg-type]
 
 
 def test_a_host_port_is_reached_on_its_pod_s_node_not_the_first_listed() -> None:
     found = reader(*NODES, productpage(CONTROL_PLANE, "control-plane")).located("productpage")
-    assert found == (f"http://{CONTROL_PLANE}:30080", "hostIP of pod "
-                     "bookinfo/productpage-v1-7f4d9cbb86-x2x9z: node control-plane")
+    assert found == (
+        f"http://{CONTROL_PLANE}:30080",
+        "hostIP of pod bookinfo/productpage-v1-7f4d9cbb86-x2x9z: node control-plane",
+    )
 
 
 def test_a_host_port_without_a_ready_pod_says_so() -> None:
     with pytest.raises(ReadFailure) as caught:
-        reader(*NODES, productpage(CONTROL_PLANE, "control-plane", ready=False)
-               ).located("productpage")
+        reader(*NODES, productpage(CONTROL_PLANE, "control-plane", ready=False)).located(
+            "productpage"
+        )
     assert caught.value.reason.startswith(
-        "hostPort 30080: pods declaring it are not Ready: bookinfo/productpage-v1-7f4d9cbb86-"
-        "x2x9z")
+        "hostPort 30080: pods declaring it are not Ready: bookinfo/productpage-v1-7f4d9cbb86-x2x9z"
+    )
 
 
 def test_a_node_port_prefers_a_ready_node_s_external_ip() -> None:
-    nodes = (node("a-worker", ready=False, ExternalIP="203.0.113.9", InternalIP=WORKER),
-             node("b-worker", InternalIP="10.0.0.12", ExternalIP="203.0.113.7"),
-             node("control-plane", InternalIP=CONTROL_PLANE))
-    assert reader(*nodes).located("grafana") == ("http://203.0.113.7:30300",
-                                                 "ExternalIP of node b-worker")
-    assert reader(*NODES).located("grafana") == (f"http://{WORKER}:30300",
-                                                 "InternalIP of node a-worker")
+    nodes = (
+        node("a-worker", ready=False, ExternalIP="203.0.113.9", InternalIP=WORKER),
+        node("b-worker", InternalIP="10.0.0.12", ExternalIP="203.0.113.7"),
+        node("control-plane", InternalIP=CONTROL_PLANE),
+    )
+    assert reader(*nodes).located("grafana") == (
+        "http://203.0.113.7:30300",
+        "ExternalIP of node b-worker",
+    )
+    assert reader(*NODES).located("grafana") == (
+        f"http://{WORKER}:30300",
+        "InternalIP of node a-worker",
+    )
 
 
 def test_node_address_and_url_options_win() -> None:
@@ -108,8 +121,9 @@ def test_a_refused_connection_names_the_address_the_node_and_why() -> None:
         chosen.http_get("productpage", "/productpage")
     reason = caught.value.reason
     assert f"127.0.0.1:{port}/productpage" in reason
-    assert reason.endswith("(hostIP of pod bookinfo/productpage-v1-7f4d9cbb86-x2x9z: node "
-                           "control-plane)")
+    assert reason.endswith(
+        "(hostIP of pod bookinfo/productpage-v1-7f4d9cbb86-x2x9z: node control-plane)"
+    )
 
 
 def test_each_sample_is_its_own_read() -> None:

@@ -39,11 +39,29 @@ class SuiteRun:
 
 def run_suite(tmp_path: Path, *extra: str) -> SuiteRun:
     junit = tmp_path / "junit.xml"
-    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim", "--wait",
-               WAIT_SECONDS, "--report-dir", str(tmp_path / "reports"), "--html-report",
-               "false", "--junitxml", str(junit), "-q", "-p", "no:randomly", *extra]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "sim",
+        "--wait",
+        WAIT_SECONDS,
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "--html-report",
+        "false",
+        "--junitxml",
+        str(junit),
+        "-q",
+        "-p",
+        "no:randomly",
+        *extra,
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+    )
     output = done.stdout + done.stderr
     results = _junit_results(junit) if junit.exists() else {}
     return SuiteRun(done.returncode, results, output)
@@ -62,13 +80,13 @@ def _junit_results(path: Path) -> dict[str, tuple[str, str]]:
         elif skipped is not None:
             results[check_id] = ("skipped", skipped.get("message", ""))
         elif ("stackcheck.result", "warning") in properties:  # fixtures/checks.py
-            results[check_id] = ("warning", "\n".join(
-                value for name, value in properties if name == "stackcheck.warning"))
+            results[check_id] = (
+                "warning",
+                "\n".join(value for name, value in properties if name == "stackcheck.warning"),
+            )
         else:
             results[check_id] = ("passed", "")
     return results
-
-
 
 
 def _observed(record: Callable[[str, object], None], scenario: str, run: SuiteRun) -> None:
@@ -77,8 +95,9 @@ def _observed(record: Callable[[str, object], None], scenario: str, run: SuiteRu
     record(MATRIX_PROPERTY, (scenario, run.exit_code, failed))
 
 
-def test_healthy_stack_passes(tmp_path: Path, record_property: Callable[[str, object], None]
-                              ) -> None:
+def test_healthy_stack_passes(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     run = run_suite(tmp_path)
     _observed(record_property, "healthy", run)
     failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
@@ -88,8 +107,9 @@ def test_healthy_stack_passes(tmp_path: Path, record_property: Callable[[str, ob
 
 
 @pytest.mark.parametrize("fault", CATALOG, ids=[f.name for f in CATALOG])
-def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
-                               record_property: Callable[[str, object], None]) -> None:
+def test_fault_fails_its_check(
+    fault: Fault, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     run = run_suite(tmp_path, "--sim-fault", fault.name, *fault.suite_args)
     _observed(record_property, fault.name, run)
     if not fault.fails:
@@ -102,8 +122,8 @@ def test_fault_fails_its_check(fault: Fault, tmp_path: Path,
         state, message = run.results.get(check_id, ("missing", ""))
         assert state == "failed", f"{fault.name}: {check_id} is {state}\n{run.output[-3000:]}"
         assert fault.must_mention in message, (
-            f"{fault.name}: {check_id}'s message does not name {fault.must_mention!r}:\n"
-            f"{message}")
+            f"{fault.name}: {check_id}'s message does not name {fault.must_mention!r}:\n{message}"
+        )
         assert "hint:" in message, message
     _assert_warns(fault, run)
 
@@ -118,10 +138,11 @@ def _assert_warns(fault: Fault, run: SuiteRun) -> None:
         state, reasons = run.results.get(check_id, ("missing", ""))
         assert state == "warning", f"{fault.name}: {check_id} is {state}\n{run.output[-3000:]}"
         assert fault.must_mention in reasons, (
-            f"{fault.name}: {check_id}'s warning does not name {fault.must_mention!r}:\n"
-            f"{reasons}")
-        assert any(line.startswith(check_id) and " WARNING " in line
-                   for line in run.output.splitlines()), run.output[-3000:]
+            f"{fault.name}: {check_id}'s warning does not name {fault.must_mention!r}:\n{reasons}"
+        )
+        assert any(
+            line.startswith(check_id) and " WARNING " in line for line in run.output.splitlines()
+        ), run.output[-3000:]
 
 
 def test_every_check_has_a_fault_that_must_fail_it() -> None:

@@ -56,18 +56,27 @@ def _started(results: Path) -> Attempt[None]:
     return Attempt(any(i and not i.startswith("manifests[") for i in ids), f"results: {ids}")
 
 
-def _interrupted(command: list[str], mark: str, scratch: Path, signum: signal.Signals,
-                 what: str, ready: Callable[[], Attempt[Any]], settle: float = 0.0) -> str:
+def _interrupted(
+    command: list[str],
+    mark: str,
+    scratch: Path,
+    signum: signal.Signals,
+    what: str,
+    ready: Callable[[], Attempt[Any]],
+    settle: float = 0.0,
+) -> str:
     """Run `command` (marked, TMPDIR `scratch`), send `signum` once `ready` holds (and
     `settle` seconds more); it must exit 2 leaving no process or listening socket behind.
     Returns its output."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"
+    }
     env.update({MARKER: mark, "TMPDIR": str(scratch)})
     before = listening_sockets()
     try:
-        with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) as proc:
+        with subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc:
             poll_until(ready, Deadline.after(START_TIMEOUT), what, interval=0.05)
             time.sleep(settle)
             proc.send_signal(signum)
@@ -84,7 +93,8 @@ def _interrupted(command: list[str], mark: str, scratch: Path, signum: signal.Si
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_is_not_green_and_leaves_nothing(
-        tmp_path: Path, signum: signal.Signals, workers: list[str]) -> None:
+    tmp_path: Path, signum: signal.Signals, workers: list[str]
+) -> None:
     mark = uuid.uuid4().hex
     scratch = tmp_path / "tmp"  # TMPDIR of the run: the sim's workdir, the admin kubeconfig
     scratch.mkdir()
@@ -94,12 +104,36 @@ def test_an_interrupted_run_is_not_green_and_leaves_nothing(
     (old / "index.html").write_text("an earlier run's report", encoding="utf-8")
     (reports / "stackcheck-report.html").write_text("an earlier run's report", encoding="utf-8")
     html = allure_cli() is not None and not workers  # rendering is slow: twice is enough
-    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim",
-               "--sim-fault", "crashloop-details", "--wait", "60",
-               "--report-dir", str(reports), "--html-report", str(html).lower(),
-               "--json", str(tmp_path / "result.json"), "-p", "no:randomly", *workers]
-    output = _interrupted(command, mark, scratch, signum, "checks started",
-                          lambda: _started(reports / "allure-results"), settle=1.0)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "sim",
+        "--sim-fault",
+        "crashloop-details",
+        "--wait",
+        "60",
+        "--report-dir",
+        str(reports),
+        "--html-report",
+        str(html).lower(),
+        "--json",
+        str(tmp_path / "result.json"),
+        "-p",
+        "no:randomly",
+        *workers,
+    ]
+    output = _interrupted(
+        command,
+        mark,
+        scratch,
+        signum,
+        "checks started",
+        lambda: _started(reports / "allure-results"),
+        settle=1.0,
+    )
     # (pytest's own basetemp folder under xdist is not the run's)
     left_files = [p for p in scratch.iterdir() if not p.name.startswith("pytest-of-")]
     assert not left_files, f"temp files left: {left_files}"
@@ -135,9 +169,25 @@ def test_an_interrupt_while_the_sim_starts_stops_it(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     reports = tmp_path / "reports"
-    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim",
-               "--report-dir", str(reports), "-p", "no:randomly"]
-    output = _interrupted(command, mark, scratch, signal.SIGTERM, "report folder claimed",
-                          lambda: Attempt((reports / ".stackcheck.lock").exists()))
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "sim",
+        "--report-dir",
+        str(reports),
+        "-p",
+        "no:randomly",
+    ]
+    output = _interrupted(
+        command,
+        mark,
+        scratch,
+        signal.SIGTERM,
+        "report folder claimed",
+        lambda: Attempt((reports / ".stackcheck.lock").exists()),
+    )
     assert not list(scratch.iterdir()), list(scratch.iterdir())
     assert "INTERRUPTED (SIGTERM)" in output, output[-3000:]

@@ -17,13 +17,16 @@ from stackcheck import kube
 from stackcheck.kube import ApiFailure, Kube, KubeTarget, load_configuration
 
 
-@pytest.mark.parametrize("body", [
-    b'{"kind": "PodList", "items": [{"metadata": {"name": "a"}, "spec": {"n": 3}}]}',
-    b'{"a": NaN, "b": Infinity}',  # json reads these, msgspec does not
-    b'{"a": "\\ud800"}',  # a lone surrogate: json reads it
-    b'\xef\xbb\xbf{"a": 1}',  # a BOM
-    b'{"a": 9223372036854775807, "b": -0.0, "c": 1.0000000000000002, "a": 2}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"kind": "PodList", "items": [{"metadata": {"name": "a"}, "spec": {"n": 3}}]}',
+        b'{"a": NaN, "b": Infinity}',  # json reads these, msgspec does not
+        b'{"a": "\\ud800"}',  # a lone surrogate: json reads it
+        b'\xef\xbb\xbf{"a": 1}',  # a BOM
+        b'{"a": 9223372036854775807, "b": -0.0, "c": 1.0000000000000002, "a": 2}',
+    ],
+)
 def test_decoding_is_json_s(body: bytes) -> None:
     decoded = kube._decode(body, "x")
     assert json.dumps(decoded, sort_keys=True) == json.dumps(json.loads(body), sort_keys=True)
@@ -61,12 +64,19 @@ def _kubeconfig(tmp_path: Path, skip_verify: bool) -> Path:
     if skip_verify:
         cluster["insecure-skip-tls-verify"] = True
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": cluster}],
-        "users": [{"name": "u", "user": {"token": "abcdefgh"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}),
-        encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "u", "user": {"token": "abcdefgh"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 

@@ -64,10 +64,17 @@ class Pki:
     other_ca: Pem  # a CA that signed none of the above
 
 
-def _certificate(key: Any, common_name: str, issuer: tuple[x509.Certificate, Any] | None,
-                 *, ca: bool = False, organization: str | None = None,
-                 dns: tuple[str, ...] = (), ips: tuple[str, ...] = (),
-                 client: bool = False) -> x509.Certificate:
+def _certificate(
+    key: Any,
+    common_name: str,
+    issuer: tuple[x509.Certificate, Any] | None,
+    *,
+    ca: bool = False,
+    organization: str | None = None,
+    dns: tuple[str, ...] = (),
+    ips: tuple[str, ...] = (),
+    client: bool = False,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
@@ -83,17 +90,27 @@ def _certificate(key: Any, common_name: str, issuer: tuple[x509.Certificate, Any
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=not ca,
-            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-            encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                       critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=not ca,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer_cert is not None:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False)
+            critical=False,
+        )
     if not ca:
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -104,11 +121,15 @@ def _certificate(key: Any, common_name: str, issuer: tuple[x509.Certificate, Any
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _pem(cert: x509.Certificate, key: Any,
-         key_format: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8) -> Pem:
-    return Pem(cert.public_bytes(serialization.Encoding.PEM),
-               key.private_bytes(serialization.Encoding.PEM, key_format,
-                                 serialization.NoEncryption()))
+def _pem(
+    cert: x509.Certificate,
+    key: Any,
+    key_format: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
+) -> Pem:
+    return Pem(
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM, key_format, serialization.NoEncryption()),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,18 +140,26 @@ def pki() -> Pki:
     other_cert = _certificate(other_key, "kubernetes", None, ca=True)
     issuer = (ca_cert, ca_key)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = _certificate(server_key, "kube-apiserver", issuer,
-                               dns=("localhost", "kubernetes"), ips=("127.0.0.1", "::1"))
+    server_cert = _certificate(
+        server_key,
+        "kube-apiserver",
+        issuer,
+        dns=("localhost", "kubernetes"),
+        ips=("127.0.0.1", "::1"),
+    )
     named_key = ec.generate_private_key(ec.SECP256R1())
     named_cert = _certificate(named_key, "kube-apiserver", issuer, dns=(SERVER_NAME,))
     client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    client_cert = _certificate(client_key, "kubernetes-admin", issuer,
-                               organization="system:masters", client=True)
-    return Pki(ca=_pem(ca_cert, ca_key), server=_pem(server_cert, server_key),
-               named_server=_pem(named_cert, named_key),
-               client=_pem(client_cert, client_key,
-                           serialization.PrivateFormat.TraditionalOpenSSL),
-               other_ca=_pem(other_cert, other_key))
+    client_cert = _certificate(
+        client_key, "kubernetes-admin", issuer, organization="system:masters", client=True
+    )
+    return Pki(
+        ca=_pem(ca_cert, ca_key),
+        server=_pem(server_cert, server_key),
+        named_server=_pem(named_cert, named_key),
+        client=_pem(client_cert, client_key, serialization.PrivateFormat.TraditionalOpenSSL),
+        other_ca=_pem(other_cert, other_key),
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -147,15 +176,20 @@ def _write(path: Path, data: bytes | str) -> Path:
 
 
 # --- kubeconfigs ---------------------------------------------------------------------
-def _kubeconfig(path: Path, contexts: dict[str, tuple[dict[str, Any], dict[str, Any]]],
-                current: str) -> Path:
+def _kubeconfig(
+    path: Path, contexts: dict[str, tuple[dict[str, Any], dict[str, Any]]], current: str
+) -> Path:
     """A kubeconfig whose contexts each have their own cluster and user (named after it)."""
     data = {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
         "clusters": [{"name": f"{n}-cluster", "cluster": c} for n, (c, _) in contexts.items()],
         "users": [{"name": f"{n}-user", "user": u} for n, (_, u) in contexts.items()],
-        "contexts": [{"name": n, "context": {"cluster": f"{n}-cluster", "user": f"{n}-user"}}
-                     for n in contexts],
+        "contexts": [
+            {"name": n, "context": {"cluster": f"{n}-cluster", "user": f"{n}-user"}}
+            for n in contexts
+        ],
         "current-context": current,
     }
     return _write(path, yaml.safe_dump(data, sort_keys=False))
@@ -164,52 +198,61 @@ def _kubeconfig(path: Path, contexts: dict[str, tuple[dict[str, Any], dict[str, 
 def kubeadm_admin_conf(pki: Pki, folder: Path, server: str) -> Path:
     """As `kubeadm init` writes /etc/kubernetes/admin.conf: everything inline."""
     cluster = {"certificate-authority-data": _b64(pki.ca.cert), "server": server}
-    user = {"client-certificate-data": _b64(pki.client.cert),
-            "client-key-data": _b64(pki.client.key)}
-    return _kubeconfig(folder / "admin.conf",
-                       {"kubernetes-admin@kubernetes": (cluster, user)},
-                       "kubernetes-admin@kubernetes")
+    user = {
+        "client-certificate-data": _b64(pki.client.cert),
+        "client-key-data": _b64(pki.client.key),
+    }
+    return _kubeconfig(
+        folder / "admin.conf",
+        {"kubernetes-admin@kubernetes": (cluster, user)},
+        "kubernetes-admin@kubernetes",
+    )
 
 
 def token_with_ca_file(pki: Pki, folder: Path, server: str) -> Path:
     """A token and a CA file named relative to the kubeconfig's folder."""
     _write(folder / "kube" / "pki" / "ca.crt", pki.ca.cert)
     cluster = {"server": server, "certificate-authority": "pki/ca.crt"}
-    return _kubeconfig(folder / "kube" / "config", {"verifier": (cluster, {"token": TOKEN})},
-                       "verifier")
+    return _kubeconfig(
+        folder / "kube" / "config", {"verifier": (cluster, {"token": TOKEN})}, "verifier"
+    )
 
 
 def token_file(pki: Pki, folder: Path, server: str) -> Path:
     """A tokenFile (relative), as a projected service-account token: no trailing newline."""
     _write(folder / "secrets" / "token", TOKEN)
     cluster = {"server": server, "certificate-authority-data": _b64(pki.ca.cert)}
-    return _kubeconfig(folder / "config", {"sa": (cluster, {"tokenFile": "secrets/token"})},
-                       "sa")
+    return _kubeconfig(folder / "config", {"sa": (cluster, {"tokenFile": "secrets/token"})}, "sa")
 
 
 def insecure_token(pki: Pki, folder: Path, server: str) -> Path:
     cluster = {"server": server, "insecure-skip-tls-verify": True}
-    return _kubeconfig(folder / "config", {"insecure": (cluster, {"token": TOKEN})},
-                       "insecure")
+    return _kubeconfig(folder / "config", {"insecure": (cluster, {"token": TOKEN})}, "insecure")
 
 
 def tls_server_name(pki: Pki, folder: Path, server: str) -> Path:
     """tls-server-name, with the client certificate and key as (relative) files."""
     _write(folder / "certs" / "admin.crt", pki.client.cert)
     _write(folder / "certs" / "admin.key", pki.client.key)
-    cluster = {"server": server, "certificate-authority-data": _b64(pki.ca.cert),
-               "tls-server-name": SERVER_NAME}
+    cluster = {
+        "server": server,
+        "certificate-authority-data": _b64(pki.ca.cert),
+        "tls-server-name": SERVER_NAME,
+    }
     user = {"client-certificate": "certs/admin.crt", "client-key": "certs/admin.key"}
     return _kubeconfig(folder / "config", {"named": (cluster, user)}, "named")
 
 
 def _two_contexts(pki: Pki, folder: Path, server: str, current: str) -> Path:
     """`dev` (a token, insecure, another port) and `prod` (kubeadm-style certificates)."""
-    dev = ({"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True},
-           {"token": "dev-token"})
-    prod = ({"server": server, "certificate-authority-data": _b64(pki.ca.cert)},
-            {"client-certificate-data": _b64(pki.client.cert),
-             "client-key-data": _b64(pki.client.key)})
+    dev = (
+        {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True},
+        {"token": "dev-token"},
+    )
+    prod = (
+        {"server": server, "certificate-authority-data": _b64(pki.ca.cert)},
+        {"client-certificate-data": _b64(pki.client.cert), "client-key-data": _b64(pki.client.key)},
+    )
     return _kubeconfig(folder / "config", {"dev": dev, "prod": prod}, current)
 
 
@@ -224,11 +267,18 @@ def current_context_switched(pki: Pki, folder: Path, server: str) -> Path:
 
 def exec_plugin(pki: Pki, folder: Path, server: str) -> Path:
     """An exec credential plugin (as EKS's and GKE's): read by the official loader."""
-    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1",
-                  "kind": "ExecCredential", "status": {"token": TOKEN}}
-    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
-                     "command": sys.executable,
-                     "args": ["-c", f"print({json.dumps(json.dumps(credential))})"]}}
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": TOKEN},
+    }
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": ["-c", f"print({json.dumps(json.dumps(credential))})"],
+        }
+    }
     cluster = {"server": server, "certificate-authority-data": _b64(pki.ca.cert)}
     return _kubeconfig(folder / "config", {"exec": (cluster, user)}, "exec")
 
@@ -267,11 +317,15 @@ def _ours(configuration: Configuration) -> dict[str, Any]:
         authorization = kube._headers().get("Authorization")
     finally:
         kube.close()
-    return {"host": configuration.host, "authorization": authorization,
-            "verify_ssl": configuration.verify_ssl,
-            "tls_server_name": configuration.tls_server_name,
-            "ca": configuration.ca_data or _text(configuration.ssl_ca_cert),
-            "cert": _text(configuration.cert_file), "key": _text(configuration.key_file)}
+    return {
+        "host": configuration.host,
+        "authorization": authorization,
+        "verify_ssl": configuration.verify_ssl,
+        "tls_server_name": configuration.tls_server_name,
+        "ca": configuration.ca_data or _text(configuration.ssl_ca_cert),
+        "cert": _text(configuration.cert_file),
+        "key": _text(configuration.key_file),
+    }
 
 
 def _official(path: Path, context: str | None) -> dict[str, Any]:
@@ -279,18 +333,25 @@ def _official(path: Path, context: str | None) -> dict[str, Any]:
 
     official = client.Configuration()
     load: Any = config.load_kube_config  # unannotated
-    load(config_file=str(path), context=context, client_configuration=official,
-         persist_config=False)
+    load(
+        config_file=str(path), context=context, client_configuration=official, persist_config=False
+    )
     authorization = official.auth_settings().get("BearerToken", {}).get("value")
-    return {"host": official.host, "authorization": authorization,
-            "verify_ssl": official.verify_ssl, "tls_server_name": official.tls_server_name,
-            "ca": _text(official.ssl_ca_cert), "cert": _text(official.cert_file),
-            "key": _text(official.key_file)}
+    return {
+        "host": official.host,
+        "authorization": authorization,
+        "verify_ssl": official.verify_ssl,
+        "tls_server_name": official.tls_server_name,
+        "ca": _text(official.ssl_ca_cert),
+        "cert": _text(official.cert_file),
+        "key": _text(official.key_file),
+    }
 
 
 @pytest.mark.parametrize(("write", "context"), EQUIVALENCE)
-def test_same_configuration_as_the_official_loader(pki: Pki, tmp_path: Path, write: Writer,
-                                                   context: str | None) -> None:
+def test_same_configuration_as_the_official_loader(
+    pki: Pki, tmp_path: Path, write: Writer, context: str | None
+) -> None:
     path = write(pki, tmp_path, "https://127.0.0.1:6443/")
     ours = _ours(load_configuration(KubeTarget(path, context, TIMEOUT)))
     assert ours == _official(path, context)
@@ -302,14 +363,21 @@ def test_same_configuration_as_the_official_loader(pki: Pki, tmp_path: Path, wri
 def test_equivalence_cases_are_what_they_say(pki: Pki, tmp_path: Path) -> None:
     """The table's expectations spelled out, so that both loaders agreeing on nothing
     (e.g. both dropping the CA) cannot pass."""
+
     def load(write: Writer, context: str | None = None) -> dict[str, Any]:
         folder = tmp_path / f"{write.__name__}-{context}"
-        return _ours(load_configuration(KubeTarget(write(pki, folder, "https://127.0.0.1:6443"),
-                                                   context, TIMEOUT)))
+        return _ours(
+            load_configuration(
+                KubeTarget(write(pki, folder, "https://127.0.0.1:6443"), context, TIMEOUT)
+            )
+        )
 
     admin = load(kubeadm_admin_conf)
     assert (admin["ca"], admin["cert"], admin["key"]) == (
-        pki.ca.cert.decode(), pki.client.cert.decode(), pki.client.key.decode())
+        pki.ca.cert.decode(),
+        pki.client.cert.decode(),
+        pki.client.key.decode(),
+    )
     assert "BEGIN RSA PRIVATE KEY" in admin["key"]  # kubeadm's PKCS#1 key
     assert admin["authorization"] is None and admin["verify_ssl"] is True
     for write in (token_with_ca_file, token_file, exec_plugin):
@@ -347,24 +415,46 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.authorization.append(self.headers.get("Authorization"))
-        peer: Any = self.connection.getpeercert() if isinstance(self.connection,
-                                                                 ssl.SSLSocket) else None
-        names = [value for part in (peer or {}).get("subject", ()) for key, value in part
-                 if key == "commonName"]
+        peer: Any = (
+            self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        )
+        names = [
+            value
+            for part in (peer or {}).get("subject", ())
+            for key, value in part
+            if key == "commonName"
+        ]
         self.server.seen.client_subjects.append(names[0] if names else None)
         path = self.path.split("?", 1)[0]
         if path == "/version":
             self._answer(200, VERSION)
         elif path == "/api/v1/namespaces":
-            self._answer(200, {
-                "kind": "NamespaceList", "apiVersion": "v1",
-                "metadata": {"resourceVersion": "4711"},
-                "items": [{"metadata": {"name": n, "resourceVersion": "1"},
-                           "status": {"phase": "Active"}} for n in NAMESPACES]})
+            self._answer(
+                200,
+                {
+                    "kind": "NamespaceList",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": "4711"},
+                    "items": [
+                        {
+                            "metadata": {"name": n, "resourceVersion": "1"},
+                            "status": {"phase": "Active"},
+                        }
+                        for n in NAMESPACES
+                    ],
+                },
+            )
         else:
-            self._answer(404, {"kind": "Status", "status": "Failure", "reason": "NotFound",
-                               "message": "the server could not find the requested resource",
-                               "code": 404})
+            self._answer(
+                404,
+                {
+                    "kind": "Status",
+                    "status": "Failure",
+                    "reason": "NotFound",
+                    "message": "the server could not find the requested resource",
+                    "code": 404,
+                },
+            )
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -384,8 +474,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def https_server(tmp_path: Path, identity: Pem, client_ca: bytes | None) -> Iterator[
-        tuple[str, Seen]]:
+def https_server(
+    tmp_path: Path, identity: Pem, client_ca: bytes | None
+) -> Iterator[tuple[str, Seen]]:
     """A TLS server on 127.0.0.1; with `client_ca`, client certificates signed by it are
     required (as kube-apiserver's --client-ca-file, but strict). Yields (url, Seen)."""
     folder = tmp_path / "server"
@@ -399,8 +490,9 @@ def https_server(tmp_path: Path, identity: Pem, client_ca: bytes | None) -> Iter
     server = _Server(("127.0.0.1", 0), _Handler)
     server.seen = Seen()
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="test-https", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-https", daemon=True
+    )
     thread.start()
     try:
         yield f"https://127.0.0.1:{server.server_address[1]}", server.seen
@@ -550,15 +642,17 @@ def test_client_certificate_from_another_ca_fails_clearly(pki: Pki, tmp_path: Pa
 
 
 @pytest.mark.parametrize("field_name", ["client-key-data", "certificate-authority-data"])
-def test_unusable_tls_material_is_a_usage_error(pki: Pki, tmp_path: Path,
-                                                field_name: str) -> None:
+def test_unusable_tls_material_is_a_usage_error(pki: Pki, tmp_path: Path, field_name: str) -> None:
     """A key that does not match its certificate, a CA that is not a certificate: one line
     at load time, before any request."""
     path = kubeadm_admin_conf(pki, tmp_path, "https://127.0.0.1:6443")
     data = yaml.safe_load(path.read_text())
-    wrong = {"client-key-data": _b64(pki.other_ca.key),
-             "certificate-authority-data": _b64(b"-----BEGIN CERTIFICATE-----\nnot\n"
-                                                b"-----END CERTIFICATE-----\n")}[field_name]
+    wrong = {
+        "client-key-data": _b64(pki.other_ca.key),
+        "certificate-authority-data": _b64(
+            b"-----BEGIN CERTIFICATE-----\nnot\n-----END CERTIFICATE-----\n"
+        ),
+    }[field_name]
     section = "users" if field_name.startswith("client") else "clusters"
     data[section][0]["user" if section == "users" else "cluster"][field_name] = wrong
     _write(path, yaml.safe_dump(data))

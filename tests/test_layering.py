@@ -20,9 +20,14 @@ def imported_roots(source: str) -> set[str]:
             roots.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             roots.add(node.module.split(".")[0])
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "import_module" and node.args
-              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             roots.add(node.args[0].value.split(".")[0])
     return roots
 
@@ -37,12 +42,15 @@ def test_module_does_not_import_pytest(module: Path) -> None:
     assert not forbidden, f"{module.relative_to(PACKAGE.parent)} imports {sorted(forbidden)}"
 
 
-@pytest.mark.parametrize("source", [
-    "import pytest",
-    "import _pytest.config as config",
-    "from pytest import fixture",
-    "def f():\n    from _pytest.nodes import Item\n",
-    "import importlib\nimportlib.import_module('pytest')",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import pytest",
+        "import _pytest.config as config",
+        "from pytest import fixture",
+        "def f():\n    from _pytest.nodes import Item\n",
+        "import importlib\nimportlib.import_module('pytest')",
+    ],
+)
 def test_the_scan_sees_every_import_form(source: str) -> None:
     assert imported_roots(source) & FORBIDDEN

@@ -19,16 +19,18 @@ from stackcheck.polling import Deadline
 from stackcheck.web import WebClient, join_url
 
 
-def _kubeconfig(tmp_path: Path, server: str, *, proxy: str | None = None,
-                user: str = "u") -> Path:
+def _kubeconfig(tmp_path: Path, server: str, *, proxy: str | None = None, user: str = "u") -> Path:
     cluster: dict[str, object] = {"server": server}
     if proxy:
         cluster["proxy-url"] = proxy
-    data = {"apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "c", "cluster": cluster}],
-            "users": [{"name": "u", "user": {"token": "t0ken-abc"}}],
-            "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": user}}],
-            "current-context": "ctx"}
+    data = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "u", "user": {"token": "t0ken-abc"}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": user}}],
+        "current-context": "ctx",
+    }
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -92,12 +94,15 @@ def test_a_context_naming_a_missing_user_is_bad_input(tmp_path: Path) -> None:
         load_configuration(KubeTarget(path, None, 2.0))
 
 
-@pytest.mark.parametrize(("base", "path", "joined"), [
-    ("http://h:30080", "/productpage", "http://h:30080/productpage"),
-    ("http://h:30080/", "/productpage", "http://h:30080/productpage"),
-    ("http://h:30080/?lang=en", "/productpage", "http://h:30080/productpage?lang=en"),
-    ("http://h/grafana?orgId=1", "/api/health", "http://h/grafana/api/health?orgId=1"),
-])
+@pytest.mark.parametrize(
+    ("base", "path", "joined"),
+    [
+        ("http://h:30080", "/productpage", "http://h:30080/productpage"),
+        ("http://h:30080/", "/productpage", "http://h:30080/productpage"),
+        ("http://h:30080/?lang=en", "/productpage", "http://h:30080/productpage?lang=en"),
+        ("http://h/grafana?orgId=1", "/api/health", "http://h/grafana/api/health?orgId=1"),
+    ],
+)
 def test_a_base_urls_query_stays_behind_the_path(base: str, path: str, joined: str) -> None:
     assert join_url(base, path) == joined
 
@@ -114,10 +119,13 @@ def test_a_query_is_added_to_one_already_there(http_server: str) -> None:
 def test_a_kubeconfig_with_anchors_is_read_as_kubectl_reads_it(tmp_path: Path) -> None:
     """The stack file refuses aliases; a kubeconfig, which kubectl reads with them, does not."""
     path = tmp_path / "kubeconfig"
-    path.write_text("apiVersion: v1\nkind: Config\n"
-                    "clusters: [{name: c, cluster: &cluster {server: 'http://127.0.0.1:9'}}]\n"
-                    "users: [{name: u, user: {token: t0ken-abc}}]\n"
-                    "contexts: [{name: ctx, context: {cluster: c, user: u}},\n"
-                    "           {name: other, context: {cluster: c, user: u}}]\n"
-                    "x-shared: *cluster\ncurrent-context: ctx\n", encoding="utf-8")
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: c, cluster: &cluster {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t0ken-abc}}]\n"
+        "contexts: [{name: ctx, context: {cluster: c, user: u}},\n"
+        "           {name: other, context: {cluster: c, user: u}}]\n"
+        "x-shared: *cluster\ncurrent-context: ctx\n",
+        encoding="utf-8",
+    )
     assert load_configuration(KubeTarget(path, None, 2.0)).host == "http://127.0.0.1:9"

@@ -61,9 +61,12 @@ def _variants() -> dict[str, Obj]:
         if pod["status"].get("containerStatuses"):
             crashing = copy.deepcopy(pod)
             entry = status_of(crashing, crashing["status"]["containerStatuses"][0]["name"])
-            entry.update(ready=False, restartCount=7, state={"waiting": {
-                "reason": "CrashLoopBackOff", "message": "back-off 5m0s"}}, lastState={
-                "terminated": {"reason": "Error", "exitCode": 1}})
+            entry.update(
+                ready=False,
+                restartCount=7,
+                state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}},
+                lastState={"terminated": {"reason": "Error", "exitCode": 1}},
+            )
             variants[name + " crashing"] = crashing
     return variants
 
@@ -79,11 +82,18 @@ ANSWERS: dict[str, Callable[[Obj], object]] = {
     "owner_kind": owner_kind,
     "restarts": restarts,
     "pod_ref": pod_ref,
-    "containers": lambda p: [(c.get("name"), c.get("image"), c.get("restartPolicy"),
-                              _judged(container_status(p, c.get("name", ""))))
-                             for c in long_running_containers(p)],
-    "describe (env aside)": lambda p: [line for line in describe_pod(p).splitlines()
-                                       if "env (names only)" not in line],
+    "containers": lambda p: [
+        (
+            c.get("name"),
+            c.get("image"),
+            c.get("restartPolicy"),
+            _judged(container_status(p, c.get("name", ""))),
+        )
+        for c in long_running_containers(p)
+    ],
+    "describe (env aside)": lambda p: [
+        line for line in describe_pod(p).splitlines() if "env (names only)" not in line
+    ],
     "proxy_anchors": proxy_anchors,
     "proxy versions": lambda p: judge_proxy_versions(LINKERD_CONFIG, [p]),
 }
@@ -112,8 +122,9 @@ def test_the_data_has_pods_in_every_state_the_checks_tell_apart() -> None:
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_view_answers_as_the_whole_pod(name: str) -> None:
     pod, view = VARIANTS[name], _view(VARIANTS[name])
-    assert {k: answer(view) for k, answer in ANSWERS.items()} == \
-        {k: answer(pod) for k, answer in ANSWERS.items()}
+    assert {k: answer(view) for k, answer in ANSWERS.items()} == {
+        k: answer(pod) for k, answer in ANSWERS.items()
+    }
 
 
 def test_the_view_drops_what_no_check_reads() -> None:

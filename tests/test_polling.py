@@ -56,8 +56,10 @@ def test_expiry_carries_the_last_reason_and_counts() -> None:
     assert probe.calls == 4  # at 0, 5, 10 and 12 s
     assert expired.attempts == 4 and expired.waited == pytest.approx(12.0)
     assert expired.last.reason == "2/3 pods ready (attempt 4)"
-    assert str(expired) == ("pods.healthy[bookinfo]: not true after 12.0s (4 attempt(s)); "
-                            "last: 2/3 pods ready (attempt 4)")
+    assert str(expired) == (
+        "pods.healthy[bookinfo]: not true after 12.0s (4 attempt(s)); "
+        "last: 2/3 pods ready (attempt 4)"
+    )
 
 
 def test_the_last_pause_is_cut_to_the_deadline() -> None:

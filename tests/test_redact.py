@@ -26,19 +26,29 @@ def redactor() -> Redactor:
 
 
 def test_sensitive_headers_are_masked(redactor: Redactor) -> None:
-    headers = {"Authorization": f"Bearer {TOKEN}", "Cookie": "grafana_session=8f2c1a9e7b3d",
-               "Content-Type": "text/html; charset=utf-8", "Location": "/login"}
-    assert redactor.headers(headers) == {"Authorization": MASK, "Cookie": MASK,
-                                         "Content-Type": "text/html; charset=utf-8",
-                                         "Location": "/login"}
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Cookie": "grafana_session=8f2c1a9e7b3d",
+        "Content-Type": "text/html; charset=utf-8",
+        "Location": "/login",
+    }
+    assert redactor.headers(headers) == {
+        "Authorization": MASK,
+        "Cookie": MASK,
+        "Content-Type": "text/html; charset=utf-8",
+        "Location": "/login",
+    }
 
 
-@pytest.mark.parametrize("text", [
-    f"Authorization: Bearer {TOKEN}",
-    "curl -H 'Authorization: Bearer sha256~Xq9vR2mT8kL4pW7zN1cB5yH3jF6dG0sA'",
-    "proxy: Basic dmVyaWZpZXI6aHVudGVyMjI=",
-    f"token {TOKEN} accepted",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Authorization: Bearer {TOKEN}",
+        "curl -H 'Authorization: Bearer sha256~Xq9vR2mT8kL4pW7zN1cB5yH3jF6dG0sA'",
+        "proxy: Basic dmVyaWZpZXI6aHVudGVyMjI=",
+        f"token {TOKEN} accepted",
+    ],
+)
 def test_bearer_and_basic_credentials_are_masked(redactor: Redactor, text: str) -> None:
     redacted = redactor.text(text)
     assert MASK in redacted
@@ -46,15 +56,23 @@ def test_bearer_and_basic_credentials_are_masked(redactor: Redactor, text: str) 
         assert secret not in redacted
 
 
-@pytest.mark.parametrize(("text", "secret", "kept"), [
-    ("password=hunter2222", "hunter2222", "password="),
-    ("GF_SECURITY_ADMIN_PASSWORD=prom-operator", "prom-operator", "GF_SECURITY_ADMIN_PASSWORD="),
-    ('{"user": "admin", "password": "s3cr3t-Pa55"}', "s3cr3t-Pa55", '"user": "admin"'),
-    ("db connect host=mysql user=bookinfo passwd: Tr0ub4dor&3", "Tr0ub4dor", "host=mysql"),
-    ("GET /api/search?q=x&api_key=9f8e7d6c5b4a HTTP/1.1", "9f8e7d6c5b4a", "GET /api/search"),
-])
-def test_values_of_secret_looking_keys_are_masked(redactor: Redactor, text: str, secret: str,
-                                                  kept: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        ("password=hunter2222", "hunter2222", "password="),
+        (
+            "GF_SECURITY_ADMIN_PASSWORD=prom-operator",
+            "prom-operator",
+            "GF_SECURITY_ADMIN_PASSWORD=",
+        ),
+        ('{"user": "admin", "password": "s3cr3t-Pa55"}', "s3cr3t-Pa55", '"user": "admin"'),
+        ("db connect host=mysql user=bookinfo passwd: Tr0ub4dor&3", "Tr0ub4dor", "host=mysql"),
+        ("GET /api/search?q=x&api_key=9f8e7d6c5b4a HTTP/1.1", "9f8e7d6c5b4a", "GET /api/search"),
+    ],
+)
+def test_values_of_secret_looking_keys_are_masked(
+    redactor: Redactor, text: str, secret: str, kept: str
+) -> None:
     redacted = redactor.text(text)
     assert secret not in redacted and MASK in redacted
     assert kept in redacted
@@ -68,8 +86,10 @@ def test_private_key_blocks_are_masked(redactor: Redactor, key: str) -> None:
 
 def test_kubeconfig_client_key_is_masked(redactor: Redactor) -> None:
     client_key = "LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUJrZzRMVldNOW51"
-    text = ("users:\n- name: kind-kind\n  user:\n    client-certificate-data: LS0tLS1CRUdJTiBD\n"
-            f"    client-key-data: {client_key}\n")
+    text = (
+        "users:\n- name: kind-kind\n  user:\n    client-certificate-data: LS0tLS1CRUdJTiBD\n"
+        f"    client-key-data: {client_key}\n"
+    )
     redacted = redactor.text(text)
     assert client_key not in redacted
     assert "client-certificate-data: LS0tLS1CRUdJTiBD" in redacted  # a certificate is public
@@ -77,8 +97,10 @@ def test_kubeconfig_client_key_is_masked(redactor: Redactor) -> None:
 
 def test_registered_values_are_replaced_anywhere(redactor: Redactor) -> None:
     redactor.add("sc-planted-Zq8vN3xK7pLw2", None, "")
-    text = ("2024-11-20T08:04:16Z INFO connecting with sc-planted-Zq8vN3xK7pLw2\n"
-            "GET /?k=sc-planted-Zq8vN3xK7pLw2&x=1")
+    text = (
+        "2024-11-20T08:04:16Z INFO connecting with sc-planted-Zq8vN3xK7pLw2\n"
+        "GET /?k=sc-planted-Zq8vN3xK7pLw2&x=1"
+    )
     redacted = redactor.text(text)
     assert "sc-planted" not in redacted and redacted.count(MASK) == 2
 
@@ -89,8 +111,13 @@ def test_short_registered_values_are_ignored(redactor: Redactor) -> None:
 
 
 def test_secret_environment_values_are_registered(redactor: Redactor) -> None:
-    redactor.add_environment({"GRAFANA_ADMIN_PASSWORD": "prom-operator-2024",
-                              "STACKCHECK_TARGET": "kubeconfig", "HOME": "/root"})
+    redactor.add_environment(
+        {
+            "GRAFANA_ADMIN_PASSWORD": "prom-operator-2024",
+            "STACKCHECK_TARGET": "kubeconfig",
+            "HOME": "/root",
+        }
+    )
     text = "login as admin / prom-operator-2024 from /root with target kubeconfig"
     assert redactor.text(text) == f"login as admin / {MASK} from /root with target kubeconfig"
 
@@ -116,31 +143,40 @@ def test_ordinary_evidence_is_untouched(redactor: Redactor, text: str) -> None:
     assert redactor.text(text) == text
 
 
-@pytest.mark.parametrize(("text", "secret", "kept"), [
-    ("GET http://admin:Pw-s3cret-9@grafana.example:3000/login", "Pw-s3cret-9",
-     "http://admin:"),
-    ("Location: https://bob:hunter22@10.0.0.5/signup", "hunter22", "@10.0.0.5/signup"),
-    ('Get "http://scraper:xyzzy-42@10.244.0.7:4191/metrics": EOF', "xyzzy-42", "10.244.0.7"),
-    ("GET /cb?state=1&access_token=ya29.a0Af-secret&x=2", "ya29.a0Af-secret", "&x=2"),
-    ("https://b.s3.amazonaws.com/o?X-Amz-Signature=3f9a0c77e1&X-Amz-Date=20241120",
-     "3f9a0c77e1", "X-Amz-Date=20241120"),
-    ("https://acct.blob.core.windows.net/c?sv=2022&sig=Qm9vbXNpZw%3D", "Qm9vbXNpZw", "sv=2022"),
-    ("/login?redirect=%2F&token=tok-8d7f6e", "tok-8d7f6e", "redirect=%2F"),
-    ("aws key AKIAIOSFODNN7EXAMPLE in env", "AKIAIOSFODNN7EXAMPLE", "aws key "),
-    ("temporary ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A", "temporary"),
-])
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        ("GET http://admin:Pw-s3cret-9@grafana.example:3000/login", "Pw-s3cret-9", "http://admin:"),
+        ("Location: https://bob:hunter22@10.0.0.5/signup", "hunter22", "@10.0.0.5/signup"),
+        ('Get "http://scraper:xyzzy-42@10.244.0.7:4191/metrics": EOF', "xyzzy-42", "10.244.0.7"),
+        ("GET /cb?state=1&access_token=ya29.a0Af-secret&x=2", "ya29.a0Af-secret", "&x=2"),
+        (
+            "https://b.s3.amazonaws.com/o?X-Amz-Signature=3f9a0c77e1&X-Amz-Date=20241120",
+            "3f9a0c77e1",
+            "X-Amz-Date=20241120",
+        ),
+        ("https://acct.blob.core.windows.net/c?sv=2022&sig=Qm9vbXNpZw%3D", "Qm9vbXNpZw", "sv=2022"),
+        ("/login?redirect=%2F&token=tok-8d7f6e", "tok-8d7f6e", "redirect=%2F"),
+        ("aws key AKIAIOSFODNN7EXAMPLE in env", "AKIAIOSFODNN7EXAMPLE", "aws key "),
+        ("temporary ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A", "temporary"),
+    ],
+)
 def test_url_passwords_query_credentials_and_aws_key_ids_are_masked(
-        redactor: Redactor, text: str, secret: str, kept: str) -> None:
+    redactor: Redactor, text: str, secret: str, kept: str
+) -> None:
     redacted = redactor.text(text)
     assert secret not in redacted and MASK in redacted, redacted
     assert kept in redacted, redacted
 
 
-@pytest.mark.parametrize("text", [
-    "http://user@grafana:3000/",  # a user name alone is not a secret
-    "GET http://127.0.0.1:30080/productpage?u=normal -> 200",
-    "AKIA is a prefix, AKIASHORT is no key id",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://user@grafana:3000/",  # a user name alone is not a secret
+        "GET http://127.0.0.1:30080/productpage?u=normal -> 200",
+        "AKIA is a prefix, AKIASHORT is no key id",
+    ],
+)
 def test_urls_without_credentials_are_untouched(redactor: Redactor, text: str) -> None:
     assert redactor.text(text) == text
 
@@ -155,27 +191,35 @@ def test_toleration_and_selector_keys_are_names_not_secrets(redactor: Redactor) 
     """A values file's tolerations have a field `key`: the taint it names must stay readable
     in reports (pods.healthy quotes the scheduler's "untolerated taint {<key>: }")."""
     taint = "node-role.kubernetes.io/control-plane"
-    redactor.add_values({"tolerations": [{"key": taint, "operator": "Exists",
-                                          "effect": "NoSchedule"}],
-                         "affinity": {"matchExpressions": [{"key": "disktype-label",
-                                                            "operator": "In",
-                                                            "values": ["ssd"]}]},
-                         "tls": {"key": "plain-secret-key-value"}})
+    redactor.add_values(
+        {
+            "tolerations": [{"key": taint, "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {
+                "matchExpressions": [{"key": "disktype-label", "operator": "In", "values": ["ssd"]}]
+            },
+            "tls": {"key": "plain-secret-key-value"},
+        }
+    )
     text = f"1 node(s) had untolerated taint {{{taint}: }}; disktype-label; plain-secret-key-value"
-    assert redactor.text(text) == (f"1 node(s) had untolerated taint {{{taint}: }}; "
-                                   f"disktype-label; {MASK}")
+    assert redactor.text(text) == (
+        f"1 node(s) had untolerated taint {{{taint}: }}; disktype-label; {MASK}"
+    )
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("-.-token: Abcdefgh12", f"-.-token: {MASK}"),
-    ("token" * 2000 + "=s3cret-value", "token" * 2000 + f"={MASK}"),
-    ("a." * 5000 + " password=x", "a." * 5000 + f" password={MASK}"),
-    ("http://" + "a" * 5000 + ":pw-123456@h", "http://" + "a" * 5000 + f":{MASK}@h"),
-    ("my_db_password_for_prod=abc def", f"my_db_password_for_prod={MASK}"),
-    ("user=bob password=first second", f"user=bob password={MASK}"),
-])
-def test_keys_are_whole_runs_and_long_runs_are_handled(redactor: Redactor, text: str,
-                                                       expected: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-.-token: Abcdefgh12", f"-.-token: {MASK}"),
+        ("token" * 2000 + "=s3cret-value", "token" * 2000 + f"={MASK}"),
+        ("a." * 5000 + " password=x", "a." * 5000 + f" password={MASK}"),
+        ("http://" + "a" * 5000 + ":pw-123456@h", "http://" + "a" * 5000 + f":{MASK}@h"),
+        ("my_db_password_for_prod=abc def", f"my_db_password_for_prod={MASK}"),
+        ("user=bob password=first second", f"user=bob password={MASK}"),
+    ],
+)
+def test_keys_are_whole_runs_and_long_runs_are_handled(
+    redactor: Redactor, text: str, expected: str
+) -> None:
     """The patterns take a key as a whole run of [\\w.-] (atomic, so a long run costs no
     backtracking: see bench/ for speed); the results are the plain ones."""
     assert redactor.text(text) == expected

@@ -63,8 +63,11 @@ def leaks(data: bytes, secrets: tuple[bytes, ...]) -> list[str]:
 
 
 def scan_tree(root: Path, secrets: tuple[bytes, ...]) -> dict[str, list[str]]:
-    return {str(path.relative_to(root)): hits for path in sorted(root.rglob("*"))
-            if path.is_file() and (hits := leaks(path.read_bytes(), secrets))}
+    return {
+        str(path.relative_to(root)): hits
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and (hits := leaks(path.read_bytes(), secrets))
+    }
 
 
 PLANTED = tuple(s.encode() for s in PLANTED_SECRETS)
@@ -74,8 +77,8 @@ def test_the_scan_finds_plain_and_base64_secrets(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_bytes(b"x " + PLANTED[1] + b" y")
     (tmp_path / "b" / "c").mkdir(parents=True)
     (tmp_path / "b" / "c" / "d.html").write_bytes(
-        b'd("data/attachments/1.txt","' + base64.b64encode(b"log: password=" + PLANTED[0])
-        + b'")')
+        b'd("data/attachments/1.txt","' + base64.b64encode(b"log: password=" + PLANTED[0]) + b'")'
+    )
     (tmp_path / "e.json").write_bytes(b'{"token": "sim-verifier-' + b"0f" * 16 + b'"}')
     (tmp_path / "clean.txt").write_bytes(b"password=" + MASK.encode())
     found = scan_tree(tmp_path, PLANTED)
@@ -86,10 +89,14 @@ def test_the_scan_finds_plain_and_base64_secrets(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def planted_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHandle]:
     stack = load_stack(ROOT / "stack.yml")
-    spec = dataclasses.replace(build_spec(["planted-secrets", "crashloop-details"]),
-                               prometheus_down=True)  # not needed here: a faster start
-    sim = SimulatedStack(spec, tmp_path_factory.mktemp("sim"),
-                         [ROOT / m for c in stack.components for m in c.manifests])
+    spec = dataclasses.replace(
+        build_spec(["planted-secrets", "crashloop-details"]), prometheus_down=True
+    )  # not needed here: a faster start
+    sim = SimulatedStack(
+        spec,
+        tmp_path_factory.mktemp("sim"),
+        [ROOT / m for c in stack.components for m in c.manifests],
+    )
     handle = sim.start()
     yield handle
     sim.stop()
@@ -101,8 +108,15 @@ def test_planted_secrets_reach_what_the_suite_reads(planted_sim: SimHandle) -> N
     kube = Kube(load_configuration(KubeTarget(planted_sim.kubeconfig, None, 5.0)), 5.0)
     assert TOKEN.search(planted_sim.kubeconfig.read_bytes()), "the token pattern is stale"
     pods = kube.list_kind("Pod", "bookinfo")
-    holder = next(p for p in pods if any(
-        e.get("name") == "DB_PASSWORD" for c in p["spec"]["containers"] for e in c.get("env", [])))
+    holder = next(
+        p
+        for p in pods
+        if any(
+            e.get("name") == "DB_PASSWORD"
+            for c in p["spec"]["containers"]
+            for e in c.get("env", [])
+        )
+    )
     raw_env = str(holder["spec"]["containers"])
     main = next(c["name"] for c in holder["spec"]["containers"] if c["name"] != "linkerd-proxy")
     raw_log = kube.pod_log("bookinfo", holder["metadata"]["name"], main, 30)
@@ -114,28 +128,56 @@ def test_planted_secrets_reach_what_the_suite_reads(planted_sim: SimHandle) -> N
     assert "DB_PASSWORD" in evidence and f"password={MASK}" in evidence, evidence
     assert not any(s in evidence for s in PLANTED_SECRETS), evidence
 
-    response = requests.get(planted_sim.service_urls["grafana"] + "/", allow_redirects=False,
-                            timeout=5)
+    response = requests.get(
+        planted_sim.service_urls["grafana"] + "/", allow_redirects=False, timeout=5
+    )
     assert PLANTED_SECRETS[0] in response.headers["Set-Cookie"]
-    answer = HttpAnswer(response.url, response.status_code, response.reason,
-                        dict(response.headers), response.content)
+    answer = HttpAnswer(
+        response.url,
+        response.status_code,
+        response.reason,
+        dict(response.headers),
+        response.content,
+    )
     text = http_evidence(answer).text
     assert f"Set-Cookie: {MASK}" in text and PLANTED_SECRETS[0] not in text, text
     assert not any(s in REDACTOR.text(raw_log) for s in PLANTED_SECRETS)
 
 
-@pytest.mark.parametrize(("fault", "evidence"), [
-    ("crashloop-details", f"password={MASK}"),   # the failing pod: describe + logs attached
-    # the HTTP exchange attached (Grafana's planted session cookie rides on its redirect)
-    ("grafana-wrong-redirect", f"Set-Cookie: {MASK}"),
-])
+@pytest.mark.parametrize(
+    ("fault", "evidence"),
+    [
+        ("crashloop-details", f"password={MASK}"),  # the failing pod: describe + logs attached
+        # the HTTP exchange attached (Grafana's planted session cookie rides on its redirect)
+        ("grafana-wrong-redirect", f"Set-Cookie: {MASK}"),
+    ],
+)
 def test_reports_tree_holds_no_secret(tmp_path: Path, fault: str, evidence: str) -> None:
     reports = tmp_path / "reports"
-    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim", "--wait", "3",
-               "--sim-fault", "planted-secrets", "--sim-fault", fault,
-               "--report-dir", str(reports), "--html-report", "true", "-q", "-p", "no:randomly"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "sim",
+        "--wait",
+        "3",
+        "--sim-fault",
+        "planted-secrets",
+        "--sim-fault",
+        fault,
+        "--report-dir",
+        str(reports),
+        "--html-report",
+        "true",
+        "-q",
+        "-p",
+        "no:randomly",
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output[-3000:]  # the fault's check failed, nothing crashed
 
@@ -144,10 +186,12 @@ def test_reports_tree_holds_no_secret(tmp_path: Path, fault: str, evidence: str)
 
     # and the evidence where the secrets sat is in the report, masked
     results = reports / "allure-results"
-    attachments = [p.read_text(encoding="utf-8", errors="replace")
-                   for p in results.glob("*-attachment*")]
-    assert any(evidence in text for text in attachments), \
+    attachments = [
+        p.read_text(encoding="utf-8", errors="replace") for p in results.glob("*-attachment*")
+    ]
+    assert any(evidence in text for text in attachments), (
         f"no attachment shows {evidence!r}: the scan would prove nothing"
+    )
     assert (reports / "junit.xml").exists()
     if allure_cli(ROOT) is not None:
         assert (reports / "allure-report" / "index.html").exists(), output[-2000:]
@@ -156,16 +200,24 @@ def test_reports_tree_holds_no_secret(tmp_path: Path, fault: str, evidence: str)
 
 # --- every input planted, every output scanned (issue 13, case 3) -------------------------
 # Each value sits where the suite reads it; none may reach the terminal or any report file.
-URL_PASSWORD = "urlpass-Q7x9Kd2w"          # --grafana-url/--productpage-url userinfo
-LOCATION_PASSWORD = "locpass-M3n8Vb1z"     # userinfo in a Location header
-QUERY_TOKEN = "qtoken-Z5c1Rt8y"            # ?token= in a Location header
-AMZ_SIGNATURE = "amzsig0f3e9d2c1b7a"       # X-Amz-Signature in a target's scrape URL
-AWS_KEY_ID = "AKIAZ7Q3X9K2M4N8P6R1"        # in a target's lastError
-TARGET_PASSWORD = "tgtpass-H4j6Lw9x"       # userinfo in a target's scrape URL and lastError
-BODY_TOKEN = "bodytok-P2s5Xa7v"            # access_token= in an endpoint's body
-HEADER_PASSWORD = "hdrpass-T8r3Qe6u"       # userinfo in a response header
-EVERY_INPUT = (URL_PASSWORD, LOCATION_PASSWORD, QUERY_TOKEN, AMZ_SIGNATURE, AWS_KEY_ID,
-               TARGET_PASSWORD, BODY_TOKEN, HEADER_PASSWORD)
+URL_PASSWORD = "urlpass-Q7x9Kd2w"  # --grafana-url/--productpage-url userinfo
+LOCATION_PASSWORD = "locpass-M3n8Vb1z"  # userinfo in a Location header
+QUERY_TOKEN = "qtoken-Z5c1Rt8y"  # ?token= in a Location header
+AMZ_SIGNATURE = "amzsig0f3e9d2c1b7a"  # X-Amz-Signature in a target's scrape URL
+AWS_KEY_ID = "AKIAZ7Q3X9K2M4N8P6R1"  # in a target's lastError
+TARGET_PASSWORD = "tgtpass-H4j6Lw9x"  # userinfo in a target's scrape URL and lastError
+BODY_TOKEN = "bodytok-P2s5Xa7v"  # access_token= in an endpoint's body
+HEADER_PASSWORD = "hdrpass-T8r3Qe6u"  # userinfo in a response header
+EVERY_INPUT = (
+    URL_PASSWORD,
+    LOCATION_PASSWORD,
+    QUERY_TOKEN,
+    AMZ_SIGNATURE,
+    AWS_KEY_ID,
+    TARGET_PASSWORD,
+    BODY_TOKEN,
+    HEADER_PASSWORD,
+)
 
 
 class _Leaky(BaseHTTPRequestHandler):
@@ -179,20 +231,30 @@ class _Leaky(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         headers = {"X-Upstream": f"http://up:{HEADER_PASSWORD}@backend:9080/"}
         if path.endswith("/productpage"):
-            status, body = 200, (f"<html>Error fetching product reviews; debug: "
-                                 f"callback?access_token={BODY_TOKEN}</html>")
+            status, body = (
+                200,
+                (
+                    f"<html>Error fetching product reviews; debug: "
+                    f"callback?access_token={BODY_TOKEN}</html>"
+                ),
+            )
         elif path.endswith("/api/health"):
-            status, body = 200, json.dumps({"database": "failing",
-                                            "dsn": f"mysql://grafana:{URL_PASSWORD}@db/g"})
+            status, body = (
+                200,
+                json.dumps({"database": "failing", "dsn": f"mysql://grafana:{URL_PASSWORD}@db/g"}),
+            )
         elif path.endswith("/api/v1/targets"):
             status, body = 200, json.dumps(_targets())
         elif path.endswith("/api/v1/query"):
-            status, body = 200, json.dumps({"status": "success",
-                                            "data": {"resultType": "vector", "result": []}})
+            status, body = (
+                200,
+                json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}),
+            )
         else:  # Grafana's /: a redirect elsewhere than /login
             status, body = 302, "redirect"
-            headers["Location"] = (f"http://admin:{LOCATION_PASSWORD}@grafana.example/signup"
-                                   f"?token={QUERY_TOKEN}")
+            headers["Location"] = (
+                f"http://admin:{LOCATION_PASSWORD}@grafana.example/signup?token={QUERY_TOKEN}"
+            )
         data = body.encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -206,12 +268,19 @@ class _Leaky(BaseHTTPRequestHandler):
 
 
 def _targets() -> dict[str, object]:
-    url = (f"http://scraper:{TARGET_PASSWORD}@10.244.0.7:4191/metrics"
-           f"?X-Amz-Signature={AMZ_SIGNATURE}")
-    targets = [{"labels": {"job": job, "namespace": "bookinfo", "pod": f"{job}-pod"},
-                "scrapePool": f"podMonitor/linkerd/{job}/0", "scrapeUrl": url, "health": "down",
-                "lastError": f'Get "{url}": 403 Forbidden for key {AWS_KEY_ID}'}
-               for job in ("linkerd-proxy", "linkerd-controller")]
+    url = (
+        f"http://scraper:{TARGET_PASSWORD}@10.244.0.7:4191/metrics?X-Amz-Signature={AMZ_SIGNATURE}"
+    )
+    targets = [
+        {
+            "labels": {"job": job, "namespace": "bookinfo", "pod": f"{job}-pod"},
+            "scrapePool": f"podMonitor/linkerd/{job}/0",
+            "scrapeUrl": url,
+            "health": "down",
+            "lastError": f'Get "{url}": 403 Forbidden for key {AWS_KEY_ID}',
+        }
+        for job in ("linkerd-proxy", "linkerd-controller")
+    ]
     return {"status": "success", "data": {"activeTargets": targets}}
 
 
@@ -229,24 +298,57 @@ def leaky_server() -> Iterator[str]:
 def test_every_input_planted_no_output_holds_it(tmp_path: Path, leaky_server: str) -> None:
     reports = tmp_path / "reports"
     base = f"http://admin:{URL_PASSWORD}@{leaky_server}"
-    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim", "--wait", "2",
-               "--sim-fault", "planted-secrets", "--sim-fault", "crashloop-details",
-               "--productpage-url", base, "--grafana-url", base,
-               "--prometheus-url", f"http://{leaky_server}",
-               "--report-dir", str(reports), "--junitxml", str(tmp_path / "ci" / "junit.xml"),
-               "--html-report", "true", "-p", "no:randomly", "-rA"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT * 2, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "sim",
+        "--wait",
+        "2",
+        "--sim-fault",
+        "planted-secrets",
+        "--sim-fault",
+        "crashloop-details",
+        "--productpage-url",
+        base,
+        "--grafana-url",
+        base,
+        "--prometheus-url",
+        f"http://{leaky_server}",
+        "--report-dir",
+        str(reports),
+        "--junitxml",
+        str(tmp_path / "ci" / "junit.xml"),
+        "--html-report",
+        "true",
+        "-p",
+        "no:randomly",
+        "-rA",
+    ]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT * 2, check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output[-3000:]
 
     # control: every planted place was read, and the report shows where the values sat
     assert {"/productpage", "/", "/api/health", "/api/v1/targets"} <= {
-        p.split("?", 1)[0] for p in _Leaky.seen}, _Leaky.seen
-    evidence = "\n".join(p.read_text(encoding="utf-8", errors="replace")
-                         for p in (reports / "allure-results").glob("*-attachment*"))
-    for masked in (f"admin:{MASK}@", f"scraper:{MASK}@", f"X-Amz-Signature={MASK}",
-                   f"access_token={MASK}", f"up:{MASK}@", f"password={MASK}"):
+        p.split("?", 1)[0] for p in _Leaky.seen
+    }, _Leaky.seen
+    evidence = "\n".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in (reports / "allure-results").glob("*-attachment*")
+    )
+    for masked in (
+        f"admin:{MASK}@",
+        f"scraper:{MASK}@",
+        f"X-Amz-Signature={MASK}",
+        f"access_token={MASK}",
+        f"up:{MASK}@",
+        f"password={MASK}",
+    ):
         assert masked in evidence + output, f"{masked!r} shown nowhere: the scan proves nothing"
 
     secrets = tuple(s.encode() for s in (*EVERY_INPUT, *PLANTED_SECRETS))

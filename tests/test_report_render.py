@@ -34,10 +34,18 @@ CHECK_ID = "endpoint[productpage]"
 RUN_TIMEOUT = 50
 BROWSER_TIMEOUT = 30
 # a closed network makes Chromium hang on its background fetches without these
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                  "--virtual-time-budget=10000")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--virtual-time-budget=10000",
+)
 
 pytestmark = pytest.mark.sim
 
@@ -55,9 +63,13 @@ def browse(url: str, *args: str) -> str:
     binary = chromium()
     assert binary is not None
     with tempfile.TemporaryDirectory(prefix="stackcheck-chromium-") as profile:
-        done = subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args,
-                               url], capture_output=True, text=True, timeout=BROWSER_TIMEOUT,
-                              check=False)
+        done = subprocess.run(
+            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url],
+            capture_output=True,
+            text=True,
+            timeout=BROWSER_TIMEOUT,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -66,8 +78,14 @@ def visible_text(dom: str) -> str:
     """The DOM's text without scripts and styles, whitespace collapsed, entities decoded."""
     dom = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", dom)
     text = re.sub(r"<[^>]+>", " ", dom)
-    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"),
-                         ("&nbsp;", " "), ("&amp;", "&")):
+    for entity, char in (
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&quot;", '"'),
+        ("&#39;", "'"),
+        ("&nbsp;", " "),
+        ("&amp;", "&"),
+    ):
         text = text.replace(entity, char)
     return " ".join(text.split())
 
@@ -112,12 +130,29 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if allure_cli(ROOT) is None:
         pytest.skip("the Allure CLI is not installed (scripts/setup.sh installs it)")
     reports = tmp_path_factory.mktemp("render") / "reports"
-    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim", "--wait", "3",
-               "--sim-fault", FAULT, "--report-dir", str(reports), "--html-report", "true",
-               "-q", "-p", "no:randomly"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "sim",
+        "--wait",
+        "3",
+        "--sim-fault",
+        FAULT,
+        "--report-dir",
+        str(reports),
+        "--html-report",
+        "true",
+        "-q",
+        "-p",
+        "no:randomly",
+    ]
     for _ in range(2):  # twice into the same folder: the second report has a history
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT, check=False)
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+        )
         output = done.stdout + done.stderr
         assert done.returncode == 1, output[-3000:]
         assert (reports / "allure-report" / "index.html").exists(), output[-3000:]
@@ -166,12 +201,17 @@ def test_single_file_report_renders_on_its_own(report: Path, tmp_path: Path) -> 
 def test_history_carries_over_between_runs(report: Path) -> None:
     """Each run in the same folder adds a point to the trend, and a check's history id is
     stable from run to run, so the second report shows the first run's result."""
-    points = [json.loads(line) for line in
-              (report / "history.jsonl").read_text(encoding="utf-8").splitlines()]
+    points = [
+        json.loads(line)
+        for line in (report / "history.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert len(points) == 2, len(points)
     result = failing_result(report / "allure-results", CHECK_ID)
-    shown = json.loads((report / "allure-report" / "data" / "test-results" /
-                        f"{report_route(result)[2:]}.json").read_text(encoding="utf-8"))
+    shown = json.loads(
+        (
+            report / "allure-report" / "data" / "test-results" / f"{report_route(result)[2:]}.json"
+        ).read_text(encoding="utf-8")
+    )
     assert shown["historyId"] in points[0]["testResults"], shown["historyId"]
     assert [h["status"] for h in shown["history"]] == ["failed"], shown["history"]
 

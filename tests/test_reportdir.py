@@ -15,20 +15,23 @@ from stackcheck.reportdir import claim_outputs, release_all
 from tests.test_bad_input import USAGE_ERROR, run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
-HOLD = ("import sys, time\n"
-        "from pathlib import Path\n"
-        "from stackcheck.reportdir import claim_outputs\n"
-        "claim_outputs(Path(sys.argv[1]))\n"
-        "print('held', flush=True)\n"
-        "time.sleep(60)\n")
+HOLD = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from stackcheck.reportdir import claim_outputs\n"
+    "claim_outputs(Path(sys.argv[1]))\n"
+    "print('held', flush=True)\n"
+    "time.sleep(60)\n"
+)
 
 
 @pytest.fixture
 def other_run(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """Another process holding the report folder tmp_path/reports."""
     folder = tmp_path / "reports"
-    with subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], cwd=ROOT,
-                          stdout=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    ) as proc:
         try:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
             yield folder, proc.pid
@@ -36,8 +39,7 @@ def other_run(tmp_path: Path) -> Iterator[tuple[Path, int]]:
             proc.kill()
 
 
-def test_a_held_report_folder_is_refused_with_the_holders_pid(
-        other_run: tuple[Path, int]) -> None:
+def test_a_held_report_folder_is_refused_with_the_holders_pid(other_run: tuple[Path, int]) -> None:
     folder, pid = other_run
     with pytest.raises(UsageError, match=rf"another stackcheck run \(pid {pid}\)"):
         claim_outputs(folder)
@@ -45,8 +47,13 @@ def test_a_held_report_folder_is_refused_with_the_holders_pid(
 
 def test_the_folder_is_free_once_the_other_run_ended(tmp_path: Path) -> None:
     folder = tmp_path / "reports"
-    subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(60)", "pass"), str(folder)],
-                   cwd=ROOT, check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [sys.executable, "-c", HOLD.replace("time.sleep(60)", "pass"), str(folder)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     try:
         claim_outputs(folder)
         claim_outputs(folder)  # the same process again: it holds it already
@@ -54,8 +61,9 @@ def test_the_folder_is_free_once_the_other_run_ended(tmp_path: Path) -> None:
         release_all()
 
 
-def test_a_second_suite_run_in_the_same_folder_exits_4(other_run: tuple[Path, int],
-                                                      tmp_path: Path) -> None:
+def test_a_second_suite_run_in_the_same_folder_exits_4(
+    other_run: tuple[Path, int], tmp_path: Path
+) -> None:
     folder, pid = other_run
     run = run_suite(tmp_path, ["--target", "sim", "--report-dir", str(folder)], {})
     errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]

@@ -45,14 +45,37 @@ def suite_requests(tmp_path: Path, extra_pods: int) -> Counter[str]:
     try:
         handle = sim.start()
         before = Counter(sim.api.counts)
-        command = [sys.executable, "-m", "pytest", "suites/", "--target", "kubeconfig",
-                   "--kubeconfig", str(handle.kubeconfig),
-                   "--productpage-url", handle.service_urls["productpage"],
-                   "--grafana-url", handle.service_urls["grafana"], "--wait", "0",
-                   "--html-report", "false", "--report-dir", str(tmp_path / "reports"), "-q"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/",
+            "--target",
+            "kubeconfig",
+            "--kubeconfig",
+            str(handle.kubeconfig),
+            "--productpage-url",
+            handle.service_urls["productpage"],
+            "--grafana-url",
+            handle.service_urls["grafana"],
+            "--wait",
+            "0",
+            "--html-report",
+            "false",
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "-q",
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT, check=False)
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         return Counter(sim.api.counts) - before
     finally:
@@ -77,13 +100,17 @@ def test_requests_are_read_only_and_independent_of_pod_count(tmp_path: Path) -> 
     assert large["continue"] >= 1, f"bookinfo's pods were not paginated: {large}"
     assert once_per_list(large) == once_per_list(stock), (
         f"the API requests depend on the number of pods: stock {dict(stock)}, "
-        f"+{EXTRA_PODS} pods {dict(large)}")
+        f"+{EXTRA_PODS} pods {dict(large)}"
+    )
     # one API request per distinct read the checks declare (the Runner shares equal reads):
     # 33 on the stock stack.yml; nodes are read once more, to locate the NodePort endpoints
     reads = Counter(r.kind for r in declared(build_checks(load_stack(ROOT / "stack.yml"))))
     expected = Counter(
         list=reads["objects"] + reads["pods"] + reads["namespaces"] + 1,
-        proxy=reads["prometheus_targets"] + reads["prometheus_query"] + reads["prometheus_api"]
+        proxy=reads["prometheus_targets"]
+        + reads["prometheus_query"]
+        + reads["prometheus_api"]
         + reads["alertmanager_alerts"],
-        discovery=reads["version"])
+        discovery=reads["version"],
+    )
     assert once_per_list(stock) == expected, stock

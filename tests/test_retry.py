@@ -128,12 +128,10 @@ def test_a_timeout_is_not_retried_past_the_deadline(clock: Clock) -> None:
     assert deadline.expired()
 
 
-def test_with_the_deadline_passed_a_fast_failure_still_gets_its_quick_retries(
-        clock: Clock) -> None:
+def test_with_the_deadline_passed_a_fast_failure_still_gets_its_quick_retries(clock: Clock) -> None:
     """`--wait 0` means one attempt of each check; a single 503 must not fail it."""
     request = Script(clock, [Fast()])
-    assert call(request, is_fast, is_slow, Deadline.after(0.0, clock),
-                sleep=lambda s: None) == "ok"
+    assert call(request, is_fast, is_slow, Deadline.after(0.0, clock), sleep=lambda s: None) == "ok"
     assert request.tries == 2
 
 
@@ -150,18 +148,20 @@ def probes_for() -> StackReader:
     return StackReader(load_stack(ROOT / "stack.yml"), Settings(request_timeout=TIMEOUT), None)
 
 
-@pytest.mark.parametrize("script", [[503, 429, 200], [500, 200], ["reset", 200],
-                                    ["reset", 502, 200]])
+@pytest.mark.parametrize(
+    "script", [[503, 429, 200], [500, 200], ["reset", 200], ["reset", 502, 200]]
+)
 def test_the_api_client_retries_transient_failures(
-        script: list[int | str], serve: Callable[[list[int | str]], ScriptedServer],
-        tmp_path: Path) -> None:
+    script: list[int | str], serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path
+) -> None:
     server = serve(script)
     assert kube_for(server, tmp_path).version()["gitVersion"] == "v1.31.0"
     assert server.requests == len(script)
 
 
 def test_the_api_client_gives_up_on_a_persistent_5xx_with_its_reason(
-        serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path) -> None:
+    serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path
+) -> None:
     server = serve([503] * 10)
     with pytest.raises(ApiFailure, match=r"HTTP 503.*scripted 503") as failure:
         kube_for(server, tmp_path).version()
@@ -169,7 +169,8 @@ def test_the_api_client_gives_up_on_a_persistent_5xx_with_its_reason(
 
 
 def test_the_api_client_does_not_retry_a_refusal(
-        serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path) -> None:
+    serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path
+) -> None:
     server = serve([403])
     with pytest.raises(ApiFailure, match="HTTP 403") as failure:
         kube_for(server, tmp_path).version()
@@ -177,7 +178,8 @@ def test_the_api_client_does_not_retry_a_refusal(
 
 
 def test_the_api_client_retries_a_timeout_only_within_the_deadline(
-        serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path) -> None:
+    serve: Callable[[list[int | str]], ScriptedServer], tmp_path: Path
+) -> None:
     server = serve(["slow"] * 10)
     kube = kube_for(server, tmp_path)
     kube.deadline = Deadline.after(0.0)
@@ -192,7 +194,8 @@ def test_the_api_client_retries_a_timeout_only_within_the_deadline(
 
 @pytest.mark.parametrize("script", [[503, 429, 200], [500, 200], ["reset", 200]])
 def test_http_probes_retry_transient_failures(
-        script: list[int | str], serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    script: list[int | str], serve: Callable[[list[int | str]], ScriptedServer]
+) -> None:
     server = serve(script)
     answer = probes_for()._http_get(server.url + "/productpage")
     assert answer.status == 200
@@ -200,21 +203,24 @@ def test_http_probes_retry_transient_failures(
 
 
 def test_a_persistent_http_5xx_is_the_answer_the_check_judges(
-        serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    serve: Callable[[list[int | str]], ScriptedServer],
+) -> None:
     server = serve([500] * 10)
     assert probes_for()._http_get(server.url + "/").status == 500
     assert server.requests == ATTEMPTS
 
 
 def test_http_probes_do_not_retry_a_definite_answer(
-        serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    serve: Callable[[list[int | str]], ScriptedServer],
+) -> None:
     server = serve([404])
     assert probes_for()._http_get(server.url + "/").status == 404
     assert server.requests == 1
 
 
 def test_http_probes_retry_a_timeout_only_within_the_deadline(
-        serve: Callable[[list[int | str]], ScriptedServer]) -> None:
+    serve: Callable[[list[int | str]], ScriptedServer],
+) -> None:
     server = serve(["slow"] * 10)
     probes = probes_for()
     probes.deadline = Deadline.after(0.0)

@@ -20,8 +20,10 @@ from stackcheck.runner import Outcome, Runner, watched
 from tests.kubefakes import FakeKube, evaluate, fake_runner, from_yaml, load, namespace, real_stack
 
 CHECKS = {c.id: c for c in build_checks(real_stack())}
-CRASHLOOP = ("pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r: Running but not Ready: container "
-             "destination is CrashLoopBackOff (7 restarts; last exit: Error, code 1)")
+CRASHLOOP = (
+    "pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r: Running but not Ready: container "
+    "destination is CrashLoopBackOff (7 restarts; last exit: Error, code 1)"
+)
 Step = list[dict[str, Any]] | ReadFailure
 
 
@@ -74,15 +76,19 @@ def pods_only(check: Check) -> Check:
     """The check reading only its pods (its CronJobs read as none): one read per attempt,
     so the scripted steps are consumed in order, not by a concurrent prefetch."""
     pods_read, *others = check.reads
-    return replace(check, reads=(pods_read,), evaluate=lambda readings: check.evaluate(
-        {**readings, **{read: {} for read in others}}))
+    return replace(
+        check,
+        reads=(pods_read,),
+        evaluate=lambda readings: check.evaluate({**readings, **{read: {} for read in others}}),
+    )
 
 
 def run(check_id: str, *steps: Step, wait: float = 30.0) -> tuple[Outcome, ScriptedReader]:
     clock, reader = FakeClock(), ScriptedReader(*steps)
     runner = Runner(reader, [])  # type: ignore[arg-type]
-    outcome = runner.run(pods_only(CHECKS[check_id]), Deadline.after(wait, clock),
-                         pause=clock.pause, interval=5.0)
+    outcome = runner.run(
+        pods_only(CHECKS[check_id]), Deadline.after(wait, clock), pause=clock.pause, interval=5.0
+    )
     return outcome, reader
 
 
@@ -108,9 +114,11 @@ def test_failure_message_has_claim_reasons_and_hint() -> None:
     assert outcome.status is Status.FAILED
     assert outcome.attempts == 4
     lines = outcome.message().splitlines()
-    assert lines[0].startswith("pods.healthy[linkerd]: every pod in namespace linkerd is "
-                               "Running and Ready (at most 3 restarts within 1h); Job pods are "
-                               "judged as runs of their Job: FAILED after ")
+    assert lines[0].startswith(
+        "pods.healthy[linkerd]: every pod in namespace linkerd is "
+        "Running and Ready (at most 3 restarts within 1h); Job pods are "
+        "judged as runs of their Job: FAILED after "
+    )
     assert lines[0].endswith("(4 attempt(s)): 0/1 pods healthy in linkerd")
     assert lines[1] == f"  - {CRASHLOOP}"
     assert lines[2].startswith("hint: kubectl -n linkerd describe pod <pod>;")
@@ -125,21 +133,27 @@ def test_a_warning_ends_the_retrying_and_shows_in_the_message() -> None:
     check = replace(CHECKS["pods.healthy[linkerd]"], evaluate=warns)
     clock, reader = FakeClock(), ScriptedReader(HEALTHY)
     outcome = Runner(reader, []).run(  # type: ignore[arg-type]
-        check, Deadline.after(30, clock), pause=clock.pause)
+        check, Deadline.after(30, clock), pause=clock.pause
+    )
     assert outcome.status is Status.WARNING and outcome.attempts == 1
-    assert outcome.message().splitlines()[1] == (
-        "  - warning: pod x restarted 6 times 3 days ago")
+    assert outcome.message().splitlines()[1] == ("  - warning: pod x restarted 6 times 3 days ago")
 
 
 def test_only_acceptance_evidence_is_attached_on_pass() -> None:
     def passes_with_a_table(readings: Any) -> Result:
-        return Result("fine", evidence=(model.Evidence("table", "| a |", on_pass=True),
-                                        model.Evidence("why it failed", "-")))
+        return Result(
+            "fine",
+            evidence=(
+                model.Evidence("table", "| a |", on_pass=True),
+                model.Evidence("why it failed", "-"),
+            ),
+        )
 
     check = replace(CHECKS["pods.healthy[linkerd]"], evaluate=passes_with_a_table)
     clock, reader = FakeClock(), ScriptedReader(HEALTHY)
     outcome = Runner(reader, []).run(  # type: ignore[arg-type]
-        check, Deadline.after(30, clock), pause=clock.pause)
+        check, Deadline.after(30, clock), pause=clock.pause
+    )
     assert outcome.status is Status.PASSED
     assert [item.name for item in outcome.evidence] == ["table"]
 
@@ -165,10 +179,15 @@ def test_read_failures_until_the_deadline_report_the_last_reason() -> None:
 
 
 def test_watches_follow_the_declared_reads() -> None:
-    assert watched(CHECKS["pods.healthy[bookinfo]"]) == [("Pod", "bookinfo"),
-                                                         ("CronJob", "bookinfo")]
+    assert watched(CHECKS["pods.healthy[bookinfo]"]) == [
+        ("Pod", "bookinfo"),
+        ("CronJob", "bookinfo"),
+    ]
     assert watched(CHECKS["component.healthy[linkerd-control-plane]"]) == [
-        ("Deployment", "linkerd"), ("CronJob", "linkerd"), ("Pod", "linkerd")]
+        ("Deployment", "linkerd"),
+        ("CronJob", "linkerd"),
+        ("Pod", "linkerd"),
+    ]
     assert watched(CHECKS["endpoint[productpage]"]) == []
 
 
@@ -213,15 +232,17 @@ def test_api_reachable_passes_with_every_namespace() -> None:
 
 
 def test_api_reachable_names_the_missing_namespaces() -> None:
-    result = evaluate("api.reachable", kube=FakeKube(namespace("monitoring"),
-                                                     namespace("linkerd")))
+    result = evaluate("api.reachable", kube=FakeKube(namespace("monitoring"), namespace("linkerd")))
     assert result.status is Status.FAILED and result.retry
-    assert result.failures == ("namespace linkerd-viz does not exist",
-                               "namespace bookinfo does not exist")
+    assert result.failures == (
+        "namespace linkerd-viz does not exist",
+        "namespace bookinfo does not exist",
+    )
 
 
-@pytest.mark.parametrize(("status", "retry"), [(401, False), (403, False), (503, True),
-                                               (None, True)])
+@pytest.mark.parametrize(
+    ("status", "retry"), [(401, False), (403, False), (503, True), (None, True)]
+)
 def test_api_failures_end_the_check_unless_transient(status: int | None, retry: bool) -> None:
     failure = ApiFailure(f"GET https://127.0.0.1:6443/version: {status}", status)
     result = evaluate("api.reachable", kube=FailingKube(failure))
@@ -257,14 +278,22 @@ type: Warning
 
 
 def test_crashlooping_control_plane_fails_with_the_pod_and_its_evidence() -> None:
-    kube = FakeKube(load("crashloop-pod"), load("completed-job-pod"), from_yaml(BACKOFF_EVENT),
-                    logs={"linkerd/linkerd-destination-7d9c8b6f5d-5jw8r/destination":
-                          'time="2024-11-20T08:13:52Z" level=fatal msg="Failed to initialize '
-                          'identity: no trust anchors"'})
+    kube = FakeKube(
+        load("crashloop-pod"),
+        load("completed-job-pod"),
+        from_yaml(BACKOFF_EVENT),
+        logs={
+            "linkerd/linkerd-destination-7d9c8b6f5d-5jw8r/destination": (
+                'time="2024-11-20T08:13:52Z" level=fatal '
+                'msg="Failed to initialize identity: no trust anchors"'
+            )
+        },
+    )
     clock = FakeClock()
     with closing(fake_runner(kube=kube)) as runner:
-        outcome = runner.run(CHECKS["pods.healthy[linkerd]"], Deadline.after(0, clock),
-                             pause=clock.pause)
+        outcome = runner.run(
+            CHECKS["pods.healthy[linkerd]"], Deadline.after(0, clock), pause=clock.pause
+        )
     assert outcome.status is Status.FAILED and outcome.attempts == 1
     assert f"  - {CRASHLOOP}" in outcome.message().splitlines()
     assert outcome.result.summary == "1/2 pods healthy in linkerd"

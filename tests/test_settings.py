@@ -25,24 +25,32 @@ def settings(env: dict[str, str] | None = None, **given: Any) -> Settings:
 
 
 # --- precedence ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("given", "env", "expected"), [
-    ({}, {}, 300.0),
-    ({}, {"STACKCHECK_WAIT": "30"}, 30.0),
-    ({"wait": "5"}, {"STACKCHECK_WAIT": "30"}, 5.0),
-    ({"wait": "0"}, {"STACKCHECK_WAIT": "30"}, 0.0),
-])
-def test_wait_cli_beats_env_beats_default(given: dict[str, str], env: dict[str, str],
-                                          expected: float) -> None:
+@pytest.mark.parametrize(
+    ("given", "env", "expected"),
+    [
+        ({}, {}, 300.0),
+        ({}, {"STACKCHECK_WAIT": "30"}, 30.0),
+        ({"wait": "5"}, {"STACKCHECK_WAIT": "30"}, 5.0),
+        ({"wait": "0"}, {"STACKCHECK_WAIT": "30"}, 0.0),
+    ],
+)
+def test_wait_cli_beats_env_beats_default(
+    given: dict[str, str], env: dict[str, str], expected: float
+) -> None:
     assert settings(env, **given).wait == expected
 
 
-@pytest.mark.parametrize(("given", "env", "expected"), [
-    ({}, {}, "kubeconfig"),
-    ({}, {"STACKCHECK_TARGET": "kind"}, "kind"),
-    ({"target": "sim"}, {"STACKCHECK_TARGET": "kind"}, "sim"),
-])
-def test_target_cli_beats_env_beats_default(given: dict[str, str], env: dict[str, str],
-                                            expected: str) -> None:
+@pytest.mark.parametrize(
+    ("given", "env", "expected"),
+    [
+        ({}, {}, "kubeconfig"),
+        ({}, {"STACKCHECK_TARGET": "kind"}, "kind"),
+        ({"target": "sim"}, {"STACKCHECK_TARGET": "kind"}, "sim"),
+    ],
+)
+def test_target_cli_beats_env_beats_default(
+    given: dict[str, str], env: dict[str, str], expected: str
+) -> None:
     assert settings(env, **given).target == expected
 
 
@@ -73,9 +81,11 @@ def test_url_from_env_is_kept_without_trailing_slash() -> None:
 
 def test_kubeconfig_falls_back_to_the_kubeconfig_variable() -> None:
     assert settings({"KUBECONFIG": "/etc/kube/admin.conf"}).kubeconfig == Path(
-        "/etc/kube/admin.conf")
-    assert settings({"KUBECONFIG": "/a.conf", "STACKCHECK_KUBECONFIG": "/b.conf"},
-                    kubeconfig="/c.conf").kubeconfig == Path("/c.conf")
+        "/etc/kube/admin.conf"
+    )
+    assert settings(
+        {"KUBECONFIG": "/a.conf", "STACKCHECK_KUBECONFIG": "/b.conf"}, kubeconfig="/c.conf"
+    ).kubeconfig == Path("/c.conf")
 
 
 def test_relative_paths_resolve_against_the_project_root(tmp_path: Path) -> None:
@@ -101,10 +111,14 @@ INVALID = [  # (option dest, value, from the environment?)
 ]
 
 
-@pytest.mark.parametrize(("dest", "value", "from_env"), INVALID,
-                         ids=[f"{d}={v}{'-env' if e else ''}" for d, v, e in INVALID])
-def test_invalid_value_names_option_variable_and_value(dest: str, value: str,
-                                                       from_env: bool) -> None:
+@pytest.mark.parametrize(
+    ("dest", "value", "from_env"),
+    INVALID,
+    ids=[f"{d}={v}{'-env' if e else ''}" for d, v, e in INVALID],
+)
+def test_invalid_value_names_option_variable_and_value(
+    dest: str, value: str, from_env: bool
+) -> None:
     option = next(o for o in OPTIONS if o.dest == dest)
     with pytest.raises(UsageError) as caught:
         if from_env:
@@ -129,11 +143,20 @@ def test_sim_fault_needs_the_sim_target() -> None:
     assert settings(sim_faults=["api-flaky"], target="sim").sim_faults == ("api-flaky",)
 
 
-@pytest.mark.parametrize(("flag", "raw"), [
-    ("--wait", "1e300"), ("--wait", "86401"), ("--wait", "nan"), ("--wait", "-inf"),
-    ("--request-timeout", "1e300"), ("--request-timeout", "3601"), ("--request-timeout", "inf"),
-    ("--request-timeout", "-1"), ("--request-timeout", "NaN"),
-])
+@pytest.mark.parametrize(
+    ("flag", "raw"),
+    [
+        ("--wait", "1e300"),
+        ("--wait", "86401"),
+        ("--wait", "nan"),
+        ("--wait", "-inf"),
+        ("--request-timeout", "1e300"),
+        ("--request-timeout", "3601"),
+        ("--request-timeout", "inf"),
+        ("--request-timeout", "-1"),
+        ("--request-timeout", "NaN"),
+    ],
+)
 def test_numbers_are_bounded(flag: str, raw: str) -> None:
     dest = flag.lstrip("-").replace("-", "_")
     with pytest.raises(UsageError, match=rf"{flag} .*got '{raw}'"):
@@ -147,6 +170,7 @@ def test_the_bounds_themselves_are_accepted() -> None:
 
 def test_a_bad_url_value_is_shown_without_its_password() -> None:
     with pytest.raises(UsageError) as refused:
-        resolve(lambda d: "http://admin:pw-Zx81q@h:notaport" if d == "grafana_url" else None,
-                env={})
+        resolve(
+            lambda d: "http://admin:pw-Zx81q@h:notaport" if d == "grafana_url" else None, env={}
+        )
     assert "pw-Zx81q" not in str(refused.value) and "admin:[REDACTED]@h" in str(refused.value)

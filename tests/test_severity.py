@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 WARNING = "pod demo/x restarted 6 times, the last 3 days ago"
 
-CONFTEST = f'''
+CONFTEST = f"""
 import pytest
 
 from fixtures.reporting import prepare_results
@@ -35,16 +35,16 @@ def pytest_configure(config):
     session.checks.append(Check("demo.restarts[demo]", "demo.restarts", "Pods",
                                 "no pod in demo restarted lately", "read its logs", (), warns))
     prepare_results(config, session)
-'''
+"""
 
-TEST = '''
+TEST = """
 import pytest
 
 
 @pytest.mark.stack_checks("demo.restarts")
 def test_demo(verify, check):
     verify(check)
-'''
+"""
 
 KUBECONFIG = """
 apiVersion: v1
@@ -56,8 +56,9 @@ contexts: [{name: nowhere, context: {cluster: nowhere, user: reader}}]
 """
 
 
-def run(tmp_path: Path, *extra: str, env_settings: dict[str, str] | None = None
-        ) -> tuple[int, str, ET.Element, list[dict[str, str]]]:
+def run(
+    tmp_path: Path, *extra: str, env_settings: dict[str, str] | None = None
+) -> tuple[int, str, ET.Element, list[dict[str, str]]]:
     suite = tmp_path / "suite"
     suite.mkdir(exist_ok=True)
     (suite / "conftest.py").write_text(CONFTEST, encoding="utf-8")
@@ -69,22 +70,57 @@ def run(tmp_path: Path, *extra: str, env_settings: dict[str, str] | None = None
     env["PYTHONPATH"] = str(ROOT)
     env.update(env_settings or {})
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suite), "-c", str(ROOT / "pytest.ini"),
-         "--rootdir", str(ROOT), "-p", "fixtures.options", "-p", "fixtures.checks",
-         "-p", "fixtures.reporting", "--target", "kubeconfig", "--kubeconfig",
-         str(kubeconfig), "--wait", "0", "--html-report", "false", "--report-dir",
-         str(reports), "--junitxml", str(junit), *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
-    labels = [label for path in (reports / "allure-results").glob("*-result.json")
-              for label in json.loads(path.read_text(encoding="utf-8"))["labels"]]
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(suite),
+            "-c",
+            str(ROOT / "pytest.ini"),
+            "--rootdir",
+            str(ROOT),
+            "-p",
+            "fixtures.options",
+            "-p",
+            "fixtures.checks",
+            "-p",
+            "fixtures.reporting",
+            "--target",
+            "kubeconfig",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--wait",
+            "0",
+            "--html-report",
+            "false",
+            "--report-dir",
+            str(reports),
+            "--junitxml",
+            str(junit),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    labels = [
+        label
+        for path in (reports / "allure-results").glob("*-result.json")
+        for label in json.loads(path.read_text(encoding="utf-8"))["labels"]
+    ]
     return done.returncode, done.stdout + done.stderr, ET.parse(junit).getroot(), labels
 
 
 def test_a_warning_passes_the_run_and_shows_everywhere(tmp_path: Path) -> None:
     code, output, junit, labels = run(tmp_path)
     assert code == 0, output
-    assert any(line.startswith("demo.restarts[demo]") and "WARNING" in line and WARNING in line
-               for line in output.splitlines()), output  # the terminal summary
+    assert any(
+        line.startswith("demo.restarts[demo]") and "WARNING" in line and WARNING in line
+        for line in output.splitlines()
+    ), output  # the terminal summary
     properties = {p.get("name"): p.get("value") for p in junit.iter("property")}
     assert properties["stackcheck.result"] == "warning"
     assert properties["stackcheck.warning"] == WARNING
@@ -102,4 +138,5 @@ def test_fail_on_warning_fails_the_run(tmp_path: Path, how: str) -> None:
     failure = junit.find(".//failure")
     assert failure is not None
     assert "demo.restarts[demo]: no pod in demo restarted lately: WARNING after" in (
-        failure.get("message", "") + (failure.text or ""))
+        failure.get("message", "") + (failure.text or "")
+    )

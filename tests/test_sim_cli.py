@@ -16,19 +16,30 @@ USAGE_ERROR = 4
 
 
 def _sim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stackcheck.sim", *args], cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "stackcheck.sim", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize(("args", "names"), [
-    (["--stack-file", "/missing.yml"], ("/missing.yml", "no such file")),
-    (["--workdir", "{file}"], ("--workdir", "is not a folder")),
-    (["--workdir", "{file}/below"], ("--workdir", "cannot create the folder")),
-    (["--stack-file", "{bomb}"], ("anchors and aliases",)),
-], ids=["missing-stack-file", "workdir-is-a-file", "workdir-under-a-file", "stack-alias"])
-def test_bad_input_is_one_error_line_and_exit_4(tmp_path: Path, args: list[str],
-                                                names: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--stack-file", "/missing.yml"], ("/missing.yml", "no such file")),
+        (["--workdir", "{file}"], ("--workdir", "is not a folder")),
+        (["--workdir", "{file}/below"], ("--workdir", "cannot create the folder")),
+        (["--stack-file", "{bomb}"], ("anchors and aliases",)),
+    ],
+    ids=["missing-stack-file", "workdir-is-a-file", "workdir-under-a-file", "stack-alias"],
+)
+def test_bad_input_is_one_error_line_and_exit_4(
+    tmp_path: Path, args: list[str], names: tuple[str, ...]
+) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("x\n", encoding="utf-8")
     bomb = tmp_path / "bomb.yml"
@@ -44,8 +55,14 @@ def test_bad_input_is_one_error_line_and_exit_4(tmp_path: Path, args: list[str],
 @pytest.mark.sim
 def test_a_relative_workdir_works(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "stackcheck.sim", "--workdir", "simdir"]
-    with subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    with subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
         try:
             assert proc.stdout is not None
             lines = []
@@ -78,8 +95,14 @@ def test_sigterm_at_any_time_leaves_nothing(tmp_path: Path, delay: float) -> Non
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), MARKER: mark, "TMPDIR": str(scratch)}
-    with subprocess.Popen([sys.executable, "-m", "stackcheck.sim"], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "stackcheck.sim"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
         try:
             time.sleep(delay)
             proc.send_signal(signal.SIGTERM)

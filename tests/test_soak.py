@@ -55,7 +55,7 @@ def listening_sockets() -> set[Socket]:
 
 def _address(hexed: str) -> str:
     if len(hexed) == 8:  # IPv4, little-endian
-        return ".".join(str(int(hexed[i:i + 2], 16)) for i in (6, 4, 2, 0))
+        return ".".join(str(int(hexed[i : i + 2], 16)) for i in (6, 4, 2, 0))
     return hexed
 
 
@@ -125,21 +125,46 @@ class SuiteRun:
 
     def summary(self) -> str:
         wanted = ("FAILED", "ERROR", "SKIPPED", "passed", "failed", "error")
-        return "\n".join(line for line in self.output.splitlines()
-                         if any(w in line for w in wanted))[-4000:]
+        return "\n".join(
+            line for line in self.output.splitlines() if any(w in line for w in wanted)
+        )[-4000:]
 
 
 def run_suite(tmp_path: Path, mark: str) -> SuiteRun:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"
+    }
     env[MARKER] = mark
-    command = [sys.executable, "-m", "pytest", "suites/", "--target", "sim",
-               "--sim-fault", "api-flaky", "--sim-fault", "http-flaky", "--wait", "20",
-               "--report-dir", str(tmp_path / "reports"), "--html-report", "false",
-               "-q", "-p", "no:randomly"]
-    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True) as proc:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/",
+        "--target",
+        "sim",
+        "--sim-fault",
+        "api-flaky",
+        "--sim-fault",
+        "http-flaky",
+        "--wait",
+        "20",
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "--html-report",
+        "false",
+        "-q",
+        "-p",
+        "no:randomly",
+    ]
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as proc:
         try:
             output, _ = proc.communicate(timeout=RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -151,6 +176,7 @@ def run_suite(tmp_path: Path, mark: str) -> SuiteRun:
 
 def _gone(mark: str) -> dict[int, str]:
     """The marked processes still alive after a short grace (a child may still be exiting)."""
+
     def probe() -> Attempt[None]:
         left = marked_processes(mark)
         return Attempt(not left, f"still running: {left}")
@@ -168,11 +194,17 @@ def test_the_leak_detector_sees_a_leak() -> None:
     below can fail."""
     mark = uuid.uuid4().hex
     before = listening_sockets()
-    script = ("import socket, sys, time\n"
-              "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
-              "print(s.getsockname()[1], flush=True); time.sleep(60)\n")
-    with subprocess.Popen([sys.executable, "-c", script], env={**os.environ, MARKER: mark},
-                          stdout=subprocess.PIPE, text=True) as proc:
+    script = (
+        "import socket, sys, time\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+        "print(s.getsockname()[1], flush=True); time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**os.environ, MARKER: mark},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
         try:
             assert proc.stdout is not None
             port = int(proc.stdout.readline())
@@ -183,8 +215,7 @@ def test_the_leak_detector_sees_a_leak() -> None:
     assert not marked_processes(mark)
 
 
-def test_consecutive_runs_with_transient_faults_pass_and_leak_nothing(
-        tmp_path: Path) -> None:
+def test_consecutive_runs_with_transient_faults_pass_and_leak_nothing(tmp_path: Path) -> None:
     before = listening_sockets()
     failures, leaks = [], []
     for index in range(RUNS):

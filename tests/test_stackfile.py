@@ -33,17 +33,33 @@ def test_real_stack_file_loads() -> None:
     assert stack.namespaces == ("monitoring", "linkerd", "linkerd-viz", "bookinfo")
     assert stack.meshed_namespaces == ("bookinfo",)
     assert [c.name for c in stack.components if c.placement == "control-plane"] == [
-        "kube-prometheus-stack", "linkerd-control-plane", "linkerd-viz", "bookinfo",
-        "traffic-generator"]
+        "kube-prometheus-stack",
+        "linkerd-control-plane",
+        "linkerd-viz",
+        "bookinfo",
+        "traffic-generator",
+    ]
     assert stack.max_restarts == 3
     assert [w.name for w in stack.component("bookinfo").workloads] == [
-        "productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3"]
+        "productpage-v1",
+        "details-v1",
+        "ratings-v1",
+        "reviews-v1",
+        "reviews-v2",
+        "reviews-v3",
+    ]
     assert {e.name: e.expect.status for e in stack.endpoints} == {
-        "productpage": 200, "grafana-login": 302, "grafana-health": 200}
+        "productpage": 200,
+        "grafana-login": 302,
+        "grafana-health": 200,
+    }
     assert {j.job: j.min_targets for j in stack.scrape_jobs} == {
-        "linkerd-proxy": 7, "linkerd-controller": 3}
+        "linkerd-proxy": 7,
+        "linkerd-controller": 3,
+    }
     assert stack.services["prometheus"].proxied == (
-        "monitoring/prometheus-kube-prometheus-prometheus")
+        "monitoring/prometheus-kube-prometheus-prometheus"
+    )
     assert stack.source == str(REAL) and len(stack.sha256) == 64
 
 
@@ -57,12 +73,14 @@ def test_length_range_from_the_real_file() -> None:
 # --- invalid stack files -------------------------------------------------------------------
 def setting(path: str, value: Any) -> Edit:
     """Set a dotted key path (list indexes as numbers) to `value`."""
+
     def edit(data: dict[str, Any]) -> None:
         *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
         node: Any = data
         for part in parents:
             node = node[part]
         node[last] = value
+
     return edit
 
 
@@ -73,6 +91,7 @@ def removing(path: str) -> Edit:
         for part in parents:
             node = node[part]
         del node[last]
+
     return edit
 
 
@@ -82,46 +101,77 @@ def duplicating_component(data: dict[str, Any]) -> None:
 
 INVALID: dict[str, tuple[Edit, tuple[str, ...]]] = {
     "unknown top-level key": (setting("verify", {"wait": 5}), ("verify: unknown key",)),
-    "unknown workload key": (setting("components.0.workloads.0.replica", 1),
-                             ("components[0].workloads[0].replica: unknown key",
-                              "allowed: kind, name, replicas")),
-    "wrong type": (setting("pods.max_restarts", "three"),
-                   ("pods.max_restarts", "'three' is not of type 'integer'")),
-    "status as a string": (setting("endpoints.0.expect.status", "200"),
-                           ("endpoints[0].expect.status", "is not of type 'integer'")),
-    "unknown workload kind": (setting("components.0.workloads.0.kind", "Deploy"),
-                              ("components[0].workloads[0].kind", "'Deploy'")),
-    "missing namespace": (removing("components.1.namespace"),
-                          ("components[1]", "'namespace' is a required property")),
-    "missing version": (removing("version"),
-                        ("(top level)", "'version' is a required property")),
+    "unknown workload key": (
+        setting("components.0.workloads.0.replica", 1),
+        ("components[0].workloads[0].replica: unknown key", "allowed: kind, name, replicas"),
+    ),
+    "wrong type": (
+        setting("pods.max_restarts", "three"),
+        ("pods.max_restarts", "'three' is not of type 'integer'"),
+    ),
+    "status as a string": (
+        setting("endpoints.0.expect.status", "200"),
+        ("endpoints[0].expect.status", "is not of type 'integer'"),
+    ),
+    "unknown workload kind": (
+        setting("components.0.workloads.0.kind", "Deploy"),
+        ("components[0].workloads[0].kind", "'Deploy'"),
+    ),
+    "missing namespace": (
+        removing("components.1.namespace"),
+        ("components[1]", "'namespace' is a required property"),
+    ),
+    "missing version": (removing("version"), ("(top level)", "'version' is a required property")),
     "wrong version": (setting("version", 2), ("version", "1 was expected")),
-    "negative min_targets": (setting("prometheus.scrape_jobs.0.min_targets", -1),
-                             ("prometheus.scrape_jobs[0].min_targets", "minimum of 1")),
-    "zero min_series": (setting("prometheus.queries.0.min_series", 0),
-                        ("prometheus.queries[0].min_series", "minimum of 1")),
-    "bad location regex": (setting("endpoints.1.expect.location", "^/login("),
-                           ("endpoints[1].expect.location", "'^/login(' is not a 'regex'")),
-    "length min above max": (setting("endpoints.0.expect.length", {"min": 6500, "max": 3500}),
-                             ("endpoints[0].expect.length", "min 6500", "max 3500")),
-    "undefined service": (setting("endpoints.2.service", "grafna"),
-                          ("endpoints[2].service", "'grafna' is not defined under services")),
-    "duplicate component": (duplicating_component,
-                            ("components", "duplicate name 'kube-prometheus-stack'")),
-    "unknown placement": (setting("components.0.placement", "controlplane"),
-                          ("components[0].placement", "'controlplane'")),
-    "bad helm repo URL": (setting("components.0.helm.repo", "prometheus-community"),
-                          ("components[0].helm.repo", "does not match")),
-    "unknown service exposure": (setting("services.productpage.via", "hostport"),
-                                 ("services.productpage.via", "'hostport'")),
+    "negative min_targets": (
+        setting("prometheus.scrape_jobs.0.min_targets", -1),
+        ("prometheus.scrape_jobs[0].min_targets", "minimum of 1"),
+    ),
+    "zero min_series": (
+        setting("prometheus.queries.0.min_series", 0),
+        ("prometheus.queries[0].min_series", "minimum of 1"),
+    ),
+    "bad location regex": (
+        setting("endpoints.1.expect.location", "^/login("),
+        ("endpoints[1].expect.location", "'^/login(' is not a 'regex'"),
+    ),
+    "length min above max": (
+        setting("endpoints.0.expect.length", {"min": 6500, "max": 3500}),
+        ("endpoints[0].expect.length", "min 6500", "max 3500"),
+    ),
+    "undefined service": (
+        setting("endpoints.2.service", "grafna"),
+        ("endpoints[2].service", "'grafna' is not defined under services"),
+    ),
+    "duplicate component": (
+        duplicating_component,
+        ("components", "duplicate name 'kube-prometheus-stack'"),
+    ),
+    "unknown placement": (
+        setting("components.0.placement", "controlplane"),
+        ("components[0].placement", "'controlplane'"),
+    ),
+    "bad helm repo URL": (
+        setting("components.0.helm.repo", "prometheus-community"),
+        ("components[0].helm.repo", "does not match"),
+    ),
+    "unknown service exposure": (
+        setting("services.productpage.via", "hostport"),
+        ("services.productpage.via", "'hostport'"),
+    ),
     "hostPort through the API server": (
         setting("services.prometheus.via", "hostPort"),
-        ("services.prometheus: via: hostPort and service: exclude each other",)),
+        ("services.prometheus: via: hostPort and service: exclude each other",),
+    ),
     "no samples": (setting("endpoints.0.samples", 0), ("endpoints[0].samples", "minimum of 1")),
-    "restart window without a unit": (setting("pods.restart_window", "60"),
-                                      ("pods.restart_window", "does not match")),
-    "required as a string": (setting("components.2.workloads.3.required", "yes"),
-                             ("components[2].workloads[3].required", "not of type 'boolean'")),
+    "restart window without a unit": (
+        setting("pods.restart_window", "60"),
+        ("pods.restart_window", "does not match"),
+    ),
+    "required as a string": (
+        setting("components.2.workloads.3.required", "yes"),
+        ("components[2].workloads[3].required", "not of type 'boolean'"),
+    ),
 }
 
 
@@ -133,11 +183,22 @@ def test_issue_11_keys_load() -> None:
     assert next(e for e in stack.endpoints if e.name == "productpage").samples == 3
     bookinfo = stack.component("bookinfo")
     assert {(w.name, w.git_replicas) for w in bookinfo.workloads} == {
-        (name, 1) for name in ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1",
-                               "reviews-v2", "reviews-v3")}
+        (name, 1)
+        for name in (
+            "productpage-v1",
+            "details-v1",
+            "ratings-v1",
+            "reviews-v1",
+            "reviews-v2",
+            "reviews-v3",
+        )
+    }
     assert bookinfo.workloads[0].git_source == "manifests/applications/bookinfo-with-linkerd.yml"
-    grafana = next(w for w in stack.component("kube-prometheus-stack").workloads
-                   if w.name == "prometheus-grafana")
+    grafana = next(
+        w
+        for w in stack.component("kube-prometheus-stack").workloads
+        if w.name == "prometheus-grafana"
+    )
     assert grafana.git_replicas is None  # a chart's workload: stack.yml gives no number
 
 
@@ -160,16 +221,22 @@ def test_invalid_stack_file_is_a_usage_error_naming_the_key(case: str) -> None:
     assert_one_clear_line(caught.value, "stack file stack.yml: ", *fragments)
 
 
-@pytest.mark.parametrize(("text", "fragments"), [
-    ("version: 1\ncomponents:\n  - name: [monitoring\n    namespace: x\n",
-     ("line 4", "not valid YAML")),
-    ("version: 1\n\tcomponents: []\n", ("line 2", "not valid YAML")),
-    ("", ("is empty",)),
-    ("# only a comment\n", ("is empty",)),
-    ("- version: 1\n", ("expected a mapping at the top, got list",)),
-])
-def test_unreadable_stack_file_content(tmp_path: Path, text: str,
-                                       fragments: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (
+            "version: 1\ncomponents:\n  - name: [monitoring\n    namespace: x\n",
+            ("line 4", "not valid YAML"),
+        ),
+        ("version: 1\n\tcomponents: []\n", ("line 2", "not valid YAML")),
+        ("", ("is empty",)),
+        ("# only a comment\n", ("is empty",)),
+        ("- version: 1\n", ("expected a mapping at the top, got list",)),
+    ],
+)
+def test_unreadable_stack_file_content(
+    tmp_path: Path, text: str, fragments: tuple[str, ...]
+) -> None:
     path = tmp_path / "stack.yml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(UsageError) as caught:
@@ -228,11 +295,14 @@ def test_the_stack_file_refuses_aliases_with_one_short_line(tmp_path: Path) -> N
     assert "anchors and aliases" in message and "line " in message
 
 
-@pytest.mark.parametrize("text", [
-    "a: 1\nb: 2\na: 3\n",
-    "outer:\n  inner: x\n  inner: y\n",
-    "- name: p\n  status: 200\n  status: 500\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\nb: 2\na: 3\n",
+        "outer:\n  inner: x\n  inner: y\n",
+        "- name: p\n  status: 200\n  status: 500\n",
+    ],
+)
 def test_duplicate_keys_are_refused(text: str) -> None:
     from stackcheck.stackfile import YamlRefused, yaml_load
 
@@ -247,11 +317,14 @@ def test_ordinary_yaml_still_loads() -> None:
     assert yaml_load_all("a: 1\n---\na: 1\n") == [{"a": 1}, {"a": 1}]  # per document
 
 
-@pytest.mark.parametrize("promql", [
-    "sum(rate(request_total[5m])",
-    "request_total{namespace=}",
-    "sum by namespace (request_total)",
-])
+@pytest.mark.parametrize(
+    "promql",
+    [
+        "sum(rate(request_total[5m])",
+        "request_total{namespace=}",
+        "sum by namespace (request_total)",
+    ],
+)
 def test_a_promql_syntax_error_is_bad_input(tmp_path: Path, promql: str) -> None:
     data = copy.deepcopy(BASE)
     data["prometheus"]["queries"][0]["promql"] = promql
@@ -278,6 +351,7 @@ def test_manifests_may_use_anchors_the_stack_file_may_not() -> None:
 
 def test_an_alias_bomb_is_refused_before_it_expands() -> None:
     bomb = "l0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"l{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+        f"l{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10)
+    )
     with pytest.raises(YamlRefused, match="expand to more than 100,000"):
         yaml_load_all(bomb)

@@ -53,9 +53,18 @@ def test_our_manifests_pass() -> None:
 
 
 def test_every_rule_is_described() -> None:
-    assert set(static.RULES) == {"schema", "mesh-injection", "ports", "storage", "placement",
-                                 "images", "resources", "podmonitor-selection", "secrets",
-                                 "viz-prometheus"}
+    assert set(static.RULES) == {
+        "schema",
+        "mesh-injection",
+        "ports",
+        "storage",
+        "placement",
+        "images",
+        "resources",
+        "podmonitor-selection",
+        "secrets",
+        "viz-prometheus",
+    }
 
 
 def test_schema_error_names_file_object_and_field(tmp_path: Path) -> None:
@@ -64,15 +73,25 @@ def test_schema_error_names_file_object_and_field(tmp_path: Path) -> None:
     def change(docs: list[Any]) -> None:
         find(docs, "Deployment", "details-v1")["spec"]["replicas"] = "two"
         find(docs, "Deployment", "ratings-v1")["spec"]["template"]["spec"]["containers"][0][
-            "imagePullPolicy_typo"] = "Always"
+            "imagePullPolicy_typo"
+        ] = "Always"
 
     edit_docs(root, BOOKINFO, change)
     found = problems(root, "schema")
-    assert any(p.startswith(f"{BOOKINFO}: Deployment/bookinfo/details-v1: spec.replicas: "
-                            "'two' is not of type 'integer'") for p in found), found
-    assert any(p.startswith(f"{BOOKINFO}: Deployment/bookinfo/ratings-v1: "
-                            "spec.template.spec.containers[0]:") and "imagePullPolicy_typo" in p
-               for p in found), found
+    assert any(
+        p.startswith(
+            f"{BOOKINFO}: Deployment/bookinfo/details-v1: spec.replicas: "
+            "'two' is not of type 'integer'"
+        )
+        for p in found
+    ), found
+    assert any(
+        p.startswith(
+            f"{BOOKINFO}: Deployment/bookinfo/ratings-v1: spec.template.spec.containers[0]:"
+        )
+        and "imagePullPolicy_typo" in p
+        for p in found
+    ), found
 
 
 def test_custom_resource_validated_against_its_crd(tmp_path: Path) -> None:
@@ -85,8 +104,9 @@ def test_custom_resource_validated_against_its_crd(tmp_path: Path) -> None:
 
     edit_docs(root, PODMONITORS, change)
     found = problems(root, "schema")
-    assert any("spec.podMetricsEndpoints[0].interval: 'ten seconds' does not match" in p
-               for p in found), found
+    assert any(
+        "spec.podMetricsEndpoints[0].interval: 'ten seconds' does not match" in p for p in found
+    ), found
     assert any(p.endswith("'selctor' was unexpected)") for p in found), found
     assert all(p.startswith(f"{PODMONITORS}: PodMonitor/") for p in found)
 
@@ -95,21 +115,25 @@ def test_unknown_kind_has_no_schema(tmp_path: Path) -> None:
     root = copy(tmp_path)
     (root / "manifests/extra.yml").write_text(
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: x}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     assert problems(root, "schema") == [
         "manifests/extra.yml: Widget/x/w: apiVersion: no schema for example.com/v1 Widget "
-        f"(Kubernetes {static.KUBERNETES_VERSION} or stackcheck/data/crds/)"]
+        f"(Kubernetes {static.KUBERNETES_VERSION} or stackcheck/data/crds/)"
+    ]
 
 
 def test_meshed_namespace_must_ask_for_injection(tmp_path: Path) -> None:
     root = copy(tmp_path)
 
     def change(docs: list[Any]) -> None:
-        find(docs, "Namespace", "bookinfo")["metadata"]["annotations"]["linkerd.io/inject"] = \
+        find(docs, "Namespace", "bookinfo")["metadata"]["annotations"]["linkerd.io/inject"] = (
             "disabled"
+        )
         template = find(docs, "Deployment", "reviews-v2")["spec"]["template"]
-        template.setdefault("metadata", {}).setdefault("annotations", {})[
-            "linkerd.io/inject"] = "disabled"
+        template.setdefault("metadata", {}).setdefault("annotations", {})["linkerd.io/inject"] = (
+            "disabled"
+        )
 
     edit_docs(root, BOOKINFO, change)
     assert problems(root, "mesh-injection") == [
@@ -125,7 +149,8 @@ def test_meshed_namespace_must_be_declared(tmp_path: Path) -> None:
     edit_docs(root, BOOKINFO, lambda docs: docs.remove(find(docs, "Namespace", "bookinfo")))
     assert problems(root, "mesh-injection") == [
         f"{BOOKINFO}: Namespace/bookinfo: metadata.annotations.linkerd.io/inject: meshed "
-        "namespace is not declared in the manifests"]
+        "namespace is not declared in the manifests"
+    ]
 
 
 def test_productpage_host_port(tmp_path: Path) -> None:
@@ -133,7 +158,8 @@ def test_productpage_host_port(tmp_path: Path) -> None:
 
     def change(docs: list[Any]) -> None:
         container = find(docs, "Deployment", "productpage-v1")["spec"]["template"]["spec"][
-            "containers"][0]
+            "containers"
+        ][0]
         for port in container["ports"]:
             if "hostPort" in port:
                 port["hostPort"] = 30081
@@ -141,15 +167,19 @@ def test_productpage_host_port(tmp_path: Path) -> None:
     edit_docs(root, BOOKINFO, change)
     found = problems(root, "ports")
     assert len(found) == 1
-    assert found[0].startswith(f"{BOOKINFO}: Deployment/bookinfo/productpage-v1: "
-                               "spec.template.spec.containers[0].ports[")
+    assert found[0].startswith(
+        f"{BOOKINFO}: Deployment/bookinfo/productpage-v1: spec.template.spec.containers[0].ports["
+    )
     assert found[0].endswith("].hostPort: is 30081, stack.yml expects productpage on 30080")
 
 
 def test_grafana_node_port(tmp_path: Path) -> None:
     root = copy(tmp_path)
-    edit_values(root, PROM_VALUES, lambda v: v["grafana"]["service"].update(
-        type="ClusterIP", nodePort=30301))
+    edit_values(
+        root,
+        PROM_VALUES,
+        lambda v: v["grafana"]["service"].update(type="ClusterIP", nodePort=30301),
+    )
     assert problems(root, "ports") == [
         f"{PROM_VALUES}: HelmValues/monitoring/prometheus: grafana.service.type: is "
         "'ClusterIP', must be 'NodePort'",
@@ -163,7 +193,8 @@ def test_storage_disabled(tmp_path: Path) -> None:
 
     def change(values: dict[str, Any]) -> None:
         values["prometheus"]["prometheusSpec"]["storageSpec"] = {
-            "volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}}
+            "volumeClaimTemplate": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}
+        }
         del values["alertmanager"]["alertmanagerSpec"]["storage"]
         values["grafana"]["persistence"]["enabled"] = True
 
@@ -195,7 +226,8 @@ def test_control_plane_placement_needs_a_toleration(tmp_path: Path) -> None:
         f"{CP} without a toleration of the {CP}:NoSchedule taint: pods stay Pending",
         f"{PROM_VALUES}: HelmValues/monitoring/prometheus: grafana: missing a toleration of "
         f"the {CP}:NoSchedule taint: the chart renders Deployment/prometheus-grafana without "
-        "it (stack.yml: kube-prometheus-stack has placement: control-plane)"]
+        "it (stack.yml: kube-prometheus-stack has placement: control-plane)",
+    ]
 
 
 def test_values_without_placement_fail(tmp_path: Path) -> None:
@@ -212,7 +244,8 @@ def test_values_without_placement_fail(tmp_path: Path) -> None:
         f"{VIZ_VALUES}: HelmValues/linkerd-viz/linkerd-viz: metricsAPI: missing nodeSelector "
         f'{CP}: "" and a toleration of the {CP}:NoSchedule taint: the chart renders '
         "Deployment/metrics-api without it (stack.yml: linkerd-viz has placement: "
-        "control-plane)"]
+        "control-plane)",
+    ]
 
 
 def test_every_placed_chart_key_is_checked(tmp_path: Path) -> None:
@@ -221,44 +254,64 @@ def test_every_placed_chart_key_is_checked(tmp_path: Path) -> None:
         edit_values(root, PROM_VALUES, lambda v, key=key: unplace(v[key]))
     edit_values(root, PROM_VALUES, lambda v: unplace(v["prometheus"]["prometheusSpec"]))
     edit_values(root, PROM_VALUES, lambda v: unplace(v["alertmanager"]["alertmanagerSpec"]))
-    edit_values(root, PROM_VALUES, lambda v: unplace(
-        v["prometheusOperator"]["admissionWebhooks"]["patch"]))
+    edit_values(
+        root, PROM_VALUES, lambda v: unplace(v["prometheusOperator"]["admissionWebhooks"]["patch"])
+    )
     paths = [p.split(": ")[2] for p in problems(root, "placement")]
-    assert paths == ["prometheusOperator", "prometheusOperator.admissionWebhooks.patch",
-                     "prometheus.prometheusSpec", "alertmanager.alertmanagerSpec", "grafana",
-                     "kube-state-metrics"]
+    assert paths == [
+        "prometheusOperator",
+        "prometheusOperator.admissionWebhooks.patch",
+        "prometheus.prometheusSpec",
+        "alertmanager.alertmanagerSpec",
+        "grafana",
+        "kube-state-metrics",
+    ]
 
 
 def test_manifest_pod_template_without_placement_fails(tmp_path: Path) -> None:
     root = copy(tmp_path)
-    edit_docs(root, BOOKINFO, lambda docs: unplace(
-        find(docs, "Deployment", "details-v1")["spec"]["template"]["spec"]))
+    edit_docs(
+        root,
+        BOOKINFO,
+        lambda docs: unplace(find(docs, "Deployment", "details-v1")["spec"]["template"]["spec"]),
+    )
     assert problems(root, "placement") == [
         f"{BOOKINFO}: Deployment/bookinfo/details-v1: spec.template.spec: missing nodeSelector "
         f'{CP}: "" and a toleration of the {CP}:NoSchedule taint (stack.yml: bookinfo has '
-        "placement: control-plane)"]
+        "placement: control-plane)"
+    ]
 
 
 def test_components_without_placement_are_not_pinned(tmp_path: Path) -> None:
     root = copy(tmp_path)
     stack_file = root / "stack.yml"
-    stack_file.write_text(stack_file.read_text(encoding="utf-8").replace(
-        "    placement: control-plane\n", ""), encoding="utf-8")
+    stack_file.write_text(
+        stack_file.read_text(encoding="utf-8").replace("    placement: control-plane\n", ""),
+        encoding="utf-8",
+    )
     edit_values(root, CP_VALUES, unplace)
-    edit_docs(root, BOOKINFO, lambda docs: unplace(
-        find(docs, "Deployment", "details-v1")["spec"]["template"]["spec"]))
+    edit_docs(
+        root,
+        BOOKINFO,
+        lambda docs: unplace(find(docs, "Deployment", "details-v1")["spec"]["template"]["spec"]),
+    )
     assert problems(root, "placement") == []
 
 
 def test_unrecorded_chart_version_fails(tmp_path: Path) -> None:
     root = copy(tmp_path)
     stack_file = root / "stack.yml"
-    stack_file.write_text(stack_file.read_text(encoding="utf-8").replace(
-        'version: "30.12.11"', 'version: "30.12.99"'), encoding="utf-8")
+    stack_file.write_text(
+        stack_file.read_text(encoding="utf-8").replace(
+            'version: "30.12.11"', 'version: "30.12.99"'
+        ),
+        encoding="utf-8",
+    )
     assert problems(root, "placement") == [
         f"{VIZ_VALUES}: HelmValues/linkerd-viz/linkerd-viz: (chart): no recorded placement "
         "keys for linkerd-viz 30.12.99: read its templates (scripts/render-charts.sh) and add "
-        "them to stackcheck/data/chart-placement.yml"]
+        "them to stackcheck/data/chart-placement.yml"
+    ]
 
 
 def test_images_are_pinned(tmp_path: Path) -> None:
@@ -269,8 +322,13 @@ def test_images_are_pinned(tmp_path: Path) -> None:
         spec["containers"][0]["image"] = "docker.io/curlimages/curl:latest"
 
     edit_docs(root, TRAFFIC, change)
-    edit_docs(root, BOOKINFO, lambda docs: find(docs, "Deployment", "details-v1")["spec"][
-        "template"]["spec"]["containers"][0].update(image="docker.io/istio/details"))
+    edit_docs(
+        root,
+        BOOKINFO,
+        lambda docs: find(docs, "Deployment", "details-v1")["spec"]["template"]["spec"][
+            "containers"
+        ][0].update(image="docker.io/istio/details"),
+    )
     assert problems(root, "images") == [
         f"{BOOKINFO}: Deployment/bookinfo/details-v1: spec.template.spec.containers[0].image: "
         "'docker.io/istio/details' has no tag: pin a version",
@@ -279,11 +337,18 @@ def test_images_are_pinned(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(("image", "problem"), [
-    ("nginx:1.27", None), ("registry:5000/team/app:1.0", None), ("app@sha256:" + "a" * 64, None),
-    ("registry:5000/team/app", "has no tag"), ("app", "has no tag"), ("app:latest", ":latest"),
-    ("", "no image"),
-])
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("nginx:1.27", None),
+        ("registry:5000/team/app:1.0", None),
+        ("app@sha256:" + "a" * 64, None),
+        ("registry:5000/team/app", "has no tag"),
+        ("app", "has no tag"),
+        ("app:latest", ":latest"),
+        ("", "no image"),
+    ],
+)
 def test_image_rules(image: str, problem: str | None) -> None:
     found = static.image_problem(image)
     assert (found is None) if problem is None else (found is not None and problem in found)
@@ -291,17 +356,28 @@ def test_image_rules(image: str, problem: str | None) -> None:
 
 def test_every_container_requests_resources(tmp_path: Path) -> None:
     root = copy(tmp_path)
-    edit_docs(root, BOOKINFO, lambda docs: find(docs, "Deployment", "ratings-v1")["spec"][
-        "template"]["spec"]["containers"][0]["resources"]["requests"].pop("memory"))
+    edit_docs(
+        root,
+        BOOKINFO,
+        lambda docs: find(docs, "Deployment", "ratings-v1")["spec"]["template"]["spec"][
+            "containers"
+        ][0]["resources"]["requests"].pop("memory"),
+    )
     assert problems(root, "resources") == [
         f"{BOOKINFO}: Deployment/bookinfo/ratings-v1: spec.template.spec.containers[0]."
-        "resources.requests: no memory request"]
+        "resources.requests: no memory request"
+    ]
 
 
 def test_podmonitors_must_be_selected(tmp_path: Path) -> None:
     root = copy(tmp_path)
-    edit_values(root, PROM_VALUES, lambda v: v["prometheus"]["prometheusSpec"].update(
-        podMonitorSelectorNilUsesHelmValues=True))
+    edit_values(
+        root,
+        PROM_VALUES,
+        lambda v: v["prometheus"]["prometheusSpec"].update(
+            podMonitorSelectorNilUsesHelmValues=True
+        ),
+    )
 
     def change(docs: list[Any]) -> None:
         monitor = next(d for d in docs if d["kind"] == "PodMonitor")
@@ -312,11 +388,13 @@ def test_podmonitors_must_be_selected(tmp_path: Path) -> None:
     assert found[0] == (
         f"{PROM_VALUES}: HelmValues/monitoring/prometheus: prometheus.prometheusSpec."
         "podMonitorSelectorNilUsesHelmValues: is True: only monitors labelled release: "
-        "prometheus are selected; set false")
+        "prometheus are selected; set false"
+    )
     assert len(found) == 2
     assert found[1].startswith(f"{PODMONITORS}: PodMonitor/")
-    assert found[1].endswith(": metadata.labels.release: is 'kube-prom'; Prometheus selects "
-                             "release='prometheus'")
+    assert found[1].endswith(
+        ": metadata.labels.release: is 'kube-prom'; Prometheus selects release='prometheus'"
+    )
 
 
 def test_no_password_in_git(tmp_path: Path) -> None:
@@ -324,12 +402,14 @@ def test_no_password_in_git(tmp_path: Path) -> None:
     edit_values(root, PROM_VALUES, lambda v: v["grafana"].update(adminPassword="hunter2"))
     assert problems(root, "secrets") == [
         f"{PROM_VALUES}: HelmValues/monitoring/prometheus: grafana.adminPassword: a password is "
-        "committed; use \"\" (generated) or grafana.admin.existingSecret"]
+        'committed; use "" (generated) or grafana.admin.existingSecret'
+    ]
     edit_values(root, PROM_VALUES, lambda v: v["grafana"].pop("adminPassword"))
     assert problems(root, "secrets") == [
         f"{PROM_VALUES}: HelmValues/monitoring/prometheus: grafana.adminPassword: not set: the "
-        "chart's well-known default would be used; set \"\" (generated) or "
-        "grafana.admin.existingSecret"]
+        'chart\'s well-known default would be used; set "" (generated) or '
+        "grafana.admin.existingSecret"
+    ]
 
 
 def test_no_private_key_in_manifests(tmp_path: Path) -> None:
@@ -344,8 +424,11 @@ def test_no_private_key_in_manifests(tmp_path: Path) -> None:
 
 def test_viz_uses_the_stack_prometheus(tmp_path: Path) -> None:
     root = copy(tmp_path)
-    edit_values(root, VIZ_VALUES, lambda v: v.update(
-        prometheus={"enabled": True}, prometheusUrl="http://prometheus:9090"))
+    edit_values(
+        root,
+        VIZ_VALUES,
+        lambda v: v.update(prometheus={"enabled": True}, prometheusUrl="http://prometheus:9090"),
+    )
     assert problems(root, "viz-prometheus") == [
         f"{VIZ_VALUES}: HelmValues/linkerd-viz/linkerd-viz: prometheus.enabled: is True, "
         "must be false",

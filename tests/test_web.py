@@ -16,8 +16,16 @@ Serve = Callable[[list[int | str]], ScriptedServer]
 
 @pytest.fixture(autouse=True)
 def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                 "NO_PROXY", "all_proxy", "ALL_PROXY"):
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -46,7 +54,8 @@ def test_a_slow_answer_times_out(serve: Serve) -> None:
 
 
 def test_the_environment_s_proxy_is_used_unless_no_proxy_says(
-        serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = serve([302, 302])
     monkeypatch.setenv("http_proxy", server.url)
     target = "http://grafana.example.invalid:30300/"

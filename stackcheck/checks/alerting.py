@@ -31,8 +31,10 @@ RELOAD_QUERIES = {
     "Prometheus": "prometheus_config_last_reload_successful",
     "Alertmanager": "alertmanager_config_last_reload_successful",
 }
-REJECTED_QUERY = ('sum by (namespace, controller, resource) '
-                  '(prometheus_operator_managed_resources{state="rejected"})')
+REJECTED_QUERY = (
+    "sum by (namespace, controller, resource) "
+    '(prometheus_operator_managed_resources{state="rejected"})'
+)
 
 
 def _alerts(prometheus_alerts: Obj) -> list[Obj]:
@@ -52,29 +54,41 @@ def severity_rank(severity: str | None) -> int:
 def judge_watchdog(prometheus_alerts: Obj, alertmanager_alerts: list[Obj]) -> Result:
     """Watchdog fires in Prometheus (rules evaluate) and Alertmanager holds it
     (notifications flow from Prometheus to Alertmanager)."""
-    firing = [a for a in _alerts(prometheus_alerts)
-              if _name(a) == WATCHDOG and a.get("state") == "firing"]
+    firing = [
+        a for a in _alerts(prometheus_alerts) if _name(a) == WATCHDOG and a.get("state") == "firing"
+    ]
     if not firing:
-        states = sorted({str(a.get("state")) for a in _alerts(prometheus_alerts)
-                         if _name(a) == WATCHDOG}) or ["absent"]
-        return Result(f"{WATCHDOG} is not firing", failures=(
-            f"alert {WATCHDOG} is not firing in Prometheus (state: {', '.join(states)}): "
-            "rules are not evaluated",))
+        states = sorted(
+            {str(a.get("state")) for a in _alerts(prometheus_alerts) if _name(a) == WATCHDOG}
+        ) or ["absent"]
+        return Result(
+            f"{WATCHDOG} is not firing",
+            failures=(
+                f"alert {WATCHDOG} is not firing in Prometheus (state: {', '.join(states)}): "
+                "rules are not evaluated",
+            ),
+        )
     received = [a for a in alertmanager_alerts if _name(a) == WATCHDOG]
     if not received:
         names = sorted({_name(a) for a in alertmanager_alerts})
-        return Result(f"{WATCHDOG} does not reach Alertmanager", failures=(
-            f"alert {WATCHDOG} fires in Prometheus but Alertmanager holds no {WATCHDOG} (it "
-            f"holds {len(alertmanager_alerts)} alert(s)"
-            f"{': ' + ', '.join(names) if names else ''}): Prometheus does not deliver to "
-            "Alertmanager",))
+        return Result(
+            f"{WATCHDOG} does not reach Alertmanager",
+            failures=(
+                f"alert {WATCHDOG} fires in Prometheus but Alertmanager holds no {WATCHDOG} (it "
+                f"holds {len(alertmanager_alerts)} alert(s)"
+                f"{': ' + ', '.join(names) if names else ''}): Prometheus does not deliver to "
+                "Alertmanager",
+            ),
+        )
     receivers = sorted({str(r.get("name")) for a in received for r in a.get("receivers") or []})
-    return Result(f"{WATCHDOG} fires and reached Alertmanager (receivers: "
-                  f"{', '.join(receivers) or 'none'})")
+    return Result(
+        f"{WATCHDOG} fires and reached Alertmanager (receivers: {', '.join(receivers) or 'none'})"
+    )
 
 
-def judge_firing(prometheus_alerts: Obj, severity: str = "critical",
-                 allowed: tuple[AllowedAlert, ...] = ()) -> Result:
+def judge_firing(
+    prometheus_alerts: Obj, severity: str = "critical", allowed: tuple[AllowedAlert, ...] = ()
+) -> Result:
     """No alert at or above `severity` fires, except those allowed by name (named, with
     their reason, in the summary)."""
     threshold = severity_rank(severity)
@@ -86,19 +100,26 @@ def judge_firing(prometheus_alerts: Obj, severity: str = "critical",
         if alert.get("state") != "firing" or severity_rank(labels.get("severity")) < threshold:
             continue
         name = _name(alert)
-        where = ", ".join(f"{k}={labels[k]}" for k in ("namespace", "job", "pod")
-                          if labels.get(k))
-        text = f"alert {name} (severity {labels.get('severity', 'unset')}" + \
-               (f", {where}" if where else "") + f") firing since {alert.get('activeAt', '?')}"
+        where = ", ".join(f"{k}={labels[k]}" for k in ("namespace", "job", "pod") if labels.get(k))
+        text = (
+            f"alert {name} (severity {labels.get('severity', 'unset')}"
+            + (f", {where}" if where else "")
+            + f") firing since {alert.get('activeAt', '?')}"
+        )
         if name in allowed_by_name:
             excused.append(f"{text}: allowed ({allowed_by_name[name]})")
         else:
             failed.append(text)
     if failed:
-        return Result(f"{len(failed)} alert(s) at or above {severity} firing"
-                      + (f"; {'; '.join(excused)}" if excused else ""), failures=tuple(failed))
-    return Result(f"no alert at or above {severity} firing"
-                  + (f" but those allowed: {'; '.join(excused)}" if excused else ""))
+        return Result(
+            f"{len(failed)} alert(s) at or above {severity} firing"
+            + (f"; {'; '.join(excused)}" if excused else ""),
+            failures=tuple(failed),
+        )
+    return Result(
+        f"no alert at or above {severity} firing"
+        + (f" but those allowed: {'; '.join(excused)}" if excused else "")
+    )
 
 
 def vector(answer: Obj) -> list[tuple[dict[str, str], float]]:
@@ -124,10 +145,18 @@ def judge_config_reload(answers: dict[str, Obj]) -> Result:
         samples = vector(answers.get(component) or {})
         if not samples:  # a scrape job we do not know may be missing: unsure, not red
             warned.append(f"no {query} series: is {component} scraped?")
-        failed += [f"{component} {_series(labels)}: {query} = {value:g}, its last config "
-                   "reload failed" for labels, value in samples if value != 1]
-    return Result("Prometheus and Alertmanager loaded their configs" if not failed
-                  else "a config reload failed", tuple(failed), tuple(warned))
+        failed += [
+            f"{component} {_series(labels)}: {query} = {value:g}, its last config reload failed"
+            for labels, value in samples
+            if value != 1
+        ]
+    return Result(
+        "Prometheus and Alertmanager loaded their configs"
+        if not failed
+        else "a config reload failed",
+        tuple(failed),
+        tuple(warned),
+    )
 
 
 def judge_rule_groups(rules: Obj) -> Result:
@@ -137,14 +166,14 @@ def judge_rule_groups(rules: Obj) -> Result:
         f"rule {rule.get('name', '?')} of group {group.get('name', '?')} "
         f"({group.get('file', '?')}): health {rule.get('health')}, "
         f"lastError: {rule.get('lastError') or '(none)'}"
-        for group in groups for rule in group.get("rules") or []
+        for group in groups
+        for rule in group.get("rules") or []
         if rule.get("health") == "err"
     ]
     if not groups:
         return model.failed("Prometheus has no rule group loaded")
     count = sum(len(g.get("rules") or []) for g in groups)
-    return Result(f"{len(groups)} rule groups, {count} rules, {len(failed)} failing",
-                  tuple(failed))
+    return Result(f"{len(groups)} rule groups, {count} rules, {len(failed)} failing", tuple(failed))
 
 
 def judge_rejected_resources(answer: Obj) -> Result:
@@ -152,12 +181,20 @@ def judge_rejected_resources(answer: Obj) -> Result:
     silently not applied)."""
     samples = vector(answer)
     if not samples:
-        return Result("the operator's counts are missing", warnings=(
-            "no prometheus_operator_managed_resources series: is the operator scraped?",))
-    failed = [f"prometheus-operator rejected {value:g} {labels.get('resource', 'resource')}(s)"
-              f" ({_series(labels)})" for labels, value in samples if value > 0]
-    return Result("the operator rejected no resource" if not failed
-                  else "the operator rejected resources", tuple(failed))
+        return Result(
+            "the operator's counts are missing",
+            warnings=("no prometheus_operator_managed_resources series: is the operator scraped?",),
+        )
+    failed = [
+        f"prometheus-operator rejected {value:g} {labels.get('resource', 'resource')}(s)"
+        f" ({_series(labels)})"
+        for labels, value in samples
+        if value > 0
+    ]
+    return Result(
+        "the operator rejected no resource" if not failed else "the operator rejected resources",
+        tuple(failed),
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -173,30 +210,42 @@ REJECTED = model.prometheus_query(REJECTED_QUERY)
 
 
 def alerting_checks(expected: AlertingExpectations) -> list[Check]:
-    return [watchdog_check(), firing_check(expected), config_reload_check(), rule_groups_check(),
-            rejected_resources_check()]
+    return [
+        watchdog_check(),
+        firing_check(expected),
+        config_reload_check(),
+        rule_groups_check(),
+        rejected_resources_check(),
+    ]
 
 
 def watchdog_check() -> Check:
     return Check(
-        "alerting.watchdog", "alerting.watchdog", FEATURE,
+        "alerting.watchdog",
+        "alerting.watchdog",
+        FEATURE,
         f"{WATCHDOG} fires in Prometheus and has reached Alertmanager (rules evaluate, "
         "notifications flow)",
         "check Prometheus' alertmanagers (/api/v1/alertmanagers) and the Alertmanager pod; "
         f"{WATCHDOG} is always firing by design",
-        (ALERTS, RECEIVED), lambda readings: judge_watchdog(readings[ALERTS], readings[RECEIVED]))
+        (ALERTS, RECEIVED),
+        lambda readings: judge_watchdog(readings[ALERTS], readings[RECEIVED]),
+    )
 
 
 def firing_check(expected: AlertingExpectations) -> Check:
     return Check(
-        "alerting.firing", "alerting.firing", FEATURE,
+        "alerting.firing",
+        "alerting.firing",
+        FEATURE,
         f"no alert at or above severity {expected.severity} is firing (but those the stack "
         "file allows)",
         "fix what the alert names, or allow it in stack.yml alerting.allowed with a reason "
         "(kubeadm: KubeSchedulerDown, KubeControllerManagerDown, etcd alerts when those bind to "
         "127.0.0.1)",
         (ALERTS,),
-        lambda readings: judge_firing(readings[ALERTS], expected.severity, expected.allowed))
+        lambda readings: judge_firing(readings[ALERTS], expected.severity, expected.allowed),
+    )
 
 
 def config_reload_check() -> Check:
@@ -206,25 +255,37 @@ def config_reload_check() -> Check:
         return judge_config_reload({name: readings[read] for name, read in RELOADS.items()})
 
     return Check(
-        "alerting.config-reload", "alerting.config-reload", FEATURE,
+        "alerting.config-reload",
+        "alerting.config-reload",
+        FEATURE,
         "Prometheus and Alertmanager loaded their last config "
         "(*_config_last_reload_successful = 1)",
         "the config-reloader container's logs say which rule or receiver was refused",
-        reads, evaluate)
+        reads,
+        evaluate,
+    )
 
 
 def rule_groups_check() -> Check:
     return Check(
-        "alerting.rule-groups", "alerting.rule-groups", FEATURE,
+        "alerting.rule-groups",
+        "alerting.rule-groups",
+        FEATURE,
         "every rule of every rule group evaluates without error (/api/v1/rules)",
         "fix the PrometheusRule named by the group's file; lastError says why",
-        (RULES,), lambda readings: judge_rule_groups(readings[RULES]))
+        (RULES,),
+        lambda readings: judge_rule_groups(readings[RULES]),
+    )
 
 
 def rejected_resources_check() -> Check:
     return Check(
-        "alerting.rejected-resources", "alerting.rejected-resources", FEATURE,
+        "alerting.rejected-resources",
+        "alerting.rejected-resources",
+        FEATURE,
         "prometheus-operator rejected no resource (PodMonitor, ServiceMonitor, PrometheusRule)",
         "kubectl -n monitoring logs deploy/prometheus-kube-prometheus-operator says which one "
         "and why",
-        (REJECTED,), lambda readings: judge_rejected_resources(readings[REJECTED]))
+        (REJECTED,),
+        lambda readings: judge_rejected_resources(readings[REJECTED]),
+    )

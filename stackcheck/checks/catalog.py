@@ -35,14 +35,17 @@ def build_checks(stack: Stack) -> list[Check]:
 
 def identity_checks(stack: Stack) -> list[Check]:
     expected = stack.identity
-    return [identity.trust_anchor_check(expected.trust_anchor_min_days),
-            identity.issuer_check(expected.issuer_min_days),
-            *(identity.proxies_trust_check(ns) for ns in stack.meshed_namespaces),
-            *(identity.proxy_versions_check(ns) for ns in stack.meshed_namespaces)]
+    return [
+        identity.trust_anchor_check(expected.trust_anchor_min_days),
+        identity.issuer_check(expected.issuer_min_days),
+        *(identity.proxies_trust_check(ns) for ns in stack.meshed_namespaces),
+        *(identity.proxy_versions_check(ns) for ns in stack.meshed_namespaces),
+    ]
 
 
 def pod_policy(stack: Stack) -> PodPolicy:
     """How pods are judged: restarts, their window, the Jobs/CronJobs that must succeed."""
-    required = frozenset((w.kind, w.name) for c in stack.components for w in c.workloads
-                         if w.required)
+    required = frozenset(
+        (w.kind, w.name) for c in stack.components for w in c.workloads if w.required
+    )
     return PodPolicy(stack.max_restarts, parse_window(stack.restart_window), required)

@@ -11,7 +11,9 @@ from stackcheck.checks.model import Check, Evidence, Obj, Readings, Result
 
 def api_check(namespaces: tuple[str, ...]) -> Check:
     return Check(
-        "api.reachable", "api.reachable", "Cluster",
+        "api.reachable",
+        "api.reachable",
+        "Cluster",
         "the Kubernetes API server answers with these credentials",
         "check --kubeconfig/--kube-context, that the server is up, and that the credentials "
         "may get/list namespaces (manifests/rbac/verifier-readonly.yml)",
@@ -25,8 +27,8 @@ def api_reachable(readings: Readings, wanted: tuple[str, ...]) -> Result:
     version: Obj = readings[model.version()]
     present = readings[model.namespaces()]
     summary = f"the API server answers, Kubernetes {version.get('gitVersion', '?')}"
-    return Result(summary,
-                  failures=tuple(f"namespace {ns} does not exist" for ns in wanted
-                                 if ns not in present),
-                  evidence=(Evidence("server version", json.dumps(version, indent=2),
-                                     "application/json"),))
+    return Result(
+        summary,
+        failures=tuple(f"namespace {ns} does not exist" for ns in wanted if ns not in present),
+        evidence=(Evidence("server version", json.dumps(version, indent=2), "application/json"),),
+    )

@@ -35,8 +35,19 @@ from stackcheck.stackfile import PROJECT_ROOT, Component, DriftRule, Stack, yaml
 from stackcheck.static import chart_placement_keys
 
 # kinds a manifest may hold that the Reader lists (kube.py's _KIND_PATHS)
-READABLE_KINDS = frozenset({"Namespace", "Deployment", "StatefulSet", "DaemonSet", "CronJob",
-                            "Job", "Service", "ServiceAccount", "PodMonitor"})
+READABLE_KINDS = frozenset(
+    {
+        "Namespace",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "CronJob",
+        "Job",
+        "Service",
+        "ServiceAccount",
+        "PodMonitor",
+    }
+)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
 CHART_IMAGES = Path(__file__).resolve().parents[1] / "data" / "chart-images.yml"
 # list items matched by the first of these that every item of the manifest's list has, once
@@ -56,19 +67,27 @@ class Drift:
     why: str = ""  # what in git says so, when not a manifest line (a values key)
 
     def message(self) -> str:
-        where = f" ({self.file}:{self.line})" if self.file else (
-            f" ({self.why})" if self.why else "")
+        where = (
+            f" ({self.file}:{self.line})" if self.file else (f" ({self.why})" if self.why else "")
+        )
         if self.path == WHOLE and self.live is ABSENT:
             return f"{self.object} does not exist, git declares it{where}"
         if self.path == WHOLE and self.git is ABSENT:
             return f"{self.object} exists, git declares none ({self.why})"
-        return (f"{self.object}: {self.path}: git {_shown(self.git)}, "
-                f"live {_shown(self.live)}{where}")
+        return (
+            f"{self.object}: {self.path}: git {_shown(self.git)}, live {_shown(self.live)}{where}"
+        )
 
     def as_json(self) -> Obj:
-        return {"object": self.object, "path": self.path, "git": _plain(self.git),
-                "live": _plain(self.live), "file": self.file, "line": self.line,
-                "values": self.why}
+        return {
+            "object": self.object,
+            "path": self.path,
+            "git": _plain(self.git),
+            "live": _plain(self.live),
+            "file": self.file,
+            "line": self.line,
+            "values": self.why,
+        }
 
 
 # --- the partial match -----------------------------------------------------------------
@@ -89,18 +108,21 @@ def differences(want: Any, live: Any, path: str = "") -> Iterator[tuple[str, Any
         yield path, want, live
 
 
-def _list_differences(want: list[Any], live: list[Any], path: str
-                      ) -> Iterator[tuple[str, Any, Any]]:
+def _list_differences(
+    want: list[Any], live: list[Any], path: str
+) -> Iterator[tuple[str, Any, Any]]:
     key = merge_key(want)
     if key is None:
         for index, item in enumerate(want):
-            yield from differences(item, live[index] if index < len(live) else ABSENT,
-                                   f"{path}[{index}]")
+            yield from differences(
+                item, live[index] if index < len(live) else ABSENT, f"{path}[{index}]"
+            )
         return
     by_key = {str(item.get(key)): item for item in live if isinstance(item, dict)}
     for item in want:
-        yield from differences(item, by_key.get(str(item[key]), ABSENT),
-                               f"{path}[{key}={item[key]}]")
+        yield from differences(
+            item, by_key.get(str(item[key]), ABSENT), f"{path}[{key}={item[key]}]"
+        )
 
 
 def merge_key(items: Sequence[Any]) -> str | None:
@@ -115,11 +137,24 @@ def merge_key(items: Sequence[Any]) -> str | None:
 
 
 _QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(e[+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$")
-_SUFFIX = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-           "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-           "P": Decimal("1e15"), "E": Decimal("1e18"), "Ki": Decimal(2 ** 10),
-           "Mi": Decimal(2 ** 20), "Gi": Decimal(2 ** 30), "Ti": Decimal(2 ** 40),
-           "Pi": Decimal(2 ** 50), "Ei": Decimal(2 ** 60)}
+_SUFFIX = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
 
 
 def same_value(want: Any, live: Any) -> bool:
@@ -168,8 +203,9 @@ def _plain(value: Any) -> Any:
 # --- rules of the stack file -------------------------------------------------------------
 def rule_for(rules: Sequence[DriftRule], drift: Drift) -> DriftRule | None:
     for rule in rules:
-        if rule.object == drift.object and (drift.path == rule.path or drift.path.startswith(
-                (rule.path + ".", rule.path + "["))):
+        if rule.object == drift.object and (
+            drift.path == rule.path or drift.path.startswith((rule.path + ".", rule.path + "["))
+        ):
             return rule
     return None
 
@@ -186,19 +222,26 @@ def judged(drifts: Sequence[Drift], stack: Stack, summary: str) -> Result:
             warnings.append(f"{drift.message()} (drift.warn: {warned.reason})")
         else:
             failures.append(drift.message())
-    evidence = (Evidence("drift", json.dumps([d.as_json() for d in kept], indent=2),
-                         "application/json"),) if kept else ()
+    evidence = (
+        (Evidence("drift", json.dumps([d.as_json() for d in kept], indent=2), "application/json"),)
+        if kept
+        else ()
+    )
     at = tuple((d.file, d.line, d.message()) for d in kept if d.file)
-    return Result(summary, failures=tuple(failures), warnings=tuple(warnings),
-                  evidence=evidence, at=at)
+    return Result(
+        summary, failures=tuple(failures), warnings=tuple(warnings), evidence=evidence, at=at
+    )
 
 
 # --- drift.manifests[<component>] ------------------------------------------------------
 def manifest_objects(stack: Stack, component: Component) -> list[GitObject]:
     root = PROJECT_ROOT  # manifests and values are named from the project, as everywhere
-    return [obj for file in component.manifests
-            for obj in load_objects(root, file, component.namespace)
-            if obj.kind in READABLE_KINDS]
+    return [
+        obj
+        for file in component.manifests
+        for obj in load_objects(root, file, component.namespace)
+        if obj.kind in READABLE_KINDS
+    ]
 
 
 def object_read(obj: GitObject) -> Read:
@@ -213,12 +256,16 @@ def manifests_check(stack: Stack, component: Component) -> Check | None:
         return None
     reads = tuple(dict.fromkeys(object_read(obj) for obj in objects))
     return Check(
-        f"drift.manifests[{component.name}]", "drift.manifests", "Drift",
+        f"drift.manifests[{component.name}]",
+        "drift.manifests",
+        "Drift",
         f"every field the manifests of {component.name} set holds on the live objects",
         "a kubectl patch, scale or edit changed the live object: re-apply the manifest "
         f"(kubectl apply -f {' -f '.join(component.manifests)}) or change git; a path "
         "that may differ goes in stack.yml drift.warn or drift.ignore with its reason",
-        reads, lambda readings: manifests_drift(stack, objects, readings))
+        reads,
+        lambda readings: manifests_drift(stack, objects, readings),
+    )
 
 
 def manifests_drift(stack: Stack, objects: Sequence[GitObject], readings: Readings) -> Result:
@@ -229,8 +276,10 @@ def manifests_drift(stack: Stack, objects: Sequence[GitObject], readings: Readin
             drifts.append(Drift(obj.ref, WHOLE, "present", ABSENT, obj.file, obj.line))
             continue
         body = {k: v for k, v in obj.body.items() if k not in ("apiVersion", "kind")}
-        drifts += [Drift(obj.ref, path or WHOLE, git, now, obj.file, obj.line)
-                   for path, git, now in differences(body, live)]
+        drifts += [
+            Drift(obj.ref, path or WHOLE, git, now, obj.file, obj.line)
+            for path, git, now in differences(body, live)
+        ]
     return judged(drifts, stack, f"{len(objects)} objects as their manifests set them")
 
 
@@ -273,20 +322,31 @@ def _dig(values: Mapping[str, Any], dotted: str) -> Any:
 
 def _prometheus_stack_expectations(release: str, values: Obj) -> list[HelmExpectation]:
     found = []
-    storage = {"grafana.persistence.enabled": _dig(values, "grafana.persistence.enabled"),
-               "prometheus.prometheusSpec.storageSpec":
-                   _dig(values, "prometheus.prometheusSpec.storageSpec"),
-               "alertmanager.alertmanagerSpec.storage":
-                   _dig(values, "alertmanager.alertmanagerSpec.storage")}
+    storage = {
+        "grafana.persistence.enabled": _dig(values, "grafana.persistence.enabled"),
+        "prometheus.prometheusSpec.storageSpec": _dig(
+            values, "prometheus.prometheusSpec.storageSpec"
+        ),
+        "alertmanager.alertmanagerSpec.storage": _dig(
+            values, "alertmanager.alertmanagerSpec.storage"
+        ),
+    }
     if not any(storage.values()):  # each off, empty or unset (the chart's defaults: none)
-        found.append(HelmExpectation("PersistentVolumeClaim", None, None,
-                                     ", ".join(f"{key}: off" for key in storage)))
+        found.append(
+            HelmExpectation(
+                "PersistentVolumeClaim", None, None, ", ".join(f"{key}: off" for key in storage)
+            )
+        )
     service = _dig(values, "grafana.service") or {}
     if service.get("type") == "NodePort" and service.get("nodePort"):
-        found.append(HelmExpectation(
-            "Service", f"{release}-grafana",
-            {"spec": {"type": "NodePort", "ports": [{"nodePort": service["nodePort"]}]}},
-            "grafana.service"))
+        found.append(
+            HelmExpectation(
+                "Service",
+                f"{release}-grafana",
+                {"spec": {"type": "NodePort", "ports": [{"nodePort": service["nodePort"]}]}},
+                "grafana.service",
+            )
+        )
     return found
 
 
@@ -319,13 +379,18 @@ def _image_expectations(chart: str, version: str, values: Obj) -> list[HelmExpec
     found = []
     for workload, lists in recorded.items():
         kind, name = workload.split("/", 1)
-        pod = {key: [{"name": c, "image": image} for c, image in images.items()]
-               for key, images in lists.items()}
+        pod = {
+            key: [{"name": c, "image": image} for c, image in images.items()]
+            for key, images in lists.items()
+        }
         spec: Obj = {"template": {"spec": pod}}
         if kind == "CronJob":
             spec = {"jobTemplate": {"spec": spec}}
-        found.append(HelmExpectation(kind, name, {"spec": spec},
-                                     f"chart {chart} {version} renders these images"))
+        found.append(
+            HelmExpectation(
+                kind, name, {"spec": spec}, f"chart {chart} {version} renders these images"
+            )
+        )
     return found
 
 
@@ -354,29 +419,38 @@ def helm_check(stack: Stack, component: Component) -> Check | None:
     reads = tuple(dict.fromkeys(model.objects(e.kind, ns) for e in expected))
     values = component.helm.values if component.helm else ""
     return Check(
-        f"drift.helm[{component.name}]", "drift.helm", "Drift",
+        f"drift.helm[{component.name}]",
+        "drift.helm",
+        "Drift",
         f"what the values and chart version of {component.name} pin holds on the live objects",
         f"the live release differs from {values}: helm upgrade with the values file "
         "(scripts/deploy-observability-stack.sh), or change git",
-        reads, lambda readings: helm_drift(stack, ns, expected, readings))
+        reads,
+        lambda readings: helm_drift(stack, ns, expected, readings),
+    )
 
 
-def helm_drift(stack: Stack, namespace: str, expected: Sequence[HelmExpectation],
-               readings: Readings) -> Result:
+def helm_drift(
+    stack: Stack, namespace: str, expected: Sequence[HelmExpectation], readings: Readings
+) -> Result:
     drifts: list[Drift] = []
     for item in expected:
         live = readings[model.objects(item.kind, namespace)]
         if item.name is None:
-            drifts += [Drift(f"{item.kind} {namespace}/{name}", WHOLE, ABSENT, "present",
-                             why=item.source) for name in sorted(live)]
+            drifts += [
+                Drift(f"{item.kind} {namespace}/{name}", WHOLE, ABSENT, "present", why=item.source)
+                for name in sorted(live)
+            ]
             continue
         ref = f"{item.kind} {namespace}/{item.name}"
         obj = live.get(item.name)
         if obj is None:
             drifts.append(Drift(ref, WHOLE, "present", ABSENT, why=item.source))
             continue
-        drifts += [Drift(ref, path, git, now, why=item.source)
-                   for path, git, now in differences(item.want, obj)]
+        drifts += [
+            Drift(ref, path, git, now, why=item.source)
+            for path, git, now in differences(item.want, obj)
+        ]
     return judged(drifts, stack, f"{len(expected)} things the values and chart pin hold")
 
 

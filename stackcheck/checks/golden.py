@@ -81,13 +81,17 @@ def _selector(namespace: str) -> str:
 
 
 def requests_query(namespace: str, window_text: str) -> str:
-    return (f"sum(increase(response_total{_selector(namespace)}[{window_text}])) "
-            "by (namespace, deployment, classification, tls)")
+    return (
+        f"sum(increase(response_total{_selector(namespace)}[{window_text}])) "
+        "by (namespace, deployment, classification, tls)"
+    )
 
 
 def latency_query(namespace: str, window_text: str, quantile: float = 0.95) -> str:
-    return (f"histogram_quantile({quantile}, sum(irate(response_latency_ms_bucket"
-            f"{_selector(namespace)}[{window_text}])) by (le, namespace, deployment))")
+    return (
+        f"histogram_quantile({quantile}, sum(irate(response_latency_ms_bucket"
+        f"{_selector(namespace)}[{window_text}])) by (le, namespace, deployment))"
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -103,8 +107,9 @@ def _samples(answer: Obj) -> list[tuple[dict[str, str], float]]:
     return out
 
 
-def measure(deployments: list[str], requests_answer: Obj, latency_answer: Obj,
-            window_text: str) -> list[Signals]:
+def measure(
+    deployments: list[str], requests_answer: Obj, latency_answer: Obj, window_text: str
+) -> list[Signals]:
     """Per deployment (in the order given): the counts and p95 the two answers hold."""
     seconds = duration_seconds(window_text)
     totals: dict[str, list[float]] = {d: [0.0, 0.0, 0.0] for d in deployments}
@@ -119,14 +124,20 @@ def measure(deployments: list[str], requests_answer: Obj, latency_answer: Obj,
     for labels, value in _samples(latency_answer):
         if not math.isnan(value):
             p95[labels.get("deployment", "")] = value
-    return [Signals(d, totals[d][0], totals[d][1], totals[d][2], seconds, p95.get(d))
-            for d in deployments]
+    return [
+        Signals(d, totals[d][0], totals[d][1], totals[d][2], seconds, p95.get(d))
+        for d in deployments
+    ]
 
 
 def _no_traffic(signals: Signals, slo: Slo) -> Result:
-    return Result(f"{signals.deployment}: no traffic", failures=(
-        f"deployment {signals.deployment}: no inbound requests in the last {slo.window} (is "
-        "the traffic generator running and meshed?)",))
+    return Result(
+        f"{signals.deployment}: no traffic",
+        failures=(
+            f"deployment {signals.deployment}: no inbound requests in the last {slo.window} (is "
+            "the traffic generator running and meshed?)",
+        ),
+    )
 
 
 def _nothing_to_judge(signals: Signals, slo: Slo) -> Result:
@@ -148,10 +159,14 @@ def judge_success_rate(signals: Signals, slo: Slo) -> Result:
     rate = signals.success_rate or 0.0
     summary = f"{signals.deployment}: success rate {rate:.2%}"
     if rate < slo.success_rate:
-        return Result(summary, failures=(
-            f"deployment {signals.deployment}: success rate {rate:.2%} < SLO "
-            f"{slo.success_rate:.2%} ({signals.requests - signals.successes:.0f} of "
-            f"{signals.requests:.0f} responses failed in {slo.window})",))
+        return Result(
+            summary,
+            failures=(
+                f"deployment {signals.deployment}: success rate {rate:.2%} < SLO "
+                f"{slo.success_rate:.2%} ({signals.requests - signals.successes:.0f} of "
+                f"{signals.requests:.0f} responses failed in {slo.window})",
+            ),
+        )
     return Result(summary)
 
 
@@ -163,12 +178,22 @@ def judge_latency(signals: Signals, slo: Slo) -> Result:
         # requests counted, yet no bucket moved in the last two scrapes (irate): sparse
         # traffic between two scrapes, not a slow service; unsure, so a warning (seen on a
         # healthy sim under load)
-        return Result(summary, warnings=(f"deployment {signals.deployment}: no latency "
-                                         f"histogram in the last {slo.window}: p95 not "
-                                         "judged",))
+        return Result(
+            summary,
+            warnings=(
+                f"deployment {signals.deployment}: no latency "
+                f"histogram in the last {slo.window}: p95 not "
+                "judged",
+            ),
+        )
     if signals.p95_ms > slo.p95_ms:
-        return Result(summary, failures=(f"deployment {signals.deployment}: p95 latency "
-                                         f"{signals.p95_ms:.0f} ms > bound {slo.p95_ms:g} ms",))
+        return Result(
+            summary,
+            failures=(
+                f"deployment {signals.deployment}: p95 latency "
+                f"{signals.p95_ms:.0f} ms > bound {slo.p95_ms:g} ms",
+            ),
+        )
     return Result(summary)
 
 
@@ -181,32 +206,48 @@ def judge_mtls(signals: Signals, slo: Slo) -> Result:
     summary = f"{signals.deployment}: {share:.1%} of inbound responses over mTLS"
     if share >= 1.0:
         return Result(summary)
-    plain = (f"deployment {signals.deployment}: {1 - share:.1%} of inbound responses "
-             f"({signals.requests - signals.mtls:.0f} of {signals.requests:.0f}) without mTLS")
+    plain = (
+        f"deployment {signals.deployment}: {1 - share:.1%} of inbound responses "
+        f"({signals.requests - signals.mtls:.0f} of {signals.requests:.0f}) without mTLS"
+    )
     allowed = dict(slo.plaintext_allowed)
     if signals.deployment in allowed:
         return Result(f"{summary}; {plain}: allowed ({allowed[signals.deployment]})")
     return Result(summary, failures=(plain,))
 
 
-JUDGES = {"request-rate": judge_request_rate, "success-rate": judge_success_rate,
-          "latency": judge_latency, "mtls": judge_mtls}
+JUDGES = {
+    "request-rate": judge_request_rate,
+    "success-rate": judge_success_rate,
+    "latency": judge_latency,
+    "mtls": judge_mtls,
+}
 
 
 def judge(signals: Signals, slo: Slo) -> Result:
     """All four signals of one deployment: every failure; without traffic, only the request
     rate fails and the others say they were not judged."""
     if signals.requests <= 0:
-        return Result(f"{signals.deployment}: no traffic; success rate, latency and mTLS not "
-                      "judged", failures=_no_traffic(signals, slo).failures)
+        return Result(
+            f"{signals.deployment}: no traffic; success rate, latency and mTLS not judged",
+            failures=_no_traffic(signals, slo).failures,
+        )
     results = [one(signals, slo) for one in JUDGES.values()]
-    allowed = [r.summary.split("; ", 1)[1] for r in results
-               if r.status is model.Status.PASSED and "; " in r.summary]
-    summary = (f"{signals.deployment}: {signals.rps:.2f} rps, "
-               f"{(signals.success_rate or 0.0):.2%} success, p95 {_ms(signals.p95_ms)}, "
-               f"{(signals.mtls_share or 0.0):.0%} mTLS" + "".join(f"; {a}" for a in allowed))
-    return Result(summary, tuple(f for r in results for f in r.failures),
-                  tuple(w for r in results for w in r.warnings))
+    allowed = [
+        r.summary.split("; ", 1)[1]
+        for r in results
+        if r.status is model.Status.PASSED and "; " in r.summary
+    ]
+    summary = (
+        f"{signals.deployment}: {signals.rps:.2f} rps, "
+        f"{(signals.success_rate or 0.0):.2%} success, p95 {_ms(signals.p95_ms)}, "
+        f"{(signals.mtls_share or 0.0):.0%} mTLS" + "".join(f"; {a}" for a in allowed)
+    )
+    return Result(
+        summary,
+        tuple(f for r in results for f in r.failures),
+        tuple(w for r in results for w in r.warnings),
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -228,8 +269,16 @@ def table_rows(measured: list[Signals], slo: Slo) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for signals in measured:
         verdict = judge(signals, slo).status.value
-        rows.append((signals.deployment, f"{signals.rps:.2f}", _pct(signals.success_rate),
-                     _ms(signals.p95_ms), _pct(signals.mtls_share, 0), verdict))
+        rows.append(
+            (
+                signals.deployment,
+                f"{signals.rps:.2f}",
+                _pct(signals.success_rate),
+                _ms(signals.p95_ms),
+                _pct(signals.mtls_share, 0),
+                verdict,
+            )
+        )
     return rows
 
 
@@ -238,22 +287,27 @@ def render_table(measured: list[Signals], slo: Slo, markdown: bool = True) -> st
     rows = table_rows(measured, slo)
     caption = _caption(slo)
     if markdown:
-        lines = ["| " + " | ".join(_HEADER) + " |",
-                 "|" + "|".join(["---"] + ["---:"] * 4 + [":---:"]) + "|"]
+        lines = [
+            "| " + " | ".join(_HEADER) + " |",
+            "|" + "|".join(["---"] + ["---:"] * 4 + [":---:"]) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return caption + "\n\n" + "\n".join(lines) + "\n"
     widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
     text = [caption, ""]
     for row in [_HEADER, *rows]:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
-                                                                         strict=True)]
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         text.append("  ".join(cells))
     return "\n".join(text) + "\n"
 
 
 def _caption(slo: Slo) -> str:
-    return (f"Golden signals over {slo.window} (SLO: success >= {slo.success_rate:.2%}, "
-            f"p95 <= {slo.p95_ms:g} ms, all inbound traffic mTLS, requests > 0)")
+    return (
+        f"Golden signals over {slo.window} (SLO: success >= {slo.success_rate:.2%}, "
+        f"p95 <= {slo.p95_ms:g} ms, all inbound traffic mTLS, requests > 0)"
+    )
 
 
 def render_csv(measured: list[Signals], slo: Slo) -> str:
@@ -266,10 +320,14 @@ def render_csv(measured: list[Signals], slo: Slo) -> str:
 
 def render_html(measured: list[Signals], slo: Slo) -> str:
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in _HEADER)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                   for row in table_rows(measured, slo))
-    return (f"<html><body><p>{html.escape(_caption(slo))}</p><table border=\"1\">"
-            f"<tr>{cells}</tr>{rows}</table></body></html>")
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in table_rows(measured, slo)
+    )
+    return (
+        f'<html><body><p>{html.escape(_caption(slo))}</p><table border="1">'
+        f"<tr>{cells}</tr>{rows}</table></body></html>"
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -281,8 +339,7 @@ TABLE = "golden signals in {namespace}"  # the evidence's name: the terminal pri
 
 
 def slo_of(expected: SloExpectations) -> Slo:
-    return Slo(expected.success_rate, expected.p95_ms, expected.window,
-               expected.plaintext_allowed)
+    return Slo(expected.success_rate, expected.p95_ms, expected.window, expected.plaintext_allowed)
 
 
 def slo_deployments(stack: Stack) -> dict[str, list[str]]:
@@ -291,7 +348,8 @@ def slo_deployments(stack: Stack) -> dict[str, list[str]]:
     for component in stack.components:
         if component.name in stack.slo.components:
             found.setdefault(component.namespace, []).extend(
-                w.name for w in component.workloads if w.kind == "Deployment")
+                w.name for w in component.workloads if w.kind == "Deployment"
+            )
     return found
 
 
@@ -299,9 +357,11 @@ def golden_checks(stack: Stack) -> list[Check]:
     """One check per Deployment, judging its four signals from the namespace's two queries
     (shared by all its checks); each carries the namespace's whole table."""
     slo = slo_of(stack.slo)
-    return [signals_check(namespace, deployment, deployments, slo)
-            for namespace, deployments in slo_deployments(stack).items()
-            for deployment in deployments]
+    return [
+        signals_check(namespace, deployment, deployments, slo)
+        for namespace, deployments in slo_deployments(stack).items()
+        for deployment in deployments
+    ]
 
 
 def signals_check(namespace: str, deployment: str, deployments: list[str], slo: Slo) -> Check:
@@ -311,25 +371,33 @@ def signals_check(namespace: str, deployment: str, deployments: list[str], slo: 
     def evaluate(readings: Readings) -> Result:
         measured = measure(deployments, readings[requests], readings[latency], slo.window)
         mine = judge(next(m for m in measured if m.deployment == deployment), slo)
-        return Result(mine.summary, mine.failures, mine.warnings,
-                      evidence=table_evidence(namespace, measured, slo))
+        return Result(
+            mine.summary,
+            mine.failures,
+            mine.warnings,
+            evidence=table_evidence(namespace, measured, slo),
+        )
 
     return Check(
-        f"golden.signals[{deployment}]", "golden.signals", FEATURE,
+        f"golden.signals[{deployment}]",
+        "golden.signals",
+        FEATURE,
         f"{namespace}/{deployment} serves requests (rate > 0), succeeds at or above "
         f"{slo.success_rate:.2%}, answers with p95 at or under {slo.p95_ms:g} ms, all over "
         "mTLS (inbound, as `linkerd viz stat` computes them)",
         f"linkerd viz stat deploy/{deployment} -n {namespace}; check the traffic generator, "
         "the deployment's logs and its callers' mesh injection",
-        (requests, latency), evaluate)
+        (requests, latency),
+        evaluate,
+    )
 
 
-def table_evidence(namespace: str, measured: list[Signals], slo: Slo
-                   ) -> tuple[Evidence, ...]:
+def table_evidence(namespace: str, measured: list[Signals], slo: Slo) -> tuple[Evidence, ...]:
     """The stakeholder's table, attached whatever the result (`on_pass`): it is the
     acceptance evidence of a green run, the one exception to evidence only on failure."""
     name = TABLE.format(namespace=namespace)
-    return (Evidence(name, render_table(measured, slo, markdown=True), "text/markdown",
-                     on_pass=True),
-            Evidence(f"{name} (HTML)", render_html(measured, slo), "text/html", on_pass=True),
-            Evidence(f"{name} (CSV)", render_csv(measured, slo), "text/csv", on_pass=True))
+    return (
+        Evidence(name, render_table(measured, slo, markdown=True), "text/markdown", on_pass=True),
+        Evidence(f"{name} (HTML)", render_html(measured, slo), "text/html", on_pass=True),
+        Evidence(f"{name} (CSV)", render_csv(measured, slo), "text/csv", on_pass=True),
+    )

@@ -24,11 +24,13 @@ SERVED_BY = re.compile(rb"Reviews served by:\s*(?:<[^>]*>\s*)*([^\s<]+)")
 
 
 def endpoint_check(endpoint: Endpoint) -> Check:
-    reads = tuple(model.http_get(endpoint.service, endpoint.path, n)
-                  for n in range(endpoint.samples))
+    reads = tuple(
+        model.http_get(endpoint.service, endpoint.path, n) for n in range(endpoint.samples)
+    )
     each = f" ({endpoint.samples} answers, each judged)" if endpoint.samples > 1 else ""
     return Check(
-        f"endpoint[{endpoint.name}]", "endpoint",
+        f"endpoint[{endpoint.name}]",
+        "endpoint",
         FEATURES.get(endpoint.service, endpoint.service.capitalize()),
         f"{endpoint.service} {endpoint.path} answers {endpoint.expect.status} as expected{each}",
         endpoint.hint or f"open {endpoint.path} on {endpoint.service} and compare with stack.yml",
@@ -42,16 +44,22 @@ def endpoint_answers(expect: HttpExpectation, *answers: HttpAnswer) -> Result:
     pod that served it (productpage's page names it)."""
     if len(answers) == 1:
         (answer,) = answers
-        return Result(f"GET {answer.url} -> {answer.status}, {len(answer.body)} bytes",
-                      failures=tuple(http_problems(expect, answer)),
-                      evidence=(http_evidence(answer),))
-    failures = [f"answer {n}/{len(answers)}{_served(a)}: {problem}"
-                for n, a in enumerate(answers, start=1) for problem in http_problems(expect, a)]
+        return Result(
+            f"GET {answer.url} -> {answer.status}, {len(answer.body)} bytes",
+            failures=tuple(http_problems(expect, answer)),
+            evidence=(http_evidence(answer),),
+        )
+    failures = [
+        f"answer {n}/{len(answers)}{_served(a)}: {problem}"
+        for n, a in enumerate(answers, start=1)
+        for problem in http_problems(expect, a)
+    ]
     sizes = "; ".join(f"{a.status}, {len(a.body)} bytes{_served(a)}" for a in answers)
-    evidence = tuple(replace(http_evidence(a), name=f"GET {a.url} (answer {n})")
-                     for n, a in enumerate(answers, start=1))
-    return Result(f"GET {answers[0].url} -> {sizes}", failures=tuple(failures),
-                  evidence=evidence)
+    evidence = tuple(
+        replace(http_evidence(a), name=f"GET {a.url} (answer {n})")
+        for n, a in enumerate(answers, start=1)
+    )
+    return Result(f"GET {answers[0].url} -> {sizes}", failures=tuple(failures), evidence=evidence)
 
 
 def served_by(answer: HttpAnswer) -> str | None:
@@ -80,8 +88,9 @@ def http_problems(expect: HttpExpectation, answer: HttpAnswer) -> list[str]:
     problems += [f"body lacks {m!r}" for m in expect.contains if m not in text]
     problems += [f"body contains {m!r}" for m in expect.absent if m in text]
     if expect.length is not None and not expect.length.holds(len(answer.body)):
-        problems.append(f"body length is {len(answer.body)} bytes, expected "
-                        f"{expect.length.describe()}")
+        problems.append(
+            f"body length is {len(answer.body)} bytes, expected {expect.length.describe()}"
+        )
     if expect.json:
         problems += _json_problems(expect.json, answer.body)
     return problems
@@ -107,8 +116,11 @@ def _json_problems(expected: Mapping[str, Any], body: bytes) -> list[str]:
         return ["body is not JSON"]
     if not isinstance(data, dict):
         return ["body is not a JSON object"]
-    return [f"JSON field {key!r} is {data.get(key)!r}, expected {value!r}"
-            for key, value in expected.items() if data.get(key) != value]
+    return [
+        f"JSON field {key!r} is {data.get(key)!r}, expected {value!r}"
+        for key, value in expected.items()
+        if data.get(key) != value
+    ]
 
 
 def http_evidence(answer: HttpAnswer) -> Evidence:
@@ -120,12 +132,17 @@ def http_evidence(answer: HttpAnswer) -> Evidence:
     body = head
     if rest:
         first = head.count("\n") + 1
-        notable = [(first + i, line.strip()[:NOTABLE_WIDTH])
-                   for i, line in enumerate(rest.splitlines()) if _NOTABLE.search(line)]
+        notable = [
+            (first + i, line.strip()[:NOTABLE_WIDTH])
+            for i, line in enumerate(rest.splitlines())
+            if _NOTABLE.search(line)
+        ]
         body += f"\n... ({len(answer.body) - len(head.encode())} more bytes"
         body += "; lines of note:)\n" if notable else ")"
         body += "".join(f"{n:>5}: {line}\n" for n, line in notable[:NOTABLE_LINES])
-    return Evidence(f"GET {answer.url}",
-                    f"GET {answer.url}\n\nHTTP {answer.status} {answer.reason}\n"
-                    + "".join(f"{k}: {v}\n" for k, v in headers.items())
-                    + f"\n{REDACTOR.text(body)}")
+    return Evidence(
+        f"GET {answer.url}",
+        f"GET {answer.url}\n\nHTTP {answer.status} {answer.reason}\n"
+        + "".join(f"{k}: {v}\n" for k, v in headers.items())
+        + f"\n{REDACTOR.text(body)}",
+    )

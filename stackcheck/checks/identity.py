@@ -80,8 +80,10 @@ def algorithm_problem(cert: x509.Certificate, issuer: bool = False) -> str | Non
     the issuer: ECDSA P-256 only."""
     key = cert.public_key()
     signature = cert.signature_algorithm_oid
-    sha256_sigs = {x509.oid.SignatureAlgorithmOID.ECDSA_WITH_SHA256,
-                   x509.oid.SignatureAlgorithmOID.RSA_WITH_SHA256}
+    sha256_sigs = {
+        x509.oid.SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+        x509.oid.SignatureAlgorithmOID.RSA_WITH_SHA256,
+    }
     if isinstance(key, ec.EllipticCurvePublicKey):
         if key.curve.name != "secp256r1":
             return f"uses ECDSA curve {key.curve.name}; Linkerd needs P-256"
@@ -102,19 +104,23 @@ def days_left(cert: x509.Certificate, now: dt.datetime) -> float:
     return (cert.not_valid_after_utc - now).total_seconds() / _DAY
 
 
-def _validity(cert: x509.Certificate, now: dt.datetime, min_days: float,
-              what: str) -> tuple[str | None, str | None]:
+def _validity(
+    cert: x509.Certificate, now: dt.datetime, min_days: float, what: str
+) -> tuple[str | None, str | None]:
     """(failure, warning) about the validity period, at most one of them set."""
     name = f"{what} {describe(cert)}"
     if now < cert.not_valid_before_utc:
         return f"{name} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC", None
     left = days_left(cert, now)
     if left <= 0:
-        return (f"{name} expired {-left:.1f} days ago "
-                f"({cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)"), None
+        return (
+            f"{name} expired {-left:.1f} days ago ({cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)"
+        ), None
     if left < min_days:
-        return None, (f"{name} expires in {left:.1f} days "
-                      f"({cert.not_valid_after_utc:%Y-%m-%d}), under the {min_days:g} wanted")
+        return None, (
+            f"{name} expires in {left:.1f} days "
+            f"({cert.not_valid_after_utc:%Y-%m-%d}), under the {min_days:g} wanted"
+        )
     return None, None
 
 
@@ -129,8 +135,9 @@ def bundle_text(configmap: Obj | None) -> str:
     return str(text)
 
 
-def judge_trust_anchor(configmap: Obj | None, now: dt.datetime,
-                       min_days: float = DEFAULT_MIN_DAYS) -> Result:
+def judge_trust_anchor(
+    configmap: Obj | None, now: dt.datetime, min_days: float = DEFAULT_MIN_DAYS
+) -> Result:
     """Every anchor parses, uses a supported algorithm, is valid now and for `min_days`."""
     where = f"ConfigMap {CONTROL_PLANE_NAMESPACE}/{TRUST_ROOTS} {BUNDLE_KEY}"
     try:
@@ -148,8 +155,11 @@ def judge_trust_anchor(configmap: Obj | None, now: dt.datetime,
         failed += [failure] if failure else []
         warned += [warning] if warning else []
     soonest = min(days_left(a, now) for a in anchors)
-    return Result(f"{len(anchors)} trust anchor(s), the soonest valid for {soonest:.0f} more "
-                  "days", tuple(failed), tuple(warned))
+    return Result(
+        f"{len(anchors)} trust anchor(s), the soonest valid for {soonest:.0f} more days",
+        tuple(failed),
+        tuple(warned),
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -206,17 +216,23 @@ def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Result:
         anchors = proxy_anchors(pod)
         if isinstance(anchors, ConfigMapRef):
             if (anchors.name, anchors.key) != (TRUST_ROOTS, BUNDLE_KEY):
-                stale.append(f"pod {_name(pod)} takes its anchors from ConfigMap "
-                             f"{anchors.name} key {anchors.key}, not {TRUST_ROOTS}")
+                stale.append(
+                    f"pod {_name(pod)} takes its anchors from ConfigMap "
+                    f"{anchors.name} key {anchors.key}, not {TRUST_ROOTS}"
+                )
             continue
         if anchors is None:
             stale.append(f"pod {_name(pod)}: its proxy has no {ANCHORS_ENV}")
         elif anchors.strip() != bundle:
-            stale.append(f"pod {_name(pod)} holds an old trust anchor "
-                         f"({_first_subject(anchors)}); restart it")
+            stale.append(
+                f"pod {_name(pod)} holds an old trust anchor "
+                f"({_first_subject(anchors)}); restart it"
+            )
     if stale:
-        return Result(f"{len(stale)} of {len(meshed)} meshed pods do not trust the current "
-                      "anchor", failures=tuple(stale))
+        return Result(
+            f"{len(stale)} of {len(meshed)} meshed pods do not trust the current anchor",
+            failures=tuple(stale),
+        )
     return Result(f"all {len(meshed)} meshed pods trust the current anchor")
 
 
@@ -231,7 +247,7 @@ def control_plane_version(linkerd_config: Obj | None) -> str | None:
     """The proxy version the control plane injects (`proxy.image.version` or
     `linkerdVersion` of linkerd-config's values); None when not readable."""
     values = config_values(linkerd_config)
-    proxy_image = ((values.get("proxy") or {}).get("image") or {})
+    proxy_image = (values.get("proxy") or {}).get("image") or {}
     version = proxy_image.get("version") or values.get("linkerdVersion")
     return str(version) if version else None
 
@@ -241,19 +257,26 @@ def judge_proxy_versions(linkerd_config: Obj | None, pods: list[Obj]) -> Result:
     are updated by restarting their pods)."""
     expected = control_plane_version(linkerd_config)
     if expected is None:
-        return Result("the control plane's version cannot be read", warnings=(
-            f"ConfigMap {CONTROL_PLANE_NAMESPACE}/{LINKERD_CONFIG} has no linkerdVersion in "
-            "its values",))
+        return Result(
+            "the control plane's version cannot be read",
+            warnings=(
+                f"ConfigMap {CONTROL_PLANE_NAMESPACE}/{LINKERD_CONFIG} has no linkerdVersion in "
+                "its values",
+            ),
+        )
     meshed = meshed_pods(pods)
     skewed = []
     for pod in meshed:
         version = ((pod.get("metadata") or {}).get("annotations") or {}).get(PROXY_VERSION)
         if version != expected:
-            skewed.append(f"pod {_name(pod)} runs proxy {version or '(no annotation)'}, "
-                          f"the control plane {expected}")
+            skewed.append(
+                f"pod {_name(pod)} runs proxy {version or '(no annotation)'}, "
+                f"the control plane {expected}"
+            )
     if skewed:
-        return Result(f"{len(skewed)} of {len(meshed)} proxies differ from {expected}",
-                      warnings=tuple(skewed))
+        return Result(
+            f"{len(skewed)} of {len(meshed)} proxies differ from {expected}", warnings=tuple(skewed)
+        )
     return Result(f"all {len(meshed)} proxies run {expected}")
 
 
@@ -285,14 +308,18 @@ def issuer_pem(linkerd_config: Obj | None) -> tuple[str | None, str]:
     issuer = (values.get("identity") or {}).get("issuer") or {}
     scheme = issuer.get("scheme") or "linkerd.io/tls"
     if scheme != "linkerd.io/tls":
-        return None, (f"the issuer uses scheme {scheme} (an external issuer such as "
-                      "cert-manager): its certificate is only in Secret "
-                      f"{CONTROL_PLANE_NAMESPACE}/linkerd-identity-issuer, and Secrets are "
-                      "not read")
+        return None, (
+            f"the issuer uses scheme {scheme} (an external issuer such as "
+            "cert-manager): its certificate is only in Secret "
+            f"{CONTROL_PLANE_NAMESPACE}/linkerd-identity-issuer, and Secrets are "
+            "not read"
+        )
     pem = (issuer.get("tls") or {}).get("crtPEM")
     if not pem:
-        return None, (f"{where} values carry no identity.issuer.tls.crtPEM (the issuer was "
-                      "not given through Helm values); its Secret is not read")
+        return None, (
+            f"{where} values carry no identity.issuer.tls.crtPEM (the issuer was "
+            "not given through Helm values); its Secret is not read"
+        )
     return str(pem), ""
 
 
@@ -305,8 +332,9 @@ def _signed_by(cert: x509.Certificate, anchor: x509.Certificate) -> bool:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_algorithm))
         elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
-                       hash_algorithm)
+            key.verify(
+                cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_algorithm
+            )
         else:
             return False
     except InvalidSignature:
@@ -314,8 +342,12 @@ def _signed_by(cert: x509.Certificate, anchor: x509.Certificate) -> bool:
     return True
 
 
-def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.datetime,
-                 min_days: float = DEFAULT_MIN_DAYS) -> Result:
+def judge_issuer(
+    linkerd_config: Obj | None,
+    trust_roots: Obj | None,
+    now: dt.datetime,
+    min_days: float = DEFAULT_MIN_DAYS,
+) -> Result:
     """The issuer certificate (where readable without Secrets): ECDSA P-256, valid now and
     for `min_days`, signed by a current trust anchor. Unreadable without Secrets is no
     defect (cert-manager keeps it in a Secret only): passed, its summary saying why it was
@@ -328,8 +360,10 @@ def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.da
     try:
         issuer = parse_bundle(pem)[0]
     except BundleError as exc:
-        return Result("the issuer certificate does not parse",
-                      failures=(f"identity.issuer.tls.crtPEM in {LINKERD_CONFIG} {exc}",))
+        return Result(
+            "the issuer certificate does not parse",
+            failures=(f"identity.issuer.tls.crtPEM in {LINKERD_CONFIG} {exc}",),
+        )
     failed: list[str] = []
     warned: list[str] = []
     problem = algorithm_problem(issuer, issuer=True)
@@ -344,10 +378,12 @@ def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.da
         warned.append(f"the issuer's chain is not checked: {exc}")
         anchors = []
     if anchors and not any(_signed_by(issuer, anchor) for anchor in anchors):
-        failed.append(f"issuer {describe(issuer)} is not signed by any anchor of "
-                      f"{TRUST_ROOTS}")
-    return Result(f"issuer {describe(issuer)} valid for {days_left(issuer, now):.0f} more days",
-                  tuple(failed), tuple(warned))
+        failed.append(f"issuer {describe(issuer)} is not signed by any anchor of {TRUST_ROOTS}")
+    return Result(
+        f"issuer {describe(issuer)} valid for {days_left(issuer, now):.0f} more days",
+        tuple(failed),
+        tuple(warned),
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -356,8 +392,10 @@ def judge_issuer(linkerd_config: Obj | None, trust_roots: Obj | None, now: dt.da
 
 CONFIGMAPS = model.objects("ConfigMap", CONTROL_PLANE_NAMESPACE)
 FEATURE = "Identity"
-_ROTATE_HINT = ("rotate the trust anchor and issuer (linkerd.io: 'Manually Rotating Control "
-                "Plane TLS Credentials'), then restart the meshed workloads")
+_ROTATE_HINT = (
+    "rotate the trust anchor and issuer (linkerd.io: 'Manually Rotating Control "
+    "Plane TLS Credentials'), then restart the meshed workloads"
+)
 
 
 def _configmap(readings: Readings, name: str) -> Obj | None:
@@ -371,41 +409,56 @@ def _now() -> dt.datetime:
 
 def trust_anchor_check(min_days: float) -> Check:
     return Check(
-        "identity.trust-anchor", "identity.trust-anchor", FEATURE,
+        "identity.trust-anchor",
+        "identity.trust-anchor",
+        FEATURE,
         f"Linkerd's trust anchor ({TRUST_ROOTS} {BUNDLE_KEY}) parses, uses a supported "
         f"algorithm and is valid for at least {min_days:g} more days",
-        _ROTATE_HINT, (CONFIGMAPS,),
-        lambda readings: judge_trust_anchor(_configmap(readings, TRUST_ROOTS), _now(),
-                                            min_days))
+        _ROTATE_HINT,
+        (CONFIGMAPS,),
+        lambda readings: judge_trust_anchor(_configmap(readings, TRUST_ROOTS), _now(), min_days),
+    )
 
 
 def issuer_check(min_days: float) -> Check:
     return Check(
-        "identity.issuer", "identity.issuer", FEATURE,
+        "identity.issuer",
+        "identity.issuer",
+        FEATURE,
         f"Linkerd's issuer certificate (where readable without Secrets) is ECDSA P-256, signed "
         f"by the trust anchor and valid for at least {min_days:g} more days",
-        _ROTATE_HINT, (CONFIGMAPS,),
-        lambda readings: judge_issuer(_configmap(readings, LINKERD_CONFIG),
-                                      _configmap(readings, TRUST_ROOTS), _now(), min_days))
+        _ROTATE_HINT,
+        (CONFIGMAPS,),
+        lambda readings: judge_issuer(
+            _configmap(readings, LINKERD_CONFIG),
+            _configmap(readings, TRUST_ROOTS),
+            _now(),
+            min_days,
+        ),
+    )
 
 
 def proxies_trust_check(namespace: str) -> Check:
     pods = model.pods(namespace)
     return Check(
-        f"identity.proxies-trust[{namespace}]", "identity.proxies-trust", FEATURE,
+        f"identity.proxies-trust[{namespace}]",
+        "identity.proxies-trust",
+        FEATURE,
         f"every meshed pod in {namespace} trusts the current trust anchor",
         f"kubectl -n {namespace} rollout restart deploy/<name> for each pod named",
         (CONFIGMAPS, pods),
-        lambda readings: judge_proxies_trust(_configmap(readings, TRUST_ROOTS),
-                                             readings[pods]))
+        lambda readings: judge_proxies_trust(_configmap(readings, TRUST_ROOTS), readings[pods]),
+    )
 
 
 def proxy_versions_check(namespace: str) -> Check:
     pods = model.pods(namespace)
     return Check(
-        f"identity.proxy-versions[{namespace}]", "identity.proxy-versions", FEATURE,
+        f"identity.proxy-versions[{namespace}]",
+        "identity.proxy-versions",
+        FEATURE,
         f"every proxy in {namespace} runs the control plane's version",
         f"kubectl -n {namespace} rollout restart deploy/<name>: proxies update on restart",
         (CONFIGMAPS, pods),
-        lambda readings: judge_proxy_versions(_configmap(readings, LINKERD_CONFIG),
-                                              readings[pods]))
+        lambda readings: judge_proxy_versions(_configmap(readings, LINKERD_CONFIG), readings[pods]),
+    )

@@ -22,7 +22,9 @@ DOCS = "https://linkerd.io/2/tasks/troubleshooting/"
 def injection_check(namespace: str) -> Check:
     ns = namespace
     return Check(
-        f"mesh.injection[{ns}]", "mesh.injection", "Mesh",
+        f"mesh.injection[{ns}]",
+        "mesh.injection",
+        "Mesh",
         f"namespace {ns} asks Linkerd to inject its pods",
         f"kubectl annotate namespace {ns} linkerd.io/inject=enabled, then restart its "
         f"workloads (kubectl -n {ns} rollout restart deploy); see {DOCS}",
@@ -34,7 +36,9 @@ def injection_check(namespace: str) -> Check:
 def proxies_check(namespace: str) -> Check:
     ns = namespace
     return Check(
-        f"mesh.proxies[{ns}]", "mesh.proxies", "Mesh",
+        f"mesh.proxies[{ns}]",
+        "mesh.proxies",
+        "Mesh",
         f"every pod in namespace {ns} runs a ready linkerd-proxy",
         "pods created before injection was enabled, or while linkerd-proxy-injector was "
         f"down, have no proxy: kubectl -n {ns} rollout restart deploy; linkerd check --proxy "
@@ -53,9 +57,11 @@ def proxies(pods: list[Obj], namespace: str) -> Result:
     if not pods:
         return Result(f"no pods in {namespace}", failures=(f"namespace {namespace} has no pods",))
     bad = [(pod, why) for pod in pods if (why := proxy_problem(pod))]
-    return Result(f"{len(pods) - len(bad)}/{len(pods)} pods meshed in {namespace}",
-                  failures=tuple(why for _, why in bad),
-                  describe_pods=described(pod for pod, _ in bad))
+    return Result(
+        f"{len(pods) - len(bad)}/{len(pods)} pods meshed in {namespace}",
+        failures=tuple(why for _, why in bad),
+        describe_pods=described(pod for pod, _ in bad),
+    )
 
 
 def injection_problem(namespace: Obj | None, name: str) -> str | None:

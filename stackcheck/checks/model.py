@@ -114,8 +114,12 @@ class Reader(Protocol):
     def nodes(self) -> list[Obj]: ...
     def pods(self, namespace: str) -> list[Obj]: ...
     def objects(self, kind: str, namespace: str) -> dict[str, Obj]: ...  # by name
-    def http_get(self, service: str, path: str,  # a stack file service; `sample` only
-                 sample: str = "0") -> HttpAnswer: ...  # makes another answer a distinct read
+    def http_get(
+        self,
+        service: str,
+        path: str,  # a stack file service; `sample` only
+        sample: str = "0",
+    ) -> HttpAnswer: ...  # makes another answer a distinct read
     def prometheus_targets(self) -> Obj: ...  # /api/v1/targets?state=active
     def prometheus_query(self, promql: str) -> Obj: ...  # /api/v1/query
     def prometheus_api(self, path: str) -> Obj: ...  # e.g. /api/v1/alerts, /api/v1/rules

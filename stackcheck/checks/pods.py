@@ -125,13 +125,17 @@ def _init_trouble(pod: Obj) -> str | None:
         status = container_status(pod, name) or {}
         state = status.get("state") or {}
         waiting = state.get("waiting") or {}
-        if waiting and (int(status.get("restartCount") or 0)
-                        or waiting.get("reason") not in ("PodInitializing", None)):
+        if waiting and (
+            int(status.get("restartCount") or 0)
+            or waiting.get("reason") not in ("PodInitializing", None)
+        ):
             return "init " + _waiting(name, waiting, status)
         term = state.get("terminated") or {}
         if term and term.get("exitCode") not in (0, None):
-            return (f"init container {name} terminated ({term.get('reason', '?')}, "
-                    f"exit code {term.get('exitCode')})")
+            return (
+                f"init container {name} terminated ({term.get('reason', '?')}, "
+                f"exit code {term.get('exitCode')})"
+            )
     return None
 
 
@@ -147,8 +151,10 @@ def _container_trouble(pod: Obj) -> str | None:
             return _waiting(name, state["waiting"], status)
         if "terminated" in state:
             term = state["terminated"]
-            return (f"container {name} terminated ({term.get('reason', '?')}, "
-                    f"exit code {term.get('exitCode', '?')})")
+            return (
+                f"container {name} terminated ({term.get('reason', '?')}, "
+                f"exit code {term.get('exitCode', '?')})"
+            )
         if not status.get("ready"):
             return f"container {name} is running but not ready (readiness probe failing)"
     return None
@@ -195,13 +201,13 @@ class Verdicts:
 # what to do about a CronJob whose runs fail, by its name
 RUN_HINTS = {
     "linkerd-heartbeat": "it exits 1 without egress to versioncheck.linkerd.io; where the "
-                         "cluster has no egress set disableHeartBeat: true in the "
-                         "control-plane values (linkerd/linkerd2#7588)",
+    "cluster has no egress set disableHeartBeat: true in the "
+    "control-plane values (linkerd/linkerd2#7588)",
 }
 
 
 def parse_window(text: str | None) -> timedelta | None:
-    """"90s", "30m", "1h", "2d" -> a timedelta (the stack file's schema holds the form)."""
+    """ "90s", "30m", "1h", "2d" -> a timedelta (the stack file's schema holds the form)."""
     if not text:
         return None
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -218,8 +224,12 @@ def judge_pods(pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy) -> 
     now = policy.now()
     for pod in pods:
         owner = workload_of(pod)
-        if owner is not None and owner[0] == "Job" and _phase(pod) == "Failed" \
-                and not pod.get("metadata", {}).get("deletionTimestamp"):
+        if (
+            owner is not None
+            and owner[0] == "Job"
+            and _phase(pod) == "Failed"
+            and not pod.get("metadata", {}).get("deletionTimestamp")
+        ):
             runs.setdefault(owner[1], []).append(pod)
             continue
         why = pod_problem(pod, None if policy.restart_window else policy.max_restarts)
@@ -249,8 +259,9 @@ def restart_verdict(pod: Obj, policy: PodPolicy, now: datetime) -> tuple[str | N
         count = int(status.get("restartCount") or 0)
         if not count:
             continue
-        ended = _parse_time(((status.get("lastState") or {}).get("terminated") or {})
-                            .get("finishedAt"))
+        ended = _parse_time(
+            ((status.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+        )
         if ended is None or now - ended <= policy.restart_window:
             recent += count  # no time recorded: counted, as without a window
         else:
@@ -258,18 +269,23 @@ def restart_verdict(pod: Obj, policy: PodPolicy, now: datetime) -> tuple[str | N
             oldest_age = max(oldest_age, now - ended)
     failure = None
     if recent > policy.max_restarts:
-        failure = (f"{pod_ref(pod)}: restarted {recent} times within "
-                   f"{_age(policy.restart_window)} (more than {policy.max_restarts})")
+        failure = (
+            f"{pod_ref(pod)}: restarted {recent} times within "
+            f"{_age(policy.restart_window)} (more than {policy.max_restarts})"
+        )
     warning = ""
     if old > policy.max_restarts:
-        warning = (f"{pod_ref(pod)}: restarted {old} times, the last {_age(oldest_age)} ago "
-                   f"(outside the {_age(policy.restart_window)} restart window; running "
-                   "cleanly since)")
+        warning = (
+            f"{pod_ref(pod)}: restarted {old} times, the last {_age(oldest_age)} ago "
+            f"(outside the {_age(policy.restart_window)} restart window; running "
+            "cleanly since)"
+        )
     return failure, warning
 
 
-def failed_run(job: str, pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy,
-               now: datetime) -> tuple[str, bool]:
+def failed_run(
+    job: str, pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy, now: datetime
+) -> tuple[str, bool]:
     """One line about a failed run of a Job (of a CronJob when one owns it), and whether
     the stack file requires it to succeed."""
     cronjob = cronjob_of(job, cronjobs)
@@ -277,13 +293,18 @@ def failed_run(job: str, pods: list[Obj], cronjobs: dict[str, Obj], policy: PodP
     why = _exit(pods[0])
     tries = f"{len(pods)} failed pod{'' if len(pods) == 1 else 's'}"
     if cronjob is None:
-        return (f"Job {namespace}/{job}: run failed ({tries}; {why})",
-                ("Job", job) in policy.required)
+        return (
+            f"Job {namespace}/{job}: run failed ({tries}; {why})",
+            ("Job", job) in policy.required,
+        )
     name = str(cronjob["metadata"]["name"])
     last = (cronjob.get("status") or {}).get("lastSuccessfulTime")
     ended = _parse_time(last)
-    success = (f"last successful run {last} ({_age(now - ended)} ago)" if ended
-               else "no successful run recorded")
+    success = (
+        f"last successful run {last} ({_age(now - ended)} ago)"
+        if ended
+        else "no successful run recorded"
+    )
     text = f"CronJob {namespace}/{name}: run {job} failed ({tries}; {why}); {success}"
     if name in RUN_HINTS:
         text += f"; hint: {RUN_HINTS[name]}"
@@ -300,8 +321,10 @@ def _exit(pod: Obj) -> str:
     for status in _all_statuses(pod):
         term = (status.get("state") or {}).get("terminated")
         if term and term.get("exitCode") not in (0, None):
-            return (f"container {status.get('name', '?')} exited {term.get('exitCode')} "
-                    f"({term.get('reason', '?')})")
+            return (
+                f"container {status.get('name', '?')} exited {term.get('exitCode')} "
+                f"({term.get('reason', '?')})"
+            )
     return str((pod.get("status") or {}).get("reason") or "its containers exited")
 
 
@@ -312,7 +335,8 @@ def _phase(pod: Obj) -> str:
 def _all_statuses(pod: Obj) -> list[Obj]:
     status = pod.get("status") or {}
     return list(status.get("containerStatuses") or []) + list(
-        status.get("initContainerStatuses") or [])
+        status.get("initContainerStatuses") or []
+    )
 
 
 def _parse_time(text: object) -> datetime | None:
@@ -345,7 +369,9 @@ def pods_check(namespace: str, policy: PodPolicy) -> Check:
     pods_read, cronjobs_read = model.pods(ns), model.objects("CronJob", ns)
     window = f" within {_age(policy.restart_window)}" if policy.restart_window else ""
     return Check(
-        f"pods.healthy[{ns}]", "pods.healthy", "Pods",
+        f"pods.healthy[{ns}]",
+        "pods.healthy",
+        "Pods",
         f"every pod in namespace {ns} is Running and Ready (at most {policy.max_restarts} "
         f"restarts{window}); Job pods are judged as runs of their Job",
         f"kubectl -n {ns} describe pod <pod>; kubectl -n {ns} logs <pod> -c <container> "
@@ -356,14 +382,18 @@ def pods_check(namespace: str, policy: PodPolicy) -> Check:
     )
 
 
-def pods_healthy(pods: list[Obj], namespace: str, policy: PodPolicy,
-                 cronjobs: dict[str, Obj] | None = None) -> Result:
+def pods_healthy(
+    pods: list[Obj], namespace: str, policy: PodPolicy, cronjobs: dict[str, Obj] | None = None
+) -> Result:
     if not pods:
         return Result(f"no pods in {namespace}", failures=(f"namespace {namespace} has no pods",))
     verdicts = judge_pods(pods, cronjobs or {}, policy)
-    return Result(f"{len(pods) - len(verdicts.bad)}/{len(pods)} pods healthy in {namespace}",
-                  failures=verdicts.failures, warnings=verdicts.warnings,
-                  describe_pods=described(verdicts.bad))
+    return Result(
+        f"{len(pods) - len(verdicts.bad)}/{len(pods)} pods healthy in {namespace}",
+        failures=verdicts.failures,
+        warnings=verdicts.warnings,
+        describe_pods=described(verdicts.bad),
+    )
 
 
 def described(pods: Iterable[Obj]) -> tuple[tuple[str, str], ...]:

@@ -12,10 +12,18 @@ from stackcheck.stackfile import Component, Workload
 
 def component_check(component: Component, policy: PodPolicy) -> Check:
     name, ns = component.name, component.namespace
-    reads = tuple(dict.fromkeys([*(model.objects(w.kind, ns) for w in component.workloads),
-                                 model.objects("CronJob", ns)]))
+    reads = tuple(
+        dict.fromkeys(
+            [
+                *(model.objects(w.kind, ns) for w in component.workloads),
+                model.objects("CronJob", ns),
+            ]
+        )
+    )
     return Check(
-        f"component.healthy[{name}]", "component.healthy", "Workloads",
+        f"component.healthy[{name}]",
+        "component.healthy",
+        "Workloads",
         f"every workload of {name} exists in namespace {ns}, scaled as git says, rolled out "
         "with its replicas available",
         f"kubectl -n {ns} get deploy,sts,ds,cronjob; a missing workload means the install "
@@ -29,15 +37,21 @@ def component_check(component: Component, policy: PodPolicy) -> Check:
 
 def component_healthy(component: Component, readings: Readings, policy: PodPolicy) -> Result:
     ns = component.namespace
-    failures = [why for w in component.workloads if (why := workload_problem(
-        w, ns, readings[model.objects(w.kind, ns)].get(w.name)))]
+    failures = [
+        why
+        for w in component.workloads
+        if (why := workload_problem(w, ns, readings[model.objects(w.kind, ns)].get(w.name)))
+    ]
     owned = {(w.kind, w.name) for w in component.workloads}
     pods = [pod for pod in readings[model.pods(ns)] if owns(owned, workload_of(pod))]
     verdicts = judge_pods(pods, readings[model.objects("CronJob", ns)], policy)
     count = len(component.workloads)
-    return Result(f"{count} workload{'' if count == 1 else 's'} of {component.name} available",
-                  failures=(*failures, *verdicts.failures), warnings=verdicts.warnings,
-                  describe_pods=described(verdicts.bad))
+    return Result(
+        f"{count} workload{'' if count == 1 else 's'} of {component.name} available",
+        failures=(*failures, *verdicts.failures),
+        warnings=verdicts.warnings,
+        describe_pods=described(verdicts.bad),
+    )
 
 
 def owns(owned: set[tuple[str, str]], owner: tuple[str, str] | None) -> bool:
@@ -46,8 +60,9 @@ def owns(owned: set[tuple[str, str]], owner: tuple[str, str] | None) -> bool:
         return False
     if owner in owned:
         return True
-    return owner[0] == "Job" and any(kind == "CronJob" and owner[1].startswith(name + "-")
-                                     for kind, name in owned)
+    return owner[0] == "Job" and any(
+        kind == "CronJob" and owner[1].startswith(name + "-") for kind, name in owned
+    )
 
 
 def workload_problem(expected: Workload, namespace: str, obj: Obj | None) -> str | None:
@@ -65,8 +80,10 @@ def workload_problem(expected: Workload, namespace: str, obj: Obj | None) -> str
     desired, available = _replicas(expected.kind, spec, status)
     git = expected.git_replicas if expected.git_replicas is not None else expected.replicas
     if git is not None and expected.kind != "DaemonSet" and desired != git:
-        return (f"{ref} is scaled to {desired} replicas, git says {git} "
-                f"({expected.git_source or 'stack.yml'})")
+        return (
+            f"{ref} is scaled to {desired} replicas, git says {git} "
+            f"({expected.git_source or 'stack.yml'})"
+        )
     if desired == 0 and expected.kind == "DaemonSet":
         return f"{ref} schedules no pods (no node matches its nodeSelector/tolerations)"
     if available < desired:
@@ -87,8 +104,10 @@ def rollout_problem(ref: str, kind: str, obj: Obj, desired: int) -> str | None:
     if updated < desired:
         return f"{ref}: rollout incomplete, {updated}/{desired} replicas updated{stalled}"
     if kind == "Deployment" and int(status.get("replicas") or 0) > desired:
-        return (f"{ref}: rollout incomplete, {status.get('replicas')} replicas for "
-                f"{desired} desired (old ones still running){stalled}")
+        return (
+            f"{ref}: rollout incomplete, {status.get('replicas')} replicas for "
+            f"{desired} desired (old ones still running){stalled}"
+        )
     return f"{ref}: rollout stalled{stalled}" if stalled else None
 
 
@@ -110,8 +129,9 @@ def _stalled(status: Obj) -> str:
 
 def _replicas(kind: str, spec: Obj, status: Obj) -> tuple[int, int]:
     if kind == "DaemonSet":
-        return int(status.get("desiredNumberScheduled") or 0), int(status.get("numberAvailable")
-                                                                    or 0)
+        return int(status.get("desiredNumberScheduled") or 0), int(
+            status.get("numberAvailable") or 0
+        )
     desired = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
     if kind == "StatefulSet":
         ready = status.get("availableReplicas", status.get("readyReplicas"))

@@ -21,11 +21,15 @@ USAGE_ERROR = 4  # as pytest's: bad input
 
 def fault_table() -> str:
     """The fault matrix as kept in the README (a test keeps the two in step)."""
-    rows = ["| fault | what breaks | check that must fail | message names | needs |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| fault | what breaks | check that must fail | message names | needs |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for f in CATALOG:
-        fails = ", ".join([f"`{c}`" for c in f.fails] + [f"`{c}` (warning)" for c in f.warns]
-                          ) or "none: must pass"
+        fails = (
+            ", ".join([f"`{c}`" for c in f.fails] + [f"`{c}` (warning)" for c in f.warns])
+            or "none: must pass"
+        )
         names = f"`{f.must_mention}`" if f.must_mention else ""
         needs = f"`{' '.join(f.suite_args)}`" if f.suite_args else ""
         rows.append(f"| `{f.name}` | {f.summary} | {fails} | {names} | {needs} |")
@@ -41,8 +45,9 @@ def _workdir(given: Path) -> Path:
             raise UsageError(f"--workdir: {given} exists and is not a folder")
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--workdir: cannot create the folder {given} "
-                         f"({exc.strerror or exc})") from None
+        raise UsageError(
+            f"--workdir: cannot create the folder {given} ({exc.strerror or exc})"
+        ) from None
     return workdir
 
 
@@ -53,24 +58,39 @@ def _announce(handle: SimHandle) -> None:
         print(f"{name + ':':<12} {url}")
     print(f"prometheus:  {handle.prometheus_url or '(down)'}")
     print(f"try: kubectl --kubeconfig {handle.kubeconfig} get pods -A")
-    print(f"     pytest suites/ --kubeconfig {handle.kubeconfig} "
-          + " ".join(f"--{k}-url {v}" for k, v in handle.service_urls.items()), flush=True)
+    print(
+        f"     pytest suites/ --kubeconfig {handle.kubeconfig} "
+        + " ".join(f"--{k}-url {v}" for k, v in handle.service_urls.items()),
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stackcheck.sim", description=__doc__)
-    parser.add_argument("--fault", action="append", default=[], choices=sorted(BY_NAME),
-                        metavar="NAME", help="inject a fault (repeatable); see --list-faults")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        choices=sorted(BY_NAME),
+        metavar="NAME",
+        help="inject a fault (repeatable); see --list-faults",
+    )
     parser.add_argument("--list-faults", action="store_true", help="print the fault catalog")
-    parser.add_argument("--markdown", action="store_true",
-                        help="with --list-faults: as the README's Markdown table")
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --list-faults: as the README's Markdown table"
+    )
     parser.add_argument("--stack-file", type=Path, default=ROOT / "stack.yml")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.list_faults:
-        print(fault_table() if args.markdown else "\n".join(
-            f"{f.name:<28} {f.summary}  ->  {', '.join(f.fails) or '(must pass)'}"
-            for f in CATALOG))
+        print(
+            fault_table()
+            if args.markdown
+            else "\n".join(
+                f"{f.name:<28} {f.summary}  ->  {', '.join(f.fails) or '(must pass)'}"
+                for f in CATALOG
+            )
+        )
         return 0
     try:
         stack = load_stack(args.stack_file.resolve())

@@ -22,17 +22,31 @@ ALERTMANAGER_BINARY = "/usr/bin/prometheus-alertmanager"
 CHART_CONFIG: dict[str, Any] = {
     "global": {"resolve_timeout": "5m"},
     "inhibit_rules": [
-        {"source_matchers": ["severity = critical"],
-         "target_matchers": ["severity =~ warning|info"], "equal": ["namespace", "alertname"]},
-        {"source_matchers": ["severity = warning"], "target_matchers": ["severity = info"],
-         "equal": ["namespace", "alertname"]},
-        {"source_matchers": ["alertname = InfoInhibitor"],
-         "target_matchers": ["severity = info"], "equal": ["namespace"]},
+        {
+            "source_matchers": ["severity = critical"],
+            "target_matchers": ["severity =~ warning|info"],
+            "equal": ["namespace", "alertname"],
+        },
+        {
+            "source_matchers": ["severity = warning"],
+            "target_matchers": ["severity = info"],
+            "equal": ["namespace", "alertname"],
+        },
+        {
+            "source_matchers": ["alertname = InfoInhibitor"],
+            "target_matchers": ["severity = info"],
+            "equal": ["namespace"],
+        },
         {"target_matchers": ["alertname = InfoInhibitor"]},
     ],
-    "route": {"group_by": ["namespace"], "group_wait": "30s", "group_interval": "5m",
-              "repeat_interval": "12h", "receiver": "null",
-              "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
+    "route": {
+        "group_by": ["namespace"],
+        "group_wait": "30s",
+        "group_interval": "5m",
+        "repeat_interval": "12h",
+        "receiver": "null",
+        "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}],
+    },
     "receivers": [{"name": "null"}],
 }
 
@@ -48,9 +62,11 @@ def find_alertmanager() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise AlertmanagerError("the sim needs an Alertmanager binary and none was found at "
-                            f"{ALERTMANAGER_BINARY} or on PATH; install it: "
-                            "apt-get install -y prometheus-alertmanager")
+    raise AlertmanagerError(
+        "the sim needs an Alertmanager binary and none was found at "
+        f"{ALERTMANAGER_BINARY} or on PATH; install it: "
+        "apt-get install -y prometheus-alertmanager"
+    )
 
 
 class AlertmanagerServer:
@@ -75,11 +91,16 @@ class AlertmanagerServer:
         config_file.write_text(yaml.safe_dump(self.config, sort_keys=False), encoding="utf-8")
         try:
             return self._served.start(
-                [binary, f"--config.file={config_file}",
-                 f"--storage.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
-                 "--log.level=info"],
-                cwd=self.workdir)
+                [
+                    binary,
+                    f"--config.file={config_file}",
+                    f"--storage.path={self.workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--cluster.listen-address=",
+                    "--log.level=info",
+                ],
+                cwd=self.workdir,
+            )
         except ServedProcessError as exc:
             raise AlertmanagerError(str(exc)) from None
 

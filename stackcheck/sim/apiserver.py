@@ -56,10 +56,17 @@ from stackcheck.sim.tls import write_serving_files
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.2",
-           "gitCommit": "5864a4677267e6adeae276ad85882a8714d69d9d", "gitTreeState": "clean",
-           "buildDate": "2024-10-22T20:28:14Z", "goVersion": "go1.22.8", "compiler": "gc",
-           "platform": "linux/amd64"}
+VERSION = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.2",
+    "gitCommit": "5864a4677267e6adeae276ad85882a8714d69d9d",
+    "gitTreeState": "clean",
+    "buildDate": "2024-10-22T20:28:14Z",
+    "goVersion": "go1.22.8",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 ADMIN_USER = "stackcheck-admin"
 NEW_EVENTS = "events.k8s.io/v1"
 HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
@@ -73,30 +80,65 @@ PAGE_SNAPSHOTS = 256  # list snapshots kept for continue tokens
 SERVER_THREADS = 64  # requests served at once; an open watch holds one
 KEEP_ALIVE_SECONDS = 30  # an idle kept-alive connection, or a silent client, is closed then
 SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
-HOP_HEADERS = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-                         "te", "trailer", "transfer-encoding", "upgrade", "host",
-                         "content-length", "content-encoding", "authorization"})
+HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-encoding",
+        "authorization",
+    }
+)
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-           405: "MethodNotAllowed", 409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType",
-           422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
-           503: "ServiceUnavailable"}
+REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
 
 
 class ApiError(Exception):
     """Answered as a `kind: Status` object."""
 
-    def __init__(self, code: int, message: str, reason: str | None = None,
-                 details: Obj | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        reason: str | None = None,
+        details: Obj | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.message = code, message
         self.reason = reason or REASONS.get(code, "Unknown")
         self.details, self.headers = details, headers or {}
 
     def status(self) -> Obj:
-        body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                     "status": "Failure", "message": self.message, "reason": self.reason,
-                     "code": self.code}
+        body: Obj = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -106,8 +148,9 @@ class ApiError(Exception):
 
 
 def not_found(resource: Resource, name: str) -> ApiError:
-    return ApiError(404, f'{resource.qualified} "{name}" not found', "NotFound",
-                    _details(resource, name))
+    return ApiError(
+        404, f'{resource.qualified} "{name}" not found', "NotFound", _details(resource, name)
+    )
 
 
 def no_such_path() -> ApiError:
@@ -115,15 +158,23 @@ def no_such_path() -> ApiError:
 
 
 def method_not_allowed() -> ApiError:
-    return ApiError(405, "the server does not allow this method on the requested resource",
-                    "MethodNotAllowed", {})
+    return ApiError(
+        405,
+        "the server does not allow this method on the requested resource",
+        "MethodNotAllowed",
+        {},
+    )
 
 
 def invalid(resource: Resource, name: str, field: str, problem: str) -> ApiError:
-    details = {**_details(resource, name), "kind": resource.kind,
-               "causes": [{"reason": "FieldValueInvalid", "message": problem, "field": field}]}
-    return ApiError(422, f'{resource.kind} "{name}" is invalid: {field}: {problem}', "Invalid",
-                    details)
+    details = {
+        **_details(resource, name),
+        "kind": resource.kind,
+        "causes": [{"reason": "FieldValueInvalid", "message": problem, "field": field}],
+    }
+    return ApiError(
+        422, f'{resource.kind} "{name}" is invalid: {field}: {problem}', "Invalid", details
+    )
 
 
 def _details(resource: Resource, name: str) -> Obj:
@@ -163,8 +214,10 @@ def parse_route(store: ObjectStore, path: str) -> Route:
     if path.rstrip("/") in HEALTH_PATHS or path.startswith(tuple(p + "/" for p in HEALTH_PATHS)):
         return Route("health", path)
     parts = path.strip("/").split("/")
-    if path in ("/version", "/version/", "/api", "/api/", "/apis", "/apis/") or parts[0] == \
-            "openapi":
+    if (
+        path in ("/version", "/version/", "/api", "/api/", "/apis", "/apis/")
+        or parts[0] == "openapi"
+    ):
         return Route("discovery", path)
     if parts[0] == "api" and len(parts) >= 2:
         group, version, rest = "", parts[1], parts[2:]
@@ -179,8 +232,9 @@ def parse_route(store: ObjectStore, path: str) -> Route:
     return _resource_route(store, path, group, version, rest)
 
 
-def _resource_route(store: ObjectStore, path: str, group: str, version: str,
-                    rest: list[str]) -> Route:
+def _resource_route(
+    store: ObjectStore, path: str, group: str, version: str, rest: list[str]
+) -> Route:
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3:
         scoped = store.resource_for_plural(group, version, rest[2])
@@ -192,8 +246,7 @@ def _resource_route(store: ObjectStore, path: str, group: str, version: str,
     tail = "/" + "/".join(rest[3:]) if len(rest) > 3 else ""
     if sub == "proxy" and not tail:
         tail = "/" if path.endswith("/") else ""
-    return Route("resource", path, group, version, resource, rest[0], namespace, name, sub,
-                 tail)
+    return Route("resource", path, group, version, resource, rest[0], namespace, name, sub, tail)
 
 
 # --- patches ---------------------------------------------------------------------------------
@@ -263,13 +316,19 @@ def _pointer_add(doc: Any, path: str, value: Any) -> Any:
     tokens = _pointer(path)
     if not tokens:
         return value
-    parent = _pointer_get(doc, "/" + "/".join(t.replace("~", "~0").replace("/", "~1")
-                                               for t in tokens[:-1])) if tokens[:-1] else doc
+    parent = (
+        _pointer_get(
+            doc, "/" + "/".join(t.replace("~", "~0").replace("/", "~1") for t in tokens[:-1])
+        )
+        if tokens[:-1]
+        else doc
+    )
     last = tokens[-1]
     if isinstance(parent, dict):
         parent[last] = value
-    elif isinstance(parent, list) and (last == "-" or (last.isdigit()
-                                                       and int(last) <= len(parent))):
+    elif isinstance(parent, list) and (
+        last == "-" or (last.isdigit() and int(last) <= len(parent))
+    ):
         parent.insert(len(parent) if last == "-" else int(last), value)
     else:
         raise ValueError(f"cannot add at {path!r}")
@@ -280,8 +339,13 @@ def _pointer_remove(doc: Any, path: str) -> Any:
     tokens = _pointer(path)
     if not tokens:
         raise ValueError("cannot remove the whole document")
-    parent = _pointer_get(doc, "/" + "/".join(t.replace("~", "~0").replace("/", "~1")
-                                               for t in tokens[:-1])) if tokens[:-1] else doc
+    parent = (
+        _pointer_get(
+            doc, "/" + "/".join(t.replace("~", "~0").replace("/", "~1") for t in tokens[:-1])
+        )
+        if tokens[:-1]
+        else doc
+    )
     _step(parent, tokens[-1])
     if isinstance(parent, dict):
         del parent[tokens[-1]]
@@ -337,7 +401,8 @@ class _WatchCache:
             revision, entries = cached
             try:
                 events = self.store.events_after(
-                    revision, 0, lambda e: (e.api_version, e.kind) == kind)
+                    revision, 0, lambda e: (e.api_version, e.kind) == kind
+                )
             except Expired:
                 cached = None
             else:
@@ -355,9 +420,10 @@ class _WatchCache:
                 self._kinds[kind] = (revision, entries)
         if cached is None:
             revision = int(self.store.resource_version)  # before listing: misses nothing
-            entries = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]):
-                       (o, _encoded(o, typed))
-                       for o in self.store.list_objects(*kind)}
+            entries = {
+                (o["metadata"].get("namespace", ""), o["metadata"]["name"]): (o, _encoded(o, typed))
+                for o in self.store.list_objects(*kind)
+            }
             self._kinds[kind] = (revision, entries)
             self._order.pop(kind, None)
         return entries
@@ -394,9 +460,15 @@ class ApiServer:
         self._stopping.clear()
         # cheroot, not werkzeug's development server: connections are kept alive between
         # requests (HTTP/1.1), as kube-apiserver keeps them, with TCP_NODELAY as Go sets it
-        server = wsgi.Server(("127.0.0.1", port), self._wsgi, numthreads=SERVER_THREADS,
-                             server_name="sim-apiserver", timeout=KEEP_ALIVE_SECONDS,
-                             shutdown_timeout=2, request_queue_size=listen_backlog())
+        server = wsgi.Server(
+            ("127.0.0.1", port),
+            self._wsgi,
+            numthreads=SERVER_THREADS,
+            server_name="sim-apiserver",
+            timeout=KEEP_ALIVE_SECONDS,
+            shutdown_timeout=2,
+            request_queue_size=listen_backlog(),
+        )
         server.version = ""  # no Server header: kube-apiserver sends none
         if tls:
             self._tls_dir = tempfile.TemporaryDirectory(prefix="stackcheck-sim-tls-")
@@ -426,8 +498,9 @@ class ApiServer:
             self._tls_dir = None
 
     # --- registration ----------------------------------------------------------------------
-    def register_service_proxy(self, namespace: str, service: str, port: int,
-                               target_url: str) -> None:
+    def register_service_proxy(
+        self, namespace: str, service: str, port: int, target_url: str
+    ) -> None:
         with self._lock:
             self._proxies[(namespace, service, int(port))] = target_url.rstrip("/")
 
@@ -481,8 +554,12 @@ class ApiServer:
             raise ApiError(code, _fault_message(code), headers=_retry_after(code))
         if spec.api_transient_error_rate > 0 and random.random() < spec.api_transient_error_rate:
             code = random.choice((500, 503, 429))
-            raise ApiError(code, _fault_message(code), headers=_retry_after(code),
-                           details={"retryAfterSeconds": 1} if code == 429 else None)
+            raise ApiError(
+                code,
+                _fault_message(code),
+                headers=_retry_after(code),
+                details={"retryAfterSeconds": 1} if code == 429 else None,
+            )
 
     def _authenticate(self, request: Request, spec: SimSpec) -> rbac.ServiceAccountUser | None:
         """None is the admin; a ServiceAccountUser is subject to RBAC."""
@@ -492,17 +569,22 @@ class ApiServer:
         with self._lock:
             user = self._tokens.get(token)
         known = scheme.lower() == "bearer" and (
-            secrets.compare_digest(token, self.token) or user is not None)
+            secrets.compare_digest(token, self.token) or user is not None
+        )
         if spec.api_bad_token or not known:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         return user
 
-    def _authorize(self, user: rbac.ServiceAccountUser | None, request: Request, route: Route,
-                   spec: SimSpec) -> None:
+    def _authorize(
+        self, user: rbac.ServiceAccountUser | None, request: Request, route: Route, spec: SimSpec
+    ) -> None:
         username = user.username if user else ADMIN_USER
         attributes = _attributes(request, route)
-        if user is not None and not spec.api_forbidden and rbac.allowed(
-                self.store, user, attributes):
+        if (
+            user is not None
+            and not spec.api_forbidden
+            and rbac.allowed(self.store, user, attributes)
+        ):
             return
         if user is None and not spec.api_forbidden:
             return
@@ -536,8 +618,12 @@ class ApiServer:
             if method == "POST" and (route.namespace or not resource.namespaced):
                 return self._create(request, route, resource)
             raise method_not_allowed()
-        handlers = {"GET": self._get, "PUT": self._replace, "PATCH": self._patch,
-                    "DELETE": self._delete}
+        handlers = {
+            "GET": self._get,
+            "PUT": self._replace,
+            "PATCH": self._patch,
+            "DELETE": self._delete,
+        }
         if method not in handlers:
             raise method_not_allowed()
         return handlers[method](request, route, resource)
@@ -560,26 +646,38 @@ class ApiServer:
         raise no_such_path()
 
     # --- self-subject reviews ---------------------------------------------------------------
-    def _review(self, request: Request, route: Route, resource: Resource,
-                user: rbac.ServiceAccountUser | None) -> Response:
+    def _review(
+        self,
+        request: Request,
+        route: Route,
+        resource: Resource,
+        user: rbac.ServiceAccountUser | None,
+    ) -> Response:
         """Who am I, what may I do: answered from the token and RBAC, never stored."""
         if request.method != "POST" or route.name or route.subresource:
             raise method_not_allowed()
         body = _body(request)
-        if body.get("apiVersion", resource.api_version) != resource.api_version or body.get(
-                "kind", resource.kind) != resource.kind:
-            raise ApiError(400, f"the API version in the data ({body.get('apiVersion')}) does "
-                           f"not match the expected API version ({resource.api_version})",
-                           "BadRequest")
+        if (
+            body.get("apiVersion", resource.api_version) != resource.api_version
+            or body.get("kind", resource.kind) != resource.kind
+        ):
+            raise ApiError(
+                400,
+                f"the API version in the data ({body.get('apiVersion')}) does "
+                f"not match the expected API version ({resource.api_version})",
+                "BadRequest",
+            )
         body.update(apiVersion=resource.api_version, kind=resource.kind)
         spec = body.get("spec") or {}
         if resource.kind == "SelfSubjectReview":
             status: Obj = {"userInfo": _user_info(user)}
         elif resource.kind == "SelfSubjectRulesReview":
             found = rbac.rules(self.store, user, str(spec.get("namespace") or ""))
-            status = {"resourceRules": [r for r in found if "nonResourceURLs" not in r],
-                      "nonResourceRules": [r for r in found if "nonResourceURLs" in r],
-                      "incomplete": False}
+            status = {
+                "resourceRules": [r for r in found if "nonResourceURLs" not in r],
+                "nonResourceRules": [r for r in found if "nonResourceURLs" in r],
+                "incomplete": False,
+            }
         else:
             status = {"allowed": self._may(user, spec)}
         body["metadata"] = {"creationTimestamp": None}
@@ -591,13 +689,17 @@ class ApiServer:
         res, other = spec.get("resourceAttributes"), spec.get("nonResourceAttributes") or {}
         if res:
             attributes = rbac.Attributes(
-                verb=str(res.get("verb", "")), group=str(res.get("group", "")),
+                verb=str(res.get("verb", "")),
+                group=str(res.get("group", "")),
                 resource=str(res.get("resource", "")),
                 subresource=str(res.get("subresource", "")),
-                namespace=str(res.get("namespace", "")), name=str(res.get("name", "")))
+                namespace=str(res.get("namespace", "")),
+                name=str(res.get("name", "")),
+            )
         else:
-            attributes = rbac.Attributes(verb=str(other.get("verb", "")),
-                                         path=str(other.get("path", "")))
+            attributes = rbac.Attributes(
+                verb=str(other.get("verb", "")), path=str(other.get("path", ""))
+            )
         return rbac.allowed(self.store, user, attributes)
 
     # --- discovery -----------------------------------------------------------------------------
@@ -607,11 +709,17 @@ class ApiServer:
             return _json(VERSION)
         if path == "/api":
             address = self.base_url.split("://", 1)[-1]
-            return _json({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs":
-                          [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}]})
+            return _json(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": address}
+                    ],
+                }
+            )
         if path == "/apis":
-            return _json({"kind": "APIGroupList", "apiVersion": "v1",
-                          "groups": self._groups()})
+            return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": self._groups()})
         if route.group and not route.version:
             group = next((g for g in self._groups() if g["name"] == route.group), None)
             if group is None:
@@ -643,8 +751,7 @@ class ApiServer:
     def _groups(self) -> list[Obj]:
         versions: dict[str, list[str]] = {}
         for resource in self.store.resources():
-            if resource.group and resource.version not in versions.setdefault(
-                    resource.group, []):
+            if resource.group and resource.version not in versions.setdefault(resource.group, []):
                 versions[resource.group].append(resource.version)
         groups = []
         for name, found in versions.items():
@@ -662,8 +769,14 @@ class ApiServer:
             entries.append(_resource_entry(resource))
             entries.extend(_subresource_entry(resource, sub) for sub in resource.subresources)
         group_version = f"{group}/{version}" if group else version
-        return _json({"kind": "APIResourceList", "apiVersion": "v1",
-                      "groupVersion": group_version, "resources": entries})
+        return _json(
+            {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": group_version,
+                "resources": entries,
+            }
+        )
 
     # --- reads -----------------------------------------------------------------------------
     def _get(self, request: Request, route: Route, resource: Resource) -> Response:
@@ -671,24 +784,38 @@ class ApiServer:
             found = self.store.get_object("v1", "Event", route.namespace, route.name)
             found = None if found is None else events_api_view(found)
         else:
-            found = self.store.get_object(resource.api_version, resource.kind, route.namespace,
-                                          route.name)
+            found = self.store.get_object(
+                resource.api_version, resource.kind, route.namespace, route.name
+            )
         if found is None:
             raise not_found(resource, route.name)
         if tables.wants_table(request.headers.get("Accept", "")):
             return self._table(request, resource, [found], found["metadata"]["resourceVersion"])
         return _json(found)
 
-    def _table(self, request: Request, resource: Resource, objects: list[Obj],
-               resource_version: str) -> Response:
+    def _table(
+        self, request: Request, resource: Resource, objects: list[Obj], resource_version: str
+    ) -> Response:
         columns = None if _builtin(resource) else self._printer_columns(resource)
-        return _json(tables.table(resource.api_version, resource.kind, objects,
-                                  resource_version, request.args.get("includeObject", "Metadata"),
-                                  columns, builtin=_builtin(resource)))
+        return _json(
+            tables.table(
+                resource.api_version,
+                resource.kind,
+                objects,
+                resource_version,
+                request.args.get("includeObject", "Metadata"),
+                columns,
+                builtin=_builtin(resource),
+            )
+        )
 
     def _printer_columns(self, resource: Resource) -> list[Obj]:
-        crd = self.store.get_object("apiextensions.k8s.io/v1", "CustomResourceDefinition", None,
-                                    f"{resource.plural}.{resource.group}")
+        crd = self.store.get_object(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            f"{resource.plural}.{resource.group}",
+        )
         for version in ((crd or {}).get("spec") or {}).get("versions") or []:
             if version.get("name") == resource.version:
                 return list(version.get("additionalPrinterColumns") or [])
@@ -697,23 +824,37 @@ class ApiServer:
     def _list_or_watch(self, request: Request, route: Route, resource: Resource) -> Response:
         args = request.args
         try:
-            matches = object_filter(resource.kind, args.get("labelSelector"),
-                                    args.get("fieldSelector"))
+            matches = object_filter(
+                resource.kind, args.get("labelSelector"), args.get("fieldSelector")
+            )
         except ValueError as exc:
             raise ApiError(400, str(exc), "BadRequest") from None
         if args.get("watch", "").lower() in ("true", "1"):
             return self._watch(request, route, resource)
         if resource.api_version == NEW_EVENTS:  # the same events, in events.k8s.io's shape
             version = self.store.resource_version
-            found = [events_api_view(e) for e in self.store.list_objects(
-                "v1", "Event", route.namespace or None) if matches(e)]
-            return _json({"kind": "EventList", "apiVersion": NEW_EVENTS,
-                          "metadata": {"resourceVersion": version},
-                          "items": [_without_type(e) for e in found]})
+            found = [
+                events_api_view(e)
+                for e in self.store.list_objects("v1", "Event", route.namespace or None)
+                if matches(e)
+            ]
+            return _json(
+                {
+                    "kind": "EventList",
+                    "apiVersion": NEW_EVENTS,
+                    "metadata": {"resourceVersion": version},
+                    "items": [_without_type(e) for e in found],
+                }
+            )
         if tables.wants_table(request.headers.get("Accept", "")):
             version = self.store.resource_version  # one page: kubectl's chunks need no token
-            objects = [o for o in self.store.list_objects(resource.api_version, resource.kind,
-                                                          route.namespace or None) if matches(o)]
+            objects = [
+                o
+                for o in self.store.list_objects(
+                    resource.api_version, resource.kind, route.namespace or None
+                )
+                if matches(o)
+            ]
             return self._table(request, resource, objects, version)
         token, limit = args.get("continue", ""), _int_arg(args.get("limit"), "limit", 0)
         if token:
@@ -723,8 +864,7 @@ class ApiServer:
             version = self.store.resource_version  # before listing: a watch from it misses nothing
             items = self._cache.items(resource, route.namespace, matches)
             page, offset = _Page(items, version), 0
-        return Response(self._list_body(resource, page, offset, limit),
-                        mimetype="application/json")
+        return Response(self._list_body(resource, page, offset, limit), mimetype="application/json")
 
     def _list_body(self, resource: Resource, page: _Page, offset: int, limit: int) -> bytes:
         end = offset + limit if limit > 0 else len(page.items)
@@ -733,8 +873,9 @@ class ApiServer:
         if end < len(page.items):
             meta["continue"] = self._remember(page, end)
             meta["remainingItemCount"] = len(page.items) - end
-        head = _compact({"kind": f"{resource.kind}List", "apiVersion": resource.api_version,
-                         "metadata": meta})
+        head = _compact(
+            {"kind": f"{resource.kind}List", "apiVersion": resource.api_version, "metadata": meta}
+        )
         return head[:-1].encode() + b',"items":[' + b",".join(chosen) + b"]}"
 
     def _remember(self, page: _Page, offset: int) -> str:
@@ -758,28 +899,41 @@ class ApiServer:
         with self._lock:
             page = self._pages.get(key)
         if page is None:
-            raise ApiError(410, "The provided continue parameter is too old to display a "
-                           "consistent list result. You can start a new list without the "
-                           "continue parameter.", "Expired", {})
+            raise ApiError(
+                410,
+                "The provided continue parameter is too old to display a "
+                "consistent list result. You can start a new list without the "
+                "continue parameter.",
+                "Expired",
+                {},
+            )
         return page, offset
 
     def _watch(self, request: Request, route: Route, resource: Resource) -> Response:
         args = request.args
-        matches = object_filter(resource.kind, args.get("labelSelector"),
-                                args.get("fieldSelector"))
+        matches = object_filter(resource.kind, args.get("labelSelector"), args.get("fieldSelector"))
         seconds = _int_arg(args.get("timeoutSeconds"), "timeoutSeconds", WATCH_DEFAULT_SECONDS)
         asked = args.get("resourceVersion", "")
         initial: list[Obj] = []
         if asked in ("", "0"):  # upstream: start with the current state as ADDED events
             revision = int(self.store.resource_version)
-            initial = [o for o in self.store.list_objects(resource.api_version, resource.kind,
-                                                           route.namespace or None) if matches(o)]
+            initial = [
+                o
+                for o in self.store.list_objects(
+                    resource.api_version, resource.kind, route.namespace or None
+                )
+                if matches(o)
+            ]
         else:
             revision = _int_arg(asked, "resourceVersion", 0)
-        shape = self._table_rows(request, resource) if tables.wants_table(
-            request.headers.get("Accept", "")) else None
-        stream = self._watch_stream(resource, route.namespace, matches, revision, initial,
-                                    time.monotonic() + seconds, shape)
+        shape = (
+            self._table_rows(request, resource)
+            if tables.wants_table(request.headers.get("Accept", ""))
+            else None
+        )
+        stream = self._watch_stream(
+            resource, route.namespace, matches, revision, initial, time.monotonic() + seconds, shape
+        )
         return Response(stream, mimetype="application/json", direct_passthrough=True)
 
     def _table_rows(self, request: Request, resource: Resource) -> Any:
@@ -789,10 +943,15 @@ class ApiServer:
         columns = None if _builtin(resource) else self._printer_columns(resource)
 
         def shape(obj: Obj) -> Obj:
-            table = tables.table(resource.api_version, resource.kind, [obj],
-                                 obj["metadata"].get("resourceVersion", ""),
-                                 request.args.get("includeObject", "Metadata"), columns,
-                                 builtin=_builtin(resource))
+            table = tables.table(
+                resource.api_version,
+                resource.kind,
+                [obj],
+                obj["metadata"].get("resourceVersion", ""),
+                request.args.get("includeObject", "Metadata"),
+                columns,
+                builtin=_builtin(resource),
+            )
             if not first[0]:
                 table["columnDefinitions"] = []
             first[0] = False
@@ -800,16 +959,24 @@ class ApiServer:
 
         return shape
 
-    def _watch_stream(self, resource: Resource, namespace: str, matches: Any, revision: int,
-                      initial: list[Obj], deadline: float,
-                      shape: Any = None) -> Iterator[bytes]:
+    def _watch_stream(
+        self,
+        resource: Resource,
+        namespace: str,
+        matches: Any,
+        revision: int,
+        initial: list[Obj],
+        deadline: float,
+        shape: Any = None,
+    ) -> Iterator[bytes]:
         shape = shape or (lambda obj: obj)
         for obj in initial:
             yield _line({"type": "ADDED", "object": shape(obj)})
 
         def wanted(event: WatchEvent) -> bool:
             return (event.api_version, event.kind) == (resource.api_version, resource.kind) and (
-                not namespace or event.object["metadata"].get("namespace") == namespace)
+                not namespace or event.object["metadata"].get("namespace") == namespace
+            )
 
         while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
             try:
@@ -831,15 +998,21 @@ class ApiServer:
         text = self.store.logs.get((route.namespace, route.name, container))
         if request.args.get("previous", "").lower() in ("true", "1"):
             if not _terminated_before(pod, container):
-                raise ApiError(400, f'previous terminated container "{container}" in pod '
-                               f'"{route.name}" not found', "BadRequest")
+                raise ApiError(
+                    400,
+                    f'previous terminated container "{container}" in pod "{route.name}" not found',
+                    "BadRequest",
+                )
             # a crash-looping container fails the same way on every run
             text = self.store.logs.get((route.namespace, route.name, container), "")
         elif text is None:
             waiting = _waiting_reason(pod, container)
             if waiting:
-                raise ApiError(400, f'container "{container}" in pod "{route.name}" is waiting '
-                               f"to start: {waiting}", "BadRequest")
+                raise ApiError(
+                    400,
+                    f'container "{container}" in pod "{route.name}" is waiting to start: {waiting}',
+                    "BadRequest",
+                )
             text = ""
         tail = _int_arg(request.args.get("tailLines"), "tailLines", -1)
         if tail >= 0:
@@ -857,8 +1030,14 @@ class ApiServer:
         port = _proxy_port(service_obj, port_text)
         with self._lock:
             if port is None:  # `{name}` alone: the one registered port of the service
-                port = next((p for (ns, svc, p) in self._proxies
-                             if (ns, svc) == (route.namespace, service)), None)
+                port = next(
+                    (
+                        p
+                        for (ns, svc, p) in self._proxies
+                        if (ns, svc) == (route.namespace, service)
+                    ),
+                    None,
+                )
             target = self._proxies.get((route.namespace, service, port or -1))
         if target is None:
             if service_obj is None:
@@ -876,9 +1055,12 @@ class ApiServer:
         try:
             return _json(self.store.create(_managed(obj, request, "Update")), 201)
         except AlreadyExists:
-            raise ApiError(409, f'{resource.qualified} "{obj["metadata"]["name"]}" already '
-                           "exists", "AlreadyExists", _details(resource, obj["metadata"]["name"])
-                           ) from None
+            raise ApiError(
+                409,
+                f'{resource.qualified} "{obj["metadata"]["name"]}" already exists',
+                "AlreadyExists",
+                _details(resource, obj["metadata"]["name"]),
+            ) from None
 
     def _replace(self, request: Request, route: Route, resource: Resource) -> Response:
         obj = self._checked_body(_body(request), route, resource)
@@ -888,8 +1070,9 @@ class ApiServer:
         return _json(self._update(_managed(obj, request, "Update", existing), resource))
 
     def _patch(self, request: Request, route: Route, resource: Resource) -> Response:
-        existing = self.store.get_object(resource.api_version, resource.kind, route.namespace,
-                                         route.name)
+        existing = self.store.get_object(
+            resource.api_version, resource.kind, route.namespace, route.name
+        )
         is_apply = request.mimetype == APPLY
         if existing is None and not is_apply:
             raise not_found(resource, route.name)
@@ -919,14 +1102,19 @@ class ApiServer:
             message, details = fields.conflict_status(found)
             raise ApiError(409, message, "Conflict", details)
 
-    def _patched(self, request: Request, existing: Obj | None, route: Route,
-                 resource: Resource) -> Obj:
+    def _patched(
+        self, request: Request, existing: Obj | None, route: Route, resource: Resource
+    ) -> Obj:
         """The object the patch asks for, per Content-Type."""
         kind = request.mimetype
         if kind == APPLY:
             if not request.args.get("fieldManager"):
-                raise ApiError(422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
-                               "Required value: is required for apply patch", "Invalid")
+                raise ApiError(
+                    422,
+                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                    "Required value: is required for apply patch",
+                    "Invalid",
+                )
             body = _yaml_body(request)
             # SSA, simplified: the applied config merged into the live object (lists are
             # replaced, fields the manager dropped are kept); conflicts: _check_conflicts.
@@ -939,14 +1127,20 @@ class ApiServer:
             try:
                 result = json_patch(existing, _json_body(request, list))
             except (ValueError, TypeError) as exc:
-                raise ApiError(422, f"the server rejected our request due to an error in our "
-                               f"request: {exc}", "Invalid") from None
+                raise ApiError(
+                    422,
+                    f"the server rejected our request due to an error in our request: {exc}",
+                    "Invalid",
+                ) from None
             if not isinstance(result, dict):
                 raise ApiError(422, "the patched document is not an object", "Invalid")
             return result
-        raise ApiError(415, f"the body of the request was in an unknown format - accepted media "
-                       f"types include: {JSON_PATCH}, {', '.join(MERGE_PATCHES)}, {APPLY}",
-                       "UnsupportedMediaType")
+        raise ApiError(
+            415,
+            f"the body of the request was in an unknown format - accepted media "
+            f"types include: {JSON_PATCH}, {', '.join(MERGE_PATCHES)}, {APPLY}",
+            "UnsupportedMediaType",
+        )
 
     def _write_status(self, request: Request, route: Route, resource: Resource) -> Response:
         """Writes to /status change only the status, as upstream."""
@@ -967,8 +1161,9 @@ class ApiServer:
         return _json(existing)  # upstream answers the deleted object for immediate deletion
 
     def _existing(self, route: Route, resource: Resource) -> Obj:
-        found = self.store.get_object(resource.api_version, resource.kind, route.namespace,
-                                      route.name)
+        found = self.store.get_object(
+            resource.api_version, resource.kind, route.namespace, route.name
+        )
         if found is None:
             raise not_found(resource, route.name)
         return found
@@ -980,42 +1175,64 @@ class ApiServer:
         except NotFound:
             raise not_found(resource, name) from None
         except Conflict:
-            raise ApiError(409, f'Operation cannot be fulfilled on {resource.qualified} "{name}": '
-                           "the object has been modified; please apply your changes to the "
-                           "latest version and try again", "Conflict",
-                           _details(resource, name)) from None
+            raise ApiError(
+                409,
+                f'Operation cannot be fulfilled on {resource.qualified} "{name}": '
+                "the object has been modified; please apply your changes to the "
+                "latest version and try again",
+                "Conflict",
+                _details(resource, name),
+            ) from None
         except StoreError as exc:
             raise ApiError(500, f"Internal error occurred: {exc}") from None
 
     def _require_namespace(self, namespace: str) -> None:
         if self.store.get_object("v1", "Namespace", None, namespace) is None:
-            raise ApiError(404, f'namespaces "{namespace}" not found', "NotFound",
-                           {"name": namespace, "kind": "namespaces"})
+            raise ApiError(
+                404,
+                f'namespaces "{namespace}" not found',
+                "NotFound",
+                {"name": namespace, "kind": "namespaces"},
+            )
 
-    def _checked_body(self, body: Obj, route: Route, resource: Resource,
-                      creating: bool = False) -> Obj:
+    def _checked_body(
+        self, body: Obj, route: Route, resource: Resource, creating: bool = False
+    ) -> Obj:
         """The body with type and namespace filled from the URL; 400/422 like upstream."""
         obj = copy.deepcopy(body)
-        if obj.get("apiVersion", resource.api_version) != resource.api_version or obj.get(
-                "kind", resource.kind) != resource.kind:
-            raise ApiError(400, f"the API version in the data ({obj.get('apiVersion')}) does not "
-                           f"match the expected API version ({resource.api_version})",
-                           "BadRequest")
+        if (
+            obj.get("apiVersion", resource.api_version) != resource.api_version
+            or obj.get("kind", resource.kind) != resource.kind
+        ):
+            raise ApiError(
+                400,
+                f"the API version in the data ({obj.get('apiVersion')}) does not "
+                f"match the expected API version ({resource.api_version})",
+                "BadRequest",
+            )
         obj["apiVersion"], obj["kind"] = resource.api_version, resource.kind
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise ApiError(400, "metadata must be an object", "BadRequest")
         if resource.namespaced:
             if meta.get("namespace") and meta["namespace"] != route.namespace:
-                raise ApiError(400, "the namespace of the provided object does not match the "
-                               "namespace sent on the request", "BadRequest")
+                raise ApiError(
+                    400,
+                    "the namespace of the provided object does not match the "
+                    "namespace sent on the request",
+                    "BadRequest",
+                )
             meta["namespace"] = route.namespace
         if creating and not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         name = meta.get("name") or ""
         if route.name and name and name != route.name:
-            raise ApiError(400, f"the name of the object ({name}) does not match the name on "
-                           f"the URL ({route.name})", "BadRequest")
+            raise ApiError(
+                400,
+                f"the name of the object ({name}) does not match the name on "
+                f"the URL ({route.name})",
+                "BadRequest",
+            )
         if not name and route.name:
             meta["name"] = name = route.name
         _validate_name(resource, name)
@@ -1036,7 +1253,8 @@ def _count_verb(request: Request, route: Route) -> str:
             return "get"
         return "watch" if request.args.get("watch", "").lower() in ("true", "1") else "list"
     return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
-        method, method.lower())
+        method, method.lower()
+    )
 
 
 def _attributes(request: Request, route: Route) -> rbac.Attributes:
@@ -1045,18 +1263,30 @@ def _attributes(request: Request, route: Route) -> rbac.Attributes:
         return rbac.Attributes(verb=request.method.lower(), path=route.path)
     verb = _count_verb(request, route)
     if route.subresource == "proxy" or (route.subresource and verb in ("log",)):
-        verb = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update",
-                "PATCH": "patch", "DELETE": "delete"}.get(request.method, "get")
-    return rbac.Attributes(verb=verb, group=route.group, resource=route.plural,
-                           subresource=route.subresource, namespace=route.namespace,
-                           name=route.name)
+        verb = {
+            "GET": "get",
+            "HEAD": "get",
+            "POST": "create",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete",
+        }.get(request.method, "get")
+    return rbac.Attributes(
+        verb=verb,
+        group=route.group,
+        resource=route.plural,
+        subresource=route.subresource,
+        namespace=route.namespace,
+        name=route.name,
+    )
 
 
 def _fault_message(code: int) -> str:
-    return {429: "Too many requests, please try again later.",
-            500: "Internal error occurred: injected by the sim",
-            503: "the server is currently unable to handle the request"}.get(
-        code, f"injected failure {code}")
+    return {
+        429: "Too many requests, please try again later.",
+        500: "Internal error occurred: injected by the sim",
+        503: "the server is currently unable to handle the request",
+    }.get(code, f"injected failure {code}")
 
 
 def _retry_after(code: int) -> dict[str, str]:
@@ -1077,8 +1307,13 @@ _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "updat
 
 def _resource_entry(resource: Resource) -> Obj:
     verbs = ["create"] if resource.kind in REVIEW_KINDS else _VERBS
-    entry: Obj = {"name": resource.plural, "singularName": resource.singular,
-                  "namespaced": resource.namespaced, "kind": resource.kind, "verbs": verbs}
+    entry: Obj = {
+        "name": resource.plural,
+        "singularName": resource.singular,
+        "namespaced": resource.namespaced,
+        "kind": resource.kind,
+        "verbs": verbs,
+    }
     if resource.short_names:
         entry["shortNames"] = list(resource.short_names)
     if resource.categories:
@@ -1087,14 +1322,27 @@ def _resource_entry(resource: Resource) -> Obj:
 
 
 def _subresource_entry(resource: Resource, sub: str) -> Obj:
-    verbs = {"log": ["get"], "status": ["get", "patch", "update"],
-             "scale": ["get", "patch", "update"], "exec": ["create", "get"],
-             "proxy": ["create", "delete", "get", "patch", "update"],
-             "finalize": ["update"]}.get(sub, ["get"])
-    kind = {"scale": "Scale", "exec": "PodExecOptions", "log": "Pod",
-            "proxy": f"{resource.kind}ProxyOptions"}.get(sub, resource.kind)
-    return {"name": f"{resource.plural}/{sub}", "singularName": "",
-            "namespaced": resource.namespaced, "kind": kind, "verbs": verbs}
+    verbs = {
+        "log": ["get"],
+        "status": ["get", "patch", "update"],
+        "scale": ["get", "patch", "update"],
+        "exec": ["create", "get"],
+        "proxy": ["create", "delete", "get", "patch", "update"],
+        "finalize": ["update"],
+    }.get(sub, ["get"])
+    kind = {
+        "scale": "Scale",
+        "exec": "PodExecOptions",
+        "log": "Pod",
+        "proxy": f"{resource.kind}ProxyOptions",
+    }.get(sub, resource.kind)
+    return {
+        "name": f"{resource.plural}/{sub}",
+        "singularName": "",
+        "namespaced": resource.namespaced,
+        "kind": kind,
+        "verbs": verbs,
+    }
 
 
 def _line(event: Obj) -> bytes:
@@ -1147,8 +1395,9 @@ def _int_arg(value: str | None, name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ApiError(400, f"{name}: invalid value {value!r}: must be an integer",
-                       "BadRequest") from None
+        raise ApiError(
+            400, f"{name}: invalid value {value!r}: must be an integer", "BadRequest"
+        ) from None
 
 
 def _dry_run(request: Request) -> bool:
@@ -1164,11 +1413,13 @@ def _json_body(request: Request, shape: type[Any]) -> Any:
     try:
         data = json.loads(request.get_data() or b"null")
     except ValueError as exc:
-        raise ApiError(400, f"the body of the request could not be decoded: {exc}",
-                       "BadRequest") from None
+        raise ApiError(
+            400, f"the body of the request could not be decoded: {exc}", "BadRequest"
+        ) from None
     if not isinstance(data, shape):
-        raise ApiError(400, f"the body of the request must be a JSON {shape.__name__}",
-                       "BadRequest")
+        raise ApiError(
+            400, f"the body of the request must be a JSON {shape.__name__}", "BadRequest"
+        )
     return data
 
 
@@ -1179,10 +1430,11 @@ class _Yaml12Loader(yaml.SafeLoader):
 
 _Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _yaml_body(request: Request) -> Obj:
@@ -1197,27 +1449,38 @@ def _yaml_body(request: Request) -> Obj:
 
 def _validate_name(resource: Resource, name: str) -> None:
     if not name:
-        raise invalid(resource, "", "metadata.name",
-                      "Required value: name or generateName is required")
+        raise invalid(
+            resource, "", "metadata.name", "Required value: name or generateName is required"
+        )
     if resource.group == "rbac.authorization.k8s.io":
         ok = "/" not in name and name not in (".", "..")  # RBAC allows `system:...` names
     else:
         ok = len(name) <= 253 and bool(DNS_SUBDOMAIN.match(name))
     if not ok:
-        raise invalid(resource, name, "metadata.name",
-                      f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist '
-                      "of lower case alphanumeric characters, '-' or '.', and must start and "
-                      "end with an alphanumeric character")
+        raise invalid(
+            resource,
+            name,
+            "metadata.name",
+            f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist '
+            "of lower case alphanumeric characters, '-' or '.', and must start and "
+            "end with an alphanumeric character",
+        )
 
 
-def _managed(obj: Obj, request: Request, operation: str, existing: Obj | None = None,
-             applied: Obj | None = None) -> Obj:
+def _managed(
+    obj: Obj,
+    request: Request,
+    operation: str,
+    existing: Obj | None = None,
+    applied: Obj | None = None,
+) -> Obj:
     """managedFields after this write (fields.py): an Apply owns the fields it applied, an
     Update the fields it changed. The store ignores managedFields when detecting changes."""
     manager = request.args.get("fieldManager") or _agent(request)
     result = copy.deepcopy(obj)
     result["metadata"]["managedFields"] = fields.managed_entries(
-        existing, obj, manager, operation, applied, obj["apiVersion"], now_rfc3339())
+        existing, obj, manager, operation, applied, obj["apiVersion"], now_rfc3339()
+    )
     return result
 
 
@@ -1245,8 +1508,9 @@ def _log_container(pod: Obj, asked: str) -> str:
     if not asked:
         if len(names) == 1:
             return str(names[0])
-        choices = f"a container name must be specified for pod {name}, choose one of: " \
-                  f"[{' '.join(names)}]"
+        choices = (
+            f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+        )
         if init:
             choices += f" or one of the init containers: [{' '.join(init)}]"
         raise ApiError(400, choices, "BadRequest")
@@ -1255,10 +1519,15 @@ def _log_container(pod: Obj, asked: str) -> str:
     return asked
 
 
-_EVENT_FIELDS = (("involvedObject", "regarding"), ("message", "note"),
-                 ("source", "deprecatedSource"), ("firstTimestamp", "deprecatedFirstTimestamp"),
-                 ("lastTimestamp", "deprecatedLastTimestamp"), ("count", "deprecatedCount"),
-                 ("reportingComponent", "reportingController"))
+_EVENT_FIELDS = (
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+    ("reportingComponent", "reportingController"),
+)
 
 
 def events_api_view(event: Obj) -> Obj:
@@ -1275,10 +1544,11 @@ def events_api_view(event: Obj) -> Obj:
 def _terminated_before(pod: Obj, container: str) -> bool:
     """Whether the container ran before its current instance (the kubelet keeps one)."""
     status = pod.get("status") or {}
-    return any(entry.get("name") == container
-               and bool((entry.get("lastState") or {}).get("terminated"))
-               for entry in (status.get("containerStatuses") or [])
-               + (status.get("initContainerStatuses") or []))
+    return any(
+        entry.get("name") == container and bool((entry.get("lastState") or {}).get("terminated"))
+        for entry in (status.get("containerStatuses") or [])
+        + (status.get("initContainerStatuses") or [])
+    )
 
 
 def _user_info(user: rbac.ServiceAccountUser | None) -> Obj:
@@ -1291,7 +1561,8 @@ def _waiting_reason(pod: Obj, container: str) -> str:
     """Why a never-started container has no log (the kubelet's 400), or ""."""
     status = pod.get("status") or {}
     for entry in (status.get("containerStatuses") or []) + (
-            status.get("initContainerStatuses") or []):
+        status.get("initContainerStatuses") or []
+    ):
         if entry.get("name") != container:
             continue
         waiting = (entry.get("state") or {}).get("waiting")
@@ -1337,18 +1608,27 @@ def _forward(request: Request, target: str, route: Route) -> Response:
     url = target + (route.tail or "/")
     if request.query_string:
         url += "?" + request.query_string.decode("latin-1")
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS
-               and k.lower() != "accept-encoding"}
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k.lower() not in HOP_HEADERS and k.lower() != "accept-encoding"
+    }
     try:
-        answer = requests.request(request.method, url, headers=headers,
-                                  data=request.get_data() or None, timeout=PROXY_TIMEOUT,
-                                  allow_redirects=False)
+        answer = requests.request(
+            request.method,
+            url,
+            headers=headers,
+            data=request.get_data() or None,
+            timeout=PROXY_TIMEOUT,
+            allow_redirects=False,
+        )
     except requests.RequestException as exc:
         where = urlsplit(target).netloc
         why = "i/o timeout" if isinstance(exc, requests.Timeout) else "connect: connection refused"
         raise ApiError(503, f"error trying to reach service: dial tcp {where}: {why}") from None
     out_headers = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS]
-    out_headers = [(k, _proxy_location(v, target, prefix) if k.lower() == "location" else v)
-                   for k, v in out_headers]
+    out_headers = [
+        (k, _proxy_location(v, target, prefix) if k.lower() == "location" else v)
+        for k, v in out_headers
+    ]
     return Response(answer.content, answer.status_code, headers=out_headers)
-

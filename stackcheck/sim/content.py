@@ -65,9 +65,15 @@ def _checked(document: object, path: Path, index: int) -> dict[str, Any]:
         raise ValueError(f"{where}: expected a mapping, got {type(document).__name__}")
     metadata = document.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
-    missing = [key for key, value in (("apiVersion", document.get("apiVersion")),
-                                      ("kind", document.get("kind")),
-                                      ("metadata.name", name)) if not value]
+    missing = [
+        key
+        for key, value in (
+            ("apiVersion", document.get("apiVersion")),
+            ("kind", document.get("kind")),
+            ("metadata.name", name),
+        )
+        if not value
+    ]
     if missing:
         raise ValueError(f"{where}: missing {', '.join(missing)}")
     return document
@@ -88,8 +94,9 @@ def _unplaced(workload: dict[str, Any]) -> dict[str, Any]:
     if edited["kind"] == "CronJob":
         spec = spec["jobTemplate"]["spec"]
     pod = spec["template"]["spec"]
-    selector = {k: v for k, v in (pod.get("nodeSelector") or {}).items()
-                if k != CONTROL_PLANE_LABEL}
+    selector = {
+        k: v for k, v in (pod.get("nodeSelector") or {}).items() if k != CONTROL_PLANE_LABEL
+    }
     tolerations = [t for t in pod.get("tolerations") or [] if t.get("key") != CONTROL_PLANE_LABEL]
     for key, value in (("nodeSelector", selector), ("tolerations", tolerations)):
         if value:
@@ -112,12 +119,16 @@ def _edited(obj: dict[str, Any], spec: SimSpec) -> dict[str, Any] | None:
     if kind in WORKLOAD_KINDS and meta["name"] in spec.unplaced_workloads:
         return _unplaced(obj)
     if kind == "Namespace" and meta["name"] in spec.unannotated_namespaces:
-        annotations = {key: value for key, value in (meta.get("annotations") or {}).items()
-                       if key != INJECT_ANNOTATION}
+        annotations = {
+            key: value
+            for key, value in (meta.get("annotations") or {}).items()
+            if key != INJECT_ANNOTATION
+        }
         return {**obj, "metadata": {**meta, "annotations": annotations}}
     if kind == "PodMonitor" and meta["name"] in spec.unlabelled_podmonitors:
-        labels = {key: value for key, value in (meta.get("labels") or {}).items()
-                  if key != RELEASE_LABEL}
+        labels = {
+            key: value for key, value in (meta.get("labels") or {}).items() if key != RELEASE_LABEL
+        }
         return {**obj, "metadata": {**meta, "labels": labels}}
     return obj
 

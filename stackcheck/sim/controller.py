@@ -48,11 +48,17 @@ class Store(Protocol):
 
     def apply(self, obj: Obj) -> Obj: ...
 
-    def get_object(self, api_version: str, kind: str, namespace: str | None,
-                   name: str) -> Obj | None: ...
+    def get_object(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> Obj | None: ...
 
-    def list_objects(self, api_version: str, kind: str, namespace: str | None = None,
-                     label_selector: str | None = None) -> list[Obj]: ...
+    def list_objects(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[Obj]: ...
 
     def remove(self, api_version: str, kind: str, namespace: str | None, name: str) -> None: ...
 
@@ -100,8 +106,7 @@ def _strip(obj: Obj) -> Obj:
 def _put(store: Store, obj: Obj) -> Obj:
     """Apply unless the stored copy already says the same: keeps reconcile idempotent."""
     meta = obj["metadata"]
-    existing = store.get_object(obj["apiVersion"], obj["kind"], meta.get("namespace"),
-                                meta["name"])
+    existing = store.get_object(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
     if existing is not None and "status" not in obj and "status" in existing:
         obj = {**obj, "status": existing["status"]}  # a spec write keeps the status
     if existing is not None and _strip(existing) == _strip(obj):
@@ -110,15 +115,23 @@ def _put(store: Store, obj: Obj) -> Obj:
 
 
 def _owner_ref(obj: Obj) -> Obj:
-    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-            "name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid", ""),
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"].get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
-def _condition(kind: str, status: bool, when: datetime, reason: str = "",
-               message: str = "") -> Obj:
-    cond: Obj = {"type": kind, "status": "True" if status else "False",
-                 "lastProbeTime": None, "lastTransitionTime": _ts(when)}
+def _condition(kind: str, status: bool, when: datetime, reason: str = "", message: str = "") -> Obj:
+    cond: Obj = {
+        "type": kind,
+        "status": "True" if status else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": _ts(when),
+    }
     if reason:
         cond["reason"] = reason
     if message:
@@ -173,8 +186,9 @@ class Context:
     def plan(self, plan: PodPlan) -> None:
         """Record a pod and schedule it: a DaemonSet's pod comes with its node; any other
         goes where its nodeSelector and tolerations let it, or stays Pending."""
-        plan.fault = None if plan.completed or plan.failed else self.spec.pod_faults.get(
-            plan.workload)
+        plan.fault = (
+            None if plan.completed or plan.failed else self.spec.pod_faults.get(plan.workload)
+        )
         spec = plan.template.get("spec") or {}
         if plan.node is None:
             plan.node = scheduler.choose(spec, self.nodes, f"{plan.namespace}/{plan.name}")
@@ -250,27 +264,55 @@ def _plan_deployment(ctx: Context, deploy: Obj) -> Obj:
             salt += 1
             pod_name = f"{rs_name}-{name_suffix(ns, rs_name, str(index), str(salt))}"
         taken.add(pod_name)
-        ctx.plan(PodPlan(ns, pod_name, "Deployment", name, _owner_ref(rs), template, labels,
-                         ctx.anchor + _start_offset(ns, pod_name)))
+        ctx.plan(
+            PodPlan(
+                ns,
+                pod_name,
+                "Deployment",
+                name,
+                _owner_ref(rs),
+                template,
+                labels,
+                ctx.anchor + _start_offset(ns, pod_name),
+            )
+        )
     return rs
 
 
 def _replicaset(deploy: Obj, rs_name: str, labels: dict[str, str], anchor: datetime) -> Obj:
     meta, spec = deploy["metadata"], deploy["spec"]
-    template = {**spec["template"], "metadata": {**spec["template"].get("metadata", {}),
-                                                 "labels": labels}}
-    selector = {"matchLabels": {**spec["selector"].get("matchLabels", {}),
-                                "pod-template-hash": labels["pod-template-hash"]}}
-    annotations = {"deployment.kubernetes.io/desired-replicas": str(spec.get("replicas", 1)),
-                   "deployment.kubernetes.io/max-replicas": str(int(spec.get("replicas", 1)) + 1),
-                   "deployment.kubernetes.io/revision": "1"}
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": rs_name, "namespace": meta["namespace"], "labels": labels,
-                         "annotations": annotations,
-                         "creationTimestamp": _ts(anchor + CONTROLLER_LAG),
-                         "ownerReferences": [_owner_ref(deploy)]},
-            "spec": {"replicas": int(spec.get("replicas", 1)), "selector": selector,
-                     "template": template}}
+    template = {
+        **spec["template"],
+        "metadata": {**spec["template"].get("metadata", {}), "labels": labels},
+    }
+    selector = {
+        "matchLabels": {
+            **spec["selector"].get("matchLabels", {}),
+            "pod-template-hash": labels["pod-template-hash"],
+        }
+    }
+    annotations = {
+        "deployment.kubernetes.io/desired-replicas": str(spec.get("replicas", 1)),
+        "deployment.kubernetes.io/max-replicas": str(int(spec.get("replicas", 1)) + 1),
+        "deployment.kubernetes.io/revision": "1",
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": rs_name,
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+            "creationTimestamp": _ts(anchor + CONTROLLER_LAG),
+            "ownerReferences": [_owner_ref(deploy)],
+        },
+        "spec": {
+            "replicas": int(spec.get("replicas", 1)),
+            "selector": selector,
+            "template": template,
+        },
+    }
 
 
 def _plan_statefulset(ctx: Context, sts: Obj) -> None:
@@ -279,12 +321,24 @@ def _plan_statefulset(ctx: Context, sts: Obj) -> None:
     revision = f"{name}-{template_hash(template)}"
     for ordinal in range(_desired(ctx, sts)):
         pod_name = f"{name}-{ordinal}"
-        labels = {**(template.get("metadata", {}).get("labels") or {}),
-                  "apps.kubernetes.io/pod-index": str(ordinal),
-                  "controller-revision-hash": revision,
-                  "statefulset.kubernetes.io/pod-name": pod_name}
-        ctx.plan(PodPlan(ns, pod_name, "StatefulSet", name, _owner_ref(sts), template, labels,
-                         ctx.anchor + _start_offset(ns, pod_name)))
+        labels = {
+            **(template.get("metadata", {}).get("labels") or {}),
+            "apps.kubernetes.io/pod-index": str(ordinal),
+            "controller-revision-hash": revision,
+            "statefulset.kubernetes.io/pod-name": pod_name,
+        }
+        ctx.plan(
+            PodPlan(
+                ns,
+                pod_name,
+                "StatefulSet",
+                name,
+                _owner_ref(sts),
+                template,
+                labels,
+                ctx.anchor + _start_offset(ns, pod_name),
+            )
+        )
 
 
 def _plan_daemonset(ctx: Context, ds: Obj) -> int:
@@ -296,10 +350,24 @@ def _plan_daemonset(ctx: Context, ds: Obj) -> int:
     nodes = scheduler.eligible(template.get("spec") or {}, ctx.nodes)
     for node in nodes[: max(0, len(nodes) - short)]:
         pod_name = f"{name}-{name_suffix(ns, name, node['metadata']['name'])}"
-        labels = {**(template.get("metadata", {}).get("labels") or {}),
-                  "controller-revision-hash": revision, "pod-template-generation": "1"}
-        ctx.plan(PodPlan(ns, pod_name, "DaemonSet", name, _owner_ref(ds), template, labels,
-                         ctx.anchor + _start_offset(ns, pod_name), node=node))
+        labels = {
+            **(template.get("metadata", {}).get("labels") or {}),
+            "controller-revision-hash": revision,
+            "pod-template-generation": "1",
+        }
+        ctx.plan(
+            PodPlan(
+                ns,
+                pod_name,
+                "DaemonSet",
+                name,
+                _owner_ref(ds),
+                template,
+                labels,
+                ctx.anchor + _start_offset(ns, pod_name),
+                node=node,
+            )
+        )
     return len(nodes)
 
 
@@ -350,8 +418,19 @@ def _plan_failed_run(ctx: Context, job: Obj, workload: str, started: datetime) -
     delay = timedelta(0)
     for attempt in range(int(job["spec"].get("backoffLimit", 6)) + 1):
         pod_name = f"{name}-{name_suffix(ns, name, str(attempt))}"
-        ctx.plan(PodPlan(ns, pod_name, "CronJob", workload, _owner_ref(job), template, labels,
-                         started + delay, failed=True))
+        ctx.plan(
+            PodPlan(
+                ns,
+                pod_name,
+                "CronJob",
+                workload,
+                _owner_ref(job),
+                template,
+                labels,
+                started + delay,
+                failed=True,
+            )
+        )
         delay = delay * 2 + timedelta(seconds=10 + 5 * attempt)
 
 
@@ -359,27 +438,47 @@ def _job(cronjob: Obj, job_name: str, scheduled: datetime) -> Obj:
     meta = cronjob["metadata"]
     job_template = cronjob["spec"]["jobTemplate"]
     uid_seed = _digest(meta["namespace"], job_name)
-    controller_uid = (f"{uid_seed[:8]}-{uid_seed[8:12]}-{uid_seed[12:16]}-{uid_seed[16:20]}-"
-                      f"{uid_seed[20:32]}")
-    job_labels = {"batch.kubernetes.io/controller-uid": controller_uid,
-                  "batch.kubernetes.io/job-name": job_name,
-                  "controller-uid": controller_uid, "job-name": job_name}
+    controller_uid = (
+        f"{uid_seed[:8]}-{uid_seed[8:12]}-{uid_seed[12:16]}-{uid_seed[16:20]}-{uid_seed[20:32]}"
+    )
+    job_labels = {
+        "batch.kubernetes.io/controller-uid": controller_uid,
+        "batch.kubernetes.io/job-name": job_name,
+        "controller-uid": controller_uid,
+        "job-name": job_name,
+    }
     template = job_template["spec"]["template"]
-    template = {**template, "metadata": {**template.get("metadata", {}), "labels": {
-        **(template.get("metadata", {}).get("labels") or {}), **job_labels}}}
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": job_name, "namespace": meta["namespace"],
-                         "labels": dict(job_template.get("metadata", {}).get("labels") or {}),
-                         "annotations": {"batch.kubernetes.io/cronjob-scheduled-timestamp":
-                                         _ts(scheduled)},
-                         "creationTimestamp": _ts(scheduled),
-                         "ownerReferences": [_owner_ref(cronjob)]},
-            "spec": {**job_template["spec"], "backoffLimit": 6, "completionMode": "NonIndexed",
-                     "completions": 1, "parallelism": 1, "suspend": False,
-                     "manualSelector": False, "podReplacementPolicy": "TerminatingOrFailed",
-                     "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid":
-                                                  controller_uid}},
-                     "template": template}}
+    template = {
+        **template,
+        "metadata": {
+            **template.get("metadata", {}),
+            "labels": {**(template.get("metadata", {}).get("labels") or {}), **job_labels},
+        },
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": meta["namespace"],
+            "labels": dict(job_template.get("metadata", {}).get("labels") or {}),
+            "annotations": {"batch.kubernetes.io/cronjob-scheduled-timestamp": _ts(scheduled)},
+            "creationTimestamp": _ts(scheduled),
+            "ownerReferences": [_owner_ref(cronjob)],
+        },
+        "spec": {
+            **job_template["spec"],
+            "backoffLimit": 6,
+            "completionMode": "NonIndexed",
+            "completions": 1,
+            "parallelism": 1,
+            "suspend": False,
+            "manualSelector": False,
+            "podReplacementPolicy": "TerminatingOrFailed",
+            "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": controller_uid}},
+            "template": template,
+        },
+    }
 
 
 def _plan_job_pod(ctx: Context, job: Obj, kind: str, workload: str, started: datetime) -> None:
@@ -387,8 +486,11 @@ def _plan_job_pod(ctx: Context, job: Obj, kind: str, workload: str, started: dat
     ns, name = meta["namespace"], meta["name"]
     pod_name = f"{name}-{name_suffix(ns, name)}"
     labels = dict(template.get("metadata", {}).get("labels") or {})
-    ctx.plan(PodPlan(ns, pod_name, kind, workload, _owner_ref(job), template, labels, started,
-                     completed=True))
+    ctx.plan(
+        PodPlan(
+            ns, pod_name, kind, workload, _owner_ref(job), template, labels, started, completed=True
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -438,8 +540,7 @@ def _anchors_env(anchors: str | None) -> Obj:
     as a literal value; control-plane pods (`anchors` None) read the ConfigMap's key."""
     if anchors is None:
         _, name, key = TRUST_ROOTS
-        return {"name": ANCHORS_ENV, "valueFrom": {"configMapKeyRef": {"name": name,
-                                                                        "key": key}}}
+        return {"name": ANCHORS_ENV, "valueFrom": {"configMapKeyRef": {"name": name, "key": key}}}
     return {"name": ANCHORS_ENV, "value": anchors.strip() + "\n"}
 
 
@@ -450,8 +551,10 @@ def _proxy_env(app_containers: list[Obj], anchors: str | None = None) -> list[Ob
     plain = [
         ("LINKERD2_PROXY_LOG", "warn,linkerd=info,trust_dns=error"),
         ("LINKERD2_PROXY_LOG_FORMAT", "plain"),
-        ("LINKERD2_PROXY_DESTINATION_SVC_ADDR",
-         "linkerd-dst-headless.linkerd.svc.cluster.local.:8086"),
+        (
+            "LINKERD2_PROXY_DESTINATION_SVC_ADDR",
+            "linkerd-dst-headless.linkerd.svc.cluster.local.:8086",
+        ),
         ("LINKERD2_PROXY_POLICY_SVC_ADDR", "linkerd-policy.linkerd.svc.cluster.local.:8090"),
         ("LINKERD2_PROXY_POLICY_WORKLOAD", "$(_pod_ns):$(_pod_name)"),
         ("LINKERD2_PROXY_INBOUND_DEFAULT_POLICY", "all-unauthenticated"),
@@ -463,70 +566,123 @@ def _proxy_env(app_containers: list[Obj], anchors: str | None = None) -> list[Ob
         ("LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES", "svc.cluster.local."),
         ("LINKERD2_PROXY_IDENTITY_DIR", "/var/run/linkerd/identity/end-entity"),
         ("LINKERD2_PROXY_IDENTITY_TOKEN_FILE", "/var/run/secrets/tokens/linkerd-identity-token"),
-        ("LINKERD2_PROXY_IDENTITY_SVC_ADDR",
-         "linkerd-identity-headless.linkerd.svc.cluster.local.:8080"),
-        ("LINKERD2_PROXY_IDENTITY_LOCAL_NAME",
-         "$(_pod_sa).$(_pod_ns).serviceaccount.identity.linkerd.cluster.local"),
-        ("LINKERD2_PROXY_IDENTITY_SVC_NAME",
-         "linkerd-identity.linkerd.serviceaccount.identity.linkerd.cluster.local"),
-        ("LINKERD2_PROXY_DESTINATION_SVC_NAME",
-         "linkerd-destination.linkerd.serviceaccount.identity.linkerd.cluster.local"),
+        (
+            "LINKERD2_PROXY_IDENTITY_SVC_ADDR",
+            "linkerd-identity-headless.linkerd.svc.cluster.local.:8080",
+        ),
+        (
+            "LINKERD2_PROXY_IDENTITY_LOCAL_NAME",
+            "$(_pod_sa).$(_pod_ns).serviceaccount.identity.linkerd.cluster.local",
+        ),
+        (
+            "LINKERD2_PROXY_IDENTITY_SVC_NAME",
+            "linkerd-identity.linkerd.serviceaccount.identity.linkerd.cluster.local",
+        ),
+        (
+            "LINKERD2_PROXY_DESTINATION_SVC_NAME",
+            "linkerd-destination.linkerd.serviceaccount.identity.linkerd.cluster.local",
+        ),
     ]
-    env = [field_ref("_pod_name", "metadata.name"), field_ref("_pod_ns", "metadata.namespace"),
-           field_ref("_pod_nodeName", "spec.nodeName"),
-           field_ref("_pod_sa", "spec.serviceAccountName"),
-           *({"name": k, "value": v} for k, v in plain)]
+    env = [
+        field_ref("_pod_name", "metadata.name"),
+        field_ref("_pod_ns", "metadata.namespace"),
+        field_ref("_pod_nodeName", "spec.nodeName"),
+        field_ref("_pod_sa", "spec.serviceAccountName"),
+        *({"name": k, "value": v} for k, v in plain),
+    ]
     after = next(i for i, e in enumerate(env) if e["name"] == "LINKERD2_PROXY_IDENTITY_DIR")
     env.insert(after + 1, _anchors_env(anchors))
     return env
 
 
-def _proxy_container(app_containers: list[Obj], native: bool, anchors: str | None = None,
-                     version: str = LINKERD_VERSION) -> Obj:
+def _proxy_container(
+    app_containers: list[Obj],
+    native: bool,
+    anchors: str | None = None,
+    version: str = LINKERD_VERSION,
+) -> Obj:
     def probe(path: str, delay: int) -> Obj:
-        return {"httpGet": {"path": path, "port": 4191, "scheme": "HTTP"},
-                "initialDelaySeconds": delay, "timeoutSeconds": 1, "periodSeconds": 10,
-                "successThreshold": 1, "failureThreshold": 3}
+        return {
+            "httpGet": {"path": path, "port": 4191, "scheme": "HTTP"},
+            "initialDelaySeconds": delay,
+            "timeoutSeconds": 1,
+            "periodSeconds": 10,
+            "successThreshold": 1,
+            "failureThreshold": 3,
+        }
 
     container: Obj = {
-        "name": PROXY, "image": f"{PROXY_IMAGE.rsplit(':', 1)[0]}:{version}",
-        "imagePullPolicy": "IfNotPresent", "env": _proxy_env(app_containers, anchors),
-        "ports": [{"name": "linkerd-proxy", "containerPort": 4143, "protocol": "TCP"},
-                  {"name": "linkerd-admin", "containerPort": 4191, "protocol": "TCP"}],
-        "livenessProbe": probe("/live", 10), "readinessProbe": probe("/ready", 2),
+        "name": PROXY,
+        "image": f"{PROXY_IMAGE.rsplit(':', 1)[0]}:{version}",
+        "imagePullPolicy": "IfNotPresent",
+        "env": _proxy_env(app_containers, anchors),
+        "ports": [
+            {"name": "linkerd-proxy", "containerPort": 4143, "protocol": "TCP"},
+            {"name": "linkerd-admin", "containerPort": 4191, "protocol": "TCP"},
+        ],
+        "livenessProbe": probe("/live", 10),
+        "readinessProbe": probe("/ready", 2),
         "resources": {},
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True, "runAsUser": 2102,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": 2102,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "linkerd-identity-end-entity",
-                          "mountPath": "/var/run/linkerd/identity/end-entity"},
-                         {"name": "linkerd-identity-token",
-                          "mountPath": "/var/run/secrets/tokens"}],
+        "volumeMounts": [
+            {
+                "name": "linkerd-identity-end-entity",
+                "mountPath": "/var/run/linkerd/identity/end-entity",
+            },
+            {"name": "linkerd-identity-token", "mountPath": "/var/run/secrets/tokens"},
+        ],
     }
     if native:  # a restartable init container: Kubernetes' native sidecar
         container["restartPolicy"] = "Always"
-        container["startupProbe"] = {**probe("/ready", 0), "periodSeconds": 1,
-                                     "failureThreshold": 120}
+        container["startupProbe"] = {
+            **probe("/ready", 0),
+            "periodSeconds": 1,
+            "failureThreshold": 120,
+        }
     else:  # the app starts only once the proxy is up
-        container["lifecycle"] = {"postStart": {"exec": {
-            "command": ["/usr/lib/linkerd/linkerd-await", "--timeout=2m"]}}}
+        container["lifecycle"] = {
+            "postStart": {"exec": {"command": ["/usr/lib/linkerd/linkerd-await", "--timeout=2m"]}}
+        }
     return container
 
 
 def _init_container() -> Obj:
     return {
-        "name": "linkerd-init", "image": PROXY_INIT_IMAGE, "imagePullPolicy": "IfNotPresent",
-        "args": ["--incoming-proxy-port", "4143", "--outgoing-proxy-port", "4140",
-                 "--proxy-uid", "2102", "--inbound-ports-to-ignore", "4190,4191,4567,4568",
-                 "--outbound-ports-to-ignore", "4567,4568"],
-        "resources": {"limits": {"cpu": "100m", "memory": "20Mi"},
-                      "requests": {"cpu": "100m", "memory": "20Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False,
-                            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]},
-                            "privileged": False, "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True, "runAsUser": 65534,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "name": "linkerd-init",
+        "image": PROXY_INIT_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "args": [
+            "--incoming-proxy-port",
+            "4143",
+            "--outgoing-proxy-port",
+            "4140",
+            "--proxy-uid",
+            "2102",
+            "--inbound-ports-to-ignore",
+            "4190,4191,4567,4568",
+            "--outbound-ports-to-ignore",
+            "4567,4568",
+        ],
+        "resources": {
+            "limits": {"cpu": "100m", "memory": "20Mi"},
+            "requests": {"cpu": "100m", "memory": "20Mi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "linkerd-proxy-init-xtables-lock", "mountPath": "/run"}],
     }
@@ -535,9 +691,21 @@ def _init_container() -> Obj:
 _PROXY_VOLUMES = [
     {"name": "linkerd-proxy-init-xtables-lock", "emptyDir": {}},
     {"name": "linkerd-identity-end-entity", "emptyDir": {"medium": "Memory"}},
-    {"name": "linkerd-identity-token", "projected": {"defaultMode": 420, "sources": [
-        {"serviceAccountToken": {"audience": "identity.l5d.io", "expirationSeconds": 86400,
-                                 "path": "linkerd-identity-token"}}]}},
+    {
+        "name": "linkerd-identity-token",
+        "projected": {
+            "defaultMode": 420,
+            "sources": [
+                {
+                    "serviceAccountToken": {
+                        "audience": "identity.l5d.io",
+                        "expirationSeconds": 86400,
+                        "path": "linkerd-identity-token",
+                    }
+                }
+            ],
+        },
+    },
 ]
 
 
@@ -547,16 +715,24 @@ def _inject(pod: Obj, plan: PodPlan, created_by: str, ctx: Context) -> None:
     native = ctx.spec.native_sidecars
     anchors = _trust_anchors(ctx, plan)
     version = ctx.spec.proxy_versions.get(plan.workload, LINKERD_VERSION)
-    meta["annotations"].update({
-        "linkerd.io/created-by": created_by, "linkerd.io/proxy-version": version,
-        "linkerd.io/trust-root-sha256": hashlib.sha256(anchors.encode()).hexdigest(),
-    })
-    meta["labels"].update({"linkerd.io/control-plane-ns": "linkerd",
-                           f"linkerd.io/proxy-{plan.kind.lower()}": plan.workload,
-                           "linkerd.io/workload-ns": plan.namespace})
+    meta["annotations"].update(
+        {
+            "linkerd.io/created-by": created_by,
+            "linkerd.io/proxy-version": version,
+            "linkerd.io/trust-root-sha256": hashlib.sha256(anchors.encode()).hexdigest(),
+        }
+    )
+    meta["labels"].update(
+        {
+            "linkerd.io/control-plane-ns": "linkerd",
+            f"linkerd.io/proxy-{plan.kind.lower()}": plan.workload,
+            "linkerd.io/workload-ns": plan.namespace,
+        }
+    )
     from_configmap = created_by.startswith("linkerd/helm")  # the control plane's own pods
-    proxy = _proxy_container(spec["containers"], native, None if from_configmap else anchors,
-                             version)
+    proxy = _proxy_container(
+        spec["containers"], native, None if from_configmap else anchors, version
+    )
     init = spec.setdefault("initContainers", [])
     if native:
         init[:0] = [_init_container(), proxy]
@@ -572,53 +748,101 @@ def _inject(pod: Obj, plan: PodPlan, created_by: str, ctx: Context) -> None:
 
 
 def _default_probe(probe: Obj) -> Obj:
-    out = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1,
-           "failureThreshold": 3, **probe}
+    out = {
+        "timeoutSeconds": 1,
+        "periodSeconds": 10,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+        **probe,
+    }
     if "httpGet" in out:
         out["httpGet"] = {"scheme": "HTTP", **out["httpGet"]}
     return out
 
 
 def _default_container(container: Obj, token_volume: str) -> Obj:
-    out: Obj = {"imagePullPolicy": "IfNotPresent", "resources": {},
-                "terminationMessagePath": "/dev/termination-log",
-                "terminationMessagePolicy": "File", **container}
+    out: Obj = {
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {},
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        **container,
+    }
     out["ports"] = [{"protocol": "TCP", **p} for p in container.get("ports") or []]
     if not out["ports"]:
         del out["ports"]
     for key in ("livenessProbe", "readinessProbe", "startupProbe"):
         if key in out:
             out[key] = _default_probe(out[key])
-    out["volumeMounts"] = [*(container.get("volumeMounts") or []),
-                           {"name": token_volume, "readOnly": True,
-                            "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+    out["volumeMounts"] = [
+        *(container.get("volumeMounts") or []),
+        {
+            "name": token_volume,
+            "readOnly": True,
+            "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+        },
+    ]
     return out
 
 
 def _token_volume(name: str) -> Obj:
-    return {"name": name, "projected": {"defaultMode": 420, "sources": [
-        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-        {"configMap": {"name": "kube-root-ca.crt",
-                       "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
-            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}}
+    return {
+        "name": name,
+        "projected": {
+            "defaultMode": 420,
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {
+                    "configMap": {
+                        "name": "kube-root-ca.crt",
+                        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                    }
+                },
+                {
+                    "downwardAPI": {
+                        "items": [
+                            {
+                                "path": "namespace",
+                                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                            }
+                        ]
+                    }
+                },
+            ],
+        },
+    }
 
 
 _DEFAULT_TOLERATIONS = [
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-     "tolerationSeconds": 300},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-     "tolerationSeconds": 300},
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
 ]
 
 
 def _pod_spec(template_spec: Obj, pod_name: str, node: str | None) -> Obj:
     token = f"kube-api-access-{name_suffix(pod_name, 'token')}"
-    spec: Obj = {"dnsPolicy": "ClusterFirst", "enableServiceLinks": True,
-                 "preemptionPolicy": "PreemptLowerPriority", "priority": 0,
-                 "restartPolicy": "Always", "schedulerName": "default-scheduler",
-                 "securityContext": {}, "serviceAccountName": "default",
-                 "terminationGracePeriodSeconds": 30, **json.loads(json.dumps(template_spec))}
+    spec: Obj = {
+        "dnsPolicy": "ClusterFirst",
+        "enableServiceLinks": True,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "priority": 0,
+        "restartPolicy": "Always",
+        "schedulerName": "default-scheduler",
+        "securityContext": {},
+        "serviceAccountName": "default",
+        "terminationGracePeriodSeconds": 30,
+        **json.loads(json.dumps(template_spec)),
+    }
     spec["serviceAccount"] = spec["serviceAccountName"]
     spec["containers"] = [_default_container(c, token) for c in spec["containers"]]
     if spec.get("initContainers"):
@@ -636,8 +860,11 @@ def _qos_class(spec: Obj) -> str:
     if not any(r.get("requests") or r.get("limits") for r in resources):
         return "BestEffort"
     guaranteed = all(
-        r.get("limits", {}).get(res) and r.get("requests", {}).get(res, r["limits"][res])
-        == r["limits"][res] for r in resources for res in ("cpu", "memory"))
+        r.get("limits", {}).get(res)
+        and r.get("requests", {}).get(res, r["limits"][res]) == r["limits"][res]
+        for r in resources
+        for res in ("cpu", "memory")
+    )
     return "Guaranteed" if guaranteed else "Burstable"
 
 
@@ -672,70 +899,122 @@ def _state_of(ctx: Context, plan: PodPlan, spec: Obj) -> PodState:
     mains = [c["name"] for c in spec["containers"] if c["name"] != PROXY]
     default = DEFAULT_RESTARTS if plan.fault is PodFault.CRASH_LOOP else 0
     restarts = ctx.spec.restart_counts.get(plan.workload, default)
-    return PodState(plan.fault, mains[0] if mains else "", restarts, plan.completed, ctx.now,
-                    plan.failed, ctx.spec.old_restarts.get(plan.workload, 0))
+    return PodState(
+        plan.fault,
+        mains[0] if mains else "",
+        restarts,
+        plan.completed,
+        ctx.now,
+        plan.failed,
+        ctx.spec.old_restarts.get(plan.workload, 0),
+    )
 
 
-def _running(container: Obj, pod: str, started: datetime, ready: bool,
-             restarts: int) -> Obj:
-    return {"name": container["name"], "image": container["image"],
-            "imageID": _image_id(container["image"]),
-            "containerID": _container_id(pod, container["name"], restarts),
-            "ready": ready, "started": True, "restartCount": restarts,
-            "state": {"running": {"startedAt": _ts(started)}}, "lastState": {}}
+def _running(container: Obj, pod: str, started: datetime, ready: bool, restarts: int) -> Obj:
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": _image_id(container["image"]),
+        "containerID": _container_id(pod, container["name"], restarts),
+        "ready": ready,
+        "started": True,
+        "restartCount": restarts,
+        "state": {"running": {"startedAt": _ts(started)}},
+        "lastState": {},
+    }
 
 
-def _terminated(container: Obj, pod: str, started: datetime, seconds: int, ready: bool,
-                exit_code: int = 0) -> Obj:
-    return {"name": container["name"], "image": container["image"],
-            "imageID": _image_id(container["image"]),
-            "containerID": _container_id(pod, container["name"], 0),
-            "ready": ready, "started": False, "restartCount": 0,
-            "state": {"terminated": {
-                "exitCode": exit_code, "reason": "Error" if exit_code else "Completed",
+def _terminated(
+    container: Obj, pod: str, started: datetime, seconds: int, ready: bool, exit_code: int = 0
+) -> Obj:
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": _image_id(container["image"]),
+        "containerID": _container_id(pod, container["name"], 0),
+        "ready": ready,
+        "started": False,
+        "restartCount": 0,
+        "state": {
+            "terminated": {
+                "exitCode": exit_code,
+                "reason": "Error" if exit_code else "Completed",
                 "startedAt": _ts(started),
                 "finishedAt": _ts(started + timedelta(seconds=seconds)),
-                "containerID": _container_id(pod, container["name"], 0)}},
-            "lastState": {}}
+                "containerID": _container_id(pod, container["name"], 0),
+            }
+        },
+        "lastState": {},
+    }
 
 
-def _crashing(container: Obj, pod: str, started: datetime, restarts: int,
-              now: datetime) -> Obj:
+def _crashing(container: Obj, pod: str, started: datetime, restarts: int, now: datetime) -> Obj:
     # the kubelet's back-off is capped at 5 minutes: the last exit was a few minutes ago
     last_start = max(started, now - CRASH_LAST_EXIT)
-    return {"name": container["name"], "image": container["image"],
-            "imageID": _image_id(container["image"]),
-            "containerID": _container_id(pod, container["name"], restarts),
-            "ready": False, "started": False, "restartCount": restarts,
-            "state": {"waiting": {
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": _image_id(container["image"]),
+        "containerID": _container_id(pod, container["name"], restarts),
+        "ready": False,
+        "started": False,
+        "restartCount": restarts,
+        "state": {
+            "waiting": {
                 "reason": "CrashLoopBackOff",
                 "message": f"back-off 5m0s restarting failed container={container['name']} "
-                           f"pod={pod}"}},
-            "lastState": {"terminated": {
-                "exitCode": 1, "reason": "Error", "startedAt": _ts(last_start),
+                f"pod={pod}",
+            }
+        },
+        "lastState": {
+            "terminated": {
+                "exitCode": 1,
+                "reason": "Error",
+                "startedAt": _ts(last_start),
                 "finishedAt": _ts(last_start + timedelta(seconds=2)),
-                "containerID": _container_id(pod, container["name"], restarts)}}}
+                "containerID": _container_id(pod, container["name"], restarts),
+            }
+        },
+    }
 
 
 def _pulling(container: Obj) -> Obj:
-    return {"name": container["name"], "image": container["image"], "imageID": "",
-            "ready": False, "started": False, "restartCount": 0,
-            "state": {"waiting": {"reason": "ImagePullBackOff",
-                                  "message": f'Back-off pulling image "{container["image"]}"'}},
-            "lastState": {}}
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": "",
+        "ready": False,
+        "started": False,
+        "restartCount": 0,
+        "state": {
+            "waiting": {
+                "reason": "ImagePullBackOff",
+                "message": f'Back-off pulling image "{container["image"]}"',
+            }
+        },
+        "lastState": {},
+    }
 
 
 def _oom_restarted(status: Obj, pod: str, started: datetime, restarts: int) -> Obj:
     """Running since its last of `restarts` OOM kills, which ended soon after the pod
     started (SimSpec.old_restarts: days ago)."""
     ended = started + timedelta(minutes=10)
-    return {**status, "restartCount": restarts,
-            "containerID": _container_id(pod, status["name"], restarts),
-            "state": {"running": {"startedAt": _ts(ended + timedelta(seconds=11))}},
-            "lastState": {"terminated": {
-                "exitCode": 137, "reason": "OOMKilled",
-                "startedAt": _ts(ended - timedelta(minutes=1)), "finishedAt": _ts(ended),
-                "containerID": _container_id(pod, status["name"], restarts - 1)}}}
+    return {
+        **status,
+        "restartCount": restarts,
+        "containerID": _container_id(pod, status["name"], restarts),
+        "state": {"running": {"startedAt": _ts(ended + timedelta(seconds=11))}},
+        "lastState": {
+            "terminated": {
+                "exitCode": 137,
+                "reason": "OOMKilled",
+                "startedAt": _ts(ended - timedelta(minutes=1)),
+                "finishedAt": _ts(ended),
+                "containerID": _container_id(pod, status["name"], restarts - 1),
+            }
+        },
+    }
 
 
 def _app_status(container: Obj, pod: str, state: PodState, started: datetime) -> Obj:
@@ -748,8 +1027,10 @@ def _app_status(container: Obj, pod: str, state: PodState, started: datetime) ->
         return _crashing(container, pod, started, state.restarts, state.now)
     if is_main and state.fault is PodFault.IMAGE_PULL:
         return _pulling(container)
-    ready = not ((is_main and state.fault is PodFault.NOT_READY)
-                 or (container["name"] == PROXY and state.fault is PodFault.PROXY_NOT_READY))
+    ready = not (
+        (is_main and state.fault is PodFault.NOT_READY)
+        or (container["name"] == PROXY and state.fault is PodFault.PROXY_NOT_READY)
+    )
     restarts = 0 if container["name"] == PROXY else state.restarts
     running = _running(container, pod, started + timedelta(seconds=4), ready, restarts)
     if is_main and state.old_restarts:
@@ -776,27 +1057,37 @@ def _pod_conditions(state: PodState, started: datetime, unready: list[str]) -> l
     if state.completed or state.failed:
         done = started + timedelta(seconds=5)
         why = "PodCompleted" if state.completed else "PodFailed"
-        return [_condition("PodReadyToStartContainers", False, done),
-                _condition("Initialized", True, started, "PodCompleted"),
-                _condition("Ready", False, done, why),
-                _condition("ContainersReady", False, done, why),
-                _condition("PodScheduled", True, started)]
+        return [
+            _condition("PodReadyToStartContainers", False, done),
+            _condition("Initialized", True, started, "PodCompleted"),
+            _condition("Ready", False, done, why),
+            _condition("ContainersReady", False, done, why),
+            _condition("PodScheduled", True, started),
+        ]
     ready_at = started + timedelta(seconds=8)
     message = f"containers with unready status: [{' '.join(unready)}]"
     ready = _condition("Ready", True, ready_at)
     containers_ready = _condition("ContainersReady", True, ready_at)
     if unready:
         ready = _condition("Ready", False, ready_at, "ContainersNotReady", message)
-        containers_ready = _condition("ContainersReady", False, ready_at,
-                                      "ContainersNotReady", message)
-    return [_condition("PodReadyToStartContainers", True, started + timedelta(seconds=1)),
-            _condition("Initialized", True, started + timedelta(seconds=2)),
-            ready, containers_ready, _condition("PodScheduled", True, started)]
+        containers_ready = _condition(
+            "ContainersReady", False, ready_at, "ContainersNotReady", message
+        )
+    return [
+        _condition("PodReadyToStartContainers", True, started + timedelta(seconds=1)),
+        _condition("Initialized", True, started + timedelta(seconds=2)),
+        ready,
+        containers_ready,
+        _condition("PodScheduled", True, started),
+    ]
 
 
 def _unschedulable_status(spec: Obj, started: datetime, message: str) -> Obj:
-    return {"phase": "Pending", "qosClass": _qos_class(spec), "conditions": [
-        _condition("PodScheduled", False, started, "Unschedulable", message)]}
+    return {
+        "phase": "Pending",
+        "qosClass": _qos_class(spec),
+        "conditions": [_condition("PodScheduled", False, started, "Unschedulable", message)],
+    }
 
 
 def _pod_status(ctx: Context, plan: PodPlan, spec: Obj, pod_ip: str) -> Obj:
@@ -810,10 +1101,17 @@ def _pod_status(ctx: Context, plan: PodPlan, spec: Obj, pod_ip: str) -> Obj:
     phase = "Succeeded" if state.completed else "Failed" if state.failed else "Running"
     if state.fault is PodFault.IMAGE_PULL:
         phase = "Pending"  # not every container has started yet
-    status: Obj = {"phase": phase, "conditions": _pod_conditions(state, started, unready),
-                   "hostIP": plan.node_ip, "hostIPs": [{"ip": plan.node_ip}],
-                   "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": _ts(started),
-                   "qosClass": _qos_class(spec), "containerStatuses": statuses}
+    status: Obj = {
+        "phase": phase,
+        "conditions": _pod_conditions(state, started, unready),
+        "hostIP": plan.node_ip,
+        "hostIPs": [{"ip": plan.node_ip}],
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
+        "startTime": _ts(started),
+        "qosClass": _qos_class(spec),
+        "containerStatuses": statuses,
+    }
     if init:
         status["initContainerStatuses"] = init
     return status
@@ -861,19 +1159,31 @@ def _pod(ctx: Context, plan: PodPlan, pool: AddressPool) -> Obj:
     template_meta = plan.template.get("metadata", {})
     pending = plan.fault is PodFault.PENDING
     spec = _pod_spec(plan.template["spec"], plan.name, None if pending else plan.node_name)
-    pod: Obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": plan.name, "namespace": plan.namespace,
-        "generateName": plan.name.rsplit("-", 1)[0] + "-",
-        "labels": dict(plan.labels), "annotations": dict(template_meta.get("annotations") or {}),
-        "ownerReferences": [plan.owner], "creationTimestamp": _ts(plan.started)}, "spec": spec}
+    pod: Obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": plan.name,
+            "namespace": plan.namespace,
+            "generateName": plan.name.rsplit("-", 1)[0] + "-",
+            "labels": dict(plan.labels),
+            "annotations": dict(template_meta.get("annotations") or {}),
+            "ownerReferences": [plan.owner],
+            "creationTimestamp": _ts(plan.started),
+        },
+        "spec": spec,
+    }
     created_by = _injected_by(ctx, plan)
     if created_by:
         _inject(pod, plan, created_by, ctx)
-        spec["containers"] = [_default_container(c, _token_name(spec))
-                              if c["name"] == PROXY else c for c in spec["containers"]]
-        spec["initContainers"] = [_default_container(c, _token_name(spec))
-                                  if c["name"] in (PROXY, "linkerd-init") else c
-                                  for c in spec["initContainers"]]
+        spec["containers"] = [
+            _default_container(c, _token_name(spec)) if c["name"] == PROXY else c
+            for c in spec["containers"]
+        ]
+        spec["initContainers"] = [
+            _default_container(c, _token_name(spec)) if c["name"] in (PROXY, "linkerd-init") else c
+            for c in spec["initContainers"]
+        ]
     if spec.get("hostNetwork"):
         pod_ip = plan.node_ip
     else:
@@ -912,36 +1222,66 @@ def _secret_holder(plans: list[PodPlan]) -> PodPlan | None:
 SCHEDULER = "default-scheduler"
 
 
-def _event(pod: Obj, reason: str, message: str, count: int, first: datetime,
-           last: datetime, container: str | None, component: str, node: str,
-           kind: str = "Warning") -> Obj:
+def _event(
+    pod: Obj,
+    reason: str,
+    message: str,
+    count: int,
+    first: datetime,
+    last: datetime,
+    container: str | None,
+    component: str,
+    node: str,
+    kind: str = "Warning",
+) -> Obj:
     """One Event about `pod`, as its component writes it: the kubelet through the core/v1
     recorder (source, count, first/last timestamps), the scheduler through events.k8s.io/v1
     (eventTime, a series for repeats, no source), as served by core/v1 (facts:
     tests/data/facts/kube-apiserver.yml)."""
     meta = pod["metadata"]
-    involved: Obj = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
-                     "namespace": meta["namespace"], "uid": meta.get("uid", "")}
+    involved: Obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "uid": meta.get("uid", ""),
+    }
     if container:
         involved["fieldPath"] = _field_path(pod, container)
     name = f"{meta['name']}.{_digest(meta['name'], reason, message)[:16]}"
-    event: Obj = {"apiVersion": "v1", "kind": "Event",
-                  "metadata": {"name": name, "namespace": meta["namespace"],
-                               "creationTimestamp": _ts(first)},
-                  "involvedObject": involved, "reason": reason, "message": message,
-                  "type": kind}
+    event: Obj = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": meta["namespace"], "creationTimestamp": _ts(first)},
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "type": kind,
+    }
     if component == SCHEDULER:
-        event.update(source={}, firstTimestamp=None, lastTimestamp=None,
-                     eventTime=_micro_ts(first), action="Scheduling",
-                     reportingComponent=SCHEDULER, reportingInstance=f"{SCHEDULER}-{node}")
+        event.update(
+            source={},
+            firstTimestamp=None,
+            lastTimestamp=None,
+            eventTime=_micro_ts(first),
+            action="Scheduling",
+            reportingComponent=SCHEDULER,
+            reportingInstance=f"{SCHEDULER}-{node}",
+        )
         if count > 1:
             event["series"] = {"count": count, "lastObservedTime": _micro_ts(last)}
         return event
-    event.update(count=count, firstTimestamp=_ts(first), lastTimestamp=_ts(last),
-                 source={"component": component, "host": node} if component == "kubelet"
-                 else {"component": component},
-                 eventTime=None, reportingComponent=component,
-                 reportingInstance=node if component == "kubelet" else "")
+    event.update(
+        count=count,
+        firstTimestamp=_ts(first),
+        lastTimestamp=_ts(last),
+        source={"component": component, "host": node}
+        if component == "kubelet"
+        else {"component": component},
+        eventTime=None,
+        reportingComponent=component,
+        reportingInstance=node if component == "kubelet" else "",
+    )
     return event
 
 
@@ -952,16 +1292,19 @@ def _micro_ts(moment: datetime) -> str:
 
 def _field_path(pod: Obj, container: str) -> str:
     init = {c["name"] for c in pod["spec"].get("initContainers") or []}
-    return f"spec.initContainers{{{container}}}" if container in init \
+    return (
+        f"spec.initContainers{{{container}}}"
+        if container in init
         else f"spec.containers{{{container}}}"
+    )
 
 
-def scheduling_failed(pod: Obj, message: str, first: datetime, last: datetime,
-                      attempts: int, node: str) -> Obj:
+def scheduling_failed(
+    pod: Obj, message: str, first: datetime, last: datetime, attempts: int, node: str
+) -> Obj:
     """The scheduler's FailedScheduling for a pod it cannot place (`node`: where the
     scheduler runs, naming its reportingInstance)."""
-    return _event(pod, "FailedScheduling", message, attempts, first, last, None, SCHEDULER,
-                  node)
+    return _event(pod, "FailedScheduling", message, attempts, first, last, None, SCHEDULER, node)
 
 
 def _fault_events(ctx: Context, plan: PodPlan, pod: Obj) -> list[Obj]:
@@ -983,28 +1326,41 @@ def _fault_events(ctx: Context, plan: PodPlan, pod: Obj) -> list[Obj]:
     return _unhealthy_events(pod, state, first, last, node)
 
 
-def _crash_loop_events(pod: Obj, main: Obj, state: PodState, first: datetime,
-                       node: str) -> list[Obj]:
+def _crash_loop_events(
+    pod: Obj, main: Obj, state: PodState, first: datetime, node: str
+) -> list[Obj]:
     """Each run: Pulled (image present), Created, Started; between runs: BackOff."""
     name, runs = main["name"], state.restarts + 1
     last_start = max(first, state.now - CRASH_LAST_EXIT)
     meta = pod["metadata"]
 
     def normal(reason: str, message: str) -> Obj:
-        return _event(pod, reason, message, runs, first, last_start, name, "kubelet", node,
-                      "Normal")
+        return _event(
+            pod, reason, message, runs, first, last_start, name, "kubelet", node, "Normal"
+        )
 
-    return [normal("Pulled", f'Container image "{main["image"]}" already present on machine'),
-            normal("Created", f"Created container {name}"),
-            normal("Started", f"Started container {name}"),
-            _event(pod, "BackOff", f"Back-off restarting failed container {name} in pod "
-                   f"{meta['name']}_{meta['namespace']}({meta.get('uid', '')})",
-                   max(1, state.restarts * 4), first, state.now - timedelta(seconds=30), name,
-                   "kubelet", node)]
+    return [
+        normal("Pulled", f'Container image "{main["image"]}" already present on machine'),
+        normal("Created", f"Created container {name}"),
+        normal("Started", f"Started container {name}"),
+        _event(
+            pod,
+            "BackOff",
+            f"Back-off restarting failed container {name} in pod "
+            f"{meta['name']}_{meta['namespace']}({meta.get('uid', '')})",
+            max(1, state.restarts * 4),
+            first,
+            state.now - timedelta(seconds=30),
+            name,
+            "kubelet",
+            node,
+        ),
+    ]
 
 
-def _image_pull_events(pod: Obj, main: Obj, first: datetime, last: datetime,
-                       node: str) -> list[Obj]:
+def _image_pull_events(
+    pod: Obj, main: Obj, first: datetime, last: datetime, node: str
+) -> list[Obj]:
     """The kubelet's image manager (Pulling, Failed, BackOff) and the container start that
     fails on it (Failed: `Error: ErrImagePull`, then `Error: ImagePullBackOff`)."""
     name, image = main["name"], main["image"]
@@ -1013,25 +1369,41 @@ def _image_pull_events(pod: Obj, main: Obj, first: datetime, last: datetime,
     def event(reason: str, message: str, count: int, kind: str = "Warning") -> Obj:
         return _event(pod, reason, message, count, first, last, name, "kubelet", node, kind)
 
-    why = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
-           f'failed to resolve reference "{image}": {image}: not found')
-    return [event("Pulling", f'Pulling image "{image}"', pulls, "Normal"),
-            event("Failed", f'Failed to pull image "{image}": {why}', pulls),
-            event("Failed", "Error: ErrImagePull", pulls),
-            event("BackOff", f'Back-off pulling image "{image}"', backoffs, "Normal"),
-            event("Failed", "Error: ImagePullBackOff", backoffs)]
+    why = (
+        f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+        f'failed to resolve reference "{image}": {image}: not found'
+    )
+    return [
+        event("Pulling", f'Pulling image "{image}"', pulls, "Normal"),
+        event("Failed", f'Failed to pull image "{image}": {why}', pulls),
+        event("Failed", "Error: ErrImagePull", pulls),
+        event("BackOff", f'Back-off pulling image "{image}"', backoffs, "Normal"),
+        event("Failed", "Error: ImagePullBackOff", backoffs),
+    ]
 
 
-def _unhealthy_events(pod: Obj, state: PodState, first: datetime, last: datetime,
-                      node: str) -> list[Obj]:
+def _unhealthy_events(
+    pod: Obj, state: PodState, first: datetime, last: datetime, node: str
+) -> list[Obj]:
     if state.fault is PodFault.NOT_READY:
         target, why = state.main, "HTTP probe failed with statuscode: 503"
     elif state.fault is PodFault.PROXY_NOT_READY and _has_proxy(pod):
         target, why = PROXY, "HTTP probe failed with statuscode: 503"
     else:
         return []
-    return [_event(pod, "Unhealthy", f"Readiness probe failed: {why}", 60, first, last,
-                   target, "kubelet", node)]
+    return [
+        _event(
+            pod,
+            "Unhealthy",
+            f"Readiness probe failed: {why}",
+            60,
+            first,
+            last,
+            target,
+            "kubelet",
+            node,
+        )
+    ]
 
 
 def _has_proxy(pod: Obj) -> bool:
@@ -1042,19 +1414,21 @@ def _has_proxy(pod: Obj) -> bool:
 def _log_lines(container: Obj, pod: str, at: str) -> list[str]:
     name, image = container["name"], container["image"]
     if name == PROXY:
-        return ["[     0.002144s]  INFO ThreadId(01) linkerd2_proxy: release 2.210.4 "
-                "(5a910be) by linkerd on 2024-01-15T09:08:33Z",
-                "[     0.004512s]  INFO ThreadId(01) linkerd2_proxy: Admin interface on "
-                "0.0.0.0:4191",
-                "[     0.004530s]  INFO ThreadId(01) linkerd2_proxy: Inbound interface on "
-                "0.0.0.0:4143",
-                "[     0.004533s]  INFO ThreadId(01) linkerd2_proxy: Outbound interface on "
-                "127.0.0.1:4140",
-                "[     0.017788s]  INFO ThreadId(02) daemon:identity: linkerd_app: "
-                f"Certified identity id={pod}"]
+        return [
+            "[     0.002144s]  INFO ThreadId(01) linkerd2_proxy: release 2.210.4 "
+            "(5a910be) by linkerd on 2024-01-15T09:08:33Z",
+            "[     0.004512s]  INFO ThreadId(01) linkerd2_proxy: Admin interface on 0.0.0.0:4191",
+            "[     0.004530s]  INFO ThreadId(01) linkerd2_proxy: Inbound interface on 0.0.0.0:4143",
+            "[     0.004533s]  INFO ThreadId(01) linkerd2_proxy: Outbound interface on "
+            "127.0.0.1:4140",
+            "[     0.017788s]  INFO ThreadId(02) daemon:identity: linkerd_app: "
+            f"Certified identity id={pod}",
+        ]
     if name == "linkerd-init":
-        return [f'time="{at}" level=info msg="/sbin/iptables-save -t nat"',
-                f'time="{at}" level=info msg="# Completed"']
+        return [
+            f'time="{at}" level=info msg="/sbin/iptables-save -t nat"',
+            f'time="{at}" level=info msg="# Completed"',
+        ]
     return [f"{at} INFO starting {name} ({image})", f"{at} INFO {name} listening"]
 
 
@@ -1062,11 +1436,15 @@ def _failure_lines(state: PodState, container: Obj, at: str) -> list[str]:
     if container["name"] != state.main:
         return []
     if state.failed:  # linkerd's heartbeat without egress (controller/cmd/heartbeat)
-        return [f'time="{at}" level=fatal msg="Failed to send heartbeat: Get '
-                '\\"https://versioncheck.linkerd.io/version.json\\": dial tcp: i/o timeout"']
+        return [
+            f'time="{at}" level=fatal msg="Failed to send heartbeat: Get '
+            '\\"https://versioncheck.linkerd.io/version.json\\": dial tcp: i/o timeout"'
+        ]
     if state.fault is PodFault.CRASH_LOOP:
-        return [f"{at} ERROR {container['name']}: cannot connect to the "
-                "database: connection refused", "exit status 1"]
+        return [
+            f"{at} ERROR {container['name']}: cannot connect to the database: connection refused",
+            "exit status 1",
+        ]
     if state.fault is PodFault.NOT_READY:
         return [f"{at} WARN readiness: backend not initialised, answering 503"]
     return []
@@ -1084,10 +1462,10 @@ def _write_logs(ctx: Context, plan: PodPlan, pod: Obj, secrets: list[str]) -> No
         lines = _log_lines(container, plan.name, at)
         failure = _failure_lines(state, container, at)
         if secrets and container["name"] == state.main:
-            lines.append(f"{at} DEBUG connecting with password="
-                         + " ".join(secrets))
+            lines.append(f"{at} DEBUG connecting with password=" + " ".join(secrets))
         ctx.store.logs[(plan.namespace, plan.name, container["name"])] = (
-            "\n".join([*lines, *failure]) + "\n")
+            "\n".join([*lines, *failure]) + "\n"
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -1096,8 +1474,9 @@ def _write_logs(ctx: Context, plan: PodPlan, pod: Obj, secrets: list[str]) -> No
 
 
 def _is_ready(pod: Obj) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True"
-               for c in pod["status"].get("conditions", []))
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
+    )
 
 
 def _nonzero(**counts: int) -> Obj:
@@ -1106,8 +1485,11 @@ def _nonzero(**counts: int) -> Obj:
 
 
 def _with_status(obj: Obj, status: Obj) -> Obj:
-    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
-                                if k != "resourceVersion"}, "status": status}
+    return {
+        **obj,
+        "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"},
+        "status": status,
+    }
 
 
 def _deployment_status(deploy: Obj, rs: Obj, pods: list[Obj], anchor: datetime) -> Obj:
@@ -1117,21 +1499,38 @@ def _deployment_status(deploy: Obj, rs: Obj, pods: list[Obj], anchor: datetime) 
     rs_name = rs["metadata"]["name"]
     when = _ts(anchor + timedelta(minutes=2))
     conditions = [
-        {"type": "Available", "status": "True" if available else "False",
-         "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
-         "message": "Deployment has minimum availability." if available else
-         "Deployment does not have minimum availability.",
-         "lastUpdateTime": when, "lastTransitionTime": when},
-        {"type": "Progressing", "status": "True",
-         "reason": "NewReplicaSetAvailable" if available else "ReplicaSetUpdated",
-         "message": f'ReplicaSet "{rs_name}" has successfully progressed.' if available else
-         f'ReplicaSet "{rs_name}" is progressing.',
-         "lastUpdateTime": when, "lastTransitionTime": _ts(anchor)},
+        {
+            "type": "Available",
+            "status": "True" if available else "False",
+            "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+            "message": "Deployment has minimum availability."
+            if available
+            else "Deployment does not have minimum availability.",
+            "lastUpdateTime": when,
+            "lastTransitionTime": when,
+        },
+        {
+            "type": "Progressing",
+            "status": "True",
+            "reason": "NewReplicaSetAvailable" if available else "ReplicaSetUpdated",
+            "message": f'ReplicaSet "{rs_name}" has successfully progressed.'
+            if available
+            else f'ReplicaSet "{rs_name}" is progressing.',
+            "lastUpdateTime": when,
+            "lastTransitionTime": _ts(anchor),
+        },
     ]
-    return {"observedGeneration": deploy["metadata"].get("generation", 1),
-            **_nonzero(replicas=len(pods), updatedReplicas=len(pods), readyReplicas=ready,
-                       availableReplicas=ready, unavailableReplicas=max(0, wanted - ready)),
-            "conditions": conditions}
+    return {
+        "observedGeneration": deploy["metadata"].get("generation", 1),
+        **_nonzero(
+            replicas=len(pods),
+            updatedReplicas=len(pods),
+            readyReplicas=ready,
+            availableReplicas=ready,
+            unavailableReplicas=max(0, wanted - ready),
+        ),
+        "conditions": conditions,
+    }
 
 
 def _stuck_rollout_status(deploy: Obj, status: Obj, now: datetime) -> Obj:
@@ -1143,38 +1542,62 @@ def _stuck_rollout_status(deploy: Obj, status: Obj, now: datetime) -> Obj:
     new_rs = f"{name}-{name_suffix(name, 'next', length=10)}"
     when = _ts(now - timedelta(minutes=5))
     conditions = [c for c in status["conditions"] if c["type"] != "Progressing"]
-    conditions.append({"type": "Progressing", "status": "False",
-                       "reason": "ProgressDeadlineExceeded",
-                       "message": f'ReplicaSet "{new_rs}" has timed out progressing.',
-                       "lastUpdateTime": when, "lastTransitionTime": when})
+    conditions.append(
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": f'ReplicaSet "{new_rs}" has timed out progressing.',
+            "lastUpdateTime": when,
+            "lastTransitionTime": when,
+        }
+    )
     counts = {k: v for k, v in status.items() if k not in ("updatedReplicas", "conditions")}
     return {**counts, "conditions": conditions}
 
 
 def _replicaset_status(rs: Obj, pods: list[Obj]) -> Obj:
     ready = sum(_is_ready(p) for p in pods)
-    return {"observedGeneration": rs["metadata"].get("generation", 1), "replicas": len(pods),
-            **_nonzero(fullyLabeledReplicas=len(pods), readyReplicas=ready,
-                       availableReplicas=ready)}
+    return {
+        "observedGeneration": rs["metadata"].get("generation", 1),
+        "replicas": len(pods),
+        **_nonzero(fullyLabeledReplicas=len(pods), readyReplicas=ready, availableReplicas=ready),
+    }
 
 
 def _statefulset_status(sts: Obj, pods: list[Obj]) -> Obj:
     ready = sum(_is_ready(p) for p in pods)
     revision = pods[0]["metadata"]["labels"]["controller-revision-hash"] if pods else ""
-    return {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(pods),
-            **_nonzero(readyReplicas=ready, availableReplicas=ready, currentReplicas=len(pods),
-                       updatedReplicas=len(pods)),
-            "currentRevision": revision, "updateRevision": revision, "collisionCount": 0}
+    return {
+        "observedGeneration": sts["metadata"].get("generation", 1),
+        "replicas": len(pods),
+        **_nonzero(
+            readyReplicas=ready,
+            availableReplicas=ready,
+            currentReplicas=len(pods),
+            updatedReplicas=len(pods),
+        ),
+        "currentRevision": revision,
+        "updateRevision": revision,
+        "collisionCount": 0,
+    }
 
 
 def _daemonset_status(ds: Obj, pods: list[Obj], nodes: int) -> Obj:
     ready = sum(_is_ready(p) for p in pods)
     scheduled = sum(1 for p in pods if p["spec"].get("nodeName"))
-    return {"observedGeneration": ds["metadata"].get("generation", 1),
-            "desiredNumberScheduled": nodes, "currentNumberScheduled": scheduled,
-            "numberMisscheduled": 0, "numberReady": ready,
-            **_nonzero(numberAvailable=ready, updatedNumberScheduled=scheduled,
-                       numberUnavailable=max(0, nodes - ready))}
+    return {
+        "observedGeneration": ds["metadata"].get("generation", 1),
+        "desiredNumberScheduled": nodes,
+        "currentNumberScheduled": scheduled,
+        "numberMisscheduled": 0,
+        "numberReady": ready,
+        **_nonzero(
+            numberAvailable=ready,
+            updatedNumberScheduled=scheduled,
+            numberUnavailable=max(0, nodes - ready),
+        ),
+    }
 
 
 def _failed_job_status(job: Obj, pods: list[Obj]) -> Obj:
@@ -1185,13 +1608,23 @@ def _failed_job_status(job: Obj, pods: list[Obj]) -> Obj:
     message = "Job has reached the specified backoff limit"
 
     def condition(kind: str) -> Obj:
-        return {"type": kind, "status": "True", "lastProbeTime": _ts(ended),
-                "lastTransitionTime": _ts(ended), "reason": "BackoffLimitExceeded",
-                "message": message}
+        return {
+            "type": kind,
+            "status": "True",
+            "lastProbeTime": _ts(ended),
+            "lastTransitionTime": _ts(ended),
+            "reason": "BackoffLimitExceeded",
+            "message": message,
+        }
 
-    return {"startTime": job["metadata"].get("creationTimestamp", ""), "failed": len(pods),
-            "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
-            "conditions": [condition("Failed")]}
+    return {
+        "startTime": job["metadata"].get("creationTimestamp", ""),
+        "failed": len(pods),
+        "ready": 0,
+        "terminating": 0,
+        "uncountedTerminatedPods": {},
+        "conditions": [condition("Failed")],
+    }
 
 
 def _job_status(job: Obj, pod: Obj | None, pods: list[Obj] | None = None) -> Obj:
@@ -1200,19 +1633,41 @@ def _job_status(job: Obj, pod: Obj | None, pods: list[Obj] | None = None) -> Obj
     if pod is None:
         return {}
     if pod["status"].get("phase") == "Pending":  # never scheduled: still active, never done
-        return {"startTime": job["metadata"].get("creationTimestamp", ""), "active": 1,
-                "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}}
+        return {
+            "startTime": job["metadata"].get("creationTimestamp", ""),
+            "active": 1,
+            "ready": 0,
+            "terminating": 0,
+            "uncountedTerminatedPods": {},
+        }
     started = _parse_ts(pod["status"]["startTime"])
     done = _ts(started + timedelta(seconds=6))
-    return {"startTime": _ts(started), "completionTime": done, "succeeded": 1, "ready": 0,
-            "terminating": 0, "uncountedTerminatedPods": {},
-            "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastProbeTime": done,
-                 "lastTransitionTime": done, "reason": "CompletionsReached",
-                 "message": "Reached expected number of succeeded pods"},
-                {"type": "Complete", "status": "True", "lastProbeTime": done,
-                 "lastTransitionTime": done, "reason": "CompletionsReached",
-                 "message": "Reached expected number of succeeded pods"}]}
+    return {
+        "startTime": _ts(started),
+        "completionTime": done,
+        "succeeded": 1,
+        "ready": 0,
+        "terminating": 0,
+        "uncountedTerminatedPods": {},
+        "conditions": [
+            {
+                "type": "SuccessCriteriaMet",
+                "status": "True",
+                "lastProbeTime": done,
+                "lastTransitionTime": done,
+                "reason": "CompletionsReached",
+                "message": "Reached expected number of succeeded pods",
+            },
+            {
+                "type": "Complete",
+                "status": "True",
+                "lastProbeTime": done,
+                "lastTransitionTime": done,
+                "reason": "CompletionsReached",
+                "message": "Reached expected number of succeeded pods",
+            },
+        ],
+    }
 
 
 def _cronjob_status(jobs: list[Obj], last_failed: bool = False) -> Obj:
@@ -1222,8 +1677,7 @@ def _cronjob_status(jobs: list[Obj], last_failed: bool = False) -> Obj:
         return {}
     newest = jobs[-1]["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
     succeeded = _parse_ts(newest) - (DAY if last_failed else timedelta(0))
-    return {"lastScheduleTime": newest,
-            "lastSuccessfulTime": _ts(succeeded + timedelta(seconds=7))}
+    return {"lastScheduleTime": newest, "lastSuccessfulTime": _ts(succeeded + timedelta(seconds=7))}
 
 
 # ----------------------------------------------------------------------------------------
@@ -1238,22 +1692,38 @@ def load_generator(replicas: int) -> Obj:
     `replicas` pods, the shape a scaled-out client of Bookinfo has."""
     namespace, name = LOAD_GENERATOR
     labels = {"app": name, "version": "v1"}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": dict(labels)}, "spec": {
-                         "containers": [{
-                             "name": name, "image": "docker.io/curlimages/curl:8.10.1",
-                             "imagePullPolicy": "IfNotPresent",
-                             "command": ["/bin/sh", "-c", "sleep infinity"],
-                             "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}}}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": "docker.io/curlimages/curl:8.10.1",
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["/bin/sh", "-c", "sleep infinity"],
+                            "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
 
 
 def is_extra_pod(pod: Obj) -> bool:
     """One of `load_generator`'s pods: the sim serves no metrics for them."""
     meta = pod["metadata"]
-    return bool(meta.get("namespace") == LOAD_GENERATOR[0] and (meta.get("labels") or {}).get(
-        "app") == LOAD_GENERATOR[1])
+    return bool(
+        meta.get("namespace") == LOAD_GENERATOR[0]
+        and (meta.get("labels") or {}).get("app") == LOAD_GENERATOR[1]
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -1263,14 +1733,21 @@ def is_extra_pod(pod: Obj) -> bool:
 
 def _owned_by(pods: list[Obj], owner: Obj) -> list[Obj]:
     uid, name = owner["metadata"].get("uid"), owner["metadata"]["name"]
-    return [p for p in pods if any(ref.get("name") == name and ref.get("uid", uid) == uid
-                                   for ref in p["metadata"].get("ownerReferences", []))]
+    return [
+        p
+        for p in pods
+        if any(
+            ref.get("name") == name and ref.get("uid", uid) == uid
+            for ref in p["metadata"].get("ownerReferences", [])
+        )
+    ]
 
 
 def _sorted(store: Store, api_version: str, kind: str) -> list[Obj]:
     objects = store.list_objects(api_version, kind)
-    return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""),
-                                          o["metadata"]["name"]))
+    return sorted(
+        objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
+    )
 
 
 def _store_pods(ctx: Context) -> dict[tuple[str, str], Obj]:
@@ -1303,8 +1780,7 @@ def _put_status(store: Store, obj: Obj, status: Obj) -> None:
     """Status onto the object as stored now, only while its spec is the one the status was
     computed for: a spec written meanwhile (a deploy's apply) wins, the next pass catches up."""
     meta = obj["metadata"]
-    current = store.get_object(obj["apiVersion"], obj["kind"], meta.get("namespace"),
-                               meta["name"])
+    current = store.get_object(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
     if current is None or current["metadata"].get("generation") != meta.get("generation"):
         return
     _put(store, _with_status(current, status))
@@ -1321,8 +1797,7 @@ def _date_applied(ctx: Context) -> None:
             meta = obj["metadata"]
             created = meta.get("creationTimestamp")
             if created and _parse_ts(created) > ctx.anchor:
-                backdate(api_version, kind, meta.get("namespace"), meta["name"],
-                         _ts(ctx.anchor))
+                backdate(api_version, kind, meta.get("namespace"), meta["name"], _ts(ctx.anchor))
 
 
 def _applied_kinds(store: Store) -> list[tuple[str, str]]:
@@ -1356,11 +1831,15 @@ def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     for sts in statefulsets:
         _put_status(store, sts, _statefulset_status(sts, _owned_by(pods, sts)))
     for ds in daemonsets:
-        _put_status(store, ds, _daemonset_status(ds, _owned_by(pods, ds),
-                                                 eligible[ds["metadata"]["name"]]))
+        _put_status(
+            store, ds, _daemonset_status(ds, _owned_by(pods, ds), eligible[ds["metadata"]["name"]])
+        )
     for cronjob, jobs in cronjobs:
         for job in jobs:
             owned = _owned_by(pods, job)
             _put_status(store, job, _job_status(job, owned[0] if owned else None, owned))
-        _put_status(store, cronjob, _cronjob_status(
-            jobs, cronjob["metadata"]["name"] in spec.failed_cronjobs))
+        _put_status(
+            store,
+            cronjob,
+            _cronjob_status(jobs, cronjob["metadata"]["name"] in spec.failed_cronjobs),
+        )

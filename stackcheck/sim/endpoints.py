@@ -57,8 +57,14 @@ class _Http10Handler(_QuietHandler):
 class ServerThread:
     """A werkzeug server in a daemon thread; `start()`/`stop()` are idempotent."""
 
-    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0,
-                 keep_alive: bool = True, name: str = "sim-http") -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keep_alive: bool = True,
+        name: str = "sim-http",
+    ) -> None:
         self._app = app
         self._host = host
         self._port = port
@@ -82,11 +88,15 @@ class ServerThread:
         with self._lock:
             if self._server is None:
                 handler = _QuietHandler if self._keep_alive else _Http10Handler
-                server = make_server(self._host, self._port, self._app, threaded=True,
-                                     request_handler=handler)
-                thread = threading.Thread(target=server.serve_forever,
-                                          kwargs={"poll_interval": 0.1},
-                                          name=f"{self._name}:{server.server_port}", daemon=True)
+                server = make_server(
+                    self._host, self._port, self._app, threaded=True, request_handler=handler
+                )
+                thread = threading.Thread(
+                    target=server.serve_forever,
+                    kwargs={"poll_interval": 0.1},
+                    name=f"{self._name}:{server.server_port}",
+                    daemon=True,
+                )
                 thread.start()
                 self._server, self._thread = server, thread
         return self.url
@@ -104,8 +114,11 @@ class ServerThread:
 
 def _transient_failure(rate: float) -> Response | None:
     if rate > 0.0 and random.random() < rate:
-        return Response("upstream connect error or disconnect/reset before headers\n",
-                        status=503, content_type="text/plain; charset=utf-8")
+        return Response(
+            "upstream connect error or disconnect/reset before headers\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
     return None
 
 
@@ -122,23 +135,42 @@ MEASURED_REVIEWS_ERROR_BYTES = 7712  # details fine, reviews failing
 MEASURED_DETAILS_ERROR_BYTES = 7884  # details failing, reviews v1
 
 _TITLE = "The Comedy of Errors"
-_SUMMARY = ('<a href="https://en.wikipedia.org/wiki/The_Comedy_of_Errors">Wikipedia Summary</a>: '
-            "The Comedy of Errors is one of <b>William Shakespeare's</b> early plays. It is his "
-            "shortest and one of his most farcical comedies, with a major part of the humour "
-            "coming from slapstick and mistaken identity, in addition to puns and word play.")
-_DETAILS = (("ISBN-10", "1234567890"), ("Publisher", "PublisherA"), ("Pages", "200"),
-            ("Type", "paperback"), ("Language", "English"))
+_SUMMARY = (
+    '<a href="https://en.wikipedia.org/wiki/The_Comedy_of_Errors">Wikipedia Summary</a>: '
+    "The Comedy of Errors is one of <b>William Shakespeare's</b> early plays. It is his "
+    "shortest and one of his most farcical comedies, with a major part of the humour "
+    "coming from slapstick and mistaken identity, in addition to puns and word play."
+)
+_DETAILS = (
+    ("ISBN-10", "1234567890"),
+    ("Publisher", "PublisherA"),
+    ("Pages", "200"),
+    ("Type", "paperback"),
+    ("Language", "English"),
+)
 _REVIEWS = (
-    ("Reviewer1", 5, "An extremely entertaining play by Shakespeare. The slapstick humour "
-                     "is refreshing!"),
-    ("Reviewer2", 4, "Absolutely fun and entertaining. The play lacks thematic depth when "
-                     "compared to other plays by Shakespeare."),
+    (
+        "Reviewer1",
+        5,
+        "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!",
+    ),
+    (
+        "Reviewer2",
+        4,
+        "Absolutely fun and entertaining. The play lacks thematic depth when "
+        "compared to other plays by Shakespeare.",
+    ),
 )
 # who answers when the page is served without a cluster behind it (unit tests)
-DEFAULT_REVIEW_PODS = {"v1": "reviews-v1-5c5b7b9f8d-9wr2x", "v2": "reviews-v2-65cb66b45c-m7kqj",
-                       "v3": "reviews-v3-7d6b8f9d4c-tq5zn"}
+DEFAULT_REVIEW_PODS = {
+    "v1": "reviews-v1-5c5b7b9f8d-9wr2x",
+    "v2": "reviews-v2-65cb66b45c-m7kqj",
+    "v3": "reviews-v3-7d6b8f9d4c-tq5zn",
+}
 STAR_COLOR = {"v2": "black", "v3": "red"}  # reviews v1 calls no ratings: no stars
 _REFERENCE_POD = "reviews-v1-" + "x" * (MEASURED_POD_NAME_LENGTH - len("reviews-v1-"))
+
+
 def _star_outline(samples: int = 40) -> str:
     """A five-pointed star with rounded tips, as polygon points in a 20x20 box."""
     points = []
@@ -151,11 +183,15 @@ def _star_outline(samples: int = 40) -> str:
 
 
 _STAR = _star_outline()
-_FULL_STAR = ('<svg class="h-5 w-5 flex-none" viewBox="0 0 20 20" fill="currentColor" '
-              f'aria-hidden="true"><polygon points="{_STAR}" /></svg>')
-_EMPTY_STAR = ('<svg class="h-5 w-5 flex-none" viewBox="0 0 20 20" fill="none" '
-               'stroke="currentColor" stroke-width="1.5" stroke-linejoin="round" '
-               f'aria-hidden="true"><polygon points="{_STAR}" /></svg>')
+_FULL_STAR = (
+    '<svg class="h-5 w-5 flex-none" viewBox="0 0 20 20" fill="currentColor" '
+    f'aria-hidden="true"><polygon points="{_STAR}" /></svg>'
+)
+_EMPTY_STAR = (
+    '<svg class="h-5 w-5 flex-none" viewBox="0 0 20 20" fill="none" '
+    'stroke="currentColor" stroke-width="1.5" stroke-linejoin="round" '
+    f'aria-hidden="true"><polygon points="{_STAR}" /></svg>'
+)
 PodSource = Callable[[], list[dict[str, Any]]]
 
 
@@ -173,19 +209,25 @@ def _blank(size: int) -> str:
 
 
 def _error_section(what: str) -> str:
-    return ('    <p class="text-2xl font-semibold text-red-600">'
-            f"Error fetching product {what}</p>\n"
-            f'    <p class="mt-2 text-lg text-slate-600">Sorry, product {what} are currently '
-            "unavailable for this book.</p>\n")
+    return (
+        '    <p class="text-2xl font-semibold text-red-600">'
+        f"Error fetching product {what}</p>\n"
+        f'    <p class="mt-2 text-lg text-slate-600">Sorry, product {what} are currently '
+        "unavailable for this book.</p>\n"
+    )
 
 
 def _details_markup() -> str:
     cells = "".join(
         f'      <div class="py-2"><dt class="text-sm font-semibold text-slate-900">{name}</dt>'
-        f'<dd class="text-sm text-slate-500">{value}</dd></div>\n' for name, value in _DETAILS)
-    return ('    <h4 class="text-3xl font-semibold">Book Details</h4>\n'
-            '    <dl class="mt-4 grid grid-cols-2 gap-x-6 divide-y divide-slate-200 '
-            f'sm:grid-cols-5">\n{cells}    </dl>\n')
+        f'<dd class="text-sm text-slate-500">{value}</dd></div>\n'
+        for name, value in _DETAILS
+    )
+    return (
+        '    <h4 class="text-3xl font-semibold">Book Details</h4>\n'
+        '    <dl class="mt-4 grid grid-cols-2 gap-x-6 divide-y divide-slate-200 '
+        f'sm:grid-cols-5">\n{cells}    </dl>\n'
+    )
 
 
 def _rating(version: str, stars: int, fill: int = 0) -> str:
@@ -193,27 +235,34 @@ def _rating(version: str, stars: int, fill: int = 0) -> str:
     if color is None:
         return ""
     icons = "\n          ".join([_FULL_STAR] * stars + [_EMPTY_STAR] * (5 - stars))
-    return (f'        <div class="flex gap-x-1 text-{color}-500">\n          {icons}\n'
-            f"        {_blank(fill)}</div>\n")
+    return (
+        f'        <div class="flex gap-x-1 text-{color}-500">\n          {icons}\n'
+        f"        {_blank(fill)}</div>\n"
+    )
 
 
 def _review(version: str, reviewer: str, stars: int, text: str, pod: str, fill: int) -> str:
-    return ('      <article class="px-6 py-8">\n'
-            f"{_rating(version, stars, fill)}"
-            '        <blockquote class="mt-8 text-xl font-semibold leading-8 text-slate-900">'
-            f'<p>"{html.escape(text)}"</p></blockquote>\n'
-            '        <div class="mt-4 text-sm leading-6">'
-            f'<div class="font-semibold">{reviewer}</div>\n'
-            '          <div class="mt-1 font-mono text-slate-600">Reviews served by:\n'
-            f"            {pod}\n          </div></div>\n      </article>\n")
+    return (
+        '      <article class="px-6 py-8">\n'
+        f"{_rating(version, stars, fill)}"
+        '        <blockquote class="mt-8 text-xl font-semibold leading-8 text-slate-900">'
+        f'<p>"{html.escape(text)}"</p></blockquote>\n'
+        '        <div class="mt-4 text-sm leading-6">'
+        f'<div class="font-semibold">{reviewer}</div>\n'
+        '          <div class="mt-1 font-mono text-slate-600">Reviews served by:\n'
+        f"            {pod}\n          </div></div>\n      </article>\n"
+    )
 
 
 def _reviews_markup(version: str, pod: str, fill: int, star_fill: int) -> str:
-    articles = "".join(_review(version, reviewer, stars, text, pod,
-                               star_fill if index == 0 else 0)
-                       for index, (reviewer, stars, text) in enumerate(_REVIEWS))
-    return ('    <h4 class="text-3xl font-semibold">Book Reviews</h4>\n'
-            f'    <div class="flex flex-col md:flex-row">\n{articles}    {_blank(fill)}</div>\n')
+    articles = "".join(
+        _review(version, reviewer, stars, text, pod, star_fill if index == 0 else 0)
+        for index, (reviewer, stars, text) in enumerate(_REVIEWS)
+    )
+    return (
+        '    <h4 class="text-3xl font-semibold">Book Reviews</h4>\n'
+        f'    <div class="flex flex-col md:flex-row">\n{articles}    {_blank(fill)}</div>\n'
+    )
 
 
 @dataclass(frozen=True)
@@ -233,9 +282,12 @@ def _fills() -> _Fills:
     reviews_v1 = len(_error_section("reviews")) + measured_v1 - MEASURED_REVIEWS_ERROR_BYTES
     stars = MEASURED_PAGE_BYTES["v2"] - measured_v1  # two reviews' ratings, black stars
     star_markup = sum(len(_rating("v2", count)) for _, count, _ in _REVIEWS)
-    fills = _Fills(details=details_ok - len(_details_markup()),
-                   reviews=reviews_v1 - len(_reviews_markup("v1", _REFERENCE_POD, 0, 0)),
-                   stars=stars - star_markup, page=0)
+    fills = _Fills(
+        details=details_ok - len(_details_markup()),
+        reviews=reviews_v1 - len(_reviews_markup("v1", _REFERENCE_POD, 0, 0)),
+        stars=stars - star_markup,
+        page=0,
+    )
     page = len(_page(_details_section(fills), _reviews_section("v1", _REFERENCE_POD, fills), 0))
     return dataclasses.replace(fills, page=measured_v1 - page)
 
@@ -250,19 +302,22 @@ def _reviews_section(version: str, pod: str, fills: _Fills) -> str:
 
 def _page(details: str, reviews: str, fill: int) -> str:
     return _template("productpage.html").substitute(
-        title=_TITLE, summary=_SUMMARY, details=details, reviews=reviews, fill=_blank(fill))
+        title=_TITLE, summary=_SUMMARY, details=details, reviews=reviews, fill=_blank(fill)
+    )
 
 
-def render_productpage(version: str, errors: Iterable[str] = (), padding: int = 0,
-                       reviews_pod: str | None = None) -> bytes:
+def render_productpage(
+    version: str, errors: Iterable[str] = (), padding: int = 0, reviews_pod: str | None = None
+) -> bytes:
     """The productpage body as reviews `version` (v1/v2/v3), served by `reviews_pod`, makes
     it; `errors` names the backends that failed ("details", "reviews")."""
     failed = set(errors)
     fills = _fills()
     pod = reviews_pod or DEFAULT_REVIEW_PODS[version]
     details = _error_section("details") if "details" in failed else _details_section(fills)
-    reviews = (_error_section("reviews") if "reviews" in failed
-               else _reviews_section(version, pod, fills))
+    reviews = (
+        _error_section("reviews") if "reviews" in failed else _reviews_section(version, pod, fills)
+    )
     body = _page(details, reviews, fills.page)
     body += " " * max(0, padding)  # exactly `padding` more bytes
     return body.encode("utf-8")
@@ -276,17 +331,22 @@ def productpage_length_range() -> tuple[int, int]:
 
 def _status_page(status: int) -> str:
     reason = HTTP_STATUS_CODES.get(status, "Unknown Error")
-    return (f"<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n"
-            f"<h1>{reason}</h1>\n<p>The server could not complete your request.</p>\n")
+    return (
+        f"<!doctype html>\n<html lang=en>\n<title>{status} {reason}</title>\n"
+        f"<h1>{reason}</h1>\n<p>The server could not complete your request.</p>\n"
+    )
 
 
 def _serving(pod: dict[str, Any]) -> bool:
     """A pod a Service sends requests to: Running and Ready."""
     status = pod.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                for c in status.get("conditions") or [])
-    return status.get("phase") == "Running" and ready and not pod["metadata"].get(
-        "deletionTimestamp")
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return (
+        status.get("phase") == "Running" and ready and not pod["metadata"].get("deletionTimestamp")
+    )
 
 
 @dataclass(frozen=True)
@@ -302,12 +362,16 @@ def backends(pods: list[dict[str, Any]]) -> Backends:
     serving = [p for p in pods if _serving(p)]
 
     def labelled(app: str) -> list[dict[str, Any]]:
-        return sorted((p for p in serving if (p["metadata"].get("labels") or {}).get("app") == app),
-                      key=lambda p: str(p["metadata"]["name"]))
+        return sorted(
+            (p for p in serving if (p["metadata"].get("labels") or {}).get("app") == app),
+            key=lambda p: str(p["metadata"]["name"]),
+        )
 
-    reviews = tuple((str(p["metadata"]["labels"].get("version", "v1")), str(p["metadata"]["name"]))
-                    for p in labelled("reviews")
-                    if p["metadata"]["labels"].get("version", "v1") in REVIEW_VERSIONS)
+    reviews = tuple(
+        (str(p["metadata"]["labels"].get("version", "v1")), str(p["metadata"]["name"]))
+        for p in labelled("reviews")
+        if p["metadata"]["labels"].get("version", "v1") in REVIEW_VERSIONS
+    )
     return Backends(details=bool(labelled("details")), reviews=reviews)
 
 
@@ -372,13 +436,16 @@ class ProductPage:
         if request.path == "/health":
             return Response("Product page is healthy", content_type="text/html; charset=utf-8")
         if request.path in ("/", "/index.html"):
-            return Response(_template("index.html").template,
-                            content_type="text/html; charset=utf-8")
+            return Response(
+                _template("index.html").template, content_type="text/html; charset=utf-8"
+            )
         if request.path == "/productpage":
             if spec.productpage_status != 200:
-                return Response(_status_page(spec.productpage_status),
-                                status=spec.productpage_status,
-                                content_type="text/html; charset=utf-8")
+                return Response(
+                    _status_page(spec.productpage_status),
+                    status=spec.productpage_status,
+                    content_type="text/html; charset=utf-8",
+                )
             return Response(self._page(), content_type="text/html; charset=utf-8")
         return Response(_status_page(404), status=404, content_type="text/html; charset=utf-8")
 
@@ -463,8 +530,13 @@ class Grafana:
         if path == "/api/health":
             return self._health()
         if path.startswith("/api/"):
-            body = {"extra": None, "message": "Unauthorized", "messageId": "auth.unauthorized",
-                    "statusCode": 401, "traceID": ""}
+            body = {
+                "extra": None,
+                "message": "Unauthorized",
+                "messageId": "auth.unauthorized",
+                "statusCode": 401,
+                "traceID": "",
+            }
             return self._json(body, 401)
         if path == "/login":
             return self._page(signed_in=False)
@@ -479,8 +551,9 @@ class Grafana:
         return response
 
     def _json(self, data: dict[str, Any], status: int) -> Response:
-        body = json.dumps(data, indent=2) if status != 401 else json.dumps(data,
-                                                                           separators=(",", ":"))
+        body = (
+            json.dumps(data, indent=2) if status != 401 else json.dumps(data, separators=(",", ":"))
+        )
         return self._headers(Response(body, status=status, content_type="application/json"))
 
     def _health(self) -> Response:
@@ -489,9 +562,12 @@ class Grafana:
         return self._json(data, 200 if database == "ok" else 503)
 
     def _page(self, signed_in: bool) -> Response:
-        body = _GRAFANA_PAGE % {"signed_in": "true" if signed_in else "false",
-                                "login": "anonymous" if signed_in else "",
-                                "version": GRAFANA_VERSION, "commit": GRAFANA_COMMIT}
+        body = _GRAFANA_PAGE % {
+            "signed_in": "true" if signed_in else "false",
+            "login": "anonymous" if signed_in else "",
+            "version": GRAFANA_VERSION,
+            "commit": GRAFANA_COMMIT,
+        }
         return self._headers(Response(body, content_type="text/html; charset=utf-8"))
 
     def _redirect(self, location: str, path: str) -> Response:
@@ -500,10 +576,13 @@ class Grafana:
         response = Response(body, status=302, content_type="text/html; charset=utf-8")
         response.headers["Location"] = location
         self._headers(response)
-        response.headers.add("Set-Cookie",
-                             f"redirect_to={quote(path, safe='')}; Path=/; HttpOnly; SameSite=Lax")
+        response.headers.add(
+            "Set-Cookie", f"redirect_to={quote(path, safe='')}; Path=/; HttpOnly; SameSite=Lax"
+        )
         if path == "/" and self.spec.planted_secrets:
-            response.headers.add("Set-Cookie", f"grafana_session={self.spec.planted_secrets[0]}; "
-                                               "Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax")
+            response.headers.add(
+                "Set-Cookie",
+                f"grafana_session={self.spec.planted_secrets[0]}; "
+                "Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax",
+            )
         return response
-

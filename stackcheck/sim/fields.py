@@ -17,24 +17,33 @@ Obj = dict[str, Any]
 Element = tuple[str, str]
 Path = tuple[Element, ...]
 # what the server owns or the URL names: never a manager's field
-SERVER_OWNED: frozenset[Path] = frozenset({
-    (("f", "apiVersion"),), (("f", "kind"),), (("f", "status"),),
-    (("f", "metadata"), ("f", "name")), (("f", "metadata"), ("f", "namespace")),
-    (("f", "metadata"), ("f", "uid")), (("f", "metadata"), ("f", "resourceVersion")),
-    (("f", "metadata"), ("f", "creationTimestamp")), (("f", "metadata"), ("f", "generation")),
-    (("f", "metadata"), ("f", "managedFields"))})
+SERVER_OWNED: frozenset[Path] = frozenset(
+    {
+        (("f", "apiVersion"),),
+        (("f", "kind"),),
+        (("f", "status"),),
+        (("f", "metadata"), ("f", "name")),
+        (("f", "metadata"), ("f", "namespace")),
+        (("f", "metadata"), ("f", "uid")),
+        (("f", "metadata"), ("f", "resourceVersion")),
+        (("f", "metadata"), ("f", "creationTimestamp")),
+        (("f", "metadata"), ("f", "generation")),
+        (("f", "metadata"), ("f", "managedFields")),
+    }
+)
 
 
 def field_set(obj: Obj) -> set[Path]:
     """The leaf paths of `obj` (an applied configuration or a live object)."""
     found: set[Path] = set()
     _walk(obj, (), found)
-    return {p for p in found if not any(p[:len(s)] == s for s in SERVER_OWNED)}
+    return {p for p in found if not any(p[: len(s)] == s for s in SERVER_OWNED)}
 
 
 def _keyed(items: list[Any]) -> bool:
-    return bool(items) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
-                               for i in items)
+    return bool(items) and all(
+        isinstance(i, dict) and isinstance(i.get("name"), str) for i in items
+    )
 
 
 def _walk(value: Any, path: Path, found: set[Path]) -> None:
@@ -56,8 +65,9 @@ def value_at(obj: Any, path: Path) -> Any:
             current = current.get(name) if isinstance(current, dict) else None
         else:
             items = current if isinstance(current, list) else []
-            current = next((i for i in items if isinstance(i, dict) and i.get("name") == name),
-                           None)
+            current = next(
+                (i for i in items if isinstance(i, dict) and i.get("name") == name), None
+            )
         if current is None:
             return None
     return current
@@ -68,8 +78,11 @@ def to_fields_v1(paths: set[Path]) -> Obj:
     for path in sorted(paths):
         node = tree
         for kind, name in path:
-            key = f"f:{name}" if kind == "f" else "k:" + json.dumps({"name": name},
-                                                                     separators=(",", ":"))
+            key = (
+                f"f:{name}"
+                if kind == "f"
+                else "k:" + json.dumps({"name": name}, separators=(",", ":"))
+            )
             node = node.setdefault(key, {})
             if kind == "k":
                 node.setdefault(".", {})
@@ -93,8 +106,9 @@ def from_fields_v1(tree: Any, prefix: Path = ()) -> set[Path]:
         else:
             element = ("f", key)
         path = (*prefix, element)
-        children = {k: v for k, v in (inner or {}).items() if k != "."} if isinstance(
-            inner, dict) else {}
+        children = (
+            {k: v for k, v in (inner or {}).items() if k != "."} if isinstance(inner, dict) else {}
+        )
         if children:
             paths |= from_fields_v1(children, path)
         elif element[0] == "f":
@@ -138,12 +152,20 @@ def conflicts(applied: Obj, live: Obj, manager: str) -> list[tuple[Obj, Path]]:
 
 def conflict_status(found: list[tuple[Obj, Path]]) -> tuple[str, Obj]:
     """The 409's message and details, as NewConflictError writes them."""
-    causes = [{"type": "FieldManagerConflict", "message": f"conflict with {manager_text(e)}",
-               "field": path_string(p)} for e, p in found]
+    causes = [
+        {
+            "type": "FieldManagerConflict",
+            "message": f"conflict with {manager_text(e)}",
+            "field": path_string(p),
+        }
+        for e, p in found
+    ]
     if len(found) == 1:
         entry, path = found[0]
-        message = (f"Apply failed with 1 conflict: conflict with {manager_text(entry)}: "
-                   f"{path_string(path)}")
+        message = (
+            f"Apply failed with 1 conflict: conflict with {manager_text(entry)}: "
+            f"{path_string(path)}"
+        )
     else:
         by_manager: dict[str, list[Path]] = {}
         for entry, path in found:
@@ -156,22 +178,33 @@ def conflict_status(found: list[tuple[Obj, Path]]) -> tuple[str, Obj]:
     return message, {"causes": causes}
 
 
-def managed_entries(before: Obj | None, after: Obj, manager: str, operation: str,
-                    applied: Obj | None, api_version: str, now: str) -> list[Obj]:
+def managed_entries(
+    before: Obj | None,
+    after: Obj,
+    manager: str,
+    operation: str,
+    applied: Obj | None,
+    api_version: str,
+    now: str,
+) -> list[Obj]:
     """managedFields after a write: an Apply owns what it applied; an Update owns what it
     changed; either takes the fields it changed away from every other manager."""
     old_meta = (before or {}).get("metadata") or {}
     entries = [dict(e) for e in old_meta.get("managedFields") or []]
     if applied is not None:
         mine = field_set(applied)
-        changed = {p for p in mine if value_at(after, p) != value_at(before, p)} if before \
-            else mine
+        changed = {p for p in mine if value_at(after, p) != value_at(before, p)} if before else mine
     else:
         after_fields = field_set(after)
-        changed = {p for p in after_fields | field_set(before or {})
-                   if value_at(after, p) != value_at(before, p)} & after_fields
-        own = next((e for e in entries if (e.get("manager"), e.get("operation"))
-                    == (manager, operation)), None)
+        changed = {
+            p
+            for p in after_fields | field_set(before or {})
+            if value_at(after, p) != value_at(before, p)
+        } & after_fields
+        own = next(
+            (e for e in entries if (e.get("manager"), e.get("operation")) == (manager, operation)),
+            None,
+        )
         mine = changed | (from_fields_v1(own.get("fieldsV1")) if own else set())
     result = []
     for entry in entries:
@@ -180,6 +213,14 @@ def managed_entries(before: Obj | None, after: Obj, manager: str, operation: str
         kept = from_fields_v1(entry.get("fieldsV1")) - changed
         if kept:
             result.append({**entry, "fieldsV1": to_fields_v1(kept)})
-    result.append({"manager": manager, "operation": operation, "apiVersion": api_version,
-                   "time": now, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(mine)})
+    result.append(
+        {
+            "manager": manager,
+            "operation": operation,
+            "apiVersion": api_version,
+            "time": now,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": to_fields_v1(mine),
+        }
+    )
     return result

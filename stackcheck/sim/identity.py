@@ -24,8 +24,9 @@ _ISSUER_DAYS = 365
 _PAST_LIFETIME_DAYS = 30  # an expired anchor lived this long before it expired
 
 
-def sim_certificates(days_left: float, now: dt.datetime | None = None
-                     ) -> certs.IdentityCertificates:
+def sim_certificates(
+    days_left: float, now: dt.datetime | None = None
+) -> certs.IdentityCertificates:
     """An anchor (and issuer) whose validity ends about `days_left` whole days from `now`
     (negative: ended that long ago), generated and chain-checked as the deploy does."""
     now = now or dt.datetime.now(dt.UTC)
@@ -35,20 +36,28 @@ def sim_certificates(days_left: float, now: dt.datetime | None = None
     else:
         born = now + dt.timedelta(days=days_left - _PAST_LIFETIME_DAYS)
         lifetime = _PAST_LIFETIME_DAYS
-    return certs.generate(now=born, anchor_days=lifetime,
-                          issuer_days=min(_ISSUER_DAYS, lifetime))
+    return certs.generate(now=born, anchor_days=lifetime, issuer_days=min(_ISSUER_DAYS, lifetime))
 
 
 def _labels() -> dict[str, str]:
-    return {"linkerd.io/control-plane-component": "identity",
-            "linkerd.io/control-plane-ns": NAMESPACE}
+    return {
+        "linkerd.io/control-plane-component": "identity",
+        "linkerd.io/control-plane-ns": NAMESPACE,
+    }
 
 
 def trust_roots(anchor_pem: str) -> Obj:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-        "name": "linkerd-identity-trust-roots", "namespace": NAMESPACE, "labels": _labels(),
-        "annotations": {"linkerd.io/created-by": f"linkerd/helm {LINKERD_VERSION}"}},
-        "data": {"ca-bundle.crt": anchor_pem.strip()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "linkerd-identity-trust-roots",
+            "namespace": NAMESPACE,
+            "labels": _labels(),
+            "annotations": {"linkerd.io/created-by": f"linkerd/helm {LINKERD_VERSION}"},
+        },
+        "data": {"ca-bundle.crt": anchor_pem.strip()},
+    }
 
 
 def linkerd_config(anchor_pem: str, issuer_pem: str, external_issuer: bool = False) -> Obj:
@@ -61,21 +70,38 @@ def linkerd_config(anchor_pem: str, issuer_pem: str, external_issuer: bool = Fal
         "identityTrustDomain": "cluster.local",
         "identityTrustAnchorsPEM": anchor_pem,
         "linkerdVersion": LINKERD_VERSION,
-        "identity": {"externalCA": False, "serviceAccountTokenProjection": True,
-                     "issuer": {"scheme": "kubernetes.io/tls" if external_issuer
-                                else "linkerd.io/tls", "clockSkewAllowance": "20s",
-                                "issuanceLifetime": "24h0m0s",
-                                "tls": {"crtPEM": "" if external_issuer else issuer_pem}}},
-        "proxy": {"image": {"name": "cr.l5d.io/linkerd/proxy", "version": ""},
-                  "logLevel": "warn,linkerd=info,trust_dns=error"},
+        "identity": {
+            "externalCA": False,
+            "serviceAccountTokenProjection": True,
+            "issuer": {
+                "scheme": "kubernetes.io/tls" if external_issuer else "linkerd.io/tls",
+                "clockSkewAllowance": "20s",
+                "issuanceLifetime": "24h0m0s",
+                "tls": {"crtPEM": "" if external_issuer else issuer_pem},
+            },
+        },
+        "proxy": {
+            "image": {"name": "cr.l5d.io/linkerd/proxy", "version": ""},
+            "logLevel": "warn,linkerd=info,trust_dns=error",
+        },
     }
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-        "name": "linkerd-config", "namespace": NAMESPACE,
-        "labels": {"linkerd.io/control-plane-component": "controller",
-                   "linkerd.io/control-plane-ns": NAMESPACE},
-        "annotations": {"linkerd.io/created-by": f"linkerd/helm {LINKERD_VERSION}"}},
-        "data": {"linkerd-crds-chart-version": "linkerd-crds-1.0.0-edge",
-                 "values": yaml.safe_dump(values, sort_keys=False)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "linkerd-config",
+            "namespace": NAMESPACE,
+            "labels": {
+                "linkerd.io/control-plane-component": "controller",
+                "linkerd.io/control-plane-ns": NAMESPACE,
+            },
+            "annotations": {"linkerd.io/created-by": f"linkerd/helm {LINKERD_VERSION}"},
+        },
+        "data": {
+            "linkerd-crds-chart-version": "linkerd-crds-1.0.0-edge",
+            "values": yaml.safe_dump(values, sort_keys=False),
+        },
+    }
 
 
 def identity_objects(spec: SimSpec, now: dt.datetime | None = None) -> list[Obj]:
@@ -83,8 +109,9 @@ def identity_objects(spec: SimSpec, now: dt.datetime | None = None) -> list[Obj]
     workloads hold the anchor from before a rotation."""
     current = sim_certificates(spec.trust_anchor_days_left, now)
     if spec.stale_anchor_workloads and not spec.previous_trust_anchor_pem:
-        spec.previous_trust_anchor_pem = sim_certificates(
-            3650.0, now).trust_anchor_pem.decode()
+        spec.previous_trust_anchor_pem = sim_certificates(3650.0, now).trust_anchor_pem.decode()
     anchor = current.trust_anchor_pem.decode()
-    return [trust_roots(anchor), linkerd_config(anchor, current.issuer_cert_pem.decode(),
-                                                spec.issuer_external)]
+    return [
+        trust_roots(anchor),
+        linkerd_config(anchor, current.issuer_cert_pem.decode(), spec.issuer_external),
+    ]

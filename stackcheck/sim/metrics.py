@@ -23,8 +23,33 @@ from stackcheck.sim.spec import SimSpec
 
 PROXY_ADMIN_PORT = 4191
 TEXT_FORMAT = "text/plain; version=0.0.4"
-LATENCY_BUCKETS_MS = (1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000,
-                      3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000)
+LATENCY_BUCKETS_MS = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    10,
+    20,
+    30,
+    40,
+    50,
+    100,
+    200,
+    300,
+    400,
+    500,
+    1000,
+    2000,
+    3000,
+    4000,
+    5000,
+    10000,
+    20000,
+    30000,
+    40000,
+    50000,
+)
 
 # who calls whom in Bookinfo (by service); everything else only answers probes
 _CALLS: dict[str, tuple[str, ...]] = {
@@ -33,9 +58,15 @@ _CALLS: dict[str, tuple[str, ...]] = {
     "reviews-v2": ("ratings",),
     "reviews-v3": ("ratings",),
 }
-_APP_PORTS = {"linkerd-destination": 8086, "linkerd-identity": 8080,
-              "linkerd-proxy-injector": 8443, "metrics-api": 8085, "tap": 8089,
-              "tap-injector": 8443, "web": 8084}
+_APP_PORTS = {
+    "linkerd-destination": 8086,
+    "linkerd-identity": 8080,
+    "linkerd-proxy-injector": 8443,
+    "metrics-api": 8085,
+    "tap": 8089,
+    "tap-injector": 8443,
+    "web": 8084,
+}
 _NO_INBOUND_HTTP = {"traffic-generator"}
 
 
@@ -106,9 +137,12 @@ class TrafficShape:
 
 
 def traffic_shape(spec: SimSpec, workload: str) -> TrafficShape:
-    return TrafficShape(spec.error_shares.get(workload, 0.0),
-                        spec.latency_factors.get(workload, 1.0),
-                        workload in spec.plaintext_workloads, spec.no_traffic)
+    return TrafficShape(
+        spec.error_shares.get(workload, 0.0),
+        spec.latency_factors.get(workload, 1.0),
+        workload in spec.plaintext_workloads,
+        spec.no_traffic,
+    )
 
 
 INBOUND_RPS = 5.0  # enough requests per 2 s scrape for stable rates and quantiles
@@ -118,27 +152,58 @@ def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
     flows: list[_Flow] = []
     port = _app_port(target)
     local = f"{target.pod_ip}:{port}"
-    server = {"srv_group": "", "srv_kind": "default", "srv_name": "all-unauthenticated",
-              "srv_port": str(port)}
+    server = {
+        "srv_group": "",
+        "srv_kind": "default",
+        "srv_name": "all-unauthenticated",
+        "srv_port": str(port),
+    }
     if target.workload_name in _NO_INBOUND_HTTP:
         # kubelet probes only: plaintext, from no identity
-        probe = {"direction": "inbound", "authority": local, "target_addr": local,
-                 "target_ip": target.pod_ip, "target_port": str(port), "tls": "no_identity",
-                 "no_tls_reason": "no_tls_from_remote", **server}
-        flows.append(_Flow(probe, {"direction": "inbound", "peer": "src", "target_addr": local,
-                                   "tls": "no_identity"}, 0.1))
+        probe = {
+            "direction": "inbound",
+            "authority": local,
+            "target_addr": local,
+            "target_ip": target.pod_ip,
+            "target_port": str(port),
+            "tls": "no_identity",
+            "no_tls_reason": "no_tls_from_remote",
+            **server,
+        }
+        flows.append(
+            _Flow(
+                probe,
+                {"direction": "inbound", "peer": "src", "target_addr": local, "tls": "no_identity"},
+                0.1,
+            )
+        )
     else:
-        callers = [who for who, callees in _CALLS.items()
-                   if service_of(target.workload_name) in callees]
+        callers = [
+            who for who, callees in _CALLS.items() if service_of(target.workload_name) in callees
+        ]
         caller = callers[0] if callers else "default"
-        authority = (f"{service_of(target.workload_name)}.{target.namespace}"
-                     f".svc.cluster.local:{port}")
+        authority = (
+            f"{service_of(target.workload_name)}.{target.namespace}.svc.cluster.local:{port}"
+        )
         client_id = _identity(target.namespace, caller)
-        inbound = {"direction": "inbound", "authority": authority, "target_addr": local,
-                   "target_ip": target.pod_ip, "target_port": str(port), "tls": "true",
-                   "client_id": client_id, **server}
-        tcp = {"direction": "inbound", "peer": "src", "target_addr": local, "tls": "true",
-               "client_id": client_id, **server}
+        inbound = {
+            "direction": "inbound",
+            "authority": authority,
+            "target_addr": local,
+            "target_ip": target.pod_ip,
+            "target_port": str(port),
+            "tls": "true",
+            "client_id": client_id,
+            **server,
+        }
+        tcp = {
+            "direction": "inbound",
+            "peer": "src",
+            "target_addr": local,
+            "tls": "true",
+            "client_id": client_id,
+            **server,
+        }
         flows.append(_Flow(inbound, tcp, INBOUND_RPS, app_inbound=True))
     for callee_service in _callees(target.workload_name):
         for callee in everyone:
@@ -152,16 +217,27 @@ def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
             outbound = {
                 "direction": "outbound",
                 "authority": f"{callee_service}.{callee.namespace}.svc.cluster.local:{callee_port}",
-                "target_addr": addr, "target_ip": callee.pod_ip,
-                "target_port": str(callee_port), "tls": "true", "server_id": server_id,
-                "dst_control_plane_ns": "linkerd", "dst_deployment": callee.workload_name,
-                "dst_namespace": callee.namespace, "dst_pod": callee.pod,
+                "target_addr": addr,
+                "target_ip": callee.pod_ip,
+                "target_port": str(callee_port),
+                "tls": "true",
+                "server_id": server_id,
+                "dst_control_plane_ns": "linkerd",
+                "dst_deployment": callee.workload_name,
+                "dst_namespace": callee.namespace,
+                "dst_pod": callee.pod,
                 "dst_service": callee_service,
                 "dst_serviceaccount": server_id.split(".", 1)[0],
             }
-            tcp = {"direction": "outbound", "peer": "dst", "target_addr": addr, "tls": "true",
-                   "server_id": server_id, "dst_namespace": callee.namespace,
-                   "dst_deployment": callee.workload_name}
+            tcp = {
+                "direction": "outbound",
+                "peer": "dst",
+                "target_addr": addr,
+                "tls": "true",
+                "server_id": server_id,
+                "dst_namespace": callee.namespace,
+                "dst_deployment": callee.workload_name,
+            }
             flows.append(_Flow(outbound, tcp, 0.5))
     return flows
 
@@ -191,9 +267,14 @@ def _responses(flow: _Flow, count: int, shape: TrafficShape) -> list[tuple[str, 
     return [*out, ("500", "failure", failed)] if share > 0 else out
 
 
-def render_metrics(target: ProxyTarget, everyone: list[ProxyTarget], started_wall: float,
-                   elapsed: float, traffic: bool = True,
-                   shape: TrafficShape = TrafficShape()) -> str:
+def render_metrics(
+    target: ProxyTarget,
+    everyone: list[ProxyTarget],
+    started_wall: float,
+    elapsed: float,
+    traffic: bool = True,
+    shape: TrafficShape = TrafficShape(),
+) -> str:
     """The proxy's `/metrics` text after `elapsed` seconds (counters grow with time, unless
     `shape.frozen`); `shape` forms the inbound application traffic."""
     out: list[str] = []
@@ -209,8 +290,12 @@ def render_metrics(target: ProxyTarget, everyone: list[ProxyTarget], started_wal
         family("request_total", "counter", "Total count of HTTP requests.")
         for flow, count in zip(flows, counts, strict=True):
             out.append(f"request_total{{{_labels(flow.labels)}}} {count}")
-        family("response_latency_ms", "histogram", "Elapsed times between a request's headers "
-               "being received and its response stream completing")
+        family(
+            "response_latency_ms",
+            "histogram",
+            "Elapsed times between a request's headers "
+            "being received and its response stream completing",
+        )
         for flow, count in zip(flows, counts, strict=True):
             flow_factor = shape.latency_factor if flow.app_inbound else 1.0
             for status, _, answered in _responses(flow, count, shape):
@@ -219,16 +304,23 @@ def render_metrics(target: ProxyTarget, everyone: list[ProxyTarget], started_wal
                     bucket = _labels({**labels, "le": str(le)})
                     share = _bucket_share(le, flow_factor)
                     out.append(f"response_latency_ms_bucket{{{bucket}}} {int(answered * share)}")
-                out.append(f"response_latency_ms_bucket{{{_labels({**labels, 'le': '+Inf'})}}} "
-                           f"{answered}")
-                out.append(f"response_latency_ms_sum{{{_labels(labels)}}} "
-                           f"{int(answered * 17 * flow_factor)}")
+                out.append(
+                    f"response_latency_ms_bucket{{{_labels({**labels, 'le': '+Inf'})}}} {answered}"
+                )
+                out.append(
+                    f"response_latency_ms_sum{{{_labels(labels)}}} "
+                    f"{int(answered * 17 * flow_factor)}"
+                )
                 out.append(f"response_latency_ms_count{{{_labels(labels)}}} {answered}")
         family("response_total", "counter", "Total count of HTTP responses")
         for flow, count in zip(flows, counts, strict=True):
             for status, classification, answered in _responses(flow, count, shape):
-                labels = {**flow.labels, "status_code": status,
-                          "classification": classification, "error": ""}
+                labels = {
+                    **flow.labels,
+                    "status_code": status,
+                    "classification": classification,
+                    "error": "",
+                }
                 out.append(f"response_total{{{_labels(labels)}}} {answered}")
         family("tcp_open_total", "counter", "Total count of opened connections")
         for flow in flows:
@@ -236,11 +328,15 @@ def render_metrics(target: ProxyTarget, everyone: list[ProxyTarget], started_wal
         family("tcp_open_connections", "gauge", "Number of currently-open connections")
         for flow in flows:
             out.append(f"tcp_open_connections{{{_labels(flow.tcp_labels)}}} 1")
-    family("process_start_time_seconds", "gauge",
-           "Time that the process started (in seconds since the UNIX epoch)")
+    family(
+        "process_start_time_seconds",
+        "gauge",
+        "Time that the process started (in seconds since the UNIX epoch)",
+    )
     out.append(f"process_start_time_seconds {int(started_wall)}")
-    family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in "
-           "seconds.")
+    family(
+        "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds."
+    )
     out.append(f"process_cpu_seconds_total {0.05 + elapsed * 0.002:.3f}")
     family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
     out.append("process_resident_memory_bytes 12582912")
@@ -280,8 +376,13 @@ class ProxyMetricsServers:
         started: dict[str, ServerThread] = {}
         try:
             for target in targets:
-                server = ServerThread(self._app_for(target), host=target.pod_ip, port=target.port,
-                                      keep_alive=False, name=f"proxy-admin:{target.pod}")
+                server = ServerThread(
+                    self._app_for(target),
+                    host=target.pod_ip,
+                    port=target.port,
+                    keep_alive=False,
+                    name=f"proxy-admin:{target.pod}",
+                )
                 server.start()
                 started[target.key] = server
         except OSError:
@@ -317,9 +418,14 @@ class ProxyMetricsServers:
             # controller admin-http ports expose process metrics, not proxy traffic
             traffic = self.spec.proxy_metrics and target.port == PROXY_ADMIN_PORT
             proxies = [t for t in self._targets if t.port == PROXY_ADMIN_PORT]
-            body = render_metrics(target, proxies, self._started_wall,
-                                  self._clock() - self._started_at, traffic=traffic,
-                                  shape=traffic_shape(self.spec, target.workload_name))
+            body = render_metrics(
+                target,
+                proxies,
+                self._started_wall,
+                self._clock() - self._started_at,
+                traffic=traffic,
+                shape=traffic_shape(self.spec, target.workload_name),
+            )
             return Response(body, content_type=TEXT_FORMAT)
         if request.path == "/ready":
             return Response("ready\n", content_type="text/plain")

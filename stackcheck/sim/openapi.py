@@ -33,8 +33,9 @@ def root(resources: list[Resource]) -> Obj:
     paths = {}
     for group, version in group_versions(resources):
         prefix = _prefix(group, version)
-        digest = hashlib.sha512(json.dumps(
-            document(resources, group, version), sort_keys=True).encode()).hexdigest()[:128]
+        digest = hashlib.sha512(
+            json.dumps(document(resources, group, version), sort_keys=True).encode()
+        ).hexdigest()[:128]
         paths[prefix] = {"serverRelativeURL": f"/openapi/v3/{prefix}?hash={digest.upper()}"}
     return {"paths": paths}
 
@@ -54,21 +55,36 @@ def document(resources: list[Resource], group: str, version: str) -> Obj | None:
             continue
         paths[f"{base}{scope}/{resource.plural}"] = {
             "get": _operation("list", resource, gvk),
-            "post": _operation("create", resource, gvk)}
+            "post": _operation("create", resource, gvk),
+        }
         paths[f"{base}{scope}/{resource.plural}/{{name}}"] = {
-            verb: _operation(action, resource, gvk) for verb, action in (
-                ("get", "read"), ("put", "replace"), ("patch", "patch"), ("delete", "delete"))}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.31.2"},
-            "paths": paths, "components": {"schemas": {}}}
+            verb: _operation(action, resource, gvk)
+            for verb, action in (
+                ("get", "read"),
+                ("put", "replace"),
+                ("patch", "patch"),
+                ("delete", "delete"),
+            )
+        }
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.31.2"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }
 
 
 def _operation(action: str, resource: Resource, gvk: Obj) -> Obj:
     kind = resource.kind
-    return {"operationId": f"{action}{kind}", "x-kubernetes-action": _ACTIONS.get(action, action),
-            "x-kubernetes-group-version-kind": gvk,
-            "parameters": [{"name": name, "in": "query", "schema": {"type": "string"}}
-                           for name in QUERY_PARAMETERS],
-            "responses": {"200": {"description": "OK"}}}
+    return {
+        "operationId": f"{action}{kind}",
+        "x-kubernetes-action": _ACTIONS.get(action, action),
+        "x-kubernetes-group-version-kind": gvk,
+        "parameters": [
+            {"name": name, "in": "query", "schema": {"type": "string"}} for name in QUERY_PARAMETERS
+        ],
+        "responses": {"200": {"description": "OK"}},
+    }
 
 
 _ACTIONS = {"read": "get", "replace": "put", "create": "post"}

@@ -21,11 +21,15 @@ TEXT_FORMAT = "text/plain; version=0.0.4"
 
 def render_operator_metrics(podmonitors: int, rejected: int) -> str:
     name = "prometheus_operator_managed_resources"
-    lines = [f"# HELP {name} Number of resources managed by the operator's controller per "
-             "state (selected/rejected)", f"# TYPE {name} gauge"]
+    lines = [
+        f"# HELP {name} Number of resources managed by the operator's controller per "
+        "state (selected/rejected)",
+        f"# TYPE {name} gauge",
+    ]
     for state, count in (("selected", podmonitors - rejected), ("rejected", rejected)):
-        lines.append(f'{name}{{controller="prometheus",resource="PodMonitor",state="{state}"}}'
-                     f" {count}")
+        lines.append(
+            f'{name}{{controller="prometheus",resource="PodMonitor",state="{state}"}} {count}'
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -33,8 +37,7 @@ class OperatorMetrics:
     """A small HTTP server answering /metrics; `start() -> url`, `stop()`."""
 
     def __init__(self, spec: SimSpec, podmonitors: int) -> None:
-        self._body = render_operator_metrics(podmonitors, min(spec.operator_rejected,
-                                                              podmonitors))
+        self._body = render_operator_metrics(podmonitors, min(spec.operator_rejected, podmonitors))
         self._server = ServerThread(self._app, name="sim-prometheus-operator")
 
     @property
@@ -47,8 +50,7 @@ class OperatorMetrics:
     def stop(self) -> None:
         self._server.stop()
 
-    def _app(self, environ: dict[str, Any],
-             start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         if request.path != "/metrics":
             return Response("not found\n", status=404)(environ, start_response)

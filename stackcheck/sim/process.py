@@ -60,12 +60,21 @@ class ServedProcess:
         """Run `argv` and wait until `/-/ready` answers 200 (ServedProcessError if not)."""
         self._log = self.log_file.open("ab")
         began = time.monotonic()
-        self._proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=self._log,
-                                      stderr=subprocess.STDOUT, cwd=cwd)
+        self._proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+        )
         atexit.register(self._kill_at_exit)
         try:
-            poll_until(self._ready, Deadline.after(READY_SECONDS), f"{self.name} at {self.url} "
-                       "ready", interval=0.1)
+            poll_until(
+                self._ready,
+                Deadline.after(READY_SECONDS),
+                f"{self.name} at {self.url} ready",
+                interval=0.1,
+            )
         except ServedProcessError:
             self.stop()
             raise
@@ -108,8 +117,10 @@ class ServedProcess:
         proc = self._proc
         if proc is None or proc.poll() is not None:  # no use waiting: fail now
             code = None if proc is None else proc.returncode
-            raise ServedProcessError(f"{self.name} exited with code {code} before it was "
-                                     f"ready; see {self.log_file}:\n{self.log_tail()}")
+            raise ServedProcessError(
+                f"{self.name} exited with code {code} before it was "
+                f"ready; see {self.log_file}:\n{self.log_tail()}"
+            )
         try:
             with requests.get(f"{self.url}/-/ready", timeout=1.0) as answer:
                 if answer.status_code == 200:

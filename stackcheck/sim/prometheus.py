@@ -32,8 +32,12 @@ PROMETHEUS_BINARY = "/usr/bin/prometheus"
 REFUSING_PORT = 1  # nothing listens there (binding it needs root): connection refused
 HTTP_TIMEOUT = 5.0
 # what the Prometheus resource's selectors are rendered from (stack.yml: kube-prometheus-stack)
-STACK_VALUES = (Path(__file__).resolve().parents[2] / "manifests" / "observability"
-                / "prometheus-stack-values.yml")
+STACK_VALUES = (
+    Path(__file__).resolve().parents[2]
+    / "manifests"
+    / "observability"
+    / "prometheus-stack-values.yml"
+)
 PROMETHEUS_RELEASE = "prometheus"  # the Helm release name of kube-prometheus-stack
 PROMETHEUS_NAMESPACE = "monitoring"  # where the Prometheus resource lives
 
@@ -46,9 +50,15 @@ class PrometheusError(RuntimeError):
 # PodMonitor -> scrape config (what prometheus-operator + kubernetes_sd_configs produce)
 # ----------------------------------------------------------------------------------------
 
-_RELABEL_KEYS = {"sourceLabels": "source_labels", "targetLabel": "target_label",
-                 "separator": "separator", "regex": "regex", "modulus": "modulus",
-                 "replacement": "replacement", "action": "action"}
+_RELABEL_KEYS = {
+    "sourceLabels": "source_labels",
+    "targetLabel": "target_label",
+    "separator": "separator",
+    "regex": "regex",
+    "modulus": "modulus",
+    "replacement": "replacement",
+    "action": "action",
+}
 
 
 def _sanitize(name: str) -> str:
@@ -89,8 +99,9 @@ class MonitorSelection:
     namespace: str = PROMETHEUS_NAMESPACE
 
 
-def chart_selection(values: dict[str, Any], release: str = PROMETHEUS_RELEASE,
-                    namespace: str = PROMETHEUS_NAMESPACE) -> MonitorSelection:
+def chart_selection(
+    values: dict[str, Any], release: str = PROMETHEUS_RELEASE, namespace: str = PROMETHEUS_NAMESPACE
+) -> MonitorSelection:
     """The selectors kube-prometheus-stack 65.8.1 renders from `values`: an explicit
     `podMonitorSelector` wins; else `release: <release>` while
     `podMonitorSelectorNilUsesHelmValues` is true (the chart's default); else `{}` (all).
@@ -113,21 +124,25 @@ def stack_selection(spec: SimSpec, values_file: Path = STACK_VALUES) -> MonitorS
     try:
         values = yaml.safe_load(values_file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise PrometheusError(f"cannot read the kube-prometheus-stack values {values_file}: "
-                              f"{exc}") from None
+        raise PrometheusError(
+            f"cannot read the kube-prometheus-stack values {values_file}: {exc}"
+        ) from None
     if not isinstance(values, dict):
         raise PrometheusError(f"{values_file}: expected a mapping of Helm values")
     override = spec.podmonitor_selector_nil_uses_helm_values
     if override is not None:
         prometheus = dict(values.get("prometheus") or {})
-        prometheus["prometheusSpec"] = {**(prometheus.get("prometheusSpec") or {}),
-                                        "podMonitorSelectorNilUsesHelmValues": override}
+        prometheus["prometheusSpec"] = {
+            **(prometheus.get("prometheusSpec") or {}),
+            "podMonitorSelectorNilUsesHelmValues": override,
+        }
         values = {**values, "prometheus": prometheus}
     return chart_selection(values)
 
 
-def selected_podmonitors(podmonitors: list[dict[str, Any]], namespaces: list[dict[str, Any]],
-                         selection: MonitorSelection) -> list[dict[str, Any]]:
+def selected_podmonitors(
+    podmonitors: list[dict[str, Any]], namespaces: list[dict[str, Any]], selection: MonitorSelection
+) -> list[dict[str, Any]]:
     """The PodMonitors the operator hands to config generation: in a selected namespace
     (nil: the Prometheus resource's own) and matching the selector (nil: none)."""
     if selection.selector is None:
@@ -138,11 +153,17 @@ def selected_podmonitors(podmonitors: list[dict[str, Any]], namespaces: list[dic
     elif not selection.namespace_selector:
         wanted = None
     else:
-        wanted = {ns["metadata"]["name"] for ns in namespaces
-                  if _selected(ns["metadata"].get("labels") or {}, selection.namespace_selector)}
-    return [monitor for monitor in podmonitors
-            if (wanted is None or monitor["metadata"]["namespace"] in wanted)
-            and _selected(monitor["metadata"].get("labels") or {}, selection.selector)]
+        wanted = {
+            ns["metadata"]["name"]
+            for ns in namespaces
+            if _selected(ns["metadata"].get("labels") or {}, selection.namespace_selector)
+        }
+    return [
+        monitor
+        for monitor in podmonitors
+        if (wanted is None or monitor["metadata"]["namespace"] in wanted)
+        and _selected(monitor["metadata"].get("labels") or {}, selection.selector)
+    ]
 
 
 def _monitored_namespaces(monitor: dict[str, Any], existing: set[str]) -> set[str] | None:
@@ -185,9 +206,12 @@ def _pod_targets(pod: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     containers = [(c, "false") for c in spec.get("containers") or []]
     containers += [(c, "true") for c in spec.get("initContainers") or []]
     for container, init in containers:
-        labels = {**base, "__meta_kubernetes_pod_container_name": container.get("name", ""),
-                  "__meta_kubernetes_pod_container_image": container.get("image", ""),
-                  "__meta_kubernetes_pod_container_init": init}
+        labels = {
+            **base,
+            "__meta_kubernetes_pod_container_name": container.get("name", ""),
+            "__meta_kubernetes_pod_container_image": container.get("image", ""),
+            "__meta_kubernetes_pod_container_init": init,
+        }
         ports = container.get("ports") or []
         if not ports:
             if init == "false":  # init containers without ports are not discovered
@@ -195,12 +219,19 @@ def _pod_targets(pod: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
             continue
         for port in ports:
             number = int(port.get("containerPort", 0))
-            targets.append((f"{pod_ip}:{number}", {
-                **labels,
-                "__meta_kubernetes_pod_container_port_name": port.get("name", ""),
-                "__meta_kubernetes_pod_container_port_number": str(number),
-                "__meta_kubernetes_pod_container_port_protocol": port.get("protocol", "TCP"),
-            }))
+            targets.append(
+                (
+                    f"{pod_ip}:{number}",
+                    {
+                        **labels,
+                        "__meta_kubernetes_pod_container_port_name": port.get("name", ""),
+                        "__meta_kubernetes_pod_container_port_number": str(number),
+                        "__meta_kubernetes_pod_container_port_protocol": port.get(
+                            "protocol", "TCP"
+                        ),
+                    },
+                )
+            )
     return targets
 
 
@@ -211,38 +242,67 @@ def _ready(status: dict[str, Any]) -> str:
     return "unknown"
 
 
-def _endpoint_job(monitor: dict[str, Any], index: int, endpoint: dict[str, Any],
-                  targets: list[tuple[str, dict[str, str]]], spec: SimSpec,
-                  scrape_interval: str) -> dict[str, Any]:
+def _endpoint_job(
+    monitor: dict[str, Any],
+    index: int,
+    endpoint: dict[str, Any],
+    targets: list[tuple[str, dict[str, str]]],
+    spec: SimSpec,
+    scrape_interval: str,
+) -> dict[str, Any]:
     meta, mspec = monitor["metadata"], monitor.get("spec", {})
     ns, name = meta["namespace"], meta["name"]
     relabel: list[dict[str, Any]] = [
         {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
-        {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"],
-         "regex": "(Failed|Succeeded)"},
+        {
+            "action": "drop",
+            "source_labels": ["__meta_kubernetes_pod_phase"],
+            "regex": "(Failed|Succeeded)",
+        },
     ]
     port = endpoint.get("port")
     if port:
-        relabel.append({"action": "keep", "source_labels":
-                        ["__meta_kubernetes_pod_container_port_name"], "regex": port})
+        relabel.append(
+            {
+                "action": "keep",
+                "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                "regex": port,
+            }
+        )
     elif endpoint.get("portNumber") or endpoint.get("targetPort"):
         number = endpoint.get("portNumber") or endpoint.get("targetPort")
-        relabel.append({"action": "keep", "source_labels":
-                        ["__meta_kubernetes_pod_container_port_number"], "regex": str(number)})
+        relabel.append(
+            {
+                "action": "keep",
+                "source_labels": ["__meta_kubernetes_pod_container_port_number"],
+                "regex": str(number),
+            }
+        )
     relabel += [
         {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
         {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
         {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
     ]
     for label in mspec.get("podTargetLabels") or []:
-        relabel.append({"source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(label)}"],
-                        "target_label": _sanitize(label), "regex": "(.+)",
-                        "replacement": "${1}"})
+        relabel.append(
+            {
+                "source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(label)}"],
+                "target_label": _sanitize(label),
+                "regex": "(.+)",
+                "replacement": "${1}",
+            }
+        )
     relabel.append({"target_label": "job", "replacement": f"{ns}/{name}"})
     job_label = mspec.get("jobLabel")
     if job_label:
-        relabel.append({"source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(job_label)}"],
-                        "target_label": "job", "regex": "(.+)", "replacement": "${1}"})
+        relabel.append(
+            {
+                "source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(job_label)}"],
+                "target_label": "job",
+                "regex": "(.+)",
+                "replacement": "${1}",
+            }
+        )
     if port:
         relabel.append({"target_label": "endpoint", "replacement": port})
     relabel += [_relabel(rule) for rule in endpoint.get("relabelings") or []]
@@ -274,10 +334,14 @@ def _endpoint_job(monitor: dict[str, Any], index: int, endpoint: dict[str, Any],
     return job
 
 
-def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
-                  namespaces: list[dict[str, Any]], spec: SimSpec,
-                  scrape_interval: str = "2s",
-                  selection: MonitorSelection | None = None) -> dict[str, Any]:
+def scrape_config(
+    podmonitors: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    namespaces: list[dict[str, Any]],
+    spec: SimSpec,
+    scrape_interval: str = "2s",
+    selection: MonitorSelection | None = None,
+) -> dict[str, Any]:
     """A whole prometheus.yml: one job per endpoint of each selected PodMonitor, static
     targets per pod. `selection` defaults to what our values file renders (`stack_selection`).
 
@@ -286,11 +350,11 @@ def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
     those in `spec.targets_down` keep their targets at an address that refuses connections.
     """
     existing = {ns["metadata"]["name"] for ns in namespaces}
-    chosen = selected_podmonitors(podmonitors, namespaces,
-                                  selection if selection is not None else stack_selection(spec))
+    chosen = selected_podmonitors(
+        podmonitors, namespaces, selection if selection is not None else stack_selection(spec)
+    )
     jobs: list[dict[str, Any]] = []
-    ordered = sorted(chosen, key=lambda m: (m["metadata"]["namespace"],
-                                                 m["metadata"]["name"]))
+    ordered = sorted(chosen, key=lambda m: (m["metadata"]["namespace"], m["metadata"]["name"]))
     for monitor in ordered:
         if monitor["metadata"]["name"] in spec.missing_scrape_pools:
             continue
@@ -298,8 +362,7 @@ def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
         wanted = _monitored_namespaces(monitor, existing)
         selector = mspec.get("selector") or {}
         targets: list[tuple[str, dict[str, str]]] = []
-        for pod in sorted(pods, key=lambda p: (p["metadata"]["namespace"],
-                                               p["metadata"]["name"])):
+        for pod in sorted(pods, key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"])):
             pod_ns = pod["metadata"]["namespace"]
             if wanted is not None and pod_ns not in wanted:
                 continue
@@ -311,11 +374,15 @@ def scrape_config(podmonitors: list[dict[str, Any]], pods: list[dict[str, Any]],
         for index, endpoint in enumerate(mspec.get("podMetricsEndpoints") or []):
             jobs.append(_endpoint_job(monitor, index, endpoint, targets, spec, scrape_interval))
     return {
-        "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
-                   "evaluation_interval": scrape_interval,
-                   "external_labels": {
-                       "prometheus": "monitoring/prometheus-kube-prometheus-prometheus",
-                       "prometheus_replica": "prometheus-prometheus-kube-prometheus-prometheus-0"}},
+        "global": {
+            "scrape_interval": scrape_interval,
+            "scrape_timeout": scrape_interval,
+            "evaluation_interval": scrape_interval,
+            "external_labels": {
+                "prometheus": "monitoring/prometheus-kube-prometheus-prometheus",
+                "prometheus_replica": "prometheus-prometheus-kube-prometheus-prometheus-0",
+            },
+        },
         "scrape_configs": jobs,
     }
 
@@ -334,14 +401,19 @@ PROMETHEUS_JOB = "prometheus-kube-prometheus-prometheus"
 ALERTMANAGER_JOB = "prometheus-kube-prometheus-alertmanager"
 MONITORING = "monitoring"
 RULES_FILE = "rules.yml"
-_WATCHDOG_SUMMARY = ("An alert that should always be firing to certify that Alertmanager "
-                     "is working properly.")
+_WATCHDOG_SUMMARY = (
+    "An alert that should always be firing to certify that Alertmanager is working properly."
+)
 
 
 def _reload_alert(name: str, metric: str, job: str) -> dict[str, Any]:
-    return {"alert": name, "for": "10m", "labels": {"severity": "critical"},
-            "annotations": {"summary": f"Failed {job} configuration reload."},
-            "expr": f'max_over_time({metric}{{job="{job}",namespace="{MONITORING}"}}[5m]) == 0'}
+    return {
+        "alert": name,
+        "for": "10m",
+        "labels": {"severity": "critical"},
+        "annotations": {"summary": f"Failed {job} configuration reload."},
+        "expr": f'max_over_time({metric}{{job="{job}",namespace="{MONITORING}"}}[5m]) == 0',
+    }
 
 
 def rule_groups(spec: SimSpec) -> dict[str, Any]:
@@ -351,66 +423,149 @@ def rule_groups(spec: SimSpec) -> dict[str, Any]:
     shortened to 0s: the sim has no kube-scheduler to scrape, and a run does not last 15 min.
     """
     groups: list[dict[str, Any]] = [
-        {"name": "general.rules", "rules": [
-            {"alert": "Watchdog", "expr": "vector(1)", "labels": {"severity": "none"},
-             "annotations": {"summary": _WATCHDOG_SUMMARY}}]},
-        {"name": "prometheus", "rules": [
-            _reload_alert("PrometheusBadConfig", "prometheus_config_last_reload_successful",
-                          PROMETHEUS_JOB)]},
-        {"name": "alertmanager.rules", "rules": [
-            _reload_alert("AlertmanagerFailedReload",
-                          "alertmanager_config_last_reload_successful", ALERTMANAGER_JOB)]},
+        {
+            "name": "general.rules",
+            "rules": [
+                {
+                    "alert": "Watchdog",
+                    "expr": "vector(1)",
+                    "labels": {"severity": "none"},
+                    "annotations": {"summary": _WATCHDOG_SUMMARY},
+                }
+            ],
+        },
+        {
+            "name": "prometheus",
+            "rules": [
+                _reload_alert(
+                    "PrometheusBadConfig",
+                    "prometheus_config_last_reload_successful",
+                    PROMETHEUS_JOB,
+                )
+            ],
+        },
+        {
+            "name": "alertmanager.rules",
+            "rules": [
+                _reload_alert(
+                    "AlertmanagerFailedReload",
+                    "alertmanager_config_last_reload_successful",
+                    ALERTMANAGER_JOB,
+                )
+            ],
+        },
     ]
     if spec.firing_critical:
-        groups.append({"name": "kubernetes-system-scheduler", "rules": [
-            {"alert": "KubeSchedulerDown", "expr": 'absent(up{job="kube-scheduler"} == 1)',
-             "for": "0s", "labels": {"severity": "critical"},
-             "annotations": {"summary": "Target disappeared from Prometheus target "
-                                        "discovery."}}]})
+        groups.append(
+            {
+                "name": "kubernetes-system-scheduler",
+                "rules": [
+                    {
+                        "alert": "KubeSchedulerDown",
+                        "expr": 'absent(up{job="kube-scheduler"} == 1)',
+                        "for": "0s",
+                        "labels": {"severity": "critical"},
+                        "annotations": {
+                            "summary": "Target disappeared from Prometheus target discovery."
+                        },
+                    }
+                ],
+            }
+        )
     if spec.rule_error:
         # renaming two series that differ only by name makes duplicates: evaluation fails
         # ("vector contains metrics with the same labelset after applying rule labels")
-        groups.append({"name": "sim.broken.rules", "rules": [
-            {"record": "job:up_or_duration:broken",
-             "expr": '{__name__=~"up|scrape_duration_seconds"}'}]})
+        groups.append(
+            {
+                "name": "sim.broken.rules",
+                "rules": [
+                    {
+                        "record": "job:up_or_duration:broken",
+                        "expr": '{__name__=~"up|scrape_duration_seconds"}',
+                    }
+                ],
+            }
+        )
     return {"groups": groups}
 
 
 OPERATOR_JOB = "prometheus-kube-prometheus-operator"
 
 
-def with_alerting(config: dict[str, Any], rules_path: Path, prometheus_port: int,
-                  alertmanager_port: int | None, spec: SimSpec,
-                  operator_port: int | None = None) -> dict[str, Any]:
+def with_alerting(
+    config: dict[str, Any],
+    rules_path: Path,
+    prometheus_port: int,
+    alertmanager_port: int | None,
+    spec: SimSpec,
+    operator_port: int | None = None,
+) -> dict[str, Any]:
     """`config` plus the rule file, Alertmanager as the alerting target (unless
     `spec.watchdog_unrouted` or there is none) and the self-monitoring scrape jobs
     (Prometheus, Alertmanager, prometheus-operator)."""
     out = dict(config)
     out["rule_files"] = [str(rules_path)]
     if alertmanager_port is not None and not spec.watchdog_unrouted:
-        out["alerting"] = {"alertmanagers": [{
-            "api_version": "v2", "path_prefix": "/",
-            "static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
-    jobs = [_self_job(PROMETHEUS_JOB, prometheus_port, "prometheus",
-                      "prometheus-prometheus-kube-prometheus-prometheus-0", "http-web")]
+        out["alerting"] = {
+            "alertmanagers": [
+                {
+                    "api_version": "v2",
+                    "path_prefix": "/",
+                    "static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}],
+                }
+            ]
+        }
+    jobs = [
+        _self_job(
+            PROMETHEUS_JOB,
+            prometheus_port,
+            "prometheus",
+            "prometheus-prometheus-kube-prometheus-prometheus-0",
+            "http-web",
+        )
+    ]
     if alertmanager_port is not None:
-        jobs.append(_self_job(ALERTMANAGER_JOB, alertmanager_port, "alertmanager",
-                              "alertmanager-prometheus-kube-prometheus-alertmanager-0",
-                              "http-web"))
+        jobs.append(
+            _self_job(
+                ALERTMANAGER_JOB,
+                alertmanager_port,
+                "alertmanager",
+                "alertmanager-prometheus-kube-prometheus-alertmanager-0",
+                "http-web",
+            )
+        )
     if operator_port is not None:
-        jobs.append(_self_job(OPERATOR_JOB, operator_port, "kube-prometheus-stack",
-                              "prometheus-kube-prometheus-operator-0", "http"))
+        jobs.append(
+            _self_job(
+                OPERATOR_JOB,
+                operator_port,
+                "kube-prometheus-stack",
+                "prometheus-kube-prometheus-operator-0",
+                "http",
+            )
+        )
     out["scrape_configs"] = [*config.get("scrape_configs", []), *jobs]
     return out
 
 
-def _self_job(service: str, port: int, container: str, pod: str,
-              endpoint: str) -> dict[str, Any]:
+def _self_job(service: str, port: int, container: str, pod: str, endpoint: str) -> dict[str, Any]:
     """What the chart's ServiceMonitor for `service` yields (target labels included)."""
-    return {"job_name": f"serviceMonitor/{MONITORING}/{service}/0",
-            "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {
-                "job": service, "namespace": MONITORING, "service": service, "pod": pod,
-                "container": container, "endpoint": endpoint}}]}
+    return {
+        "job_name": f"serviceMonitor/{MONITORING}/{service}/0",
+        "static_configs": [
+            {
+                "targets": [f"127.0.0.1:{port}"],
+                "labels": {
+                    "job": service,
+                    "namespace": MONITORING,
+                    "service": service,
+                    "pod": pod,
+                    "container": container,
+                    "endpoint": endpoint,
+                },
+            }
+        ],
+    }
 
 
 # Prometheus sends a firing alert again only after this delay (default 1m); its first send
@@ -436,9 +591,11 @@ def find_prometheus() -> str:
     found = shutil.which("prometheus")
     if found:
         return found
-    raise PrometheusError("the sim needs a Prometheus binary and none was found at "
-                          f"{PROMETHEUS_BINARY} or on PATH; install it: "
-                          "apt-get install -y prometheus")
+    raise PrometheusError(
+        "the sim needs a Prometheus binary and none was found at "
+        f"{PROMETHEUS_BINARY} or on PATH; install it: "
+        "apt-get install -y prometheus"
+    )
 
 
 class PrometheusServer:
@@ -449,8 +606,13 @@ class PrometheusServer:
     how long the process took to become ready.
     """
 
-    def __init__(self, workdir: Path, config: dict[str, Any], port: int | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
         self.config = config
         self.port = port  # None: a free one at start
@@ -480,16 +642,22 @@ class PrometheusServer:
         binary = find_prometheus()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write(self.config)
-        served = self._served = ServedProcess("Prometheus", self.log_file,
-                                              self.port or free_port())
+        served = self._served = ServedProcess("Prometheus", self.log_file, self.port or free_port())
         self.url = served.url
         try:
             return served.start(
-                [binary, f"--config.file={self.config_file}",
-                 f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{served.port}", "--web.enable-lifecycle",
-                 "--storage.tsdb.retention.time=1h", "--log.level=info", *self.extra_args],
-                cwd=self.workdir)
+                [
+                    binary,
+                    f"--config.file={self.config_file}",
+                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{served.port}",
+                    "--web.enable-lifecycle",
+                    "--storage.tsdb.retention.time=1h",
+                    "--log.level=info",
+                    *self.extra_args,
+                ],
+                cwd=self.workdir,
+            )
         except ServedProcessError as exc:
             raise PrometheusError(str(exc)) from None
 
@@ -505,8 +673,7 @@ class PrometheusServer:
             raise PrometheusError(f"reload failed: {exc}") from None
         with answer:
             if answer.status_code != 200:
-                raise PrometheusError(f"reload failed: {answer.status_code} "
-                                      f"{answer.text.strip()}")
+                raise PrometheusError(f"reload failed: {answer.status_code} {answer.text.strip()}")
 
     def stop(self) -> None:
         if self._served is not None:

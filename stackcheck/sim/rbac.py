@@ -20,21 +20,38 @@ RBAC = "rbac.authorization.k8s.io/v1"
 
 # What the default `system:discovery` / `system:public-info-viewer` roles grant to every
 # authenticated user.
-DISCOVERY_PATHS = ("/api", "/api/*", "/apis", "/apis/*", "/version", "/version/",
-                   "/healthz", "/readyz", "/livez", "/openapi", "/openapi/*")
+DISCOVERY_PATHS = (
+    "/api",
+    "/api/*",
+    "/apis",
+    "/apis/*",
+    "/version",
+    "/version/",
+    "/healthz",
+    "/readyz",
+    "/livez",
+    "/openapi",
+    "/openapi/*",
+)
 
 
 # What the default `system:basic-user` ClusterRole grants to every authenticated user.
-SELF_REVIEWS = (("authentication.k8s.io", "selfsubjectreviews"),
-                ("authorization.k8s.io", "selfsubjectaccessreviews"),
-                ("authorization.k8s.io", "selfsubjectrulesreviews"))
+SELF_REVIEWS = (
+    ("authentication.k8s.io", "selfsubjectreviews"),
+    ("authorization.k8s.io", "selfsubjectaccessreviews"),
+    ("authorization.k8s.io", "selfsubjectrulesreviews"),
+)
 DEFAULT_RULES: tuple[Obj, ...] = (
-    *({"verbs": ["create"], "apiGroups": [group], "resources": [resource]}
-      for group, resource in SELF_REVIEWS),
+    *(
+        {"verbs": ["create"], "apiGroups": [group], "resources": [resource]}
+        for group, resource in SELF_REVIEWS
+    ),
     {"verbs": ["get"], "nonResourceURLs": list(DISCOVERY_PATHS)},
 )
-ADMIN_RULES: tuple[Obj, ...] = ({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
-                                {"verbs": ["*"], "nonResourceURLs": ["*"]})
+ADMIN_RULES: tuple[Obj, ...] = (
+    {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+    {"verbs": ["*"], "nonResourceURLs": ["*"]},
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +70,11 @@ class ServiceAccountUser:
 
     @property
     def groups(self) -> tuple[str, ...]:
-        return ("system:serviceaccounts", f"system:serviceaccounts:{self.namespace}",
-                "system:authenticated")
+        return (
+            "system:serviceaccounts",
+            f"system:serviceaccounts:{self.namespace}",
+            "system:authenticated",
+        )
 
 
 @dataclass(frozen=True)
@@ -78,10 +98,11 @@ class Attributes:
         if not self.is_resource:
             return f'User "{username}" cannot {self.verb} path "{self.path}"'
         resource = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        where = (f'in the namespace "{self.namespace}"' if self.namespace
-                 else "at the cluster scope")
-        return (f'User "{username}" cannot {self.verb} resource "{resource}" '
-                f'in API group "{self.group}" {where}')
+        where = f'in the namespace "{self.namespace}"' if self.namespace else "at the cluster scope"
+        return (
+            f'User "{username}" cannot {self.verb} resource "{resource}" '
+            f'in API group "{self.group}" {where}'
+        )
 
 
 def allowed(store: ObjectStore, user: ServiceAccountUser, request: Attributes) -> bool:
@@ -102,8 +123,7 @@ def rules(store: ObjectStore, user: ServiceAccountUser | None, namespace: str) -
     return found
 
 
-def _rules_for(store: ObjectStore, user: ServiceAccountUser,
-               request: Attributes) -> Iterator[Obj]:
+def _rules_for(store: ObjectStore, user: ServiceAccountUser, request: Attributes) -> Iterator[Obj]:
     for binding in store.list_objects(RBAC, "ClusterRoleBinding"):
         if _binds(binding, user):
             yield from _role_rules(store, binding["roleRef"], None)
@@ -117,18 +137,18 @@ def _binds(binding: Obj, user: ServiceAccountUser) -> bool:
     for subject in binding.get("subjects") or []:
         kind, name = subject.get("kind"), subject.get("name")
         if kind == "ServiceAccount" and (name, subject.get("namespace")) == (
-                user.name, user.namespace):
+            user.name,
+            user.namespace,
+        ):
             return True
-        if (kind == "User" and name == user.username) or (kind == "Group"
-                                                          and name in user.groups):
+        if (kind == "User" and name == user.username) or (kind == "Group" and name in user.groups):
             return True
     return False
 
 
 def _role_rules(store: ObjectStore, ref: Obj, namespace: str | None) -> list[Obj]:
     if ref.get("kind") == "Role":
-        role = store.get_object(RBAC, "Role", namespace, ref.get("name", "")) if namespace \
-            else None
+        role = store.get_object(RBAC, "Role", namespace, ref.get("name", "")) if namespace else None
     else:
         role = store.get_object(RBAC, "ClusterRole", None, ref.get("name", ""))
     if role is None:
@@ -148,7 +168,8 @@ def _aggregated_rules(store: ObjectStore, role: Obj) -> list[Obj]:
         matches = parse_label_selector(",".join(terms))
         for other in store.list_objects(RBAC, "ClusterRole"):
             if other["metadata"]["name"] != role["metadata"]["name"] and matches(
-                    other["metadata"].get("labels") or {}):
+                other["metadata"].get("labels") or {}
+            ):
                 rules.extend(other.get("rules") or [])
     return rules
 
@@ -171,8 +192,9 @@ def _has(values: list[str] | None, wanted: str) -> bool:
 
 
 def _resource_matches(resources: list[str], request: Attributes) -> bool:
-    combined = (f"{request.resource}/{request.subresource}" if request.subresource
-                else request.resource)
+    combined = (
+        f"{request.resource}/{request.subresource}" if request.subresource else request.resource
+    )
     for resource in resources:
         if resource in ("*", combined):
             return True

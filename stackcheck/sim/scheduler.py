@@ -59,8 +59,9 @@ def selector_matches(pod_spec: Obj, node: Obj) -> bool:
     """nodeSelector: every label equal on the node (node affinity is not modelled: no
     workload of the stack uses required node affinity)."""
     labels = node.get("metadata", {}).get("labels") or {}
-    return all(labels.get(key) == value
-               for key, value in (pod_spec.get("nodeSelector") or {}).items())
+    return all(
+        labels.get(key) == value for key, value in (pod_spec.get("nodeSelector") or {}).items()
+    )
 
 
 def rejection(pod_spec: Obj, node: Obj) -> str | None:
@@ -103,8 +104,7 @@ def unschedulable_message(pod_spec: Obj, nodes: list[Obj]) -> str:
             preemption[NOT_HELPFUL] += 1
     total = len(nodes)
     inner = f"0/{total} nodes are available: {_histogram(preemption)}."
-    return (f"0/{total} nodes are available: {_histogram(reasons)}. "
-            f"preemption: {inner}.")
+    return f"0/{total} nodes are available: {_histogram(reasons)}. preemption: {inner}."
 
 
 def _histogram(counts: Counter[str]) -> str:

@@ -108,8 +108,9 @@ class SimulatedStack:
                 reconcile(self.store, self.spec, block)
         # productpage reaches pods through the details and reviews Services' endpoints, so it
         # reads only their pods (copying 10,000 load-generator pods per request took ~4 s)
-        bookinfo_pods = functools.partial(self.store.list_objects, "v1", "Pod", PRODUCTPAGE[0],
-                                          "app in (details,reviews)")
+        bookinfo_pods = functools.partial(
+            self.store.list_objects, "v1", "Pod", PRODUCTPAGE[0], "app in (details,reviews)"
+        )
         productpage_app = ProductPage(self.spec, bookinfo_pods)
         grafana_app = Grafana(self.spec)
         productpage = self._started(productpage_app).start()
@@ -121,29 +122,39 @@ class SimulatedStack:
         self._started(ProxyMetricsServers(self.spec)).start(_proxy_targets(served))
         alertmanager = self._start_alertmanager()
         api.register_service_proxy(*ALERTMANAGER, alertmanager.url)
-        prometheus_url = (None if self.spec.prometheus_down
-                          else self._start_prometheus(served, alertmanager.port))
+        prometheus_url = (
+            None if self.spec.prometheus_down else self._start_prometheus(served, alertmanager.port)
+        )
         if prometheus_url is not None:
             api.register_service_proxy(*PROMETHEUS, prometheus_url)
         server = _closed_port_url() if self.spec.api_refused else api_url
         kubeconfig = self.workdir / "kubeconfig"  # verification reads as the read-only SA
-        write_kubeconfig(kubeconfig, server, self.verifier_token, user="stackcheck-verifier",
-                         ca_pem=self._ca_pem)
-        write_kubeconfig(self.workdir / "kubeconfig-admin", server, self.token,
-                         ca_pem=self._ca_pem)
+        write_kubeconfig(
+            kubeconfig, server, self.verifier_token, user="stackcheck-verifier", ca_pem=self._ca_pem
+        )
+        write_kubeconfig(self.workdir / "kubeconfig-admin", server, self.token, ca_pem=self._ca_pem)
         self.api = api
-        return SimHandle(kubeconfig, server, {"productpage": productpage, "grafana": grafana},
-                         prometheus_url, self.workdir / "kubeconfig-admin", api.ca_file)
+        return SimHandle(
+            kubeconfig,
+            server,
+            {"productpage": productpage, "grafana": grafana},
+            prometheus_url,
+            self.workdir / "kubeconfig-admin",
+            api.ca_file,
+        )
 
     def _listen_on_nodes(self, productpage: ProductPage, grafana: Grafana) -> None:
         """Grafana's NodePort on every node's address; productpage's hostPort on the nodes
         that run its pods, or on every node (SimSpec.host_port_on_every_node)."""
         nodes = node_addresses(self.store)
         wanted: list[tuple[ProductPage | Grafana, str, int]] = [
-            (grafana, address, port) for port in _node_ports(self.store, *GRAFANA[:2])
-            for address in nodes.values()]
-        host_ports = {} if self.spec.host_port_unbound else _host_ports(self.store,
-                                                                        *PRODUCTPAGE[:2])
+            (grafana, address, port)
+            for port in _node_ports(self.store, *GRAFANA[:2])
+            for address in nodes.values()
+        ]
+        host_ports = (
+            {} if self.spec.host_port_unbound else _host_ports(self.store, *PRODUCTPAGE[:2])
+        )
         for port, host_ips in host_ports.items():
             addresses = nodes.values() if self.spec.host_port_on_every_node else host_ips
             wanted += [(productpage, address, port) for address in sorted(set(addresses))]
@@ -188,7 +199,8 @@ class SimulatedStack:
 
     def _start_alertmanager(self) -> AlertmanagerServer:
         server: AlertmanagerServer = self._started(
-            AlertmanagerServer(self.workdir / "alertmanager"))
+            AlertmanagerServer(self.workdir / "alertmanager")
+        )
         try:
             server.start()
         except AlertmanagerError as exc:
@@ -207,11 +219,15 @@ class SimulatedStack:
             raise SimError(str(exc)) from None
         workdir, port = self.workdir / "prometheus", free_port()
         write_rules(workdir / RULES_FILE, self.spec)
-        operator = self._started(OperatorMetrics(self.spec, len(
-            self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"))))
+        operator = self._started(
+            OperatorMetrics(
+                self.spec, len(self.store.list_objects("monitoring.coreos.com/v1", "PodMonitor"))
+            )
+        )
         operator.start()
-        config = with_alerting(config, workdir / RULES_FILE, port, alertmanager_port, self.spec,
-                               operator.port)
+        config = with_alerting(
+            config, workdir / RULES_FILE, port, alertmanager_port, self.spec, operator.port
+        )
         server = self._started(PrometheusServer(workdir, config, port, ALERT_RESEND_ARGS))
         try:
             url: str = server.start()
@@ -252,8 +268,15 @@ def address_nodes(store: ObjectStore, block: str) -> list[str]:
         address = f"{block}.255.{index}"
         status = node.get("status") or {}
         others = [a for a in status.get("addresses") or [] if a.get("type") != "InternalIP"]
-        store.apply({**node, "status": {**status, "addresses": [
-            {"type": "InternalIP", "address": address}, *others]}})
+        store.apply(
+            {
+                **node,
+                "status": {
+                    **status,
+                    "addresses": [{"type": "InternalIP", "address": address}, *others],
+                },
+            }
+        )
         addresses.append(address)
     return addresses
 
@@ -270,8 +293,11 @@ def node_addresses(store: ObjectStore) -> dict[str, str]:
 
 def _node_ports(store: ObjectStore, namespace: str, service: str) -> list[int]:
     found = store.get_object("v1", "Service", namespace, service) or {}
-    return [int(p["nodePort"]) for p in (found.get("spec") or {}).get("ports") or []
-            if p.get("nodePort")]
+    return [
+        int(p["nodePort"])
+        for p in (found.get("spec") or {}).get("ports") or []
+        if p.get("nodePort")
+    ]
 
 
 def _host_ports(store: ObjectStore, namespace: str, app: str) -> dict[int, list[str]]:
@@ -324,9 +350,16 @@ def _proxy_targets(pods: list[dict[str, Any]]) -> list[ProxyTarget]:
             continue
         owner = _owner(pod)
         for port in [PROXY_ADMIN_PORT, *_admin_http_ports(pod)]:
-            targets.append(ProxyTarget(namespace=meta["namespace"], pod=meta["name"],
-                                       workload_kind=owner[0], workload_name=owner[1],
-                                       pod_ip=status["podIP"], port=port))
+            targets.append(
+                ProxyTarget(
+                    namespace=meta["namespace"],
+                    pod=meta["name"],
+                    workload_kind=owner[0],
+                    workload_name=owner[1],
+                    pod_ip=status["podIP"],
+                    port=port,
+                )
+            )
     return targets
 
 
@@ -358,16 +391,18 @@ def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECO
         raise SimError(str(exc)) from None
 
 
-def _await_reload_failure_scraped(prometheus_url: str,
-                                  seconds: float = FIRST_SCRAPE_SECONDS) -> None:
+def _await_reload_failure_scraped(
+    prometheus_url: str, seconds: float = FIRST_SCRAPE_SECONDS
+) -> None:
     """A real stack's failed reload has been scraped long before anyone looks: wait until
     Prometheus's own scrape holds it (up to a scrape interval after the reload)."""
     query = "prometheus_config_last_reload_successful == 0"
 
     def scraped() -> Attempt[None]:
         try:
-            answer = requests.get(f"{prometheus_url}/api/v1/query", params={"query": query},
-                                  timeout=2).json()
+            answer = requests.get(
+                f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=2
+            ).json()
         except (requests.RequestException, ValueError) as exc:
             return Attempt(False, str(exc))
         return Attempt(bool(answer.get("data", {}).get("result")), "not scraped yet")
@@ -382,8 +417,13 @@ def _reject_a_reload(server: PrometheusServer) -> None:
     """SimSpec.prometheus_reload_failed: a config Prometheus refuses is written and reloaded;
     it keeps running the previous one and sets prometheus_config_last_reload_successful 0."""
     good = server.config
-    broken = {**good, "scrape_configs": [*good.get("scrape_configs", []),
-                                         {"job_name": "sim-broken", "scrape_interval": "-1s"}]}
+    broken = {
+        **good,
+        "scrape_configs": [
+            *good.get("scrape_configs", []),
+            {"job_name": "sim-broken", "scrape_interval": "-1s"},
+        ],
+    }
     try:
         server.reload(broken)
     except PrometheusError:
@@ -399,8 +439,12 @@ def _has_proxy(pod: dict[str, Any]) -> bool:
 
 def _admin_http_ports(pod: dict[str, Any]) -> list[int]:
     """Linkerd controllers serve their own metrics on ports named admin-http."""
-    return [int(port["containerPort"]) for c in pod.get("spec", {}).get("containers") or []
-            for port in c.get("ports") or [] if port.get("name") == "admin-http"]
+    return [
+        int(port["containerPort"])
+        for c in pod.get("spec", {}).get("containers") or []
+        for port in c.get("ports") or []
+        if port.get("name") == "admin-http"
+    ]
 
 
 def _owner(pod: dict[str, Any]) -> tuple[str, str]:
@@ -420,8 +464,14 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def write_kubeconfig(path: Path, server: str, token: str, name: str = "stackcheck-sim",
-                     user: str = "stackcheck-admin", ca_pem: bytes | None = None) -> None:
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    token: str,
+    name: str = "stackcheck-sim",
+    user: str = "stackcheck-admin",
+    ca_pem: bytes | None = None,
+) -> None:
     cluster: dict[str, str] = {"server": server}
     if ca_pem is not None and server.startswith("https:"):
         cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()

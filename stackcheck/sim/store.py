@@ -24,8 +24,9 @@ Key = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" if cluster-sc
 _T = TypeVar("_T")
 HISTORY = 20_000  # watch events kept; older resourceVersions answer 410 Expired
 # Fields the store owns: ignored when deciding whether a write changed anything.
-STORE_FIELDS = frozenset({"uid", "resourceVersion", "creationTimestamp", "generation",
-                          "managedFields"})
+STORE_FIELDS = frozenset(
+    {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"}
+)
 
 
 class StoreError(Exception):
@@ -77,9 +78,16 @@ class Resource:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-def _r(group: str, version: str, kind: str, plural: str, namespaced: bool = True,
-       short: tuple[str, ...] = (), sub: tuple[str, ...] = ("status",),
-       categories: tuple[str, ...] = ()) -> Resource:
+def _r(
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    namespaced: bool = True,
+    short: tuple[str, ...] = (),
+    sub: tuple[str, ...] = ("status",),
+    categories: tuple[str, ...] = (),
+) -> Resource:
     return Resource(group, version, kind, plural, namespaced, short, sub, categories)
 
 
@@ -95,8 +103,7 @@ BUILTIN: tuple[Resource, ...] = (
     _r("", "v1", "Secret", "secrets", True, (), ()),
     _r("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ()),
     _r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",)),
-    _r("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"),
-       _ALL),
+    _r("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"), _ALL),
     _r("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"), _ALL),
     _r("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), _ALL),
     _r("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), _ALL),
@@ -105,30 +112,69 @@ BUILTIN: tuple[Resource, ...] = (
     _r("rbac.authorization.k8s.io", "v1", "Role", "roles", True, (), ()),
     _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, (), ()),
     _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, (), ()),
-    _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
-       False, (), ()),
-    _r("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
-       False, ("crd", "crds")),
+    _r(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        False,
+        (),
+        (),
+    ),
+    _r(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        False,
+        ("crd", "crds"),
+    ),
     _r("events.k8s.io", "v1", "Event", "events", True, ("ev",), ()),
-    _r("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
-       "mutatingwebhookconfigurations", False, (), ()),
-    _r("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
-       "validatingwebhookconfigurations", False, (), ()),
+    _r(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        False,
+        (),
+        (),
+    ),
+    _r(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        False,
+        (),
+        (),
+    ),
     _r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",)),
     _r("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",)),
     _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",), ()),
-    _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
-       ("hpa",)),
+    _r("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("hpa",)),
     _r("coordination.k8s.io", "v1", "Lease", "leases", True, (), ()),
     # create-only reviews, answered and never stored (apiserver.py)
     _r("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, (), ()),
-    _r("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
-       False, (), ()),
-    _r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
-       False, (), ()),
+    _r(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        False,
+        (),
+        (),
+    ),
+    _r(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        False,
+        (),
+        (),
+    ),
 )
-REVIEW_KINDS = frozenset({"SelfSubjectReview", "SelfSubjectAccessReview",
-                          "SelfSubjectRulesReview"})
+REVIEW_KINDS = frozenset({"SelfSubjectReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview"})
 
 
 @dataclass(frozen=True)
@@ -159,7 +205,8 @@ class ObjectStore:
         self._revision = 0
         self._history: deque[WatchEvent] = deque(maxlen=HISTORY)
         self._resources: dict[tuple[str, str], Resource] = {
-            (r.api_version, r.kind): r for r in BUILTIN}
+            (r.api_version, r.kind): r for r in BUILTIN
+        }
         self.logs: dict[tuple[str, str, str], str] = {}  # (namespace, pod, container) -> text
 
     # --- resource table ----------------------------------------------------------------
@@ -173,8 +220,14 @@ class ObjectStore:
 
     def resource_for_plural(self, group: str, version: str, plural: str) -> Resource | None:
         with self._changed:
-            return next((r for r in self._resources.values()
-                         if (r.group, r.version, r.plural) == (group, version, plural)), None)
+            return next(
+                (
+                    r
+                    for r in self._resources.values()
+                    if (r.group, r.version, r.plural) == (group, version, plural)
+                ),
+                None,
+            )
 
     @property
     def resource_version(self) -> str:
@@ -219,21 +272,30 @@ class ObjectStore:
                 raise Conflict(key[3])
             return self.apply(obj)
 
-    def get_object(self, api_version: str, kind: str, namespace: str | None,
-                   name: str) -> Obj | None:
+    def get_object(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> Obj | None:
         with self._changed:
             found = self._objects.get(self._lookup_key(api_version, kind, namespace, name))
             return json_copy(found) if found is not None else None
 
-    def list_objects(self, api_version: str, kind: str, namespace: str | None = None,
-                     label_selector: str | None = None,
-                     field_selector: str | None = None) -> list[Obj]:
+    def list_objects(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[Obj]:
         """Matching objects ordered by (namespace, name) like etcd keys; ValueError on a
         malformed or unsupported selector."""
         matches = object_filter(kind, label_selector, field_selector)
         with self._changed:
-            found = [obj for key, obj in self._by_kind.get((api_version, kind), {}).items()
-                     if (not namespace or key[2] == namespace) and matches(obj)]
+            found = [
+                obj
+                for key, obj in self._by_kind.get((api_version, kind), {}).items()
+                if (not namespace or key[2] == namespace) and matches(obj)
+            ]
             found.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
             return json_copy(found)
 
@@ -254,8 +316,9 @@ class ObjectStore:
                 for inner in [k for k in self._objects if k[2] == name]:
                     self.remove(inner[0], inner[1], inner[2], inner[3])
 
-    def backdate(self, api_version: str, kind: str, namespace: str | None, name: str,
-                  created: str) -> None:
+    def backdate(
+        self, api_version: str, kind: str, namespace: str | None, name: str, created: str
+    ) -> None:
         """Set creationTimestamp to the earlier `created` (the sim dates what was applied at
         its start to when its simulated cluster came up); a MODIFIED event, as any change."""
         with self._changed:
@@ -271,8 +334,9 @@ class ObjectStore:
             self._record("MODIFIED", new, old)
 
     # --- watch ---------------------------------------------------------------------------
-    def events_after(self, revision: int, timeout: float,
-                     wanted: Callable[[WatchEvent], bool] = lambda e: True) -> list[WatchEvent]:
+    def events_after(
+        self, revision: int, timeout: float, wanted: Callable[[WatchEvent], bool] = lambda e: True
+    ) -> list[WatchEvent]:
         """Events newer than `revision` that `wanted` accepts, waiting up to `timeout`
         seconds for the first; Expired when `revision` fell out of the kept history."""
         deadline = time.monotonic() + timeout
@@ -283,8 +347,10 @@ class ObjectStore:
                     raise Expired(f"too old resource version: {revision} ({oldest - 1})")
                 found = [e for e in self._newer(revision) if wanted(e)]
                 if found:
-                    return [WatchEvent(e.type, json_copy(e.object), e.previous,
-                                       e.resource_version) for e in found]
+                    return [
+                        WatchEvent(e.type, json_copy(e.object), e.previous, e.resource_version)
+                        for e in found
+                    ]
                 # nothing new for this watcher: skip the events it does not want
                 revision = max(revision, self._revision)
                 left = deadline - time.monotonic()
@@ -308,14 +374,15 @@ class ObjectStore:
         api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
         resource = self._resources.get((api_version, kind))
         if resource is None:
-            raise UnknownKind(f"no resource serves apiVersion {api_version!r} kind {kind!r}"
-                              " (is its CustomResourceDefinition applied?)")
+            raise UnknownKind(
+                f"no resource serves apiVersion {api_version!r} kind {kind!r}"
+                " (is its CustomResourceDefinition applied?)"
+            )
         if not (obj.get("metadata") or {}).get("name"):
             raise UnknownKind(f"{kind}: metadata.name is required")
         return resource
 
-    def _lookup_key(self, api_version: str, kind: str, namespace: str | None,
-                    name: str) -> Key:
+    def _lookup_key(self, api_version: str, kind: str, namespace: str | None, name: str) -> Key:
         resource = self._resources.get((api_version, kind))
         scoped = resource is None or resource.namespaced
         return (api_version, kind, (namespace or "") if scoped else "", name)
@@ -326,8 +393,9 @@ class ObjectStore:
         before = old["metadata"] if old else {}
         meta["uid"] = before.get("uid") or str(uuid.uuid4())
         meta["resourceVersion"] = str(self._revision)
-        meta["creationTimestamp"] = before.get("creationTimestamp") or meta.get(
-            "creationTimestamp") or now_rfc3339()
+        meta["creationTimestamp"] = (
+            before.get("creationTimestamp") or meta.get("creationTimestamp") or now_rfc3339()
+        )
         generation = int(before.get("generation") or 0)
         if old is None or _spec(old) != _spec(new):
             generation += 1
@@ -345,20 +413,27 @@ class ObjectStore:
             if not version.get("served", True):
                 continue
             resource = Resource(
-                spec["group"], version["name"], names["kind"], names["plural"],
+                spec["group"],
+                version["name"],
+                names["kind"],
+                names["plural"],
                 spec.get("scope", "Namespaced") == "Namespaced",
                 tuple(names.get("shortNames") or ()),
-                ("status",) if (version.get("subresources") or {}).get("status") is not None
+                ("status",)
+                if (version.get("subresources") or {}).get("status") is not None
                 else (),
-                tuple(names.get("categories") or ()))
+                tuple(names.get("categories") or ()),
+            )
             self._resources[(resource.api_version, resource.kind)] = resource
         crd["status"] = {
             "acceptedNames": names,
             "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
-            "conditions": [_condition("NamesAccepted", "NoConflicts",
-                                      "no conflicts found"),
-                           _condition("Established", "InitialNamesAccepted",
-                                      "the initial names have been accepted")],
+            "conditions": [
+                _condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+                _condition(
+                    "Established", "InitialNamesAccepted", "the initial names have been accepted"
+                ),
+            ],
         }
 
 
@@ -367,8 +442,13 @@ def now_rfc3339() -> str:
 
 
 def _condition(kind: str, reason: str, message: str) -> Obj:
-    return {"type": kind, "status": "True", "lastTransitionTime": now_rfc3339(),
-            "reason": reason, "message": message}
+    return {
+        "type": kind,
+        "status": "True",
+        "lastTransitionTime": now_rfc3339(),
+        "reason": reason,
+        "message": message,
+    }
 
 
 def _normalised(obj: Obj, resource: Resource) -> Obj:
@@ -449,12 +529,29 @@ def _label_term(term: str) -> Predicate:
 
 # Field selectors each kind supports (beyond metadata.name/metadata.namespace), as upstream.
 _FIELDS: dict[str, frozenset[str]] = {
-    "Pod": frozenset({"spec.nodeName", "status.phase", "spec.restartPolicy", "status.podIP",
-                      "spec.schedulerName", "spec.serviceAccountName"}),
-    "Event": frozenset({"involvedObject.kind", "involvedObject.name",
-                        "involvedObject.namespace", "involvedObject.uid",
-                        "involvedObject.apiVersion", "involvedObject.fieldPath", "reason",
-                        "type", "source"}),
+    "Pod": frozenset(
+        {
+            "spec.nodeName",
+            "status.phase",
+            "spec.restartPolicy",
+            "status.podIP",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+        }
+    ),
+    "Event": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.name",
+            "involvedObject.namespace",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "type",
+            "source",
+        }
+    ),
     "Namespace": frozenset({"status.phase"}),
     "Secret": frozenset({"type"}),
     "Node": frozenset({"spec.unschedulable"}),
@@ -511,8 +608,9 @@ def _copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def object_filter(kind: str, label_selector: str | None,
-                  field_selector: str | None) -> ObjPredicate:
+def object_filter(
+    kind: str, label_selector: str | None, field_selector: str | None
+) -> ObjPredicate:
     """Both selectors as one predicate over objects; ValueError on a bad selector."""
     labels = parse_label_selector(label_selector)
     fields = parse_field_selector(kind, field_selector)

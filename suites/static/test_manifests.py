@@ -14,5 +14,6 @@ def test_manifests(rule: str, static_problems: list[static.Problem]) -> None:
     found = [p for p in static_problems if p.rule == rule]
     if found:
         lines = "\n".join(f"  - {p}" for p in found)
-        pytest.fail(f"{rule}: {static.RULES[rule]}: {len(found)} problem(s)\n{lines}",
-                    pytrace=False)
+        pytest.fail(
+            f"{rule}: {static.RULES[rule]}: {len(found)} problem(s)\n{lines}", pytrace=False
+        )

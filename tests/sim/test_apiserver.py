@@ -33,13 +33,19 @@ READONLY = "readonly-token"
 Obj = dict[str, Any]
 
 
-def pod(name: str, containers: list[str], labels: dict[str, str] | None = None,
-        phase: str = "Running") -> Obj:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "bookinfo", "labels": labels or {}},
-            "spec": {"nodeName": "node-1",
-                     "containers": [{"name": c, "image": "img"} for c in containers]},
-            "status": {"phase": phase}}
+def pod(
+    name: str, containers: list[str], labels: dict[str, str] | None = None, phase: str = "Running"
+) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "bookinfo", "labels": labels or {}},
+        "spec": {
+            "nodeName": "node-1",
+            "containers": [{"name": c, "image": "img"} for c in containers],
+        },
+        "status": {"phase": phase},
+    }
 
 
 def podmonitor_crd() -> Obj:
@@ -56,12 +62,18 @@ def store() -> ObjectStore:
     for obj in read_objects(ROOT / "manifests/rbac/verifier-readonly.yml"):
         store.apply(obj)
     store.apply(pod("details-v1-abc", ["details"], {"app": "details"}))
-    store.apply(pod("reviews-v1-abc", ["reviews", "linkerd-proxy"], {"app": "reviews"},
-                    phase="Pending"))
+    store.apply(
+        pod("reviews-v1-abc", ["reviews", "linkerd-proxy"], {"app": "reviews"}, phase="Pending")
+    )
     store.logs[("bookinfo", "details-v1-abc", "details")] = "one\ntwo\nthree\n"
-    store.apply({"apiVersion": "v1", "kind": "Service",
-                 "metadata": {"name": "web", "namespace": "monitoring"},
-                 "spec": {"ports": [{"name": "http-web", "port": 9090}]}})
+    store.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": "monitoring"},
+            "spec": {"ports": [{"name": "http-web", "port": 9090}]},
+        }
+    )
     store.apply(podmonitor_crd())
     return store
 
@@ -95,13 +107,13 @@ def core(server: ApiServer) -> Iterator[Any]:
         yield client.CoreV1Api(api)
 
 
-def raw(server: ApiServer, method: str, path: str, token: str | None = ADMIN,
-        **kwargs: Any) -> requests.Response:
+def raw(
+    server: ApiServer, method: str, path: str, token: str | None = ADMIN, **kwargs: Any
+) -> requests.Response:
     headers = kwargs.pop("headers", {})
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    return requests.request(method, server.base_url + path, headers=headers, timeout=10,
-                            **kwargs)
+    return requests.request(method, server.base_url + path, headers=headers, timeout=10, **kwargs)
 
 
 def status_of(response: requests.Response) -> Obj:
@@ -112,8 +124,12 @@ def status_of(response: requests.Response) -> Obj:
 
 
 def configmap(name: str, data: dict[str, str] | None = None) -> Obj:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "bookinfo"}, "data": data or {"k": "v"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "bookinfo"},
+        "data": data or {"k": "v"},
+    }
 
 
 # --- discovery -------------------------------------------------------------------------------
@@ -121,13 +137,18 @@ def test_discovery_with_the_client(server: ApiServer) -> None:
     with api_client(server) as api:
         assert client.VersionApi(api).get_code().git_version == "v1.31.2"
         assert client.CoreApi(api).get_api_versions().versions == ["v1"]
-        groups: dict[str, Any] = {
-            g.name: g for g in client.ApisApi(api).get_api_versions().groups}
-        assert {"apps", "batch", "rbac.authorization.k8s.io", "apiextensions.k8s.io",
-                "monitoring.coreos.com"} <= set(groups)
+        groups: dict[str, Any] = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
+        assert {
+            "apps",
+            "batch",
+            "rbac.authorization.k8s.io",
+            "apiextensions.k8s.io",
+            "monitoring.coreos.com",
+        } <= set(groups)
         assert groups["apps"].preferred_version.group_version == "apps/v1"
         resources: dict[str, Any] = {
-            r.name: r for r in client.CoreV1Api(api).get_api_resources().resources}
+            r.name: r for r in client.CoreV1Api(api).get_api_resources().resources
+        }
         assert resources["pods"].namespaced and resources["pods"].kind == "Pod"
         assert "po" in resources["pods"].short_names and "watch" in resources["pods"].verbs
         assert resources["pods/log"].verbs == ["get"]
@@ -154,18 +175,33 @@ def test_dynamic_client_discovers_and_applies(server: ApiServer, store: ObjectSt
     with api_client(server) as api:
         dyn = DYNAMIC.DynamicClient(api)
         monitors = dyn.resources.get(api_version="monitoring.coreos.com/v1", kind="PodMonitor")
-        body = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
-                "metadata": {"name": "linkerd-proxy", "namespace": "monitoring"},
-                "spec": {"selector": {}}}
-        first = dyn.server_side_apply(monitors, body=body, namespace="monitoring",
-                                      field_manager="stackcheck", force_conflicts=True)
-        second = dyn.server_side_apply(monitors, body=body, namespace="monitoring",
-                                       field_manager="stackcheck", force_conflicts=True)
+        body = {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": {"name": "linkerd-proxy", "namespace": "monitoring"},
+            "spec": {"selector": {}},
+        }
+        first = dyn.server_side_apply(
+            monitors,
+            body=body,
+            namespace="monitoring",
+            field_manager="stackcheck",
+            force_conflicts=True,
+        )
+        second = dyn.server_side_apply(
+            monitors,
+            body=body,
+            namespace="monitoring",
+            field_manager="stackcheck",
+            force_conflicts=True,
+        )
         assert first.metadata.resourceVersion == second.metadata.resourceVersion
         listed = dyn.get(monitors, namespace="monitoring")
         assert [m.metadata.name for m in listed.items] == ["linkerd-proxy"]
-    assert store.get_object("monitoring.coreos.com/v1", "PodMonitor", "monitoring",
-                            "linkerd-proxy") is not None
+    assert (
+        store.get_object("monitoring.coreos.com/v1", "PodMonitor", "monitoring", "linkerd-proxy")
+        is not None
+    )
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -190,7 +226,8 @@ def test_selectors(core: Any, server: ApiServer) -> None:
     assert names(label_selector="app in (details,reviews),app!=details") == ["reviews-v1-abc"]
     assert names(field_selector="status.phase=Running") == ["details-v1-abc"]
     assert names(field_selector="metadata.name!=details-v1-abc,spec.nodeName=node-1") == [
-        "reviews-v1-abc"]
+        "reviews-v1-abc"
+    ]
     bad = raw(server, "GET", "/api/v1/pods", params={"fieldSelector": "spec.image=x"})
     assert bad.status_code == 400
     assert status_of(bad)["reason"] == "BadRequest"
@@ -217,8 +254,9 @@ def test_pagination_is_consistent(server: ApiServer, store: ObjectStore) -> None
     assert bad.status_code == 400
 
 
-def test_lists_stay_in_key_order_as_objects_come_and_go(server: ApiServer,
-                                                        store: ObjectStore) -> None:
+def test_lists_stay_in_key_order_as_objects_come_and_go(
+    server: ApiServer, store: ObjectStore
+) -> None:
     def names() -> list[str]:
         body = raw(server, "GET", "/api/v1/namespaces/bookinfo/configmaps").json()
         return [i["metadata"]["name"] for i in body["items"]]
@@ -240,14 +278,16 @@ def test_client_paginates(core: Any, store: ObjectStore) -> None:
     page = core.list_namespaced_config_map("bookinfo", limit=2)
     seen = [c.metadata.name for c in page.items]
     while page.metadata._continue:
-        page = core.list_namespaced_config_map("bookinfo", limit=2,
-                                               _continue=page.metadata._continue)
+        page = core.list_namespaced_config_map(
+            "bookinfo", limit=2, _continue=page.metadata._continue
+        )
         seen += [c.metadata.name for c in page.items]
     assert seen == [f"cm-{i}" for i in range(5)]
 
 
 def test_watch_from_a_listed_version(core: Any, store: ObjectStore) -> None:
     listed = core.list_namespaced_config_map("bookinfo")
+
     def changes() -> None:
         store.apply(configmap("new"))
         store.apply(configmap("other", {"a": "b"}))
@@ -257,9 +297,13 @@ def test_watch_from_a_listed_version(core: Any, store: ObjectStore) -> None:
     later.start()
     seen = []
     stream = WATCH.Watch()
-    for event in stream.stream(core.list_namespaced_config_map, "bookinfo",
-                               resource_version=listed.metadata.resource_version,
-                               timeout_seconds=3, allow_watch_bookmarks=True):
+    for event in stream.stream(
+        core.list_namespaced_config_map,
+        "bookinfo",
+        resource_version=listed.metadata.resource_version,
+        timeout_seconds=3,
+        allow_watch_bookmarks=True,
+    ):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 3:
             stream.stop()
@@ -269,11 +313,16 @@ def test_watch_from_a_listed_version(core: Any, store: ObjectStore) -> None:
 
 def test_watch_without_version_starts_with_the_state(server: ApiServer) -> None:
     began = time.monotonic()
-    answer = raw(server, "GET", "/api/v1/namespaces/bookinfo/pods",
-                 params={"watch": "true", "timeoutSeconds": "1", "labelSelector": "app=details"})
+    answer = raw(
+        server,
+        "GET",
+        "/api/v1/namespaces/bookinfo/pods",
+        params={"watch": "true", "timeoutSeconds": "1", "labelSelector": "app=details"},
+    )
     lines = [json.loads(line) for line in answer.text.splitlines()]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in lines] == [
-        ("ADDED", "details-v1-abc")]
+        ("ADDED", "details-v1-abc")
+    ]
     assert lines[0]["object"]["kind"] == "Pod"
     assert 0.9 <= time.monotonic() - began < 3  # timeoutSeconds ends the stream
 
@@ -282,9 +331,17 @@ def test_watch_selector_transitions(server: ApiServer, store: ObjectStore) -> No
     version = store.resource_version
     relabelled = pod("details-v1-abc", ["details"], {"app": "gone"})
     threading.Timer(0.1, lambda: store.apply(relabelled)).start()
-    answer = raw(server, "GET", "/api/v1/namespaces/bookinfo/pods",
-                 params={"watch": "1", "resourceVersion": version, "timeoutSeconds": "1",
-                         "labelSelector": "app=details"})
+    answer = raw(
+        server,
+        "GET",
+        "/api/v1/namespaces/bookinfo/pods",
+        params={
+            "watch": "1",
+            "resourceVersion": version,
+            "timeoutSeconds": "1",
+            "labelSelector": "app=details",
+        },
+    )
     assert [json.loads(line)["type"] for line in answer.text.splitlines()] == ["DELETED"]
 
 
@@ -298,7 +355,8 @@ def test_crud(core: Any, server: ApiServer) -> None:
     patched = core.patch_namespaced_config_map("c", "bookinfo", {"data": {"x": "y"}})
     assert patched.data == {"k": "changed", "x": "y"}
     json_patched = core.patch_namespaced_config_map(
-        "c", "bookinfo", [{"op": "remove", "path": "/data/k"}])
+        "c", "bookinfo", [{"op": "remove", "path": "/data/k"}]
+    )
     assert json_patched.data == {"x": "y"}
     core.delete_namespaced_config_map("c", "bookinfo")
     with pytest.raises(ApiException) as caught:
@@ -311,25 +369,41 @@ def test_crud(core: Any, server: ApiServer) -> None:
 
 def test_merge_patch_content_types(server: ApiServer, store: ObjectStore) -> None:
     store.apply(configmap("c", {"a": "1", "b": "2"}))
-    for content_type in ("application/merge-patch+json",
-                         "application/strategic-merge-patch+json"):
-        answer = raw(server, "PATCH", "/api/v1/namespaces/bookinfo/configmaps/c",
-                     data=json.dumps({"data": {"a": None, "c": content_type[12:17]}}),
-                     headers={"Content-Type": content_type})
+    for content_type in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+        answer = raw(
+            server,
+            "PATCH",
+            "/api/v1/namespaces/bookinfo/configmaps/c",
+            data=json.dumps({"data": {"a": None, "c": content_type[12:17]}}),
+            headers={"Content-Type": content_type},
+        )
         assert answer.status_code == 200
     assert store.get_object("v1", "ConfigMap", "bookinfo", "c")["data"] == {  # type: ignore[index]
-        "b": "2", "c": "strat"}
-    odd = raw(server, "PATCH", "/api/v1/namespaces/bookinfo/configmaps/c", data="{}",
-              headers={"Content-Type": "text/plain"})
+        "b": "2",
+        "c": "strat",
+    }
+    odd = raw(
+        server,
+        "PATCH",
+        "/api/v1/namespaces/bookinfo/configmaps/c",
+        data="{}",
+        headers={"Content-Type": "text/plain"},
+    )
     assert odd.status_code == 415
 
 
 def apply_cm(server: ApiServer, data: dict[str, str], **params: str) -> requests.Response:
-    body = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
-                           "metadata": {"name": "ssa"}, "data": data})
-    return raw(server, "PATCH", "/api/v1/namespaces/bookinfo/configmaps/ssa",
-               params={"fieldManager": "stackcheck", **params}, data=body,
-               headers={"Content-Type": "application/apply-patch+yaml"})
+    body = yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": data}
+    )
+    return raw(
+        server,
+        "PATCH",
+        "/api/v1/namespaces/bookinfo/configmaps/ssa",
+        params={"fieldManager": "stackcheck", **params},
+        data=body,
+        headers={"Content-Type": "application/apply-patch+yaml"},
+    )
 
 
 def test_server_side_apply(server: ApiServer, store: ObjectStore) -> None:
@@ -348,31 +422,87 @@ def test_server_side_apply(server: ApiServer, store: ObjectStore) -> None:
     assert stored is not None and stored["data"] == {"a": "1"}
     changed = apply_cm(server, {"a": "2"})
     assert int(changed.json()["metadata"]["resourceVersion"]) > int(version)
-    no_manager = raw(server, "PATCH", "/api/v1/namespaces/bookinfo/configmaps/ssa", data="{}",
-                     headers={"Content-Type": "application/apply-patch+yaml"})
+    no_manager = raw(
+        server,
+        "PATCH",
+        "/api/v1/namespaces/bookinfo/configmaps/ssa",
+        data="{}",
+        headers={"Content-Type": "application/apply-patch+yaml"},
+    )
     assert no_manager.status_code == 422 and status_of(no_manager)["reason"] == "Invalid"
 
 
-@pytest.mark.parametrize(("method", "path", "body", "code", "reason", "message"), [
-    ("PUT", "/api/v1/namespaces/bookinfo/configmaps/other", configmap("c"), 400, "BadRequest",
-     "the name of the object (c) does not match the name on the URL (other)"),
-    ("POST", "/api/v1/namespaces/bookinfo/configmaps", configmap("Bad_Name"), 422, "Invalid",
-     'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"'),
-    ("POST", "/api/v1/namespaces/bookinfo/configmaps", {"metadata": {}}, 422, "Invalid",
-     'ConfigMap "" is invalid: metadata.name: Required value'),
-    ("POST", "/api/v1/namespaces/bookinfo/pods/details-v1-abc", configmap("c"), 405,
-     "MethodNotAllowed", "the server does not allow this method on the requested resource"),
-    ("POST", "/api/v1/namespaces/nowhere/configmaps", {"metadata": {"name": "c"}}, 404,
-     "NotFound",
-     'namespaces "nowhere" not found'),
-    ("POST", "/api/v1/namespaces/bookinfo/pods", pod("details-v1-abc", ["x"]), 409,
-     "AlreadyExists", 'pods "details-v1-abc" already exists'),
-    ("GET", "/apis/apps/v1/namespaces/bookinfo/deployments/nope", None, 404, "NotFound",
-     'deployments.apps "nope" not found'),
-    ("GET", "/api/v1/pods", {}, 400, "BadRequest", "unable to parse requirement"),
-])
-def test_write_errors(server: ApiServer, method: str, path: str, body: Obj | None, code: int,
-                      reason: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code", "reason", "message"),
+    [
+        (
+            "PUT",
+            "/api/v1/namespaces/bookinfo/configmaps/other",
+            configmap("c"),
+            400,
+            "BadRequest",
+            "the name of the object (c) does not match the name on the URL (other)",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/bookinfo/configmaps",
+            configmap("Bad_Name"),
+            422,
+            "Invalid",
+            'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"',
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/bookinfo/configmaps",
+            {"metadata": {}},
+            422,
+            "Invalid",
+            'ConfigMap "" is invalid: metadata.name: Required value',
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/bookinfo/pods/details-v1-abc",
+            configmap("c"),
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/nowhere/configmaps",
+            {"metadata": {"name": "c"}},
+            404,
+            "NotFound",
+            'namespaces "nowhere" not found',
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/bookinfo/pods",
+            pod("details-v1-abc", ["x"]),
+            409,
+            "AlreadyExists",
+            'pods "details-v1-abc" already exists',
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/bookinfo/deployments/nope",
+            None,
+            404,
+            "NotFound",
+            'deployments.apps "nope" not found',
+        ),
+        ("GET", "/api/v1/pods", {}, 400, "BadRequest", "unable to parse requirement"),
+    ],
+)
+def test_write_errors(
+    server: ApiServer,
+    method: str,
+    path: str,
+    body: Obj | None,
+    code: int,
+    reason: str,
+    message: str,
+) -> None:
     params = {"labelSelector": "a b"} if method == "GET" and body == {} else None
     answer = raw(server, method, path, json=body, params=params)
     status = status_of(answer)
@@ -388,21 +518,29 @@ def test_conflict_on_stale_resource_version(core: Any) -> None:
     assert caught.value.status == 409
     assert json.loads(str(caught.value.body))["message"] == (
         'Operation cannot be fulfilled on configmaps "c": the object has been modified; '
-        "please apply your changes to the latest version and try again")
+        "please apply your changes to the latest version and try again"
+    )
 
 
 # --- pods/log --------------------------------------------------------------------------------
 def test_pod_logs(core: Any, server: ApiServer) -> None:
     assert core.read_namespaced_pod_log("details-v1-abc", "bookinfo") == "one\ntwo\nthree\n"
     assert core.read_namespaced_pod_log("details-v1-abc", "bookinfo", tail_lines=2) == (
-        "two\nthree\n")
+        "two\nthree\n"
+    )
     assert core.read_namespaced_pod_log("details-v1-abc", "bookinfo", limit_bytes=5) == "one\nt"
     many = raw(server, "GET", "/api/v1/namespaces/bookinfo/pods/reviews-v1-abc/log")
     assert many.status_code == 400
-    assert status_of(many)["message"] == ("a container name must be specified for pod "
-                                          "reviews-v1-abc, choose one of: [reviews linkerd-proxy]")
-    wrong = raw(server, "GET", "/api/v1/namespaces/bookinfo/pods/details-v1-abc/log",
-                params={"container": "nope"})
+    assert status_of(many)["message"] == (
+        "a container name must be specified for pod "
+        "reviews-v1-abc, choose one of: [reviews linkerd-proxy]"
+    )
+    wrong = raw(
+        server,
+        "GET",
+        "/api/v1/namespaces/bookinfo/pods/details-v1-abc/log",
+        params={"container": "nope"},
+    )
     assert wrong.status_code == 400
     assert core.read_namespaced_pod_log("reviews-v1-abc", "bookinfo", container="reviews") == ""
     assert server.counts["log"] == 6
@@ -417,13 +555,18 @@ def target() -> Iterator[str]:
     def app(request: Request) -> Response:
         if request.path == "/redirect":
             return Response("", 302, headers={"Location": "/login?x=1"})
-        echo = {"method": request.method, "path": request.path,
-                "query": request.query_string.decode(), "body": request.get_data(as_text=True),
-                "auth": request.headers.get("Authorization"),
-                "accept": request.headers.get("Accept")}
+        echo = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string.decode(),
+            "body": request.get_data(as_text=True),
+            "auth": request.headers.get("Authorization"),
+            "accept": request.headers.get("Accept"),
+        }
         code = 207 if request.method == "POST" else 200
-        return Response(json.dumps(echo), code, headers={"X-Target": "yes"},
-                        mimetype="application/json")
+        return Response(
+            json.dumps(echo), code, headers={"X-Target": "yes"}, mimetype="application/json"
+        )
 
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
@@ -438,11 +581,23 @@ def test_service_proxy_forwards(server: ApiServer, target: str) -> None:
     server.register_service_proxy("monitoring", "web", 9090, target)
     base = "/api/v1/namespaces/monitoring/services"
     for name in ("web:9090", "web", "web:http-web", "http:web:9090"):
-        answer = raw(server, "POST", f"{base}/{name}/proxy/api/v1/query",
-                     params={"query": "up"}, data="body!", headers={"Accept": "text/x"})
+        answer = raw(
+            server,
+            "POST",
+            f"{base}/{name}/proxy/api/v1/query",
+            params={"query": "up"},
+            data="body!",
+            headers={"Accept": "text/x"},
+        )
         assert answer.status_code == 207 and answer.headers["X-Target"] == "yes"
-        assert answer.json() == {"method": "POST", "path": "/api/v1/query", "query": "query=up",
-                                 "body": "body!", "auth": None, "accept": "text/x"}
+        assert answer.json() == {
+            "method": "POST",
+            "path": "/api/v1/query",
+            "query": "query=up",
+            "body": "body!",
+            "auth": None,
+            "accept": "text/x",
+        }
     moved = raw(server, "GET", f"{base}/web:9090/proxy/redirect", allow_redirects=False)
     assert moved.status_code == 302
     assert moved.headers["Location"] == f"{base}/web:9090/proxy/login?x=1"
@@ -460,14 +615,15 @@ def test_service_proxy_failures(server: ApiServer, target: str) -> None:
     refused = raw(server, "GET", f"{base}/web:9090/proxy/x")
     assert refused.status_code == 503
     assert status_of(refused)["message"] == (
-        "error trying to reach service: dial tcp 127.0.0.1:9: connect: connection refused")
+        "error trying to reach service: dial tcp 127.0.0.1:9: connect: connection refused"
+    )
 
 
-def test_client_reads_through_the_proxy(core: Any, server: ApiServer,
-                                        target: str) -> None:
+def test_client_reads_through_the_proxy(core: Any, server: ApiServer, target: str) -> None:
     server.register_service_proxy("monitoring", "web", 9090, target)
-    echo = core.connect_get_namespaced_service_proxy_with_path("web:9090", "monitoring",
-                                                               "api/v1/targets")
+    echo = core.connect_get_namespaced_service_proxy_with_path(
+        "web:9090", "monitoring", "api/v1/targets"
+    )
     assert "'path': '/api/v1/targets'" in echo  # the client hands back the decoded body's str()
 
 
@@ -477,16 +633,27 @@ def test_tokens(server: ApiServer) -> None:
         answer = raw(server, "GET", "/api/v1/pods", token=token)
         assert answer.status_code == 401
         assert status_of(answer)["reason"] == "Unauthorized"
-    assert raw(server, "GET", "/api/v1/pods", headers={"Authorization": "Basic eDp5"},
-               token=None).status_code == 401
+    assert (
+        raw(
+            server, "GET", "/api/v1/pods", headers={"Authorization": "Basic eDp5"}, token=None
+        ).status_code
+        == 401
+    )
 
 
 def test_readonly_service_account(server: ApiServer, target: str) -> None:
     server.register_service_proxy("monitoring", "web", 9090, target)
-    allowed = ["/api/v1/pods", "/api/v1/namespaces/bookinfo/pods/details-v1-abc",
-               "/api/v1/namespaces/bookinfo/pods/details-v1-abc/log", "/apis/apps/v1/deployments",
-               "/api/v1/namespaces/monitoring/services/web:9090/proxy/api/v1/targets",
-               "/api", "/apis", "/version", "/api/v1"]
+    allowed = [
+        "/api/v1/pods",
+        "/api/v1/namespaces/bookinfo/pods/details-v1-abc",
+        "/api/v1/namespaces/bookinfo/pods/details-v1-abc/log",
+        "/apis/apps/v1/deployments",
+        "/api/v1/namespaces/monitoring/services/web:9090/proxy/api/v1/targets",
+        "/api",
+        "/apis",
+        "/version",
+        "/api/v1",
+    ]
     for path in allowed:
         assert raw(server, "GET", path, token=READONLY).status_code < 400, path
     with api_client(server, READONLY) as api, pytest.raises(ApiException) as caught:
@@ -494,50 +661,85 @@ def test_readonly_service_account(server: ApiServer, target: str) -> None:
     assert caught.value.status == 403
     assert json.loads(str(caught.value.body))["message"] == (
         'secrets is forbidden: User "system:serviceaccount:stackcheck:stackcheck-verifier" '
-        'cannot list resource "secrets" in API group "" in the namespace "bookinfo"')
-    denied = raw(server, "POST", "/api/v1/namespaces/bookinfo/configmaps", token=READONLY,
-                 json=configmap("c"))
+        'cannot list resource "secrets" in API group "" in the namespace "bookinfo"'
+    )
+    denied = raw(
+        server,
+        "POST",
+        "/api/v1/namespaces/bookinfo/configmaps",
+        token=READONLY,
+        json=configmap("c"),
+    )
     assert denied.status_code == 403 and status_of(denied)["reason"] == "Forbidden"
-    proxy_post = raw(server, "POST", "/api/v1/namespaces/monitoring/services/web:9090/proxy/x",
-                     token=READONLY)
+    proxy_post = raw(
+        server, "POST", "/api/v1/namespaces/monitoring/services/web:9090/proxy/x", token=READONLY
+    )
     assert status_of(proxy_post)["message"] == (
         'services "web:9090" is forbidden: User "system:serviceaccount:stackcheck:'
         'stackcheck-verifier" cannot create resource "services/proxy" in API group "" in the '
-        'namespace "monitoring"')
-    cluster = raw(server, "GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-                  token=READONLY)
-    assert 'at the cluster scope' in status_of(cluster)["message"]
+        'namespace "monitoring"'
+    )
+    cluster = raw(server, "GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles", token=READONLY)
+    assert "at the cluster scope" in status_of(cluster)["message"]
 
 
 def test_role_bindings_are_namespaced(server: ApiServer, store: ObjectStore) -> None:
     rbac_v1 = "rbac.authorization.k8s.io/v1"
-    store.apply({"apiVersion": rbac_v1, "kind": "Role",
-                 "metadata": {"name": "cm-writer", "namespace": "bookinfo"},
-                 "rules": [{"apiGroups": [""], "resources": ["configmaps"],
-                            "verbs": ["create"]},
-                           {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"],
-                            "resourceNames": ["only-this"]}]})
-    store.apply({"apiVersion": rbac_v1, "kind": "RoleBinding",
-                 "metadata": {"name": "cm-writer", "namespace": "bookinfo"},
-                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                             "name": "cm-writer"},
-                 "subjects": [{"kind": "Group", "name": "system:serviceaccounts:stackcheck"}]})
+    store.apply(
+        {
+            "apiVersion": rbac_v1,
+            "kind": "Role",
+            "metadata": {"name": "cm-writer", "namespace": "bookinfo"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "verbs": ["*"],
+                    "resourceNames": ["only-this"],
+                },
+            ],
+        }
+    )
+    store.apply(
+        {
+            "apiVersion": rbac_v1,
+            "kind": "RoleBinding",
+            "metadata": {"name": "cm-writer", "namespace": "bookinfo"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "cm-writer",
+            },
+            "subjects": [{"kind": "Group", "name": "system:serviceaccounts:stackcheck"}],
+        }
+    )
     path = "/api/v1/namespaces/{}/configmaps"
-    assert raw(server, "POST", path.format("bookinfo"), token=READONLY,
-               json=configmap("c")).status_code == 201
-    assert raw(server, "POST", path.format("monitoring"), token=READONLY,
-               json=configmap("c")).status_code == 403
+    assert (
+        raw(
+            server, "POST", path.format("bookinfo"), token=READONLY, json=configmap("c")
+        ).status_code
+        == 201
+    )
+    assert (
+        raw(
+            server, "POST", path.format("monitoring"), token=READONLY, json=configmap("c")
+        ).status_code
+        == 403
+    )
     store.apply(configmap("only-this"))
-    assert raw(server, "DELETE", path.format("bookinfo") + "/only-this",
-               token=READONLY).status_code == 200
-    assert raw(server, "DELETE", path.format("bookinfo") + "/c",
-               token=READONLY).status_code == 403
+    assert (
+        raw(server, "DELETE", path.format("bookinfo") + "/only-this", token=READONLY).status_code
+        == 200
+    )
+    assert raw(server, "DELETE", path.format("bookinfo") + "/c", token=READONLY).status_code == 403
 
 
 # --- faults ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("code", "reason"), [(500, "InternalError"),
-                                              (503, "ServiceUnavailable"),
-                                              (429, "TooManyRequests")])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(500, "InternalError"), (503, "ServiceUnavailable"), (429, "TooManyRequests")],
+)
 def test_api_error_status(server: ApiServer, spec: SimSpec, code: int, reason: str) -> None:
     spec.api_error_status = code
     answer = raw(server, "GET", "/api/v1/pods")
@@ -575,11 +777,19 @@ def test_delay_and_transient_errors(server: ApiServer, spec: SimSpec) -> None:
 def test_counts_by_verb(server: ApiServer, core: Any) -> None:
     core.list_namespaced_pod("bookinfo")
     core.read_namespaced_pod("details-v1-abc", "bookinfo")
-    raw(server, "GET", "/api/v1/pods", params={"watch": "1", "timeoutSeconds": "1",
-                                               "resourceVersion": "1"})
+    raw(
+        server,
+        "GET",
+        "/api/v1/pods",
+        params={"watch": "1", "timeoutSeconds": "1", "resourceVersion": "1"},
+    )
     raw(server, "GET", "/apis")
     assert {k: server.counts[k] for k in ("list", "get", "watch", "discovery")} == {
-        "list": 1, "get": 1, "watch": 1, "discovery": 1}
+        "list": 1,
+        "get": 1,
+        "watch": 1,
+        "discovery": 1,
+    }
 
 
 def test_stop_is_idempotent_and_frees_the_port(store: ObjectStore) -> None:
@@ -597,13 +807,15 @@ def test_stop_is_idempotent_and_frees_the_port(store: ObjectStore) -> None:
 
 # --- kubectl ---------------------------------------------------------------------------------
 def _kubectl() -> str | None:
-    path = shutil.which("kubectl") or ("/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists()
-                                       else None)
+    path = shutil.which("kubectl") or (
+        "/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else None
+    )
     if path is None:
         return None
     try:
-        done = subprocess.run([path, "version", "--client"], capture_output=True, text=True,
-                              timeout=20, check=False)
+        done = subprocess.run(
+            [path, "version", "--client"], capture_output=True, text=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return path if done.returncode == 0 and "Client Version" in done.stdout else None
@@ -620,7 +832,9 @@ def test_kubectl_reads(store: ObjectStore, tmp_path: Path) -> None:
         run = _kubectl_runner(kubectl, url, tmp_path)
         pods = json.loads(run("get", "pods", "-A", "-o", "json"))
         assert [p["metadata"]["name"] for p in pods["items"]] == [
-            "details-v1-abc", "reviews-v1-abc"]
+            "details-v1-abc",
+            "reviews-v1-abc",
+        ]
         assert "details-v1-abc" in run("get", "po", "-n", "bookinfo", "-l", "app=details")
         assert run("logs", "-n", "bookinfo", "details-v1-abc") == "one\ntwo\nthree\n"
         assert "podmonitors" in run("api-resources")
@@ -629,18 +843,22 @@ def test_kubectl_reads(store: ObjectStore, tmp_path: Path) -> None:
 
 
 def _kubectl_runner(kubectl: str, url: str, tmp_path: Path) -> Any:
-    config = {"apiVersion": "v1", "kind": "Config", "current-context": "sim",
-              "clusters": [{"name": "sim", "cluster": {"server": url,
-                                                       "insecure-skip-tls-verify": True}}],
-              "users": [{"name": "u", "user": {"token": ADMIN}}],
-              "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "u"}}]}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "sim",
+        "clusters": [{"name": "sim", "cluster": {"server": url, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": ADMIN}}],
+        "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "u"}}],
+    }
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config), encoding="utf-8")
     base = [kubectl, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache")]
 
     def run(*args: str) -> str:
-        done = subprocess.run([*base, *args], capture_output=True, text=True, timeout=30,
-                              check=False)
+        done = subprocess.run(
+            [*base, *args], capture_output=True, text=True, timeout=30, check=False
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout
 

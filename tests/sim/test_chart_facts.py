@@ -58,8 +58,9 @@ def in_sim(fact: Obj) -> bool:
 FACTS_IN_SIM = [f for f in CHART_FACTS["facts"] if in_sim(f)]
 
 
-@pytest.mark.parametrize("fact", FACTS_IN_SIM,
-                         ids=[f"{f['object']}:{f['path']}" for f in FACTS_IN_SIM])
+@pytest.mark.parametrize(
+    "fact", FACTS_IN_SIM, ids=[f"{f['object']}:{f['path']}" for f in FACTS_IN_SIM]
+)
 def test_sim_chart_data_holds_the_rendered_fact(fact: Obj) -> None:
     found = resolve(SIM[fact["object"]], fact["path"])
     value = None if found is _MISSING else found
@@ -77,31 +78,38 @@ def test_every_fact_names_a_known_source() -> None:
 def test_every_chart_object_of_the_sim_has_facts() -> None:
     """No workload or Service of the sim's chart data escapes the render's facts."""
     covered = {f["object"] for f in FACTS_IN_SIM}
-    chart_objects = {ident for ident, obj in SIM.items()
-                     if obj["kind"] in ("Deployment", "DaemonSet", "StatefulSet", "CronJob",
-                                        "Service")}
+    chart_objects = {
+        ident
+        for ident, obj in SIM.items()
+        if obj["kind"] in ("Deployment", "DaemonSet", "StatefulSet", "CronJob", "Service")
+    }
     assert sorted(chart_objects - covered) == []
 
 
 def test_facts_about_objects_the_sim_lacks_are_only_placement_of_hooks_and_resources() -> None:
     """A sim object dropped from the data must not drop its facts silently."""
     missing = {f["object"] for f in CHART_FACTS["facts"] if not in_sim(f)}
-    assert missing and all(o.split("/")[0] in ("Job", "Prometheus", "Alertmanager")
-                           for o in missing), sorted(missing)
+    assert missing and all(
+        o.split("/")[0] in ("Job", "Prometheus", "Alertmanager") for o in missing
+    ), sorted(missing)
 
 
 def test_the_facts_show_what_the_sim_must_hold() -> None:
     """Spot checks a reader can verify against the issue: the differences it listed."""
+
     def value(ident: str, path: str) -> Any:
-        return next(f["value"] for f in CHART_FACTS["facts"]
-                    if f["object"] == ident and f["path"] == path)
+        return next(
+            f["value"] for f in CHART_FACTS["facts"] if f["object"] == ident and f["path"] == path
+        )
 
     operator = "Deployment/monitoring/prometheus-kube-prometheus-operator"
     assert value(operator, "spec.template.spec.containers[kube-prometheus-stack].image") == (
-        "quay.io/prometheus-operator/prometheus-operator:v0.77.2")
+        "quay.io/prometheus-operator/prometheus-operator:v0.77.2"
+    )
     prometheus = "StatefulSet/monitoring/prometheus-prometheus-kube-prometheus-prometheus"
     assert value(prometheus, "spec.template.spec.containers[prometheus].image") == (
-        "quay.io/prometheus/prometheus:v2.55.0")
+        "quay.io/prometheus/prometheus:v2.55.0"
+    )
     assert value("Service/linkerd/linkerd-policy", "spec.clusterIP") == "None"
     assert value("CronJob/linkerd/linkerd-heartbeat", "spec.successfulJobsHistoryLimit") == 0
 
@@ -123,18 +131,22 @@ def test_recorded_placement_keys_place_what_the_render_placed() -> None:
     charts = yaml.safe_load(static.CHART_PLACEMENT.read_text(encoding="utf-8"))["charts"]
     listed = [t for entry in charts for templates in entry["keys"].values() for t in templates]
     assert listed and all(placed.get(template) for template in listed), [
-        t for t in listed if not placed.get(t)]
+        t for t in listed if not placed.get(t)
+    ]
 
 
 def _node(role: str) -> Obj:
     if role == "control-plane":
-        return {"metadata": {"name": "cp", "labels": {CP: ""}},
-                "spec": {"taints": [{"key": CP, "effect": "NoSchedule"}]}}
+        return {
+            "metadata": {"name": "cp", "labels": {CP: ""}},
+            "spec": {"taints": [{"key": CP, "effect": "NoSchedule"}]},
+        }
     return {"metadata": {"name": role, "labels": {}}, "spec": {}}
 
 
-@pytest.mark.parametrize("fact", SCHEDULER_FACTS["facts"],
-                         ids=[str(i) for i in range(len(SCHEDULER_FACTS["facts"]))])
+@pytest.mark.parametrize(
+    "fact", SCHEDULER_FACTS["facts"], ids=[str(i) for i in range(len(SCHEDULER_FACTS["facts"]))]
+)
 def test_scheduler_words_it_as_kube_scheduler_1_28(fact: Obj) -> None:
     nodes = [_node(role) for role in fact["nodes"]]
     assert scheduler.unschedulable_message(fact["pod"], nodes) == fact["value"]

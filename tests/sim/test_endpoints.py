@@ -95,7 +95,8 @@ def test_page_sizes_are_the_measured_ones() -> None:
         assert len(render_productpage(version, reviews_pod=pod)) == size
     assert len(render_productpage("v2", {"reviews"})) == MEASURED_REVIEWS_ERROR_BYTES
     assert len(render_productpage("v1", {"details"}, reviews_pod=pod)) == (
-        MEASURED_DETAILS_ERROR_BYTES)
+        MEASURED_DETAILS_ERROR_BYTES
+    )
 
 
 def test_each_pod_name_character_is_two_bytes() -> None:
@@ -123,13 +124,15 @@ def test_stack_file_length_range_accepts_every_review_version() -> None:
     if isinstance(length, int):
         pytest.fail(f"an exact length ({length}) cannot hold for v1..v3 ({low}..{high} bytes)")
     assert length.get("min", 0) <= low and high <= length.get("max", high), (
-        f"stack.yml expects {length}, the review versions render {low}..{high} bytes")
+        f"stack.yml expects {length}, the review versions render {low}..{high} bytes"
+    )
     assert len(render_productpage("v1", {"reviews"})) < length.get("min", 0)
 
 
 @pytest.mark.parametrize("section", ["details", "reviews"])
-def test_productpage_section_error_still_answers_200(productpage: ProductPage, spec: SimSpec,
-                                                     section: str) -> None:
+def test_productpage_section_error_still_answers_200(
+    productpage: ProductPage, spec: SimSpec, section: str
+) -> None:
     spec.productpage_errors.add(section)
     answer = get(productpage.url + "/productpage")
     assert answer.status_code == 200
@@ -141,8 +144,9 @@ def test_productpage_section_error_still_answers_200(productpage: ProductPage, s
     assert other in answer.text
 
 
-def test_productpage_status_and_padding_follow_the_spec(productpage: ProductPage,
-                                                        spec: SimSpec) -> None:
+def test_productpage_status_and_padding_follow_the_spec(
+    productpage: ProductPage, spec: SimSpec
+) -> None:
     healthy = get(productpage.url + "/productpage")  # v1
     spec.productpage_padding = 7000
     for _ in range(2):
@@ -157,17 +161,26 @@ def test_productpage_status_and_padding_follow_the_spec(productpage: ProductPage
 
 
 def _pod(app: str, version: str, name: str, ready: bool = True) -> dict[str, object]:
-    return {"metadata": {"name": name, "namespace": "bookinfo",
-                         "labels": {"app": app, "version": version}},
-            "status": {"phase": "Running", "conditions": [
-                {"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "bookinfo",
+            "labels": {"app": app, "version": version},
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 def test_reviews_go_round_robin_over_ready_pods_and_name_them(spec: SimSpec) -> None:
-    cluster = [_pod("details", "v1", "details-v1-79dfbd6fff-8qdfx"),
-               _pod("reviews", "v1", "reviews-v1-5c5b7b9f8d-9wr2x"),
-               _pod("reviews", "v2", "reviews-v2-65cb66b45c-m7kqj", ready=False),
-               _pod("reviews", "v3", "reviews-v3-7d6b8f9d4c-tq5zn")]
+    cluster = [
+        _pod("details", "v1", "details-v1-79dfbd6fff-8qdfx"),
+        _pod("reviews", "v1", "reviews-v1-5c5b7b9f8d-9wr2x"),
+        _pod("reviews", "v2", "reviews-v2-65cb66b45c-m7kqj", ready=False),
+        _pod("reviews", "v3", "reviews-v3-7d6b8f9d4c-tq5zn"),
+    ]
     page = ProductPage(spec, lambda: cluster)
     page.start()
     try:
@@ -185,8 +198,11 @@ def test_reviews_go_round_robin_over_ready_pods_and_name_them(spec: SimSpec) -> 
 
 
 def test_backends_read_the_bookinfo_pods() -> None:
-    cluster = [_pod("reviews", "v2", "reviews-v2-b"), _pod("reviews", "v1", "reviews-v1-a"),
-               _pod("ratings", "v1", "ratings-v1-c")]
+    cluster = [
+        _pod("reviews", "v2", "reviews-v2-b"),
+        _pod("reviews", "v1", "reviews-v1-a"),
+        _pod("ratings", "v1", "ratings-v1-c"),
+    ]
     assert backends(cluster) == Backends(False, (("v1", "reviews-v1-a"), ("v2", "reviews-v2-b")))
 
 
@@ -199,8 +215,9 @@ def test_productpage_health_and_index(productpage: ProductPage) -> None:
     assert get(productpage.url + "/nope").status_code == 404
 
 
-def test_transient_errors_answer_503(productpage: ProductPage, grafana: Grafana,
-                                     spec: SimSpec) -> None:
+def test_transient_errors_answer_503(
+    productpage: ProductPage, grafana: Grafana, spec: SimSpec
+) -> None:
     spec.http_transient_error_rate = 1.0
     assert get(productpage.url + "/health").status_code == 503
     assert get(grafana.url + "/api/health").status_code == 503
@@ -272,7 +289,7 @@ def test_grafana_plants_the_secret_in_a_session_cookie(grafana: Grafana, spec: S
 
 # --- linkerd-proxy admin servers ----------------------------------------------------------
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
@@ -308,12 +325,19 @@ def loopback_block() -> Iterator[str]:
 
 def _targets(block: str) -> list[ProxyTarget]:
     return [
-        ProxyTarget("bookinfo", "productpage-v1-6b746f74dc-9stvs", "deployment",
-                    "productpage-v1", f"{block}.0.2"),
-        ProxyTarget("bookinfo", "reviews-v2-7bf8c9648f-xs8kd", "deployment", "reviews-v2",
-                    f"{block}.0.3"),
-        ProxyTarget("bookinfo", "ratings-v1-5f9699cfdf-6lpzj", "deployment", "ratings-v1",
-                    f"{block}.0.4"),
+        ProxyTarget(
+            "bookinfo",
+            "productpage-v1-6b746f74dc-9stvs",
+            "deployment",
+            "productpage-v1",
+            f"{block}.0.2",
+        ),
+        ProxyTarget(
+            "bookinfo", "reviews-v2-7bf8c9648f-xs8kd", "deployment", "reviews-v2", f"{block}.0.3"
+        ),
+        ProxyTarget(
+            "bookinfo", "ratings-v1-5f9699cfdf-6lpzj", "deployment", "ratings-v1", f"{block}.0.4"
+        ),
     ]
 
 
@@ -330,22 +354,36 @@ def test_proxy_metrics_text_and_labels(spec: SimSpec, loopback_block: str) -> No
         assert answer.headers["Content-Type"].startswith("text/plain")
         samples = parse_metrics(answer.text)
         names = {name for name, _, _ in samples}
-        assert {"request_total", "response_total", "response_latency_ms_bucket",
-                "response_latency_ms_sum", "response_latency_ms_count", "tcp_open_total",
-                "process_start_time_seconds"} <= names
-        inbound = [labels for name, labels, _ in samples
-                   if name == "request_total" and labels["direction"] == "inbound"]
+        assert {
+            "request_total",
+            "response_total",
+            "response_latency_ms_bucket",
+            "response_latency_ms_sum",
+            "response_latency_ms_count",
+            "tcp_open_total",
+            "process_start_time_seconds",
+        } <= names
+        inbound = [
+            labels
+            for name, labels, _ in samples
+            if name == "request_total" and labels["direction"] == "inbound"
+        ]
         assert inbound and inbound[0]["tls"] == "true"
         assert inbound[0]["authority"] == "productpage.bookinfo.svc.cluster.local:9080"
         assert inbound[0]["srv_kind"] and inbound[0]["target_addr"]
-        outbound = [labels for name, labels, _ in samples
-                    if name == "request_total" and labels["direction"] == "outbound"]
+        outbound = [
+            labels
+            for name, labels, _ in samples
+            if name == "request_total" and labels["direction"] == "outbound"
+        ]
         assert {o["dst_deployment"] for o in outbound} == {"reviews-v2"}  # details not running
-        assert all("namespace" not in labels and "pod" not in labels
-                   for _, labels, _ in samples), "target labels come from the scrape config"
+        assert all("namespace" not in labels and "pod" not in labels for _, labels, _ in samples), (
+            "target labels come from the scrape config"
+        )
         responses = [labels for name, labels, _ in samples if name == "response_total"]
-        assert all(r["classification"] == "success" and r["status_code"] == "200"
-                   for r in responses)
+        assert all(
+            r["classification"] == "success" and r["status_code"] == "200" for r in responses
+        )
         assert get(url + "/ready").text == "ready\n"
         assert get(url + "/live").text == "live\n"
 

@@ -30,11 +30,18 @@ from stackcheck.sim.store import ObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTS = ROOT / "tests" / "data" / "facts"
-OWN_FACT_FILES = ("bookinfo.yml", "linkerd.yml", "heartbeat.yml", "prometheus-operator.yml",
-                  "workload-status.yml")
-MANIFESTS = [ROOT / "manifests/applications/bookinfo-with-linkerd.yml",
-             ROOT / "manifests/applications/traffic-generator.yml",
-             ROOT / "manifests/observability/linkerd-podmonitors.yml"]
+OWN_FACT_FILES = (
+    "bookinfo.yml",
+    "linkerd.yml",
+    "heartbeat.yml",
+    "prometheus-operator.yml",
+    "workload-status.yml",
+)
+MANIFESTS = [
+    ROOT / "manifests/applications/bookinfo-with-linkerd.yml",
+    ROOT / "manifests/applications/traffic-generator.yml",
+    ROOT / "manifests/observability/linkerd-podmonitors.yml",
+]
 BLOCK = "127.46"
 TIMEOUT = 5.0
 TOLERANCE = 0.01  # sizes within 1% of the real page's
@@ -73,8 +80,11 @@ def bookinfo_pods(store: ObjectStore) -> list[Obj]:
 
 
 def pod_of(store: ObjectStore, namespace: str, prefix: str) -> Obj:
-    found = [p for p in store.list_objects("v1", "Pod", namespace)
-             if p["metadata"]["name"].startswith(prefix + "-")]
+    found = [
+        p
+        for p in store.list_objects("v1", "Pod", namespace)
+        if p["metadata"]["name"].startswith(prefix + "-")
+    ]
     assert len(found) == 1, [p["metadata"]["name"] for p in found]
     return found[0]
 
@@ -101,32 +111,82 @@ def test_every_fact_is_held_or_said_not_to_be() -> None:
     assert sorted(HELD - held) == [], "HELD names facts the files do not have"
 
 
-HELD = {
-    # held in tests/sim/test_workload_shapes.py
-    ("kubernetes", key) for key in (
-        "job-pod-failed", "job-backoff-limit", "job-failed-condition", "cronjob-status",
-        "oom-killed", "progress-deadline-exceeded", "scale-bumps-generation")
-} | {
-    ("bookinfo", key) for key in (
-        "page-bytes", "reviews-error-bytes", "details-error-bytes", "both-error-bytes",
-        "pod-name-bytes", "page-start", "title", "healthy-markers", "reviews-served-by",
-        "reviews-podname", "reviews-error", "details-error", "stars", "health")
-} | {
-    ("linkerd", key) for key in (
-        "proxy-container", "init-container", "proxy-ports", "proxy-port-defaults",
-        "proxy-listen-env", "proxy-env-names", "admin-http-ports", "proxy-version-annotation",
-        "created-by-annotation", "trust-root-annotation", "identity-mode-annotation",
-        "injected-labels")
-} | {
-    ("linkerd-heartbeat", key) for key in (
-        "schedule", "successful-jobs-history-limit", "failed-jobs-history-limit",
-        "concurrency-policy", "restart-policy", "container", "exit-without-egress")
-} | {
-    ("prometheus-operator", key) for key in (
-        "pod-monitor-selector", "pod-monitor-namespace-selector", "selector-semantics",
-        "our-values", "scrape-pool-name", "job-label", "generated-relabelings",
-        "prometheus-resource-name")
-}
+HELD = (
+    {
+        # held in tests/sim/test_workload_shapes.py
+        ("kubernetes", key)
+        for key in (
+            "job-pod-failed",
+            "job-backoff-limit",
+            "job-failed-condition",
+            "cronjob-status",
+            "oom-killed",
+            "progress-deadline-exceeded",
+            "scale-bumps-generation",
+        )
+    }
+    | {
+        ("bookinfo", key)
+        for key in (
+            "page-bytes",
+            "reviews-error-bytes",
+            "details-error-bytes",
+            "both-error-bytes",
+            "pod-name-bytes",
+            "page-start",
+            "title",
+            "healthy-markers",
+            "reviews-served-by",
+            "reviews-podname",
+            "reviews-error",
+            "details-error",
+            "stars",
+            "health",
+        )
+    }
+    | {
+        ("linkerd", key)
+        for key in (
+            "proxy-container",
+            "init-container",
+            "proxy-ports",
+            "proxy-port-defaults",
+            "proxy-listen-env",
+            "proxy-env-names",
+            "admin-http-ports",
+            "proxy-version-annotation",
+            "created-by-annotation",
+            "trust-root-annotation",
+            "identity-mode-annotation",
+            "injected-labels",
+        )
+    }
+    | {
+        ("linkerd-heartbeat", key)
+        for key in (
+            "schedule",
+            "successful-jobs-history-limit",
+            "failed-jobs-history-limit",
+            "concurrency-policy",
+            "restart-policy",
+            "container",
+            "exit-without-egress",
+        )
+    }
+    | {
+        ("prometheus-operator", key)
+        for key in (
+            "pod-monitor-selector",
+            "pod-monitor-namespace-selector",
+            "selector-semantics",
+            "our-values",
+            "scrape-pool-name",
+            "job-label",
+            "generated-relabelings",
+            "prometheus-resource-name",
+        )
+    }
+)
 
 
 # --- Bookinfo productpage ----------------------------------------------------------------
@@ -139,23 +199,26 @@ def pages(store: ObjectStore) -> dict[str, str]:
     page.start()
     try:
         with requests.Session() as session:
-            answers = [session.get(page.url + "/productpage", timeout=TIMEOUT)
-                       for _ in REVIEW_VERSIONS]
+            answers = [
+                session.get(page.url + "/productpage", timeout=TIMEOUT) for _ in REVIEW_VERSIONS
+            ]
             health = session.get(page.url + "/health", timeout=TIMEOUT)
     finally:
         page.stop()
     assert [a.status_code for a in answers] == [200] * len(REVIEW_VERSIONS)
     served = dict(zip(page.served, answers, strict=True))
     assert sorted(served) == sorted(REVIEW_VERSIONS)
-    return {**{version: answer.text for version, answer in served.items()},
-            "health": health.text}
+    return {**{version: answer.text for version, answer in served.items()}, "health": health.text}
 
 
 def _error_page(store: ObjectStore, failing: set[str], version: str = "v1") -> str:
     spec = SimSpec(productpage_errors=set(failing))
-    pods = [p for p in bookinfo_pods(store)
-            if p["metadata"]["labels"].get("app") != "reviews"
-            or p["metadata"]["labels"].get("version") == version]
+    pods = [
+        p
+        for p in bookinfo_pods(store)
+        if p["metadata"]["labels"].get("app") != "reviews"
+        or p["metadata"]["labels"].get("version") == version
+    ]
     page = ProductPage(spec, lambda: pods)
     page.start()
     try:
@@ -197,9 +260,11 @@ def test_pod_name_moves_the_page_by_its_bytes() -> None:
 
 def test_page_markers(pages: dict[str, str], store: ObjectStore) -> None:
     known = facts("bookinfo.yml")
-    reviews_pods = {p["metadata"]["labels"]["version"]: p["metadata"]["name"]
-                    for p in bookinfo_pods(store)
-                    if p["metadata"]["labels"].get("app") == "reviews"}
+    reviews_pods = {
+        p["metadata"]["labels"]["version"]: p["metadata"]["name"]
+        for p in bookinfo_pods(store)
+        if p["metadata"]["labels"].get("app") == "reviews"
+    }
     served_by = known["reviews-served-by"]
     for version in REVIEW_VERSIONS:
         text = pages[version]
@@ -248,8 +313,7 @@ def test_health(pages: dict[str, str]) -> None:
 
 def _container(pod: Obj, name: str) -> Obj:
     spec = pod["spec"]
-    found = [c for c in [*spec.get("initContainers", []), *spec["containers"]]
-             if c["name"] == name]
+    found = [c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == name]
     assert len(found) == 1, f"{pod['metadata']['name']}: no single container {name}"
     container: Obj = found[0]
     return container
@@ -304,8 +368,10 @@ def test_admin_http_ports(store: ObjectStore) -> None:
         namespace = "linkerd" if deployment.startswith("linkerd-") else "linkerd-viz"
         workload = store.get_object("apps/v1", "Deployment", namespace, deployment)
         assert workload is not None, deployment
-        served = {c["name"]: {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
-                  for c in workload["spec"]["template"]["spec"]["containers"]}
+        served = {
+            c["name"]: {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
+            for c in workload["spec"]["template"]["spec"]["containers"]
+        }
         for container, port in containers.items():
             assert served[container].get("admin-http") == port, (deployment, container)
 
@@ -333,8 +399,11 @@ def test_a_heartbeat_run_without_egress_exits_1_saying_so() -> None:
     spec = SimSpec(failed_cronjobs={"linkerd-heartbeat"})
     load_content(cluster, MANIFESTS, spec)
     reconcile(cluster, spec, BLOCK)
-    failed = [p for p in cluster.list_objects("v1", "Pod", "linkerd")
-              if p["metadata"]["name"].startswith("linkerd-heartbeat-")]
+    failed = [
+        p
+        for p in cluster.list_objects("v1", "Pod", "linkerd")
+        if p["metadata"]["name"].startswith("linkerd-heartbeat-")
+    ]
     assert failed
     for pod in failed:
         (status,) = pod["status"]["containerStatuses"]
@@ -367,8 +436,12 @@ def test_chart_selector_rendering() -> None:
 def test_selector_semantics_and_our_values(store: ObjectStore) -> None:
     known = facts("prometheus-operator.yml")
     semantics = known["selector-semantics"]
-    assert semantics == {"namespace-nil": "own namespace", "namespace-empty": "all",
-                         "selector-nil": "none", "selector-empty": "all"}
+    assert semantics == {
+        "namespace-nil": "own namespace",
+        "namespace-empty": "all",
+        "selector-nil": "none",
+        "selector-empty": "all",
+    }
     monitors = store.list_objects("monitoring.coreos.com/v1", "PodMonitor")
     namespaces = store.list_objects("v1", "Namespace")
     pods = store.list_objects("v1", "Pod")
@@ -390,12 +463,18 @@ def test_selector_semantics_and_our_values(store: ObjectStore) -> None:
 
 def test_scrape_pools_job_label_and_relabelings(store: ObjectStore) -> None:
     known = facts("prometheus-operator.yml")
-    config = scrape_config(store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
-                           store.list_objects("v1", "Pod"), store.list_objects("v1", "Namespace"),
-                           SimSpec())
-    pattern = re.escape(known["scrape-pool-name"]).replace(
-        re.escape("<namespace>"), "[a-z0-9-]+").replace(re.escape("<name>"), "[a-z0-9-]+") \
+    config = scrape_config(
+        store.list_objects("monitoring.coreos.com/v1", "PodMonitor"),
+        store.list_objects("v1", "Pod"),
+        store.list_objects("v1", "Namespace"),
+        SimSpec(),
+    )
+    pattern = (
+        re.escape(known["scrape-pool-name"])
+        .replace(re.escape("<namespace>"), "[a-z0-9-]+")
+        .replace(re.escape("<name>"), "[a-z0-9-]+")
         .replace(re.escape("<endpoint index>"), r"\d+")
+    )
     for job in config["scrape_configs"]:
         assert re.fullmatch(pattern, job["job_name"]), job["job_name"]
         _, namespace, name, _ = job["job_name"].split("/")
@@ -404,16 +483,23 @@ def test_scrape_pools_job_label_and_relabelings(store: ObjectStore) -> None:
         for rule in known["generated-relabelings"]:
             text = yaml.safe_dump(rule).replace("<namespace>", namespace).replace("<name>", name)
             if "<port>" in text:
-                keep = next((r for r in rules if r.get("source_labels") ==
-                             ["__meta_kubernetes_pod_container_port_name"]), None)
+                keep = next(
+                    (
+                        r
+                        for r in rules
+                        if r.get("source_labels") == ["__meta_kubernetes_pod_container_port_name"]
+                    ),
+                    None,
+                )
                 if keep is None:
                     continue  # an endpoint without a port name: no port rules
                 text = text.replace("<port>", keep["regex"])
             expected.append(yaml.safe_load(text))
         positions = [rules.index(rule) for rule in expected]  # ValueError: a rule is missing
         assert positions == sorted(positions), job["job_name"]
-        default_job = known["job-label"]["default"].replace("<namespace>", namespace) \
-            .replace("<name>", name)
+        default_job = (
+            known["job-label"]["default"].replace("<namespace>", namespace).replace("<name>", name)
+        )
         assert {"target_label": "job", "replacement": default_job} in rules
 
 

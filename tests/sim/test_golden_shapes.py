@@ -20,8 +20,16 @@ from stackcheck.sim.spec import PodFault, SimSpec
 from tests.sim.test_controller import FakeStore, condition, pod_of, sim
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
-BY_NAME = {"containers", "initContainers", "containerStatuses", "initContainerStatuses",
-           "env", "ports", "volumes", "volumeMounts"}
+BY_NAME = {
+    "containers",
+    "initContainers",
+    "containerStatuses",
+    "initContainerStatuses",
+    "env",
+    "ports",
+    "volumes",
+    "volumeMounts",
+}
 Paths = dict[str, str]
 
 
@@ -70,20 +78,26 @@ def _golden(name: str) -> Any:
 
 
 def _heartbeat_pod(store: Any) -> Any:
-    return next(p for p in store.list_objects("v1", "Pod", "linkerd")
-                if p["metadata"]["name"].startswith("linkerd-heartbeat-"))
+    return next(
+        p
+        for p in store.list_objects("v1", "Pod", "linkerd")
+        if p["metadata"]["name"].startswith("linkerd-heartbeat-")
+    )
 
 
 CASES: dict[str, Callable[[], Any]] = {
-    "injected-bookinfo-pod.yml":
-        lambda: pod_of(sim(FakeStore), "bookinfo", "details-v1"),
-    "native-sidecar-pod.yml":
-        lambda: pod_of(sim(FakeStore, SimSpec(native_sidecars=True)), "bookinfo", "details-v1"),
-    "crashloop-pod.yml":
-        lambda: pod_of(sim(FakeStore, SimSpec(pod_faults={"details-v1": PodFault.CRASH_LOOP})),
-                       "bookinfo", "details-v1"),
-    "deployment-status.yml":
-        lambda: sim(FakeStore).get_object("apps/v1", "Deployment", "bookinfo", "productpage-v1"),
+    "injected-bookinfo-pod.yml": lambda: pod_of(sim(FakeStore), "bookinfo", "details-v1"),
+    "native-sidecar-pod.yml": lambda: pod_of(
+        sim(FakeStore, SimSpec(native_sidecars=True)), "bookinfo", "details-v1"
+    ),
+    "crashloop-pod.yml": lambda: pod_of(
+        sim(FakeStore, SimSpec(pod_faults={"details-v1": PodFault.CRASH_LOOP})),
+        "bookinfo",
+        "details-v1",
+    ),
+    "deployment-status.yml": lambda: sim(FakeStore).get_object(
+        "apps/v1", "Deployment", "bookinfo", "productpage-v1"
+    ),
     "completed-job-pod.yml": lambda: _heartbeat_pod(sim(FakeStore, SimSpec(heartbeat_jobs=1))),
 }
 
@@ -101,7 +115,9 @@ def test_shape_check_catches_a_missing_key_and_a_wrong_type() -> None:
     golden = {"status": {"conditions": [{"type": "Ready", "status": "True"}], "phase": "x"}}
     actual = {"status": {"conditions": [{"type": "Ready"}], "phase": 1}}
     assert shape_mismatches(golden, actual) == [
-        "missing .status.conditions[type=Ready].status", ".status.phase: int instead of str"]
+        "missing .status.conditions[type=Ready].status",
+        ".status.phase: int instead of str",
+    ]
 
 
 def test_completed_pod_condition_reason() -> None:

@@ -47,12 +47,17 @@ class Sim:
     kubeconfig: str
     admin_kubeconfig: str
 
-    def run(self, *args: str, admin: bool = False,
-            ok: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, admin: bool = False, ok: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         config = self.admin_kubeconfig if admin else self.kubeconfig
-        done = subprocess.run([self.command[0], "--kubeconfig", config, *args],
-                              capture_output=True, text=True, timeout=KUBECTL_SECONDS,
-                              check=False)
+        done = subprocess.run(
+            [self.command[0], "--kubeconfig", config, *args],
+            capture_output=True,
+            text=True,
+            timeout=KUBECTL_SECONDS,
+            check=False,
+        )
         if ok:
             assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr[-2000:]}"
         return done
@@ -104,8 +109,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     args = [sys.executable, "-m", "stackcheck.sim", "--workdir", str(workdir)]
     for fault in FAULTS:
         args += ["--fault", fault]
-    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = Output(process)
     try:
         lines = output.until("try: kubectl ", START_SECONDS)
@@ -131,13 +137,13 @@ def pod_name(sim: Sim, prefix: str) -> str:
 
 
 def test_the_printed_command_lists_pods_with_kubectls_columns(sim: Sim) -> None:
-    done = subprocess.run(sim.command, capture_output=True, text=True,
-                          timeout=KUBECTL_SECONDS, check=False)
+    done = subprocess.run(
+        sim.command, capture_output=True, text=True, timeout=KUBECTL_SECONDS, check=False
+    )
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
     assert header.split() == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    by_name = {row.split()[1].rsplit("-", 2)[0]: row for row in rows
-               if row.startswith("bookinfo ")}
+    by_name = {row.split()[1].rsplit("-", 2)[0]: row for row in rows if row.startswith("bookinfo ")}
     assert re.search(r" 1/2 +CrashLoopBackOff +7 \(\d+m\d*s? ago\) ", by_name["details-v1"])
     assert " ImagePullBackOff " in by_name["productpage-v1"]
     assert " 0/2 " in by_name["ratings-v1"] and " Pending " in by_name["ratings-v1"]
@@ -153,14 +159,20 @@ def test_wide_output_adds_ip_and_node(sim: Sim) -> None:
 def test_describe_a_faulted_pod_shows_its_events(sim: Sim) -> None:
     described = sim.out("describe", "pod", "-n", "bookinfo", pod_name(sim, "details-v1"))
     events = described.split("\nEvents:\n", 1)[1]
-    assert re.search(r"Warning +BackOff +.* kubelet +Back-off restarting failed container "
-                     r"details in pod details-v1-", events)
+    assert re.search(
+        r"Warning +BackOff +.* kubelet +Back-off restarting failed container "
+        r"details in pod details-v1-",
+        events,
+    )
     assert re.search(r"Normal +Started +.* kubelet +Started container details", events)
     pulled = sim.out("describe", "pod", "-n", "bookinfo", pod_name(sim, "productpage-v1"))
     assert "Error: ErrImagePull" in pulled and "Error: ImagePullBackOff" in pulled
     pending = sim.out("describe", "pod", "-n", "bookinfo", pod_name(sim, "ratings-v1"))
-    assert re.search(r"Warning +FailedScheduling +.* default-scheduler +0/\d+ nodes are "
-                     "available", pending)
+    assert re.search(
+        r"Warning +FailedScheduling +.* default-scheduler +0/\d+ nodes are "
+        "available",
+        pending,
+    )
 
 
 def test_logs_and_previous_logs(sim: Sim) -> None:
@@ -169,17 +181,14 @@ def test_logs_and_previous_logs(sim: Sim) -> None:
     previous = sim.out("logs", "-n", "bookinfo", crashing, "-c", "details", "--previous")
     assert "ERROR details" in previous
     healthy = pod_name(sim, "reviews-v1")
-    refused = sim.run("logs", "-n", "bookinfo", healthy, "-c", "reviews", "--previous",
-                      ok=False)
+    refused = sim.run("logs", "-n", "bookinfo", healthy, "-c", "reviews", "--previous", ok=False)
     assert refused.returncode != 0
-    assert (f'previous terminated container "reviews" in pod "{healthy}" not found'
-            in refused.stderr)
+    assert f'previous terminated container "reviews" in pod "{healthy}" not found' in refused.stderr
 
 
 def test_get_events_in_every_namespace(sim: Sim) -> None:
     header, *rows = sim.out("get", "events", "-A").splitlines()
-    assert header.split() == ["NAMESPACE", "LAST", "SEEN", "TYPE", "REASON", "OBJECT",
-                              "MESSAGE"]
+    assert header.split() == ["NAMESPACE", "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     reasons = {row.split()[3] for row in rows}
     assert {"BackOff", "Failed", "FailedScheduling", "Unhealthy", "Pulling"} <= reasons
 
@@ -197,8 +206,15 @@ def test_auth_whoami_and_can_i(sim: Sim) -> None:
 def test_deployments_are_older_than_their_pods(sim: Sim) -> None:
     created = "-o=jsonpath={.metadata.creationTimestamp}"
     deploy = sim.out("get", "deploy", "-n", "bookinfo", "reviews-v1", created)
-    replicaset = sim.out("get", "rs", "-n", "bookinfo", "-l", "app=reviews,version=v1",
-                         "-o=jsonpath={.items[0].metadata.creationTimestamp}")
+    replicaset = sim.out(
+        "get",
+        "rs",
+        "-n",
+        "bookinfo",
+        "-l",
+        "app=reviews,version=v1",
+        "-o=jsonpath={.items[0].metadata.creationTimestamp}",
+    )
     pod = sim.out("get", "pod", "-n", "bookinfo", pod_name(sim, "reviews-v1"), created)
     assert deploy < replicaset < pod
     header, row = sim.out("get", "deploy", "-n", "bookinfo", "reviews-v1").splitlines()
@@ -216,9 +232,22 @@ def test_server_side_dry_run_apply(sim: Sim) -> None:
 
 def test_get_watch_prints_changes_in_the_same_columns(sim: Sim) -> None:
     name = pod_name(sim, "reviews-v3")
-    watcher = subprocess.Popen([sim.command[0], "--kubeconfig", sim.kubeconfig, "get", "pod",
-                                "-n", "bookinfo", name, "-w"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watcher = subprocess.Popen(
+        [
+            sim.command[0],
+            "--kubeconfig",
+            sim.kubeconfig,
+            "get",
+            "pod",
+            "-n",
+            "bookinfo",
+            name,
+            "-w",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     output = Output(watcher)
     try:
         first = output.until(name, KUBECTL_SECONDS)  # the header, then the pod as it is

@@ -44,8 +44,7 @@ def answers(url: str) -> bool:
     return True
 
 
-def test_nodes_have_their_own_addresses_and_pods_their_node_s(
-        every_node: SimulatedStack) -> None:
+def test_nodes_have_their_own_addresses_and_pods_their_node_s(every_node: SimulatedStack) -> None:
     addresses = node_addresses(every_node.store)
     assert list(addresses) == ["sim-a-worker", "sim-b-worker", "sim-control-plane"]
     assert len(set(addresses.values())) == 3
@@ -55,13 +54,14 @@ def test_nodes_have_their_own_addresses_and_pods_their_node_s(
 
 def test_node_port_and_host_port_answer_on_every_node(every_node: SimulatedStack) -> None:
     for address in node_addresses(every_node.store).values():
-        assert requests.get(f"http://{address}:30300/", timeout=5,
-                            allow_redirects=False).status_code == 302
+        assert (
+            requests.get(f"http://{address}:30300/", timeout=5, allow_redirects=False).status_code
+            == 302
+        )
         assert requests.get(f"http://{address}:30080/productpage", timeout=5).status_code == 200
 
 
-def test_host_port_only_on_the_pod_s_node_in_real_semantics(
-        pod_node_only: SimulatedStack) -> None:
+def test_host_port_only_on_the_pod_s_node_in_real_semantics(pod_node_only: SimulatedStack) -> None:
     addresses = node_addresses(pod_node_only.store)
     assert answers(f"http://{addresses['sim-control-plane']}:30080/productpage")
     assert not answers(f"http://{addresses['sim-a-worker']}:30080/productpage")

@@ -30,67 +30,121 @@ from stackcheck.sim.spec import SimSpec
 
 HAVE_PROMETHEUS = Path(PROMETHEUS_BINARY).is_file() or shutil.which("prometheus") is not None
 needs_prometheus = pytest.mark.skipif(
-    not HAVE_PROMETHEUS, reason="no prometheus binary; install it: apt-get install -y prometheus")
+    not HAVE_PROMETHEUS, reason="no prometheus binary; install it: apt-get install -y prometheus"
+)
 TIMEOUT = 5.0
 
 # The linkerd-proxy PodMonitor as Linkerd's docs give it for kube-prometheus-stack (no
 # `port`: the keep rule picks the proxy's admin port), plus a job override to `linkerd-proxy`.
 LINKERD_PROXY = {
-    "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
-    "metadata": {"name": "linkerd-proxy", "namespace": "linkerd-viz",
-                 "labels": {"release": "prometheus"}},
+    "apiVersion": "monitoring.coreos.com/v1",
+    "kind": "PodMonitor",
+    "metadata": {
+        "name": "linkerd-proxy",
+        "namespace": "linkerd-viz",
+        "labels": {"release": "prometheus"},
+    },
     "spec": {
         "namespaceSelector": {"any": True},
         "selector": {"matchLabels": {}},
-        "podMetricsEndpoints": [{
-            "interval": "10s", "scrapeTimeout": "10s",
-            "relabelings": [
-                {"sourceLabels": ["__meta_kubernetes_pod_container_name",
-                                  "__meta_kubernetes_pod_container_port_name",
-                                  "__meta_kubernetes_pod_label_linkerd_io_control_plane_ns"],
-                 "action": "keep", "regex": "^linkerd-proxy;linkerd-admin;linkerd$"},
-                {"sourceLabels": ["__meta_kubernetes_namespace"], "action": "replace",
-                 "targetLabel": "namespace"},
-                {"sourceLabels": ["__meta_kubernetes_pod_name"], "action": "replace",
-                 "targetLabel": "pod"},
-                {"action": "labelmap",
-                 "regex": "__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)"},
-                {"action": "replace", "targetLabel": "job", "replacement": "linkerd-proxy"},
-            ],
-        }],
+        "podMetricsEndpoints": [
+            {
+                "interval": "10s",
+                "scrapeTimeout": "10s",
+                "relabelings": [
+                    {
+                        "sourceLabels": [
+                            "__meta_kubernetes_pod_container_name",
+                            "__meta_kubernetes_pod_container_port_name",
+                            "__meta_kubernetes_pod_label_linkerd_io_control_plane_ns",
+                        ],
+                        "action": "keep",
+                        "regex": "^linkerd-proxy;linkerd-admin;linkerd$",
+                    },
+                    {
+                        "sourceLabels": ["__meta_kubernetes_namespace"],
+                        "action": "replace",
+                        "targetLabel": "namespace",
+                    },
+                    {
+                        "sourceLabels": ["__meta_kubernetes_pod_name"],
+                        "action": "replace",
+                        "targetLabel": "pod",
+                    },
+                    {
+                        "action": "labelmap",
+                        "regex": "__meta_kubernetes_pod_label_linkerd_io_proxy_(.+)",
+                    },
+                    {"action": "replace", "targetLabel": "job", "replacement": "linkerd-proxy"},
+                ],
+            }
+        ],
     },
 }
 
 # A port-named PodMonitor with no job override: job is `<ns>/<name>`, endpoint the port.
 PRODUCTPAGE_ADMIN = {
-    "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+    "apiVersion": "monitoring.coreos.com/v1",
+    "kind": "PodMonitor",
     "metadata": {"name": "productpage-admin", "namespace": "bookinfo"},
-    "spec": {"selector": {"matchLabels": {"app": "productpage"}},
-             "podMetricsEndpoints": [{"port": "linkerd-admin", "path": "/metrics"}]},
+    "spec": {
+        "selector": {"matchLabels": {"app": "productpage"}},
+        "podMetricsEndpoints": [{"port": "linkerd-admin", "path": "/metrics"}],
+    },
 }
 
 
-def _pod(namespace: str, name: str, app: str, deployment: str, ip: str,
-         phase: str = "Running", proxy: bool = True) -> dict[str, Any]:
+def _pod(
+    namespace: str,
+    name: str,
+    app: str,
+    deployment: str,
+    ip: str,
+    phase: str = "Running",
+    proxy: bool = True,
+) -> dict[str, Any]:
     labels = {"app": app, "pod-template-hash": "6b746f74dc"}
     containers: list[dict[str, Any]] = [
-        {"name": app, "image": f"docker.io/istio/examples-bookinfo-{app}-v1:1.20.2",
-         "ports": [{"containerPort": 9080, "protocol": "TCP"}]}]
+        {
+            "name": app,
+            "image": f"docker.io/istio/examples-bookinfo-{app}-v1:1.20.2",
+            "ports": [{"containerPort": 9080, "protocol": "TCP"}],
+        }
+    ]
     if proxy:
-        labels |= {"linkerd.io/control-plane-ns": "linkerd",
-                   "linkerd.io/proxy-deployment": deployment,
-                   "linkerd.io/workload-ns": namespace}
-        containers.append({"name": "linkerd-proxy", "image": "cr.l5d.io/linkerd/proxy:stable",
-                           "ports": [{"containerPort": 4143, "name": "linkerd-proxy"},
-                                     {"containerPort": 4191, "name": "linkerd-admin"}]})
+        labels |= {
+            "linkerd.io/control-plane-ns": "linkerd",
+            "linkerd.io/proxy-deployment": deployment,
+            "linkerd.io/workload-ns": namespace,
+        }
+        containers.append(
+            {
+                "name": "linkerd-proxy",
+                "image": "cr.l5d.io/linkerd/proxy:stable",
+                "ports": [
+                    {"containerPort": 4143, "name": "linkerd-proxy"},
+                    {"containerPort": 4191, "name": "linkerd-admin"},
+                ],
+            }
+        )
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": name,
-                     "ownerReferences": [{"kind": "ReplicaSet", "name": f"{deployment}-6b7",
-                                          "controller": True}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "uid": name,
+            "ownerReferences": [
+                {"kind": "ReplicaSet", "name": f"{deployment}-6b7", "controller": True}
+            ],
+        },
         "spec": {"containers": containers, "nodeName": "sim-node"},
-        "status": {"phase": phase, "podIP": ip if phase == "Running" else "",
-                   "conditions": [{"type": "Ready", "status": "True"}]},
+        "status": {
+            "phase": phase,
+            "podIP": ip if phase == "Running" else "",
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
     }
 
 
@@ -100,18 +154,30 @@ def _namespaces(*names: str) -> list[dict[str, Any]]:
 
 def _world(block: str) -> tuple[list[dict[str, Any]], list[ProxyTarget]]:
     pods = [
-        _pod("bookinfo", "productpage-v1-6b746f74dc-9stvs", "productpage", "productpage-v1",
-             f"{block}.0.2"),
+        _pod(
+            "bookinfo",
+            "productpage-v1-6b746f74dc-9stvs",
+            "productpage",
+            "productpage-v1",
+            f"{block}.0.2",
+        ),
         _pod("bookinfo", "details-v1-79f774bdb9-b2jvt", "details", "details-v1", f"{block}.0.3"),
         _pod("bookinfo", "reviews-v2-7bf8c9648f-xs8kd", "reviews", "reviews-v2", f"{block}.0.4"),
-        _pod("bookinfo", "unmeshed-5d8b7c-q2w3e", "unmeshed", "unmeshed", f"{block}.0.5",
-             proxy=False),
+        _pod(
+            "bookinfo", "unmeshed-5d8b7c-q2w3e", "unmeshed", "unmeshed", f"{block}.0.5", proxy=False
+        ),
         _pod("bookinfo", "ratings-v1-pending", "ratings", "ratings-v1", "", phase="Pending"),
     ]
-    targets = [ProxyTarget(p["metadata"]["namespace"], p["metadata"]["name"], "deployment",
-                           p["metadata"]["labels"]["linkerd.io/proxy-deployment"],
-                           p["status"]["podIP"])
-               for p in pods[:3]]
+    targets = [
+        ProxyTarget(
+            p["metadata"]["namespace"],
+            p["metadata"]["name"],
+            "deployment",
+            p["metadata"]["labels"]["linkerd.io/proxy-deployment"],
+            p["status"]["podIP"],
+        )
+        for p in pods[:3]
+    ]
     return pods, targets
 
 
@@ -120,11 +186,18 @@ def _world(block: str) -> tuple[list[dict[str, Any]], list[ProxyTarget]]:
 
 def test_scrape_config_emulates_the_operator() -> None:
     pods, _ = _world("127.9")
-    config = scrape_config([PRODUCTPAGE_ADMIN, LINKERD_PROXY], pods,
-                           _namespaces("bookinfo", "linkerd-viz"), SimSpec(), "1s")
+    config = scrape_config(
+        [PRODUCTPAGE_ADMIN, LINKERD_PROXY],
+        pods,
+        _namespaces("bookinfo", "linkerd-viz"),
+        SimSpec(),
+        "1s",
+    )
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert list(jobs) == ["podMonitor/bookinfo/productpage-admin/0",
-                          "podMonitor/linkerd-viz/linkerd-proxy/0"]
+    assert list(jobs) == [
+        "podMonitor/bookinfo/productpage-admin/0",
+        "podMonitor/linkerd-viz/linkerd-proxy/0",
+    ]
     assert config["global"]["scrape_interval"] == "1s"
 
     admin = jobs["podMonitor/bookinfo/productpage-admin/0"]
@@ -144,16 +217,20 @@ def test_scrape_config_emulates_the_operator() -> None:
     # every port of every pod with an IP is discovered; the keep rule picks the admin ports
     assert "127.9.0.3:4191" in addresses and "127.9.0.5:9080" in addresses
     assert not any(a.startswith("127.9.0.6") for a in addresses)
-    assert proxy["relabel_configs"][-1] == {"action": "replace", "target_label": "job",
-                                            "replacement": "linkerd-proxy"}
+    assert proxy["relabel_configs"][-1] == {
+        "action": "replace",
+        "target_label": "job",
+        "replacement": "linkerd-proxy",
+    }
     assert proxy["relabel_configs"][-2]["action"] == "labelmap"
 
 
 def test_scrape_config_missing_pools_and_down_targets() -> None:
     pods, _ = _world("127.9")
     spec = SimSpec(missing_scrape_pools={"productpage-admin"}, targets_down={"linkerd-proxy"})
-    config = scrape_config([PRODUCTPAGE_ADMIN, LINKERD_PROXY], pods,
-                           _namespaces("bookinfo", "linkerd-viz"), spec)
+    config = scrape_config(
+        [PRODUCTPAGE_ADMIN, LINKERD_PROXY], pods, _namespaces("bookinfo", "linkerd-viz"), spec
+    )
     (proxy,) = config["scrape_configs"]
     assert proxy["job_name"] == "podMonitor/linkerd-viz/linkerd-proxy/0"
     addresses = {s["targets"][0] for s in proxy["static_configs"]}
@@ -165,8 +242,13 @@ def test_scrape_config_namespace_and_label_selection() -> None:
     elsewhere = dict(PRODUCTPAGE_ADMIN, metadata={"name": "pp", "namespace": "monitoring"})
     config = scrape_config([elsewhere], pods, _namespaces("bookinfo", "monitoring"), SimSpec())
     assert config["scrape_configs"][0]["static_configs"] == []  # default: own namespace only
-    chosen = dict(elsewhere, spec={**PRODUCTPAGE_ADMIN["spec"],  # type: ignore[dict-item]
-                                   "namespaceSelector": {"matchNames": ["bookinfo"]}})
+    chosen = dict(
+        elsewhere,
+        spec={
+            **PRODUCTPAGE_ADMIN["spec"],  # type: ignore[dict-item]
+            "namespaceSelector": {"matchNames": ["bookinfo"]},
+        },
+    )
     config = scrape_config([chosen], pods, _namespaces("bookinfo", "monitoring"), SimSpec())
     assert len(config["scrape_configs"][0]["static_configs"]) == 1
 
@@ -176,16 +258,28 @@ def test_scrape_config_namespace_and_label_selection() -> None:
 RELEASE_SELECTOR = {"matchLabels": {"release": "prometheus"}}
 
 
-@pytest.mark.parametrize(("prometheus_spec", "selector"), [
-    ({}, RELEASE_SELECTOR),  # the chart's default: podMonitorSelectorNilUsesHelmValues true
-    ({"podMonitorSelectorNilUsesHelmValues": True}, RELEASE_SELECTOR),
-    ({"podMonitorSelectorNilUsesHelmValues": False}, {}),
-    ({"podMonitorSelectorNilUsesHelmValues": False,
-      "podMonitorSelector": {"matchLabels": {"team": "mesh"}}}, {"matchLabels": {"team": "mesh"}}),
-    ({"podMonitorSelector": {"matchLabels": {"team": "mesh"}}}, {"matchLabels": {"team": "mesh"}}),
-])
-def test_chart_renders_the_pod_monitor_selector(prometheus_spec: dict[str, Any],
-                                                selector: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("prometheus_spec", "selector"),
+    [
+        ({}, RELEASE_SELECTOR),  # the chart's default: podMonitorSelectorNilUsesHelmValues true
+        ({"podMonitorSelectorNilUsesHelmValues": True}, RELEASE_SELECTOR),
+        ({"podMonitorSelectorNilUsesHelmValues": False}, {}),
+        (
+            {
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelector": {"matchLabels": {"team": "mesh"}},
+            },
+            {"matchLabels": {"team": "mesh"}},
+        ),
+        (
+            {"podMonitorSelector": {"matchLabels": {"team": "mesh"}}},
+            {"matchLabels": {"team": "mesh"}},
+        ),
+    ],
+)
+def test_chart_renders_the_pod_monitor_selector(
+    prometheus_spec: dict[str, Any], selector: dict[str, Any]
+) -> None:
     selection = chart_selection({"prometheus": {"prometheusSpec": prometheus_spec}})
     assert selection.selector == selector
     assert selection.namespace_selector == {}  # rendered `{}` unless set: every namespace
@@ -209,35 +303,45 @@ def _monitor(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any
 
 
 def test_selection_follows_labels_and_namespaces() -> None:
-    monitors = [_monitor("labelled", "monitoring", {"release": "prometheus"}),
-                _monitor("unlabelled", "monitoring", {}),
-                _monitor("elsewhere", "linkerd", {"release": "prometheus"})]
-    namespaces = [{"metadata": {"name": "monitoring", "labels": {"team": "obs"}}},
-                  {"metadata": {"name": "linkerd", "labels": {}}}]
+    monitors = [
+        _monitor("labelled", "monitoring", {"release": "prometheus"}),
+        _monitor("unlabelled", "monitoring", {}),
+        _monitor("elsewhere", "linkerd", {"release": "prometheus"}),
+    ]
+    namespaces = [
+        {"metadata": {"name": "monitoring", "labels": {"team": "obs"}}},
+        {"metadata": {"name": "linkerd", "labels": {}}},
+    ]
 
     def names(selection: MonitorSelection) -> list[str]:
-        return [m["metadata"]["name"] for m in selected_podmonitors(monitors, namespaces,
-                                                                    selection)]
+        return [
+            m["metadata"]["name"] for m in selected_podmonitors(monitors, namespaces, selection)
+        ]
 
     assert names(MonitorSelection({}, {})) == ["labelled", "unlabelled", "elsewhere"]
     assert names(MonitorSelection(RELEASE_SELECTOR, {})) == ["labelled", "elsewhere"]
     assert names(MonitorSelection(RELEASE_SELECTOR, None)) == ["labelled"]  # own namespace
     assert names(MonitorSelection({}, {"matchLabels": {"team": "obs"}})) == [
-        "labelled", "unlabelled"]
+        "labelled",
+        "unlabelled",
+    ]
     assert names(MonitorSelection(None, {})) == []  # a nil selector selects nothing
 
 
 def test_unselected_pod_monitor_gets_no_scrape_pool() -> None:
     pods, _ = _world("127.9")
-    unlabelled = {**LINKERD_PROXY, "metadata": {"name": "linkerd-proxy",
-                                                "namespace": "linkerd-viz"}}
+    unlabelled = {
+        **LINKERD_PROXY,
+        "metadata": {"name": "linkerd-proxy", "namespace": "linkerd-viz"},
+    }
     namespaces = _namespaces("bookinfo", "linkerd-viz")
     chart_default = MonitorSelection(RELEASE_SELECTOR, {})
     config = scrape_config([unlabelled], pods, namespaces, SimSpec(), selection=chart_default)
     assert config["scrape_configs"] == []
     config = scrape_config([LINKERD_PROXY], pods, namespaces, SimSpec(), selection=chart_default)
     assert [j["job_name"] for j in config["scrape_configs"]] == [
-        "podMonitor/linkerd-viz/linkerd-proxy/0"]
+        "podMonitor/linkerd-viz/linkerd-proxy/0"
+    ]
     spec = SimSpec(podmonitor_selector_nil_uses_helm_values=True)  # selection from the values
     assert scrape_config([unlabelled], pods, namespaces, spec)["scrape_configs"] == []
 
@@ -291,19 +395,25 @@ def test_real_prometheus_scrapes_the_proxies(tmp_path: Path, loopback_block: str
     pods, targets = _world(loopback_block)
     proxies = ProxyMetricsServers(spec)
     proxies.start(targets)
-    config = scrape_config([LINKERD_PROXY, PRODUCTPAGE_ADMIN], pods,
-                           _namespaces("bookinfo", "linkerd-viz"), spec, "1s")
+    config = scrape_config(
+        [LINKERD_PROXY, PRODUCTPAGE_ADMIN], pods, _namespaces("bookinfo", "linkerd-viz"), spec, "1s"
+    )
     server = PrometheusServer(tmp_path / "prometheus", config)
     try:
         began = time.monotonic()
         url = server.start()
         assert server.start() == url
         pool = "podMonitor/linkerd-viz/linkerd-proxy/0"
-        found = poll_until(lambda: _targets_up(url, pool, 3, "up"), Deadline.after(20),
-                           "3 linkerd-proxy targets up", interval=0.2)
+        found = poll_until(
+            lambda: _targets_up(url, pool, 3, "up"),
+            Deadline.after(20),
+            "3 linkerd-proxy targets up",
+            interval=0.2,
+        )
         first_scrape = time.monotonic() - began
-        print(f"prometheus ready in {server.start_seconds:.2f}s, "
-              f"targets up after {first_scrape:.2f}s")
+        print(
+            f"prometheus ready in {server.start_seconds:.2f}s, targets up after {first_scrape:.2f}s"
+        )
         assert found.value is not None
         by_pod = {t["labels"]["pod"]: t for t in found.value}
         assert set(by_pod) == {t.pod for t in targets}
@@ -314,31 +424,42 @@ def test_real_prometheus_scrapes_the_proxies(tmp_path: Path, loopback_block: str
             assert labels["deployment"] == target.workload_name
             assert labels["instance"] == target.address
             assert by_pod[target.pod]["scrapeUrl"] == f"http://{target.address}/metrics"
-        admin = poll_until(lambda: _targets_up(url, "podMonitor/bookinfo/productpage-admin/0",
-                                               1, "up"),
-                           Deadline.after(10), "productpage admin target up", interval=0.2)
+        admin = poll_until(
+            lambda: _targets_up(url, "podMonitor/bookinfo/productpage-admin/0", 1, "up"),
+            Deadline.after(10),
+            "productpage admin target up",
+            interval=0.2,
+        )
         assert admin.value is not None
         assert admin.value[0]["labels"]["job"] == "bookinfo/productpage-admin"
         assert admin.value[0]["labels"]["endpoint"] == "linkerd-admin"
 
         def requests_seen() -> Attempt[float]:
-            query = ('sum by (namespace) (request_total{namespace="bookinfo", '
-                     'direction="inbound", tls="true", job="linkerd-proxy"})')
+            query = (
+                'sum by (namespace) (request_total{namespace="bookinfo", '
+                'direction="inbound", tls="true", job="linkerd-proxy"})'
+            )
             result = _api(url, "/api/v1/query", query=query)["result"]
             if not result:
                 return Attempt(False, "no series yet")
             return Attempt(True, value=float(result[0]["value"][1]))
 
-        total = poll_until(requests_seen, Deadline.after(10), "request_total in Prometheus",
-                           interval=0.2)
+        total = poll_until(
+            requests_seen, Deadline.after(10), "request_total in Prometheus", interval=0.2
+        )
         assert total.value is not None and total.value > 0
 
         # targets_down, applied by a reload: the same pool, now failing with a real error
         spec.targets_down.add("linkerd-proxy")
-        server.reload(scrape_config([LINKERD_PROXY], pods, _namespaces("bookinfo", "linkerd-viz"),
-                                    spec, "1s"))
-        down = poll_until(lambda: _targets_up(url, pool, 3, "down"), Deadline.after(15),
-                          "3 linkerd-proxy targets down", interval=0.2)
+        server.reload(
+            scrape_config([LINKERD_PROXY], pods, _namespaces("bookinfo", "linkerd-viz"), spec, "1s")
+        )
+        down = poll_until(
+            lambda: _targets_up(url, pool, 3, "down"),
+            Deadline.after(15),
+            "3 linkerd-proxy targets down",
+            interval=0.2,
+        )
         assert down.value is not None
         assert all("connection refused" in t["lastError"] for t in down.value)
         assert all(t["labels"]["job"] == "linkerd-proxy" for t in down.value)

@@ -10,12 +10,13 @@ from stackcheck.sim import scheduler
 Obj = dict[str, Any]
 CP = "node-role.kubernetes.io/control-plane"
 CP_TAINT = {"key": CP, "effect": "NoSchedule"}
-PLACED = {"nodeSelector": {CP: ""},
-          "tolerations": [{"key": CP, "operator": "Exists", "effect": "NoSchedule"}]}
+PLACED = {
+    "nodeSelector": {CP: ""},
+    "tolerations": [{"key": CP, "operator": "Exists", "effect": "NoSchedule"}],
+}
 
 
-def node(name: str, labels: dict[str, str] | None = None, taints: list[Obj] | None = None
-         ) -> Obj:
+def node(name: str, labels: dict[str, str] | None = None, taints: list[Obj] | None = None) -> Obj:
     return {"metadata": {"name": name, "labels": labels or {}}, "spec": {"taints": taints or []}}
 
 
@@ -29,8 +30,9 @@ def test_tolerations_match_as_kubernetes_matches_them() -> None:
     assert scheduler.tolerates([{"key": "k", "operator": "Exists"}], taint)  # any effect
     assert scheduler.tolerates([{"key": "k", "value": "v", "effect": "NoSchedule"}], taint)
     assert not scheduler.tolerates([{"key": "k", "value": "w"}], taint)
-    assert not scheduler.tolerates([{"key": "k", "operator": "Exists",
-                                     "effect": "NoExecute"}], taint)
+    assert not scheduler.tolerates(
+        [{"key": "k", "operator": "Exists", "effect": "NoExecute"}], taint
+    )
     assert not scheduler.tolerates([{"key": "other", "operator": "Exists"}], taint)
     assert not scheduler.tolerates([], taint)
 
@@ -64,10 +66,12 @@ def test_message_counts_reasons_sorted_with_the_double_period() -> None:
         "0/3 nodes are available: 1 node(s) had untolerated taint "
         "{node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node "
         "affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not "
-        "helpful for scheduling..")
+        "helpful for scheduling.."
+    )
 
 
 def test_taint_is_reported_before_the_selector() -> None:
     """TaintToleration runs before NodeAffinity: a node failing both reports the taint."""
     assert scheduler.rejection({"nodeSelector": {"disk": "ssd"}}, CONTROL_PLANE) == (
-        "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }")
+        "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }"
+    )

@@ -58,7 +58,8 @@ def test_every_check_passes_having_judged_something(outcomes: dict[str, Outcome]
     assert not wrong
     assert "not checked" not in outcomes["identity.issuer"].result.summary
     assert outcomes["identity.issuer"].result.summary.startswith(
-        "issuer identity.linkerd.cluster.local")
+        "issuer identity.linkerd.cluster.local"
+    )
     assert "reached Alertmanager" in outcomes["alerting.watchdog"].result.summary
     assert outcomes["alerting.rule-groups"].result.summary.endswith(", 0 failing")
 
@@ -66,11 +67,15 @@ def test_every_check_passes_having_judged_something(outcomes: dict[str, Outcome]
 def test_the_golden_table_measures_every_deployment(outcomes: dict[str, Outcome]) -> None:
     golden = [o for cid, o in outcomes.items() if cid.startswith("golden.")]
     assert sorted(o.check.id for o in golden) == sorted(
-        f"golden.signals[{d}]" for d in BOOKINFO_DEPLOYMENTS)
+        f"golden.signals[{d}]" for d in BOOKINFO_DEPLOYMENTS
+    )
     name = TABLE.format(namespace="bookinfo")
     (table,) = [e for e in golden[-1].evidence if e.name == name]  # attached on pass
-    rows = {line.split(" | ")[0].strip("| "): line.strip("|").split(" | ")
-            for line in table.text.splitlines() if line.startswith("| ") and "ms" in line}
+    rows = {
+        line.split(" | ")[0].strip("| "): line.strip("|").split(" | ")
+        for line in table.text.splitlines()
+        if line.startswith("| ") and "ms" in line
+    }
     assert sorted(rows) == sorted(BOOKINFO_DEPLOYMENTS)
     for deployment, (_, rps, success, p95, mtls, verdict) in rows.items():
         assert float(rps) > 0, (deployment, rps)

@@ -27,12 +27,20 @@ ROOT = Path(__file__).resolve().parents[2]
 Obj = dict[str, Any]
 
 
-def pod(name: str, namespace: str = "bookinfo", labels: dict[str, str] | None = None,
-        phase: str = "Running", node: str = "node-1") -> Obj:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-            "spec": {"nodeName": node, "containers": [{"name": "app", "image": "x"}]},
-            "status": {"phase": phase}}
+def pod(
+    name: str,
+    namespace: str = "bookinfo",
+    labels: dict[str, str] | None = None,
+    phase: str = "Running",
+    node: str = "node-1",
+) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "x"}]},
+        "status": {"phase": phase},
+    }
 
 
 def podmonitor_crd() -> Obj:
@@ -97,8 +105,13 @@ def test_json_copy_is_deep_and_equal() -> None:
 
 
 def test_scope_normalised(store: ObjectStore) -> None:
-    ns = store.apply({"apiVersion": "v1", "kind": "Namespace",
-                      "metadata": {"name": "bookinfo", "namespace": "ignored"}})
+    ns = store.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "bookinfo", "namespace": "ignored"},
+        }
+    )
     assert "namespace" not in ns["metadata"]
     assert store.get_object("v1", "Namespace", "whatever", "bookinfo") is not None
     bare = store.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
@@ -107,8 +120,13 @@ def test_scope_normalised(store: ObjectStore) -> None:
 
 def test_unknown_kind_is_a_value_error(store: ObjectStore) -> None:
     with pytest.raises(UnknownKind, match="PodMonitor"):
-        store.apply({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
-                     "metadata": {"name": "x", "namespace": "linkerd"}})
+        store.apply(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PodMonitor",
+                "metadata": {"name": "x", "namespace": "linkerd"},
+            }
+        )
     with pytest.raises(ValueError, match=r"metadata\.name"):
         store.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {}})
 
@@ -120,27 +138,36 @@ def test_crd_registers_its_kind_and_is_established(store: ObjectStore) -> None:
     assert conditions == {"Established": "True", "NamesAccepted": "True"}
     resource = store.resource_for_plural("monitoring.coreos.com", "v1", "podmonitors")
     assert resource is not None and resource.kind == "PodMonitor" and resource.namespaced
-    store.apply({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
-                 "metadata": {"name": "linkerd-proxy", "namespace": "linkerd"}, "spec": {}})
-    assert [m["metadata"]["name"] for m in
-            store.list_objects("monitoring.coreos.com/v1", "PodMonitor")] == ["linkerd-proxy"]
-    assert store.apply(crd)["metadata"]["resourceVersion"] == stored["metadata"][
-        "resourceVersion"]
+    store.apply(
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": {"name": "linkerd-proxy", "namespace": "linkerd"},
+            "spec": {},
+        }
+    )
+    assert [
+        m["metadata"]["name"] for m in store.list_objects("monitoring.coreos.com/v1", "PodMonitor")
+    ] == ["linkerd-proxy"]
+    assert store.apply(crd)["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("", ["a", "b", "c", "d"]),
-    ("app=web", ["a", "b"]),
-    ("app==web", ["a", "b"]),
-    ("app!=web", ["c", "d"]),
-    ("app in (web, db)", ["a", "b", "c"]),
-    ("app notin (web)", ["c", "d"]),
-    ("tier", ["a", "c"]),
-    ("!tier", ["b", "d"]),
-    ("app=web,tier", ["a"]),
-    ("app in (web,db),!tier", ["b"]),
-    ("example.com/role=x", ["d"]),
-])
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("", ["a", "b", "c", "d"]),
+        ("app=web", ["a", "b"]),
+        ("app==web", ["a", "b"]),
+        ("app!=web", ["c", "d"]),
+        ("app in (web, db)", ["a", "b", "c"]),
+        ("app notin (web)", ["c", "d"]),
+        ("tier", ["a", "c"]),
+        ("!tier", ["b", "d"]),
+        ("app=web,tier", ["a"]),
+        ("app in (web,db),!tier", ["b"]),
+        ("example.com/role=x", ["d"]),
+    ],
+)
 def test_label_selectors(store: ObjectStore, selector: str, expected: list[str]) -> None:
     store.apply(pod("a", labels={"app": "web", "tier": "front"}))
     store.apply(pod("b", labels={"app": "web"}))
@@ -156,12 +183,15 @@ def test_bad_label_selector_raises(bad: str) -> None:
         parse_label_selector(bad)
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("metadata.name=a", ["a"]),
-    ("metadata.namespace==other", ["c"]),
-    ("status.phase!=Running", ["b"]),
-    ("spec.nodeName=node-2,status.phase=Running", ["c"]),
-])
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("metadata.name=a", ["a"]),
+        ("metadata.namespace==other", ["c"]),
+        ("status.phase!=Running", ["b"]),
+        ("spec.nodeName=node-2,status.phase=Running", ["c"]),
+    ],
+)
 def test_field_selectors(store: ObjectStore, selector: str, expected: list[str]) -> None:
     store.apply(pod("a"))
     store.apply(pod("b", phase="Pending"))
@@ -183,8 +213,9 @@ def test_event_field_selectors_and_unsupported_fields() -> None:
 def test_list_is_ordered_by_namespace_then_name(store: ObjectStore) -> None:
     for namespace, name in [("b", "x"), ("a", "z"), ("a", "y")]:
         store.apply(pod(name, namespace))
-    assert [(p["metadata"]["namespace"], p["metadata"]["name"])
-            for p in store.list_objects("v1", "Pod")] == [("a", "y"), ("a", "z"), ("b", "x")]
+    assert [
+        (p["metadata"]["namespace"], p["metadata"]["name"]) for p in store.list_objects("v1", "Pod")
+    ] == [("a", "y"), ("a", "z"), ("b", "x")]
 
 
 def test_watch_events_in_order(store: ObjectStore) -> None:

@@ -15,7 +15,8 @@ from tests.sim.test_controller import condition, pod_of, pods, sim, status_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTS: dict[str, Any] = yaml.safe_load(
-    (ROOT / "tests/data/facts/workload-status.yml").read_text(encoding="utf-8"))["facts"]
+    (ROOT / "tests/data/facts/workload-status.yml").read_text(encoding="utf-8")
+)["facts"]
 Obj = dict[str, Any]
 
 
@@ -24,8 +25,9 @@ def fact(name: str) -> Any:
 
 
 def heartbeat_pods(store: Any) -> list[Obj]:
-    return [p for p in pods(store, "linkerd")
-            if p["metadata"]["name"].startswith("linkerd-heartbeat-")]
+    return [
+        p for p in pods(store, "linkerd") if p["metadata"]["name"].startswith("linkerd-heartbeat-")
+    ]
 
 
 def test_every_fact_names_its_source() -> None:
@@ -41,16 +43,21 @@ def test_a_failed_heartbeat_run_leaves_failed_pods_and_a_failed_job() -> None:
     for pod in failed:
         assert pod["status"]["phase"] == fact("job-pod-failed")["phase"]
         term = status_of(pod, "heartbeat")["state"]["terminated"]
-        assert (term["exitCode"], term["reason"]) == (fact("job-pod-failed")["exit_code"],
-                                                      fact("job-pod-failed")["reason"])
+        assert (term["exitCode"], term["reason"]) == (
+            fact("job-pod-failed")["exit_code"],
+            fact("job-pod-failed")["reason"],
+        )
         assert status_of(pod, "heartbeat")["restartCount"] == 0
     starts = sorted(p["status"]["startTime"] for p in failed)
     assert len(set(starts)) == len(starts)  # each try its own pod, later than the last
     (job,) = store.list_objects("batch/v1", "Job", "linkerd")
     failed_condition = condition(job, "Failed")
     expected = fact("job-failed-condition")
-    assert (failed_condition["status"], failed_condition["reason"],
-            failed_condition["message"]) == ("True", expected["reason"], expected["message"])
+    assert (
+        failed_condition["status"],
+        failed_condition["reason"],
+        failed_condition["message"],
+    ) == ("True", expected["reason"], expected["message"])
     assert job["status"]["failed"] == len(failed) and "completionTime" not in job["status"]
     cronjob = store.get_object("batch/v1", "CronJob", "linkerd", "linkerd-heartbeat")
     status = cronjob["status"]
@@ -62,8 +69,10 @@ def test_old_restarts_are_oom_kills_days_ago_and_running_since() -> None:
     store = sim(ObjectStore, SimSpec(old_restarts={"reviews-v1": 6}))
     status = status_of(pod_of(store, "bookinfo", "reviews-v1"), "reviews")
     last = status["lastState"]["terminated"]
-    assert (last["reason"], last["exitCode"]) == (fact("oom-killed")["reason"],
-                                                  fact("oom-killed")["exit_code"])
+    assert (last["reason"], last["exitCode"]) == (
+        fact("oom-killed")["reason"],
+        fact("oom-killed")["exit_code"],
+    )
     assert status["restartCount"] == 6 and "running" in status["state"]
     assert status["state"]["running"]["startedAt"] > last["finishedAt"]
 
@@ -73,8 +82,10 @@ def test_a_stuck_rollout_says_progress_deadline_exceeded() -> None:
     deploy = store.get_object("apps/v1", "Deployment", "bookinfo", "details-v1")
     progressing = condition(deploy, "Progressing")
     expected = fact("progress-deadline-exceeded")
-    assert (progressing["status"], progressing["reason"]) == (expected["status"],
-                                                              expected["reason"])
+    assert (progressing["status"], progressing["reason"]) == (
+        expected["status"],
+        expected["reason"],
+    )
     assert re.fullmatch(expected["message"], progressing["message"])
     assert condition(deploy, "Available")["status"] == "True"  # the old pods still serve
     assert deploy["status"].get("updatedReplicas", 0) < deploy["spec"]["replicas"]
@@ -86,5 +97,6 @@ def test_scaling_away_from_git_bumps_the_generation() -> None:
     assert deploy["spec"]["replicas"] == 0
     assert deploy["metadata"]["generation"] == 2
     assert deploy["status"]["observedGeneration"] == 2
-    assert not [p for p in pods(store, "bookinfo")
-                if p["metadata"]["name"].startswith("ratings-v1-")]
+    assert not [
+        p for p in pods(store, "bookinfo") if p["metadata"]["name"].startswith("ratings-v1-")
+    ]

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from stackcheck.stackfile import BoundedLoader
+from stackcheck.stackfile import node_loader
 
 CLUSTER_SCOPED = frozenset(
     {
@@ -52,7 +52,7 @@ def load_objects(root: Path, file: str, default_namespace: str) -> list[GitObjec
 
 
 def _objects(text: str, file: str, default_namespace: str) -> Iterator[GitObject]:
-    loader = BoundedLoader(text)
+    loader = node_loader(text)(text)
     try:
         while loader.check_node():
             node = loader.get_node()

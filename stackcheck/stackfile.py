@@ -554,6 +554,13 @@ def _loaders(text: str, mode: str) -> tuple[Any, Any]:
     return _LOADERS["strict" if mode == "bounded" and "&" not in text else mode]
 
 
+def node_loader(text: str, mode: str = "bounded") -> Any:
+    """The loader class for reading `text` node by node (marks kept): libyaml's parser where
+    available, as yaml_load; its YAMLError on bad syntax is the caller's to handle."""
+    fast, slow = _loaders(text, mode)
+    return fast or slow
+
+
 def yaml_load(text: str, mode: str = "strict") -> Any:
     """`yaml.safe_load(text)`, parsed by libyaml where available; duplicate keys and aliases
     refused or bounded by `mode` (see _LOADERS; YamlRefused is a yaml.YAMLError)."""

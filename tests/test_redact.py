@@ -223,3 +223,12 @@ def test_keys_are_whole_runs_and_long_runs_are_handled(
     """The patterns take a key as a whole run of [\\w.-] (atomic, so a long run costs no
     backtracking: see bench/ for speed); the results are the plain ones."""
     assert redactor.text(text) == expected
+
+
+def test_a_value_registered_later_is_masked_in_a_text_redacted_before(
+    redactor: Redactor,
+) -> None:
+    line = "connecting with s3cr3t-v4lue-9f2c to the API"
+    assert redactor.text(line) == line  # nothing known yet: answered as is (and remembered)
+    redactor.add("s3cr3t-v4lue-9f2c")
+    assert redactor.text(line) == f"connecting with {MASK} to the API"

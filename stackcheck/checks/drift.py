@@ -18,6 +18,7 @@ path into a warning or leave it out, as Argo CD's ignoreDifferences.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -394,10 +395,15 @@ def _image_expectations(chart: str, version: str, values: Obj) -> list[HelmExpec
     return found
 
 
+@functools.cache
+def _chart_images_data() -> Any:
+    """The rendered charts' images (our data file, read once a run)."""
+    return yaml_load(CHART_IMAGES.read_text(encoding="utf-8"))
+
+
 def chart_images(chart: str, version: str) -> dict[str, dict[str, dict[str, str]]] | None:
     """workload (`Kind/name`) -> containers|initContainers -> container -> image."""
-    data = yaml.safe_load(CHART_IMAGES.read_text(encoding="utf-8"))
-    for entry in data["charts"]:
+    for entry in _chart_images_data()["charts"]:
         if entry["chart"] == chart and str(entry["version"]) == version:
             return dict(entry["images"])
     return None

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Obj, Readings, Result
+from stackcheck.stackfile import yaml_load
 
 CONTROL_PLANE_NAMESPACE = "linkerd"
 TRUST_ROOTS = "linkerd-identity-trust-roots"
@@ -291,7 +292,7 @@ def config_values(linkerd_config: Obj | None) -> Obj:
     if not text:
         return {}
     try:
-        values = yaml.safe_load(str(text))
+        values = yaml_load(str(text), "lenient")
     except yaml.YAMLError:
         return {}
     return values if isinstance(values, dict) else {}

@@ -113,9 +113,11 @@ class Redactor:
             found.add(value)
             found.update(value.split())
         with self._lock:
-            self._values.update(v for v in found if len(v) >= MIN_LENGTH)
-            self._longest_first = tuple(sorted(self._values, key=len, reverse=True))
-            self._memo = {}  # a new value may be in any text answered before
+            new = {v for v in found if len(v) >= MIN_LENGTH} - self._values
+            if new:
+                self._values |= new
+                self._longest_first = tuple(sorted(self._values, key=len, reverse=True))
+                self._memo = {}  # a new value may be in any text answered before
 
     def add_environment(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env

@@ -88,9 +88,8 @@ class Runner:
     ) -> None:
         self.reader = reader
         # every read to start once the API answers (the report may want a few more)
-        self._declared = list(
-            dict.fromkeys([r for c in checks for r in c.reads] + list(extra_reads))
-        )
+        self._extra = list(extra_reads)
+        self._declared = list(dict.fromkeys([r for c in checks for r in c.reads] + self._extra))
         self._cache: dict[Read, Future[Any]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
@@ -184,6 +183,17 @@ class Runner:
                     self._prefetch()
         return future.result()
 
+    def warm_up(self, checks: Sequence[Check]) -> None:
+        """Start reading for the checks about to run, in their order, in the background: the
+        fatal check's reads (give it first) now, the rest when the API first answers (see
+        the module's doc); only theirs and the extra reads. Called once the tests are
+        chosen, the reads overlap what pytest does until the first check asks: a stock run's
+        first checks spent ~80 ms waiting (bench/ row (a))."""
+        with self._lock:
+            self._declared = list(dict.fromkeys([r for c in checks for r in c.reads] + self._extra))
+        gate = [r for c in checks if c.fatal for r in c.reads]
+        self._start(gate or self._declared, background=True)
+
     def _prefetch(self) -> None:
         """The API answers: start every declared read (see the module's doc)."""
         with self._lock:
@@ -192,12 +202,12 @@ class Runner:
             self._prefetched = True
         self._start(self._declared)
 
-    def _start(self, reads: Sequence[Read]) -> None:
+    def _start(self, reads: Sequence[Read], background: bool = False) -> None:
         """Start the reads not cached yet on the pool; a read nobody started by the time
-        it is asked for is read by the asker."""
+        it is asked for is read by the asker (unless started in the `background`)."""
         with self._lock:
             missing = [r for r in reads if r not in self._cache]
-            if len(missing) <= 1 and reads is not self._declared:
+            if len(missing) <= 1 and reads is not self._declared and not background:
                 return  # the asker reads it itself
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(

@@ -4,6 +4,7 @@ the retrying; reads are fresh each attempt and shared between the checks of one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import replace
@@ -15,7 +16,7 @@ from stackcheck.checks import model
 from stackcheck.checks.catalog import build_checks
 from stackcheck.checks.model import Check, Read, ReadFailure, Result, Status
 from stackcheck.kube import ApiFailure
-from stackcheck.polling import Deadline
+from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
 from stackcheck.runner import Outcome, Runner, watched
 from tests.kubefakes import FakeKube, evaluate, fake_runner, from_yaml, load, namespace, real_stack
 
@@ -210,6 +211,45 @@ def test_checks_of_one_attempt_share_their_reads() -> None:
         runner.forget()
         runner.evaluate(CHECKS["pods.healthy[linkerd]"])
         assert kube.lists.count(("Pod", "linkerd")) == 2
+
+
+class GatedKube(CountingKube):
+    """Answers /version only once the test opens the gate; counts the reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.versions = 0
+
+    def version(self) -> dict[str, Any]:
+        self.versions += 1
+        assert self.gate.wait(10), "the test never opened the gate"
+        return super().version()
+
+
+def test_warm_up_reads_the_gate_first_then_the_chosen_checks_only() -> None:
+    kube = GatedKube()
+    chosen = [CHECKS["api.reachable"], CHECKS["pods.healthy[linkerd]"]]
+    with closing(fake_runner(kube=kube)) as runner:
+        runner.warm_up(chosen)
+        assert poll(lambda: kube.versions == 1), "the gate's read did not start on its own"
+        assert kube.lists == []  # nothing else before the API answers
+        kube.gate.set()
+        assert poll(lambda: ("Pod", "linkerd") in kube.lists)
+        runner.evaluate(CHECKS["pods.healthy[linkerd]"])  # served by the warm-up
+        assert kube.lists.count(("Pod", "linkerd")) == 1
+        assert ("Pod", "bookinfo") not in kube.lists  # a check not chosen is not read
+
+
+def poll(condition: Any, seconds: float = 5.0) -> bool:
+    """True once `condition()` holds, False if it did not within `seconds`."""
+    try:
+        poll_until(
+            lambda: Attempt(bool(condition()), "not yet"), Deadline.after(seconds), "", 0.005
+        )
+    except WaitExpired:
+        return False
+    return True
 
 
 # --- api.reachable: API failures end it or are retried --------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from stackcheck.checks.http import endpoint_answers, http_problems, served_by
+from stackcheck.checks.http import endpoint_answers, http_evidence, http_problems, served_by
 from stackcheck.checks.model import HttpAnswer, Result, Status
 from stackcheck.reading import StackReader
 from stackcheck.runner import Runner
@@ -239,3 +239,17 @@ def test_served_by_reads_the_pod_name_after_the_marker() -> None:
 def test_the_productpage_check_declares_three_distinct_reads() -> None:
     reads = check("endpoint[productpage]").reads
     assert len(set(reads)) == 3
+
+
+def test_evidence_keeps_the_head_and_names_the_lines_of_note_further_down() -> None:
+    lines = ["<html>", "x" * 5000, "<p>ok</p>\r", "<div>Error fetching product reviews!</div>"]
+    lines += ["fine", "Sorry, product ratings are currently unavailable for this book.", ""]
+    answer = HttpAnswer(PRODUCTPAGE, 200, "OK", {}, "\n".join(lines).encode())
+    text = http_evidence(answer).text
+    assert text.startswith(f"GET {PRODUCTPAGE}\n\nHTTP 200 OK\n")
+    assert "more bytes; lines of note:)\n" in text
+    assert text.endswith(
+        "    4: <div>Error fetching product reviews!</div>\n"
+        "    6: Sorry, product ratings are currently unavailable for this book.\n"
+    )
+    assert "fine" not in text.split("lines of note")[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -16,7 +17,11 @@ from stackcheck.stackfile import Endpoint, HttpExpectation
 BODY_EXCERPT = 2048
 NOTABLE_LINES = 10
 NOTABLE_WIDTH = 200
-_NOTABLE = re.compile(r"(?i)error|exception|fail|denied|unavailable|forbidden|unauthori[sz]ed")
+# a line with one of these words (one pass over the page, not a search per line)
+_NOTABLE_LINE = re.compile(
+    r"(?im)^[^\r\n]*?(?:error|exception|fail|denied|unavailable|forbidden|unauthori[sz]ed)"
+    r"[^\r\n]*"
+)
 FEATURES = {"productpage": "Bookinfo", "grafana": "Grafana", "prometheus": "Prometheus"}
 
 
@@ -133,9 +138,8 @@ def http_evidence(answer: HttpAnswer) -> Evidence:
     if rest:
         first = head.count("\n") + 1
         notable = [
-            (first + i, line.strip()[:NOTABLE_WIDTH])
-            for i, line in enumerate(rest.splitlines())
-            if _NOTABLE.search(line)
+            (first + rest.count("\n", 0, match.start()), match.group(0).strip()[:NOTABLE_WIDTH])
+            for match in itertools.islice(_NOTABLE_LINE.finditer(rest), NOTABLE_LINES)
         ]
         body += f"\n... ({len(answer.body) - len(head.encode())} more bytes"
         body += "; lines of note:)\n" if notable else ")"

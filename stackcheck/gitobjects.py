@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stackcheck.stackfile import node_loader
+from stackcheck.stackfile import manifest_documents
 
 CLUSTER_SCOPED = frozenset(
     {
@@ -45,30 +44,23 @@ def load_objects(root: Path, file: str, default_namespace: str) -> list[GitObjec
     """Every object of one manifest file; a namespaced object without a namespace lands in
     the component's. Unreadable files yield nothing: the static suite reports them."""
     try:
-        text = (root / file).read_text(encoding="utf-8")
-        return list(_objects(text, file, default_namespace))
-    except (OSError, yaml.YAMLError):
+        documents = manifest_documents(root / file)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return []
+    return [
+        found for line, body in documents if (found := _object(body, file, line, default_namespace))
+    ]
 
 
-def _objects(text: str, file: str, default_namespace: str) -> Iterator[GitObject]:
-    loader = node_loader(text)(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            body = loader.construct_document(node)
-            if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
-                continue
-            kind, name = body.get("kind"), body["metadata"].get("name")
-            if not isinstance(kind, str) or not isinstance(name, str):
-                continue
-            namespace = (
-                None
-                if kind in CLUSTER_SCOPED
-                else str(body["metadata"].get("namespace") or default_namespace)
-            )
-            yield GitObject(kind, name, namespace, body, file, node.start_mark.line + 1)
-    finally:
-        loader.dispose()
+def _object(body: Any, file: str, line: int, default_namespace: str) -> GitObject | None:
+    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        return None
+    kind, name = body.get("kind"), body["metadata"].get("name")
+    if not isinstance(kind, str) or not isinstance(name, str):
+        return None
+    namespace = (
+        None
+        if kind in CLUSTER_SCOPED
+        else str(body["metadata"].get("namespace") or default_namespace)
+    )
+    return GitObject(kind, name, namespace, body, file, line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -589,6 +590,33 @@ def yaml_load_all(text: str, mode: str = "bounded") -> list[Any]:
     return list(yaml.load_all(text, Loader=slow))
 
 
+_DOCUMENTS: dict[tuple[Path, int, int], list[tuple[int, Any]]] = {}
+
+
+def manifest_documents(path: Path) -> list[tuple[int, Any]]:
+    """A manifest file's documents (empty ones left out), each with the 1-based line it
+    starts at; duplicate keys refused, aliases bounded, as yaml_load_all. Parsed once per
+    process while the file stays as it was: the stack's replicas, drift and the sim read the
+    same files (treat the documents as read-only). Raises OSError, UnicodeDecodeError or
+    yaml.YAMLError."""
+    stat = path.stat()
+    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    if key not in _DOCUMENTS:
+        _DOCUMENTS[key] = list(_documents(path.read_text(encoding="utf-8")))
+    return _DOCUMENTS[key]
+
+
+def _documents(text: str) -> Iterator[tuple[int, Any]]:
+    loader = node_loader(text)(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield node.start_mark.line + 1, loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # manifests are named from here
 _SCALED_KINDS = ("Deployment", "StatefulSet")
 
@@ -609,10 +637,10 @@ def with_manifest_replicas(stack: Stack, root: Path) -> Stack:
     for component in stack.components:
         for manifest in component.manifests:
             try:
-                documents = yaml_load_all((root / manifest).read_text(encoding="utf-8"))
+                documents = manifest_documents(root / manifest)
             except (OSError, UnicodeDecodeError, yaml.YAMLError):
                 continue
-            for doc in documents:
+            for _, doc in documents:
                 if not isinstance(doc, dict) or doc.get("kind") not in _SCALED_KINDS:
                     continue
                 meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}

@@ -1,7 +1,7 @@
 """Manifest conformance needs no cluster: no target, no verification session.
 
 `pytest suites/static` skips the session (fixtures/session.py `_only_static`); when the static
-suite runs as part of `pytest suites/`, these fixtures still need nothing from the session.
+suite runs as part of `pytest suites/`, it takes the session's stack instead of reading it again.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.session import current
 from stackcheck import static
 from stackcheck.errors import UsageError
 from stackcheck.settings import resolve
@@ -22,10 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def static_problems(request: pytest.FixtureRequest) -> list[static.Problem]:
     """Every problem in manifests/, found once per run (or kept from the last run, when no
     manifest, schema or code changed since: stackcheck/cache.py)."""
+    session = current(request.config)  # part of `pytest suites/`: its stack, read already
     try:
-        settings = resolve(lambda dest: request.config.getoption(dest, None), base=ROOT)
+        settings = (
+            session.settings
+            if session
+            else resolve(lambda dest: request.config.getoption(dest, None), base=ROOT)
+        )
         cache = settings.result_cache()
-        stack = load_stack(settings.stack_file, cache)
+        stack = session.stack if session else load_stack(settings.stack_file, cache)
     except UsageError as exc:
         pytest.fail(str(exc), pytrace=False)
     return static.check_cached(ROOT, stack, cache)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The suite's checks of the stock stack.yml, as a shell script would do them by hand: each
-# check runs its own `kubectl get -o json` (or `get --raw` through the API server's service
-# proxy, as the suite reaches Prometheus and Alertmanager) or `curl`, judged with jq (and
-# openssl for certificates). bench/run.py times it against the suite on the same sim, row (d).
+# The suite's checks of the stock stack.yml, as a shell script does them: the reads the
+# checks declare, each distinct one once (`kubectl get -o json` of the kinds they list per
+# namespace, `get --raw` through the API server's service proxy to Prometheus and
+# Alertmanager as the suite reaches them, `curl` for the endpoints), then each check judged
+# with jq (and openssl for certificates). bench/run.py times it against the suite on the same
+# sim, row (d).
 #
 #   KUBECONFIG=... PRODUCTPAGE_URL=http://... GRAFANA_URL=http://... bench/kubectl_curl.sh
 #
@@ -136,14 +138,30 @@ def drift($ref): "F \($ref): \(.[0]): git \(.[1] | tojson), live \(.[2] | if . =
 '
 jqc() { jq -r --argjson max "$MAX_RESTARTS" --argjson window "$RESTART_WINDOW" "$LIB $1" "${@:2}"; }
 
+# --- the reads: what the checks declare, each distinct read once and shared by the checks
+# that need it (as the suite's runner does); a read that fails (null) fails those checks
+declare -A LIVE KINDS=(
+  [monitoring]=pods,cronjobs,deployments,daemonsets,statefulsets,services,persistentvolumeclaims,podmonitors
+  [linkerd]=pods,cronjobs,deployments,configmaps
+  [linkerd-viz]=pods,cronjobs,deployments
+  [bookinfo]=pods,cronjobs,deployments,services,serviceaccounts)
+for ns in "${!KINDS[@]}"; do LIVE[$ns]=$(k get "${KINDS[$ns]}" -n "$ns" -o json) || LIVE[$ns]=""; done
+live() { [ -n "${LIVE[$1]}" ] && printf '%s' "${LIVE[$1]}"; }
+NAMESPACES=$(k get namespaces -o json) || NAMESPACES=null
+TARGETS=$(k get --raw "$PROM/api/v1/targets?state=active") || TARGETS=null
+ALERTS=$(k get --raw "$PROM/api/v1/alerts") || ALERTS=null
+RULES=$(k get --raw "$PROM/api/v1/rules") || RULES=null
+RECEIVED=$(k get --raw "$ALERTMANAGER/api/v2/alerts") || RECEIVED=null
+
 # --- api.reachable: the server answers and the stack's namespaces exist --------------------
 k version -o json >/dev/null || fail "api.reachable: the API server does not answer"
-k get namespace monitoring linkerd linkerd-viz bookinfo -o json >/dev/null \
-  || fail "api.reachable: a namespace is missing"
+jq -r '[.items[].metadata.name] as $present | ("monitoring", "linkerd", "linkerd-viz", "bookinfo")
+  | select(. as $ns | $present | index($ns) | not) | "F namespace \(.) does not exist"' \
+  <<<"$NAMESPACES" | judge api.reachable || fail "api.reachable: kubectl get namespaces failed"
 
 # --- pods.healthy[ns]: pods by their state, restarts in the window, Job pods as runs --------
 for ns in monitoring linkerd linkerd-viz bookinfo; do
-  json=$(k get pods,cronjobs -n "$ns" -o json) || { fail "pods.healthy[$ns]: kubectl failed"; continue; }
+  json=$(live "$ns") || { fail "pods.healthy[$ns]: kubectl failed"; continue; }
   jqc '[.items[] | select(.kind == "CronJob")] as $cronjobs | [.items[] | select(.kind == "Pod")]
     | if length == 0 then "F namespace \($ns) has no pods" else judge_pods($cronjobs; []) end' \
     --arg ns "$ns" <<<"$json" | judge "pods.healthy[$ns]" || fail "pods.healthy[$ns]: jq failed"
@@ -153,8 +171,7 @@ done
 # its pods judged as pods.healthy; workloads as [kind, name, replicas in git or null]
 component() {
   local name=$1 ns=$2 workloads=$3 json
-  json=$(k get deployments,statefulsets,daemonsets,cronjobs,pods -n "$ns" -o json) \
-    || { fail "component.healthy[$name]: kubectl failed"; return; }
+  json=$(live "$ns") || { fail "component.healthy[$name]: kubectl failed"; return; }
   jqc '
     def stalled: [.status.conditions[]? | select(.type == "Progressing" and .status == "False")
       | " (Progressing=False, \(.reason))"][0] // "";
@@ -201,12 +218,13 @@ component bookinfo bookinfo '[["Deployment", "productpage-v1", 1], ["Deployment"
 component traffic-generator bookinfo '[["Deployment", "traffic-generator", 1]]'
 
 # --- mesh.injection[bookinfo] ----------------------------------------------------------------
-[ "$(k get namespace bookinfo -o json | jq -r '.metadata.annotations["linkerd.io/inject"]')" \
-  = enabled ] || fail "mesh.injection[bookinfo]"
+[ "$(jq -r '.items[] | select(.metadata.name == "bookinfo")
+  | .metadata.annotations["linkerd.io/inject"]' <<<"$NAMESPACES")" = enabled ] \
+  || fail "mesh.injection[bookinfo]"
 
 # --- mesh.proxies[bookinfo]: every (non-completed) pod has a ready linkerd-proxy and its version
-bad=$(k get pods -n bookinfo -o json | jq -r '
-  .items[] | select(.status.phase != "Succeeded") | select(
+bad=$(live bookinfo | jq -r '
+  .items[] | select(.kind == "Pod" and .status.phase != "Succeeded") | select(
     ([(.status.containerStatuses // []), (.status.initContainerStatuses // [])
       | .[] | select(.name == "linkerd-proxy" and .ready)] | length) == 0
     or (.metadata.annotations["linkerd.io/proxy-version"] // "") == "")
@@ -238,12 +256,13 @@ read -r code location < <(curl -s -o /dev/null -w '%{http_code} %header{location
 # --- prometheus.scrape-job[job]: enough targets, all up --------------------------------------
 for job_min in linkerd-proxy:7 linkerd-controller:3; do
   job=${job_min%%:*} min=${job_min##*:}
-  k get --raw "$PROM/api/v1/targets?state=active" | jq -r --arg job "$job" --argjson min "$min" '
+  jq -r --arg job "$job" --argjson min "$min" '
     [.data.activeTargets[] | select(.labels.job == $job)]
     | (.[] | select(.health != "up") | "F \(.health) target \(.scrapeUrl): \(.lastError)"),
       (if length == 0 then "F no active target has job=\($job)"
        elif ([.[] | select(.health == "up")] | length) < $min then "F fewer than \($min) targets up"
-       else empty end)' | judge "prometheus.scrape-job[$job]" || fail "prometheus.scrape-job[$job]"
+       else empty end)' <<<"$TARGETS" | judge "prometheus.scrape-job[$job]" \
+    || fail "prometheus.scrape-job[$job]: kubectl or jq failed"
 done
 
 # --- prometheus.query[bookinfo-meshed-requests]: at least one series -------------------------
@@ -285,8 +304,10 @@ split_bundle() {
 }
 
 # identity.trust-anchor: every anchor of the bundle parses, is accepted, valid for 60 days
-k get configmap -n linkerd linkerd-identity-trust-roots -o json \
-  | jq -r '.data["ca-bundle.crt"] // ""' >"$tmp/bundle.pem"
+CONFIGMAPS=$(live linkerd | jq '[.items[] | select(.kind == "ConfigMap")]') || CONFIGMAPS='[]'
+configmap() { jq -r --arg name "$1" --arg key "$2" '.[] | select(.metadata.name == $name)
+  | .data[$key] // ""' <<<"$CONFIGMAPS"; }
+configmap linkerd-identity-trust-roots ca-bundle.crt >"$tmp/bundle.pem"
 if ! grep -q 'BEGIN CERTIFICATE' "$tmp/bundle.pem"; then
   fail "identity.trust-anchor: ConfigMap linkerd/linkerd-identity-trust-roots has no ca-bundle.crt"
 else
@@ -297,11 +318,7 @@ fi
 
 # identity.issuer: linkerd-config's values carry identity.issuer.tls.crtPEM (scheme
 # linkerd.io/tls); it is accepted, valid for 60 days and signed by an anchor
-json=$(k get configmap -n linkerd linkerd-identity-trust-roots linkerd-config -o json)
-jq -r '.items[] | select(.metadata.name == "linkerd-identity-trust-roots") | .data["ca-bundle.crt"] // ""' \
-  <<<"$json" >"$tmp/anchors.pem"
-jq -r '.items[] | select(.metadata.name == "linkerd-config") | .data.values // ""' <<<"$json" \
-  >"$tmp/values.yml"
+configmap linkerd-config values >"$tmp/values.yml"
 if grep -q '^    scheme: ' "$tmp/values.yml" && ! grep -q '^    scheme: linkerd.io/tls' "$tmp/values.yml"; then
   echo "identity.issuer: not checked: an external issuer (its certificate is in a Secret)"
 else
@@ -314,17 +331,16 @@ else
   else
     {
       cert_problems "$tmp/issuer.pem" issuer issuer
-      openssl verify -no_check_time -CAfile "$tmp/anchors.pem" "$tmp/issuer.pem" >/dev/null 2>&1 \
+      openssl verify -no_check_time -CAfile "$tmp/bundle.pem" "$tmp/issuer.pem" >/dev/null 2>&1 \
         || echo "F the issuer is not signed by any anchor of linkerd-identity-trust-roots"
     } | judge identity.issuer
   fi
 fi
 
 # identity.proxies-trust[bookinfo]: every meshed pod's proxy holds the current bundle
-bundle=$(k get configmap -n linkerd linkerd-identity-trust-roots -o json | jq -r '.data["ca-bundle.crt"]')
-k get pods -n bookinfo -o json | jq -r --arg bundle "$bundle" '
+live bookinfo | jq -r --rawfile bundle "$tmp/bundle.pem" '
   def trimmed: sub("^\\s+"; "") | sub("\\s+$"; "");
-  .items[] | select(.status.phase != "Succeeded" and .status.phase != "Failed")
+  .items[] | select(.kind == "Pod" and .status.phase != "Succeeded" and .status.phase != "Failed")
   | . as $pod | [(.spec.containers // [])[], (.spec.initContainers // [])[] | select(.name == "linkerd-proxy")][0]
   | select(. != null)
   | [.env[]? | select(.name == "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS")][0] as $env
@@ -337,10 +353,9 @@ k get pods -n bookinfo -o json | jq -r --arg bundle "$bundle" '
   || fail "identity.proxies-trust[bookinfo]: kubectl or jq failed"
 
 # identity.proxy-versions[bookinfo]: every proxy runs the control plane's version (a warning)
-version=$(k get configmap -n linkerd linkerd-config -o json | jq -r '.data.values // ""' \
-  | sed -n 's/^linkerdVersion: *//p')
-k get pods -n bookinfo -o json | jq -r --arg version "$version" '
-  .items[] | select(.status.phase != "Succeeded" and .status.phase != "Failed")
+version=$(sed -n 's/^linkerdVersion: *//p' "$tmp/values.yml")
+live bookinfo | jq -r --arg version "$version" '
+  .items[] | select(.kind == "Pod" and .status.phase != "Succeeded" and .status.phase != "Failed")
   | select([(.spec.containers // [])[], (.spec.initContainers // [])[] | select(.name == "linkerd-proxy")] | length > 0)
   | (.metadata.annotations["linkerd.io/proxy-version"] // "(none)") as $v
   | select($v != $version) | "W pod \(.metadata.name) runs proxy \($v), the control plane \($version)"' \
@@ -348,20 +363,17 @@ k get pods -n bookinfo -o json | jq -r --arg version "$version" '
 
 # --- alerting.* ----------------------------------------------------------------------------
 # alerting.watchdog: Watchdog fires in Prometheus and Alertmanager holds it
-k get --raw "$PROM/api/v1/alerts" \
-  | jq -e '[.data.alerts[] | select(.labels.alertname == "Watchdog" and .state == "firing")] | length > 0' \
-    >/dev/null || fail "alerting.watchdog: Watchdog is not firing in Prometheus"
-k get --raw "$ALERTMANAGER/api/v2/alerts" \
-  | jq -e '[.[] | select(.labels.alertname == "Watchdog")] | length > 0' >/dev/null \
+jq -e '[.data.alerts[] | select(.labels.alertname == "Watchdog" and .state == "firing")]
+  | length > 0' <<<"$ALERTS" >/dev/null || fail "alerting.watchdog: Watchdog is not firing in Prometheus"
+jq -e '[.[] | select(.labels.alertname == "Watchdog")] | length > 0' <<<"$RECEIVED" >/dev/null \
   || fail "alerting.watchdog: Alertmanager holds no Watchdog"
 
 # alerting.firing: no alert at or above critical fires (stack.yml alerting.allowed: none)
-k get --raw "$PROM/api/v1/alerts" | jq -r '
-  ["none", "info", "warning", "critical"] as $order
+jq -r '["none", "info", "warning", "critical"] as $order
   | .data.alerts[] | select(.state == "firing")
   | (.labels.severity // "warning") as $s | select((($order | index($s)) // 2) >= 3)
   | "F alert \(.labels.alertname) (severity \(.labels.severity)) firing since \(.activeAt)"' \
-  | judge alerting.firing || fail "alerting.firing: kubectl or jq failed"
+  <<<"$ALERTS" | judge alerting.firing || fail "alerting.firing: kubectl or jq failed"
 
 # alerting.config-reload: both *_config_last_reload_successful are 1 (a missing series warns)
 for series in prometheus_config_last_reload_successful alertmanager_config_last_reload_successful; do
@@ -372,11 +384,11 @@ for series in prometheus_config_last_reload_successful alertmanager_config_last_
 done
 
 # alerting.rule-groups: rule groups loaded, no rule with health err
-k get --raw "$PROM/api/v1/rules" | jq -r '.data.groups
+jq -r '.data.groups
   | if length == 0 then "F Prometheus has no rule group loaded"
     else .[] | .name as $g | .rules[] | select(.health == "err")
       | "F rule \(.name) of group \($g): \(.lastError)" end' \
-  | judge alerting.rule-groups || fail "alerting.rule-groups: kubectl or jq failed"
+  <<<"$RULES" | judge alerting.rule-groups || fail "alerting.rule-groups: kubectl or jq failed"
 
 # alerting.rejected-resources: prometheus-operator rejected nothing (a missing series warns)
 prom_query 'sum by (namespace, controller, resource) (prometheus_operator_managed_resources{state="rejected"})' \
@@ -401,46 +413,47 @@ for deployment in productpage-v1 details-v1 ratings-v1 reviews-v1 reviews-v2 rev
         (if $p95 == null then "W no latency histogram: p95 not judged"
          elif $p95 > 500 then "F p95 \($p95) ms > 500 ms" else empty end),
         (if $mtls < $total and $d != "productpage-v1" then "F \($total - $mtls) of \($total) responses without mTLS"
-         else empty end) end' | judge "golden.signals[$deployment]"
+         else empty end) end' | judge "golden.signals[$deployment]" \
+    || fail "golden.signals[$deployment]: kubectl or jq failed"
 done
 
 # --- drift.manifests[c]: each field the manifests set holds on the live object ------------------
-# $1 component, $2 namespace, $3 kinds the manifests hold, then the manifest files
+# $1 component, $2 namespace, then the manifest files
 manifests_drift() {
-  local name=$1 ns=$2 kinds=$3 git live
-  shift 3
+  local name=$1 ns=$2 git
+  shift 2
   git=$(k create --dry-run=client --validate=false -o json "${@/#/--filename=$ROOT/}" | jq -s .) \
     || { fail "drift.manifests[$name]: kubectl create --dry-run failed"; return; }
-  live=$(k get "$kinds" -n "$ns" -o json) || { fail "drift.manifests[$name]: kubectl failed"; return; }
+  [ "$NAMESPACES" != null ] && live "$ns" >/dev/null || { fail "drift.manifests[$name]: kubectl failed"; return; }
   jqc '$git[] | (.metadata.namespace // $ns) as $objns
     | "\(.kind) \(if .kind == "Namespace" then "" else $objns + "/" end)\(.metadata.name)" as $ref
     | . as $want
-    | first($live.items[] | select(.kind == $want.kind and .metadata.name == $want.metadata.name
+    | first(($live[0].items + $namespaces.items)[] | select(.kind == $want.kind and .metadata.name == $want.metadata.name
         and (.kind == "Namespace" or .metadata.namespace == $objns))) // null
     | if . == null then "F \($ref) does not exist, git declares it"
       else differences(""; $want | del(.apiVersion, .kind); .) | drift($ref) end' \
-    -n --arg ns "$ns" --argjson git "$git" --argjson live "$live" | judge "drift.manifests[$name]" \
+    -n --arg ns "$ns" --argjson git "$git" --slurpfile live <(live "$ns") \
+    --argjson namespaces "$NAMESPACES" | judge "drift.manifests[$name]" \
     || fail "drift.manifests[$name]: jq failed"
 }
-manifests_drift kube-prometheus-stack monitoring podmonitors manifests/observability/linkerd-podmonitors.yml
-manifests_drift bookinfo bookinfo namespaces,deployments,services,serviceaccounts \
-  manifests/applications/bookinfo-with-linkerd.yml
-manifests_drift traffic-generator bookinfo deployments manifests/applications/traffic-generator.yml
+manifests_drift kube-prometheus-stack monitoring manifests/observability/linkerd-podmonitors.yml
+manifests_drift bookinfo bookinfo manifests/applications/bookinfo-with-linkerd.yml
+manifests_drift traffic-generator bookinfo manifests/applications/traffic-generator.yml
 
 # --- drift.helm[c]: what the values and chart version pin holds on the live objects ----------
 # what the values files say (the placement on each placed workload, Grafana's NodePort, no PVC
 # with storage off) and the images chart-images.yml records for the pinned chart versions
 PLACED='{"spec": {"template": {"spec": {"nodeSelector": {"node-role.kubernetes.io/control-plane": ""},
   "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}]}}}}'
-helm_drift() {  # $1 component, $2 namespace, $3 kinds, $4 expectations [[kind, name, want]]
-  local name=$1 ns=$2 live
-  live=$(k get "$3" -n "$ns" -o json) || { fail "drift.helm[$name]: kubectl failed"; return; }
+helm_drift() {  # $1 component, $2 namespace, $3 expectations [[kind, name, want]]
+  local name=$1 ns=$2
+  live "$ns" >/dev/null || { fail "drift.helm[$name]: kubectl failed"; return; }
   jqc '$expected[] | . as [$kind, $name, $want] | "\($kind) \($ns)/\($name)" as $ref
-    | if $name == null then $live.items[] | select(.kind == $kind) | "F \($kind) \($ns)/\(.metadata.name) exists, the values disable it"
-      else first($live.items[] | select(.kind == $kind and .metadata.name == $name)) // null
+    | if $name == null then $live[0].items[] | select(.kind == $kind) | "F \($kind) \($ns)/\(.metadata.name) exists, the values disable it"
+      else first($live[0].items[] | select(.kind == $kind and .metadata.name == $name)) // null
       | if . == null then "F \($ref) does not exist"
         else differences(""; $want; .) | drift($ref) end end' \
-    -n --arg ns "$ns" --argjson expected "$4" --argjson live "$live" | judge "drift.helm[$name]" \
+    -n --arg ns "$ns" --argjson expected "$3" --slurpfile live <(live "$ns") | judge "drift.helm[$name]" \
     || fail "drift.helm[$name]: jq failed"
 }
 images() {  # a partial object: containers (and init containers) with their images
@@ -449,8 +462,7 @@ images() {  # a partial object: containers (and init containers) with their imag
 }
 cronjob() { jq -c '{spec: {jobTemplate: {spec: .spec}}}' <<<"$1"; }
 RELOADER=quay.io/prometheus-operator/prometheus-config-reloader:v0.77.2
-helm_drift kube-prometheus-stack monitoring \
-  persistentvolumeclaims,services,deployments,daemonsets,statefulsets "[
+helm_drift kube-prometheus-stack monitoring "[
   [\"PersistentVolumeClaim\", null, null],
   [\"Service\", \"prometheus-grafana\", {\"spec\": {\"type\": \"NodePort\", \"ports\": [{\"nodePort\": 30300}]}}],
   [\"Deployment\", \"prometheus-kube-prometheus-operator\", $PLACED],
@@ -467,7 +479,7 @@ helm_drift kube-prometheus-stack monitoring \
   [\"StatefulSet\", \"alertmanager-prometheus-kube-prometheus-alertmanager\", $(images "[{\"name\": \"alertmanager\", \"image\": \"quay.io/prometheus/alertmanager:v0.27.0\"},
     {\"name\": \"config-reloader\", \"image\": \"$RELOADER\"}]" "[{\"name\": \"init-config-reloader\", \"image\": \"$RELOADER\"}]")]]"
 CONTROLLER=cr.l5d.io/linkerd/controller:stable-2.14.10
-helm_drift linkerd-control-plane linkerd deployments,cronjobs "[
+helm_drift linkerd-control-plane linkerd "[
   [\"Deployment\", \"linkerd-identity\", $PLACED], [\"Deployment\", \"linkerd-destination\", $PLACED],
   [\"Deployment\", \"linkerd-proxy-injector\", $PLACED], [\"CronJob\", \"linkerd-heartbeat\", $(cronjob "$PLACED")],
   [\"Deployment\", \"linkerd-destination\", $(images "[{\"name\": \"destination\", \"image\": \"$CONTROLLER\"},
@@ -476,7 +488,7 @@ helm_drift linkerd-control-plane linkerd deployments,cronjobs "[
   [\"Deployment\", \"linkerd-identity\", $(images "[{\"name\": \"identity\", \"image\": \"$CONTROLLER\"}]")],
   [\"Deployment\", \"linkerd-proxy-injector\", $(images "[{\"name\": \"proxy-injector\", \"image\": \"$CONTROLLER\"}]")],
   [\"CronJob\", \"linkerd-heartbeat\", $(cronjob "$(images "[{\"name\": \"heartbeat\", \"image\": \"$CONTROLLER\"}]")")]]"
-helm_drift linkerd-viz linkerd-viz deployments "[
+helm_drift linkerd-viz linkerd-viz "[
   [\"Deployment\", \"tap\", $PLACED], [\"Deployment\", \"tap-injector\", $PLACED],
   [\"Deployment\", \"web\", $PLACED], [\"Deployment\", \"metrics-api\", $PLACED],
   [\"Deployment\", \"metrics-api\", $(images '[{"name": "metrics-api", "image": "cr.l5d.io/linkerd/metrics-api:stable-2.14.10"}]')],

@@ -52,21 +52,11 @@ from stackcheck.sim.store import (
     object_filter,
 )
 from stackcheck.sim.tls import write_serving_files
+from stackcheck.sim.version import VERSION
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-VERSION = {
-    "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.2",
-    "gitCommit": "5864a4677267e6adeae276ad85882a8714d69d9d",
-    "gitTreeState": "clean",
-    "buildDate": "2024-10-22T20:28:14Z",
-    "goVersion": "go1.22.8",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
 ADMIN_USER = "stackcheck-admin"
 NEW_EVENTS = "events.k8s.io/v1"
 HEALTH_PATHS = ("/healthz", "/readyz", "/livez")

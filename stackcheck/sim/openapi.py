@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from stackcheck.sim.store import REVIEW_KINDS, Resource
+from stackcheck.sim.version import VERSION
 
 Obj = dict[str, Any]
 QUERY_PARAMETERS = ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")
@@ -68,7 +69,7 @@ def document(resources: list[Resource], group: str, version: str) -> Obj | None:
         }
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.31.2"},
+        "info": {"title": "Kubernetes", "version": VERSION["gitVersion"]},
         "paths": paths,
         "components": {"schemas": {}},
     }

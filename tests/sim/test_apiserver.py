@@ -135,7 +135,7 @@ def configmap(name: str, data: dict[str, str] | None = None) -> Obj:
 # --- discovery -------------------------------------------------------------------------------
 def test_discovery_with_the_client(server: ApiServer) -> None:
     with api_client(server) as api:
-        assert client.VersionApi(api).get_code().git_version == "v1.31.2"
+        assert client.VersionApi(api).get_code().git_version == "v1.28.15"
         assert client.CoreApi(api).get_api_versions().versions == ["v1"]
         groups: dict[str, Any] = {g.name: g for g in client.ApisApi(api).get_api_versions().groups}
         assert {

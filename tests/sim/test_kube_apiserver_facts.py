@@ -439,3 +439,17 @@ def test_listen_backlog_when_somaxconn_is_unreadable(
     (tmp_path / "zero").write_text("0\n", encoding="ascii")
     monkeypatch.setattr(apiserver_module, "SOMAXCONN", tmp_path / "zero")
     assert apiserver_module.listen_backlog() == fact["unreadable"]
+
+
+def test_version_is_the_release_the_kubelets_run(api: ApiServer) -> None:
+    """/version answers as the v1.28.15 kube-apiserver, the version of the nodes' kubelets
+    (kubeadm keeps them at one version), and the OpenAPI documents say the same."""
+    fact = FACTS["version-info"]["answer"]
+    answer = call(api, "GET", "/version").json()
+    assert answer == fact
+    nodes = call(api, "GET", "/api/v1/nodes").json()["items"]
+    assert nodes
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {fact["gitVersion"]}
+    paths = call(api, "GET", "/openapi/v3").json()["paths"]
+    document = call(api, "GET", paths["api/v1"]["serverRelativeURL"]).json()
+    assert document["info"]["version"] == fact["gitVersion"]

@@ -6,6 +6,7 @@ Without kubectl these tests fail in CI (setup installs it) and skip elsewhere, n
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -21,11 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.sim
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = ("crashloop-details", "image-pull-productpage", "not-ready-reviews", "pending-ratings")
+VERSION_FACT = yaml.safe_load(
+    (ROOT / "tests/data/facts/kube-apiserver.yml").read_text(encoding="utf-8")
+)["facts"]["version-info"]["answer"]
 START_SECONDS = 120.0
 KUBECTL_SECONDS = 30.0
 
@@ -260,3 +265,11 @@ def test_get_watch_prints_changes_in_the_same_columns(sim: Sim) -> None:
     header, *rows = first + changed
     assert header.split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert len(rows) == 2 and all(r.split()[:3] == [name, "2/2", "Running"] for r in rows)
+
+
+def test_version_is_the_servers_and_within_kubectls_skew(sim: Sim) -> None:
+    """`kubectl version` reads the server's /version (the v1.28.15 fact) and, as kubectl 1.29
+    is within +/-1 minor of it, prints no skew warning."""
+    done = sim.run("version", "-o", "json")
+    assert json.loads(done.stdout)["serverVersion"] == VERSION_FACT
+    assert "WARNING" not in done.stderr, done.stderr

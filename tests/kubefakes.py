@@ -66,7 +66,7 @@ class FakeKube:
     ) -> None:
         self.objects = [copy.deepcopy(o) for o in objects]
         self.logs = logs or {}  # "<namespace>/<pod>/<container>" -> log text
-        self._version = version or {"major": "1", "minor": "31", "gitVersion": "v1.31.2"}
+        self._version = version or {"major": "1", "minor": "28", "gitVersion": "v1.28.15"}
 
     def version(self) -> Obj:
         return dict(self._version)

@@ -32,7 +32,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
             self.server.release.wait(5.0)
             step = 200
         body = json.dumps(
-            {"gitVersion": "v1.31.0"}
+            {"gitVersion": "v1.28.15"}
             if step == 200
             else {"kind": "Status", "message": f"scripted {step}"}
         ).encode()

@@ -42,7 +42,7 @@ from stackcheck.errors import UsageError
 from stackcheck.kube import ApiFailure, Configuration, Kube, KubeTarget, load_configuration
 
 TIMEOUT = 5.0
-VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.2"}
+VERSION = {"major": "1", "minor": "28", "gitVersion": "v1.28.15"}
 NAMESPACES = ("default", "kube-system", "linkerd")
 SERVER_NAME = "kubernetes.default.svc"  # the only name of the "named" server certificate
 TOKEN = "abcdef.0123456789abcdef"  # a kubeadm bootstrap-token-shaped bearer token

@@ -268,7 +268,7 @@ class FailingKube(FakeKube):
 def test_api_reachable_passes_with_every_namespace() -> None:
     result = evaluate("api.reachable", kube=FakeKube(*(namespace(n) for n in STACK_NAMESPACES)))
     assert result.status is Status.PASSED, result.reason
-    assert result.summary == "the API server answers, Kubernetes v1.31.2"
+    assert result.summary == "the API server answers, Kubernetes v1.28.15"
 
 
 def test_api_reachable_names_the_missing_namespaces() -> None:

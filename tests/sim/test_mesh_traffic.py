@@ -226,3 +226,14 @@ def test_without_a_traffic_generator_nothing_flows() -> None:
     for workload in bookinfo.proxied():
         samples = bookinfo.metrics(workload)
         assert app_inbound(samples) == 0 and request_count(samples, "outbound") == 0, workload
+
+
+def test_pods_without_a_proxy_still_count_as_endpoints() -> None:
+    """A Service's endpoints are its Ready pods, meshed or not: unmeshed pods are named by
+    their Deployment (the ReplicaSet less its pod-template-hash)."""
+    bookinfo = Bookinfo("injector-down")
+    assert bookinfo.targets == []
+    workloads = {pod.workload for pod in bookinfo.mesh.pods}
+    assert {"productpage-v1", "details-v1", "reviews-v2", "traffic-generator"} <= workloads
+    assert bookinfo.mesh.has_endpoints("bookinfo", "details")
+    assert bookinfo.mesh.is_active("bookinfo", bookinfo.pods[0]["metadata"]["name"])

@@ -337,7 +337,7 @@ def _status_page(status: int) -> str:
     )
 
 
-def _serving(pod: dict[str, Any]) -> bool:
+def is_serving(pod: dict[str, Any]) -> bool:
     """A pod a Service sends requests to: Running and Ready."""
     status = pod.get("status") or {}
     ready = any(
@@ -359,7 +359,7 @@ class Backends:
 
 def backends(pods: list[dict[str, Any]]) -> Backends:
     """The Ready details and reviews pods among `pods`, as the Services' endpoints list them."""
-    serving = [p for p in pods if _serving(p)]
+    serving = [p for p in pods if is_serving(p)]
 
     def labelled(app: str) -> list[dict[str, Any]]:
         return sorted(

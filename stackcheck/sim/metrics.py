@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from stackcheck.sim.endpoints import ServerThread
+from stackcheck.sim.endpoints import ServerThread, is_serving
 from stackcheck.sim.spec import SimSpec
 
 PROXY_ADMIN_PORT = 4191
@@ -68,6 +68,8 @@ _APP_PORTS = {
     "web": 8084,
 }
 _NO_INBOUND_HTTP = {"traffic-generator"}
+# who sends requests unasked: callers that take no HTTP requests (the traffic generator)
+_SOURCES = frozenset(who for who in _CALLS if who in _NO_INBOUND_HTTP)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,100 @@ class ProxyTarget:
 def service_of(workload: str) -> str:
     """Bookinfo convention: workload `reviews-v2` is behind service `reviews`."""
     return re.sub(r"-v\d+$", "", workload)
+
+
+@dataclass(frozen=True)
+class MeshPod:
+    """A pod as the mesh sees it: its workload, and whether its Service sends it requests
+    (a Service's endpoints list only Ready pods, and Linkerd's destination controller
+    passes on only Ready endpoints: tests/data/facts/linkerd-proxy.yml)."""
+
+    namespace: str
+    pod: str
+    workload: str
+    serving: bool
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """Who sends and receives application traffic, derived from the pods' state: the
+    sources (the traffic generator) when they serve, then every serving pod of a Service
+    an active pod calls. A pod that does not serve gets no requests and so sends none."""
+
+    pods: tuple[MeshPod, ...]
+    active: frozenset[tuple[str, str]]  # (namespace, pod)
+
+    @classmethod
+    def of(cls, pods: Iterable[MeshPod]) -> Mesh:
+        everyone = tuple(pods)
+        serving = [p for p in everyone if p.serving]
+        active = {(p.namespace, p.pod) for p in serving if p.workload in _SOURCES}
+        while True:
+            called = {
+                (p.namespace, callee)
+                for p in serving
+                if (p.namespace, p.pod) in active
+                for callee in _callees(p.workload)
+            }
+            more = {
+                (p.namespace, p.pod)
+                for p in serving
+                if (p.namespace, service_of(p.workload)) in called
+            } - active
+            if not more:
+                return cls(everyone, frozenset(active))
+            active |= more
+
+    def is_active(self, namespace: str, pod: str) -> bool:
+        return (namespace, pod) in self.active
+
+    def is_serving(self, namespace: str, pod: str) -> bool:
+        return any(p.serving for p in self.pods if (p.namespace, p.pod) == (namespace, pod))
+
+    def has_endpoints(self, namespace: str, service: str) -> bool:
+        """The Service has a Ready pod (whether or not it has a proxy)."""
+        return any(
+            p.serving and p.namespace == namespace and service_of(p.workload) == service
+            for p in self.pods
+        )
+
+
+def mesh_pods(pods: Iterable[dict[str, Any]]) -> list[MeshPod]:
+    """The mesh's view of Kubernetes pods (as the sim's controller wrote them)."""
+    return [
+        MeshPod(p["metadata"]["namespace"], p["metadata"]["name"], workload_of(p), is_serving(p))
+        for p in pods
+    ]
+
+
+def workload_of(pod: dict[str, Any]) -> str:
+    """The pod's workload: the injector's `linkerd.io/proxy-<kind>` label, else its owner
+    (a ReplicaSet less its pod-template-hash), else the pod itself."""
+    meta = pod["metadata"]
+    labels = meta.get("labels") or {}
+    for kind in ("deployment", "statefulset", "daemonset", "job", "cronjob"):
+        if labels.get(f"linkerd.io/proxy-{kind}"):
+            return str(labels[f"linkerd.io/proxy-{kind}"])
+    owners = meta.get("ownerReferences") or []
+    if not owners:
+        return str(meta["name"])
+    owner = str(owners[0].get("name", ""))
+    suffix = f"-{labels.get('pod-template-hash', '')}"
+    if owners[0].get("kind") == "ReplicaSet" and owner.endswith(suffix) and suffix != "-":
+        return owner[: -len(suffix)]
+    return owner
+
+
+def proxy_running(pod: dict[str, Any]) -> bool:
+    """Its linkerd-proxy container runs (so its admin port answers): in a crash-looping or
+    not-ready pod, and in one whose app image cannot be pulled, the proxy still runs."""
+    status = pod.get("status") or {}
+    containers = (status.get("containerStatuses") or []) + (
+        status.get("initContainerStatuses") or []
+    )
+    return any(
+        c.get("name") == "linkerd-proxy" and "running" in (c.get("state") or {}) for c in containers
+    )
 
 
 def _callees(workload: str) -> tuple[str, ...]:
@@ -146,9 +242,33 @@ def traffic_shape(spec: SimSpec, workload: str) -> TrafficShape:
 
 
 INBOUND_RPS = 5.0  # enough requests per 2 s scrape for stable rates and quantiles
+OUTBOUND_RPS = 0.5  # per endpoint a caller reaches
 
 
-def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
+def _active(target: ProxyTarget, mesh: Mesh | None) -> bool:
+    """Without a mesh view (unit tests), every proxy sees traffic."""
+    return mesh is None or mesh.is_active(target.namespace, target.pod)
+
+
+def _endpoint(callee: ProxyTarget, mesh: Mesh | None) -> bool:
+    return mesh is None or mesh.is_serving(callee.namespace, callee.pod)
+
+
+def unreachable_services(target: ProxyTarget, mesh: Mesh | None) -> list[str]:
+    """The Services this (active) pod calls that have no Ready endpoint: its proxy fails
+    those requests itself (failfast), recording no request_total/response_total for them."""
+    if mesh is None or not mesh.is_active(target.namespace, target.pod):
+        return []
+    return [
+        service
+        for service in _callees(target.workload_name)
+        if not mesh.has_endpoints(target.namespace, service)
+    ]
+
+
+def _flows(
+    target: ProxyTarget, everyone: list[ProxyTarget], mesh: Mesh | None = None
+) -> list[_Flow]:
     flows: list[_Flow] = []
     port = _app_port(target)
     local = f"{target.pod_ip}:{port}"
@@ -177,7 +297,7 @@ def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
                 0.1,
             )
         )
-    else:
+    elif _active(target, mesh):
         callers = [
             who for who, callees in _CALLS.items() if service_of(target.workload_name) in callees
         ]
@@ -205,11 +325,15 @@ def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
             **server,
         }
         flows.append(_Flow(inbound, tcp, INBOUND_RPS, app_inbound=True))
+    if not _active(target, mesh):
+        return flows  # no requests in, none out
     for callee_service in _callees(target.workload_name):
         for callee in everyone:
             if callee.namespace != target.namespace:
                 continue
             if service_of(callee.workload_name) != callee_service:
+                continue
+            if not _endpoint(callee, mesh):
                 continue
             callee_port = _app_port(callee)
             addr = f"{callee.pod_ip}:{callee_port}"
@@ -238,7 +362,7 @@ def _flows(target: ProxyTarget, everyone: list[ProxyTarget]) -> list[_Flow]:
                 "dst_namespace": callee.namespace,
                 "dst_deployment": callee.workload_name,
             }
-            flows.append(_Flow(outbound, tcp, 0.5))
+            flows.append(_Flow(outbound, tcp, OUTBOUND_RPS))
     return flows
 
 
@@ -274,9 +398,11 @@ def render_metrics(
     elapsed: float,
     traffic: bool = True,
     shape: TrafficShape = TrafficShape(),
+    mesh: Mesh | None = None,
 ) -> str:
     """The proxy's `/metrics` text after `elapsed` seconds (counters grow with time, unless
-    `shape.frozen`); `shape` forms the inbound application traffic."""
+    `shape.frozen`); `shape` forms the inbound application traffic; `mesh` says which pods
+    serve and see traffic (None: all of them)."""
     out: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
@@ -284,7 +410,7 @@ def render_metrics(
         out.append(f"# TYPE {name} {kind}")
 
     if traffic:
-        flows = [_shaped(flow, shape) for flow in _flows(target, everyone)]
+        flows = [_shaped(flow, shape) for flow in _flows(target, everyone, mesh)]
         seconds = 0.0 if shape.frozen else elapsed
         counts = [10 + int(flow.rps * seconds) for flow in flows]
         family("request_total", "counter", "Total count of HTTP requests.")
@@ -328,6 +454,18 @@ def render_metrics(
         family("tcp_open_connections", "gauge", "Number of currently-open connections")
         for flow in flows:
             out.append(f"tcp_open_connections{{{_labels(flow.tcp_labels)}}} 1")
+        unreachable = len(unreachable_services(target, mesh))
+        if unreachable:
+            family(
+                "outbound_http_errors_total",
+                "counter",
+                "Outbound HTTP requests the proxy failed itself (no response from an endpoint).",
+            )
+            # per Service without endpoints: the requests queued when its balancer entered
+            # failfast (answered 504), then every request while in failfast (shed, 503)
+            shed = unreachable * int(OUTBOUND_RPS * seconds)
+            out.append(f'outbound_http_errors_total{{error="failfast"}} {unreachable}')
+            out.append(f'outbound_http_errors_total{{error="loadshed"}} {shed}')
     family(
         "process_start_time_seconds",
         "gauge",
@@ -354,6 +492,7 @@ class ProxyMetricsServers:
         self._servers: dict[str, ServerThread] = {}
         self._targets: list[ProxyTarget] = []
         self._down: set[str] = set()
+        self._mesh: Mesh | None = None
         self._lock = threading.Lock()
         self._started_at = clock()
         self._started_wall = time.time()
@@ -365,12 +504,16 @@ class ProxyMetricsServers:
     def url(self, pod: str) -> str:
         return self._servers[pod].url
 
-    def start(self, targets: list[ProxyTarget]) -> dict[str, str]:
-        """Serve each target at `pod_ip:port`; returns pod name -> admin base URL."""
+    def start(
+        self, targets: list[ProxyTarget], pods: list[MeshPod] | None = None
+    ) -> dict[str, str]:
+        """Serve each target at `pod_ip:port`; returns pod name -> admin base URL. `pods`:
+        every pod's state, which decides who sends and receives traffic (None: everyone)."""
         with self._lock:
             if self._servers:
                 return {pod: server.url for pod, server in self._servers.items()}
             self._targets = list(targets)
+            self._mesh = None if pods is None else Mesh.of(pods)
             self._started_at = self._clock()
             self._started_wall = time.time()
         started: dict[str, ServerThread] = {}
@@ -425,6 +568,7 @@ class ProxyMetricsServers:
                 self._clock() - self._started_at,
                 traffic=traffic,
                 shape=traffic_shape(self.spec, target.workload_name),
+                mesh=self._mesh,
             )
             return Response(body, content_type=TEXT_FORMAT)
         if request.path == "/ready":

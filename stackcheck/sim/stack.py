@@ -25,7 +25,7 @@ from stackcheck.sim.content import load_content
 from stackcheck.sim.controller import is_extra_pod, load_generator, reconcile
 from stackcheck.sim.endpoints import Grafana, ProductPage
 from stackcheck.sim.identity import identity_objects
-from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget
+from stackcheck.sim.metrics import ProxyMetricsServers, ProxyTarget, mesh_pods, proxy_running
 from stackcheck.sim.operator import OperatorMetrics
 from stackcheck.sim.process import free_port
 from stackcheck.sim.prometheus import (
@@ -119,7 +119,9 @@ class SimulatedStack:
         api.register_service_proxy(*GRAFANA, grafana)
         self._listen_on_nodes(productpage_app, grafana_app)
         served = self._served_pods()
-        self._started(ProxyMetricsServers(self.spec)).start(_proxy_targets(served))
+        self._started(ProxyMetricsServers(self.spec)).start(
+            _proxy_targets(served), mesh_pods(served)
+        )
         alertmanager = self._start_alertmanager()
         api.register_service_proxy(*ALERTMANAGER, alertmanager.url)
         prometheus_url = (
@@ -344,7 +346,7 @@ def _proxy_targets(pods: list[dict[str, Any]]) -> list[ProxyTarget]:
     targets = []
     for pod in pods:
         meta, status = pod["metadata"], pod.get("status", {})
-        if status.get("phase") != "Running" or not status.get("podIP"):
+        if not proxy_running(pod) or not status.get("podIP"):
             continue
         if not _has_proxy(pod):
             continue

@@ -33,6 +33,7 @@ FACTS = ROOT / "tests" / "data" / "facts"
 OWN_FACT_FILES = (
     "bookinfo.yml",
     "linkerd.yml",
+    "linkerd-proxy.yml",
     "heartbeat.yml",
     "prometheus-operator.yml",
     "workload-status.yml",
@@ -51,6 +52,7 @@ Obj = dict[str, Any]
 NOT_SIMULATED = {
     ("bookinfo", "image-source"): "provenance of the other facts, nothing to simulate",
     ("prometheus-operator", "operator-version"): "provenance of the other facts",
+    ("linkerd-proxy", "proxy-version"): "provenance of the other facts",
 }
 
 
@@ -159,6 +161,17 @@ HELD = (
             "trust-root-annotation",
             "identity-mode-annotation",
             "injected-labels",
+        )
+    }
+    | {
+        # held in tests/sim/test_mesh_traffic.py
+        ("linkerd-proxy", key)
+        for key in (
+            "ready-endpoints-only",
+            "no-endpoints-failfast",
+            "outbound-error-metric",
+            "outbound-metrics-per-endpoint",
+            "reviews-without-ratings",
         )
     }
     | {

@@ -78,12 +78,13 @@ def launch_suite(folder: Path, *extra: str) -> LaunchedRun:
 
 
 def finish_suite(run: LaunchedRun) -> SuiteRun:
-    """Wait for the run (killed at its deadline: subprocess.TimeoutExpired, as
-    subprocess.run's timeout) and read what it wrote."""
+    """Wait for the run (stopped at its deadline: subprocess.TimeoutExpired, as
+    subprocess.run's timeout; stopped too when the wait is interrupted) and read what it
+    wrote."""
     try:
         run.process.wait(timeout=run.deadline.remaining())
-    except subprocess.TimeoutExpired:
-        _kill(run)
+    except BaseException:
+        _stop(run)
         raise
     folder = run.folder
     output = (folder / "stdout.txt").read_text(errors="replace") + (
@@ -94,9 +95,15 @@ def finish_suite(run: LaunchedRun) -> SuiteRun:
     return SuiteRun(run.process.returncode, results, output)
 
 
-def _kill(run: LaunchedRun) -> None:
-    run.process.kill()
-    run.process.wait(timeout=STOP_SECONDS)
+def _stop(run: LaunchedRun) -> None:
+    """SIGTERM first (the suite then stops its sim: Prometheus and Alertmanager with it),
+    SIGKILL if it has not ended within STOP_SECONDS."""
+    run.process.terminate()
+    try:
+        run.process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        run.process.kill()
+        run.process.wait(timeout=STOP_SECONDS)
 
 
 # Runs started ahead, by node id. A run is mostly waiting (Prometheus's first scrapes, the
@@ -138,7 +145,7 @@ def _no_run_left_behind() -> Iterator[None]:
     """A run started for an item that never ran (an interrupted session) is killed."""
     yield
     while _AHEAD:
-        _kill(_AHEAD.popitem()[1])
+        _stop(_AHEAD.popitem()[1])
 
 
 def _junit_results(path: Path) -> dict[str, tuple[str, str]]:

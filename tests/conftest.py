@@ -11,6 +11,14 @@ import pytest
 from tests.scripted import ScriptedServer, scripted_servers
 
 MATRIX_PROPERTY = "fault_matrix"  # tests/test_fault_matrix.py records (scenario, exit, failed)
+# the item this worker runs after an item (pytest's `nextitem`; xdist never steals it): the
+# fault matrix starts its suite run while the current one waits (tests/test_fault_matrix.py)
+NEXT_ITEM = pytest.StashKey["pytest.Item | None"]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    item.stash[NEXT_ITEM] = nextitem
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -11,20 +11,22 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from stackcheck.checks.catalog import build_checks
+from stackcheck.polling import Deadline
 from stackcheck.sim.faults import CATALOG, Fault
 from stackcheck.stackfile import load_stack
-from tests.conftest import MATRIX_PROPERTY
+from tests.conftest import MATRIX_PROPERTY, NEXT_ITEM
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = "4"  # the sim starts ready; failing checks retry this long before failing
 RUN_TIMEOUT = 120
+STOP_SECONDS = 10.0  # a killed run is reaped within this
 
 pytestmark = pytest.mark.sim
 
@@ -37,8 +39,19 @@ class SuiteRun:
     output: str
 
 
-def run_suite(tmp_path: Path, *extra: str) -> SuiteRun:
-    junit = tmp_path / "junit.xml"
+@dataclass
+class LaunchedRun:
+    """A suite run under way: its process, where it writes, when it must have ended."""
+
+    process: subprocess.Popen[bytes]
+    folder: Path
+    deadline: Deadline
+
+
+def launch_suite(folder: Path, *extra: str) -> LaunchedRun:
+    """Start `pytest suites/ --target sim` writing into `folder` (stdout and stderr to
+    files: a run started ahead may end long before anyone reads its pipes)."""
+    folder.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -49,22 +62,90 @@ def run_suite(tmp_path: Path, *extra: str) -> SuiteRun:
         "--wait",
         WAIT_SECONDS,
         "--report-dir",
-        str(tmp_path / "reports"),
+        str(folder / "reports"),
         "--html-report",
         "false",
         "--junitxml",
-        str(junit),
+        str(folder / "junit.xml"),
         "-q",
         "-p",
         "no:randomly",
         *extra,
     ]
-    done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
-    )
-    output = done.stdout + done.stderr
+    with (folder / "stdout.txt").open("wb") as out, (folder / "stderr.txt").open("wb") as err:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
+    return LaunchedRun(process, folder, Deadline.after(RUN_TIMEOUT))
+
+
+def finish_suite(run: LaunchedRun) -> SuiteRun:
+    """Wait for the run (stopped at its deadline: subprocess.TimeoutExpired, as
+    subprocess.run's timeout; stopped too when the wait is interrupted) and read what it
+    wrote."""
+    try:
+        run.process.wait(timeout=run.deadline.remaining())
+    except BaseException:
+        _stop(run)
+        raise
+    folder = run.folder
+    output = (folder / "stdout.txt").read_text(errors="replace") + (
+        folder / "stderr.txt"
+    ).read_text(errors="replace")
+    junit = folder / "junit.xml"
     results = _junit_results(junit) if junit.exists() else {}
-    return SuiteRun(done.returncode, results, output)
+    return SuiteRun(run.process.returncode, results, output)
+
+
+def _stop(run: LaunchedRun) -> None:
+    """SIGTERM first (the suite then stops its sim: Prometheus and Alertmanager with it),
+    SIGKILL if it has not ended within STOP_SECONDS."""
+    run.process.terminate()
+    try:
+        run.process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        run.process.kill()
+        run.process.wait(timeout=STOP_SECONDS)
+
+
+# Runs started ahead, by node id. A run is mostly waiting (Prometheus's first scrapes, the
+# failing checks' retries), so the next item's run starts while this one's is under way: two
+# runs per worker at a time, each still its own suite against its own faulted sim.
+_AHEAD: dict[str, LaunchedRun] = {}
+
+
+def suite_args(item: pytest.Item) -> tuple[str, ...] | None:
+    """The extra arguments of a matrix item's run; None for any other item."""
+    if not isinstance(item, pytest.Function) or item.module is not sys.modules[__name__]:
+        return None
+    if item.originalname == "test_healthy_stack_passes":
+        return ()
+    if item.originalname == "test_fault_fails_its_check":
+        fault = item.callspec.params["fault"]
+        assert isinstance(fault, Fault), item.nodeid
+        return ("--sim-fault", fault.name, *fault.suite_args)
+    return None
+
+
+def matrix_run(request: pytest.FixtureRequest, tmp_path: Path) -> SuiteRun:
+    """This item's run (started ahead or now), with the next item's started meanwhile."""
+    item = request.node
+    args = suite_args(item)
+    assert args is not None, item.nodeid
+    run = _AHEAD.pop(item.nodeid, None) or launch_suite(tmp_path, *args)
+    following = item.stash.get(NEXT_ITEM, None)
+    if following is not None and following.nodeid not in _AHEAD:
+        ahead = suite_args(following)
+        if ahead is not None:
+            folder = request.getfixturevalue("tmp_path_factory").mktemp("ahead")
+            _AHEAD[following.nodeid] = launch_suite(folder, *ahead)
+    return finish_suite(run)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_run_left_behind() -> Iterator[None]:
+    """A run started for an item that never ran (an interrupted session) is killed."""
+    yield
+    while _AHEAD:
+        _stop(_AHEAD.popitem()[1])
 
 
 def _junit_results(path: Path) -> dict[str, tuple[str, str]]:
@@ -96,9 +177,9 @@ def _observed(record: Callable[[str, object], None], scenario: str, run: SuiteRu
 
 
 def test_healthy_stack_passes(
-    tmp_path: Path, record_property: Callable[[str, object], None]
+    request: pytest.FixtureRequest, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
-    run = run_suite(tmp_path)
+    run = matrix_run(request, tmp_path)
     _observed(record_property, "healthy", run)
     failed = {k: v for k, v in run.results.items() if v[0] != "passed"}
     assert run.exit_code == 0, f"healthy sim failed: {failed}\n{run.output[-3000:]}"
@@ -108,9 +189,12 @@ def test_healthy_stack_passes(
 
 @pytest.mark.parametrize("fault", CATALOG, ids=[f.name for f in CATALOG])
 def test_fault_fails_its_check(
-    fault: Fault, tmp_path: Path, record_property: Callable[[str, object], None]
+    fault: Fault,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
-    run = run_suite(tmp_path, "--sim-fault", fault.name, *fault.suite_args)
+    run = matrix_run(request, tmp_path)
     _observed(record_property, fault.name, run)
     if not fault.fails:
         failed = {k: v for k, v in run.results.items() if v[0] not in ("passed", "warning")}

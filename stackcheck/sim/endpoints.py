@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import random
+import socketserver
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from werkzeug.http import HTTP_STATUS_CODES
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from stackcheck.sim.spec import SimSpec
@@ -52,6 +53,17 @@ class _Http10Handler(_QuietHandler):
     """One request per connection: nothing lingers on a kept-alive socket after stop()."""
 
     protocol_version = "HTTP/1.0"
+
+
+class _UnnamedServer(ThreadedWSGIServer):
+    """werkzeug's threaded server without http.server's reverse DNS lookup of the address it
+    binds (`socket.getfqdn`): for the sim's pod and node addresses that lookup goes to the
+    resolver, where two sims starting at once each waited its 5 s timeout."""
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
 
 class ServerThread:
@@ -88,9 +100,7 @@ class ServerThread:
         with self._lock:
             if self._server is None:
                 handler = _QuietHandler if self._keep_alive else _Http10Handler
-                server = make_server(
-                    self._host, self._port, self._app, threaded=True, request_handler=handler
-                )
+                server = _UnnamedServer(self._host, self._port, self._app, handler)
                 thread = threading.Thread(
                     target=server.serve_forever,
                     kwargs={"poll_interval": 0.1},

@@ -241,7 +241,7 @@ def traffic_shape(spec: SimSpec, workload: str) -> TrafficShape:
     )
 
 
-INBOUND_RPS = 5.0  # enough requests per 2 s scrape for stable rates and quantiles
+INBOUND_RPS = 5.0  # enough requests per 1 s scrape (SCRAPE_INTERVAL) for stable rates and quantiles
 OUTBOUND_RPS = 0.5  # per endpoint a caller reaches
 
 

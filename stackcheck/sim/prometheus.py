@@ -40,6 +40,10 @@ STACK_VALUES = (
 )
 PROMETHEUS_RELEASE = "prometheus"  # the Helm release name of kube-prometheus-stack
 PROMETHEUS_NAMESPACE = "monitoring"  # where the Prometheus resource lives
+# every job's interval (and timeout) and the rules' evaluation interval in the sim: a start
+# waits until every target was scraped twice, and a scrape loop only begins when discovery
+# hands over its targets (a fixed 5 s in Prometheus 2.42), so a start takes ~5 s + 2 intervals
+SCRAPE_INTERVAL = "1s"
 
 
 class PrometheusError(RuntimeError):
@@ -339,7 +343,7 @@ def scrape_config(
     pods: list[dict[str, Any]],
     namespaces: list[dict[str, Any]],
     spec: SimSpec,
-    scrape_interval: str = "2s",
+    scrape_interval: str = SCRAPE_INTERVAL,
     selection: MonitorSelection | None = None,
 ) -> dict[str, Any]:
     """A whole prometheus.yml: one job per endpoint of each selected PodMonitor, static
@@ -571,7 +575,7 @@ def _self_job(service: str, port: int, container: str, pod: str, endpoint: str) 
 # Prometheus sends a firing alert again only after this delay (default 1m); its first send
 # can come before the notifier has discovered Alertmanager (discovery updates every 5 s), so
 # the sim resends at its evaluation pace, as a real stack does within a minute.
-ALERT_RESEND_ARGS = ("--rules.alert.resend-delay=2s",)
+ALERT_RESEND_ARGS = (f"--rules.alert.resend-delay={SCRAPE_INTERVAL}",)
 
 
 def write_rules(path: Path, spec: SimSpec) -> None:

@@ -171,8 +171,8 @@ def judge_trust_anchor(
 def proxy_container(pod: Obj) -> Obj | None:
     spec = pod.get("spec") or {}
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        if container.get("name") == PROXY_CONTAINER:
-            return dict(container)
+        if container.get("name") == PROXY_CONTAINER and isinstance(container, dict):
+            return container  # read only: 10,000 pods were 30,000 copies
     return None
 
 
@@ -201,7 +201,7 @@ def _running(pod: Obj) -> bool:
 
 
 def meshed_pods(pods: list[Obj]) -> list[Obj]:
-    return [p for p in pods if proxy_container(p) is not None and _running(p)]
+    return [p for p in pods if _running(p) and proxy_container(p) is not None]
 
 
 def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Result:

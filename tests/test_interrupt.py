@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
+from fixtures.interrupt import _write_unknown
 from stackcheck.polling import Attempt, Deadline, poll_until
 from stackcheck.report import allure_cli
+from tests.kubefakes import check
 from tests.test_soak import MARKER, _gone, kill_marked, leaked_sockets, listening_sockets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,3 +193,26 @@ def test_an_interrupt_while_the_sim_starts_stops_it(tmp_path: Path) -> None:
     )
     assert not list(scratch.iterdir()), list(scratch.iterdir())
     assert "INTERRUPTED (SIGTERM)" in output, output[-3000:]
+
+
+def test_a_check_that_did_not_run_keeps_the_ids_it_has_when_it_runs(tmp_path: Path) -> None:
+    """Allure's history and trend follow a check through an interrupted run: the unknown
+    result written for it carries the ids allure-pytest gives it in a run where it ran."""
+    reports = tmp_path / "reports"
+    command = [sys.executable, "-m", "pytest", "suites/test_pods.py", "--target", "sim"]
+    command += ["-k", "bookinfo", "--report-dir", str(reports), "--html-report", "false"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=START_TIMEOUT
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    ran = next(r for r in _results(reports / "allure-results") if _check_id(r) == FAILING_CHECK)
+
+    unknown_dir = tmp_path / "unknown"
+    unknown_dir.mkdir()
+    nodeid = f"suites/test_pods.py::test_pods_running_and_ready[{FAILING_CHECK}]"
+    _write_unknown(unknown_dir, nodeid, "the run was INTERRUPTED (SIGINT)", check(FAILING_CHECK))
+    (unknown,) = _results(unknown_dir)
+    assert unknown["status"] == "unknown"
+    for key in ("fullName", "testCaseId", "historyId"):
+        assert unknown[key] == ran[key], key

@@ -355,32 +355,8 @@ def _flows(
     flows: list[_Flow] = []
     port = _app_port(target)
     local = f"{target.pod_ip}:{port}"
-    server = {
-        "srv_group": "",
-        "srv_kind": "default",
-        "srv_name": "all-unauthenticated",
-        "srv_port": str(port),
-    }
-    if target.workload_name in _NO_INBOUND_HTTP:
-        # kubelet probes only: plaintext, from no identity
-        probe = {
-            "direction": "inbound",
-            "authority": local,
-            "target_addr": local,
-            "target_ip": target.pod_ip,
-            "target_port": str(port),
-            "tls": "no_identity",
-            "no_tls_reason": "no_tls_from_remote",
-            **server,
-        }
-        flows.append(
-            _Flow(
-                probe,
-                {"direction": "inbound", "peer": "src", "target_addr": local, "tls": "no_identity"},
-                0.1,
-            )
-        )
-    elif _active(target, mesh):
+    server = {**DEFAULT_SERVER, "srv_port": str(port)}
+    if target.workload_name not in _NO_INBOUND_HTTP and _active(target, mesh):
         callers = [
             who for who, callees in _CALLS.items() if service_of(target.workload_name) in callees
         ]

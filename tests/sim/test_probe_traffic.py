@@ -159,3 +159,8 @@ def test_probe_defaults_and_skipped_ports() -> None:
         }
     }
     assert http_probes(pod) == (metrics.HttpProbe(8080, "/ready", float(default_period)),)
+
+
+def test_a_pod_without_probes_and_callers_has_no_inbound_http(bookinfo: Bookinfo) -> None:
+    """The traffic generator's manifest has no probe, and nothing calls it."""
+    assert inbound(bookinfo.metrics("traffic-generator")) == []

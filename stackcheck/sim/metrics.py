@@ -355,7 +355,7 @@ def _flows(
     flows: list[_Flow] = []
     port = _app_port(target)
     local = f"{target.pod_ip}:{port}"
-    server = {**DEFAULT_SERVER, "srv_port": str(port)}
+    server = dict(DEFAULT_SERVER)  # v2.210.4 labels a server by group, kind, name only
     if target.workload_name not in _NO_INBOUND_HTTP and _active(target, mesh):
         callers = [
             who for who, callees in _CALLS.items() if service_of(target.workload_name) in callees
@@ -446,17 +446,16 @@ def _probe_flows(target: ProxyTarget, mesh: Mesh | None, server: dict[str, str])
     flows = []
     for port, rps in sorted(rates.items()):
         local = f"{target.pod_ip}:{port}"
-        srv = {**server, "srv_port": str(port)}
         labels = {
             "direction": "inbound",
             "target_addr": local,
             "target_ip": target.pod_ip,
             "target_port": str(port),
             **PLAINTEXT,
-            **srv,
+            **server,
             **PROBE_ROUTE,
         }
-        tcp = {"direction": "inbound", "peer": "src", "target_addr": local, **PLAINTEXT, **srv}
+        tcp = {"direction": "inbound", "peer": "src", "target_addr": local, **PLAINTEXT, **server}
         flows.append(_Flow(labels, tcp, rps, probe=True))
     return flows
 

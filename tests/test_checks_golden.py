@@ -7,10 +7,12 @@ must parse as PromQL (promql-parser, the Rust parser's Python binding).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import promql_parser
 import pytest
+import yaml
 
 from stackcheck.checks import golden
 from stackcheck.checks.golden import Signals, Slo
@@ -24,7 +26,8 @@ DEPLOYMENTS = ["productpage-v1", "reviews-v2"]
 def test_queries_are_linkerds() -> None:
     assert golden.requests_query("bookinfo", "1m") == (
         'sum(increase(response_total{direction="inbound", namespace="bookinfo"}[1m])) '
-        "by (namespace, deployment, classification, tls)"
+        "by (namespace, deployment, classification, tls, authority, route_kind, route_name, "
+        "authz_kind, authz_name)"
     )
     assert golden.latency_query("bookinfo", "1m") == (
         'histogram_quantile(0.95, sum(irate(response_latency_ms_bucket{direction="inbound", '
@@ -33,7 +36,11 @@ def test_queries_are_linkerds() -> None:
 
 
 @pytest.mark.parametrize(
-    "query", [golden.requests_query("bookinfo", "8s"), golden.latency_query("bookinfo", "1m", 0.99)]
+    "query",
+    [
+        golden.requests_query("bookinfo", "8s"),
+        golden.latency_query("bookinfo", "1m", 0.99),
+    ],
 )
 def test_queries_parse_as_promql(query: str) -> None:
     expr = promql_parser.parse(query)
@@ -177,3 +184,111 @@ def test_one_check_per_deployment_carries_the_table_on_pass() -> None:
     assert csv_lines[0] == "Deployment,Requests/s,Success,p95,mTLS,Verdict"
     assert "reviews-v2,5.00,80.0%,no data,100%,failed" in csv_lines
     assert "<td>productpage-v1</td>" in result.evidence[1].text
+
+
+# ----------------------------------------------------------------------------------------
+# the kubelet's probes (tests/data/facts/linkerd-proxy.yml)
+# ----------------------------------------------------------------------------------------
+
+PROXY_FACTS = Path(__file__).parent / "data" / "facts" / "linkerd-proxy.yml"
+
+
+def proxy_fact(key: str) -> Any:
+    return yaml.safe_load(PROXY_FACTS.read_text(encoding="utf-8"))["facts"][key]["value"]
+
+
+def probe_labels() -> Obj:
+    """A kubelet probe's labels, from the facts: the built-in probe route and authorization,
+    plaintext, and no `authority` (its Host is the pod's address)."""
+    route = proxy_fact("probe-route")
+    assert proxy_fact("inbound-http-labels")["authority"] == "named hosts only"
+    assert proxy_fact("kubelet-probe-request")["host"] == "<pod IP>:<port>"
+    return {
+        **{f"route_{k}": route["probe_route"][k] for k in ("kind", "name")},
+        **{f"authz_{k}": route["probe_authz"][k] for k in ("kind", "name")},
+        "tls": proxy_fact("inbound-http-labels")["plaintext"]["tls"],
+    }
+
+
+def test_probes_are_told_apart_by_the_facts_labels() -> None:
+    probe = probe_labels()
+    assert golden.is_probe(probe)
+    assert set(golden.PROBE_LABELS) | {"tls"} == set(probe)
+    assert not golden.is_probe({**probe, "authority": "details.bookinfo.svc.cluster.local:9080"})
+    assert not golden.is_probe({**probe, "tls": "true"})  # a meshed caller on a probe path
+    assert not golden.is_probe({**probe, "route_name": "default"})
+    assert not golden.is_probe({**probe, "authz_name": "all-unauthenticated"})
+    group = golden.requests_query("bookinfo", "1m").rsplit("by (", 1)[1]
+    assert all(label in group for label in [*golden.PROBE_LABELS, "authority", "tls"])
+
+
+def details(mtls: float, plaintext: float, probes: float) -> Signals:
+    authority = {"authority": "details.bookinfo.svc.cluster.local:9080"}
+    requests = instant(
+        # meshed callers GET the probe path: on the probe route too, but over mTLS
+        (probe_labels() | _requests("details-v1", "success", "true", 0)[0] | authority, mtls),
+        (_requests("details-v1", "success", "no_identity", 0)[0] | authority, plaintext),
+        (_requests("details-v1", "success", "no_identity", 0)[0] | probe_labels(), probes),
+    )
+    latency = instant(({"namespace": "bookinfo", "deployment": "details-v1"}, 20.0))
+    (signals,) = golden.measure(["details-v1"], requests, latency, "1m")
+    return signals
+
+
+def test_probes_are_left_out_of_the_mtls_share_and_the_rate() -> None:
+    healthy = details(mtls=300, plaintext=0, probes=6)  # 5 rps meshed, a probe every 10 s
+    assert healthy.mtls_share == 1.0 and healthy.rps == 5.0
+    assert healthy.success_rate == 1.0 and healthy.requests == 306  # as viz stat counts
+    finding = golden.judge(healthy, Slo())
+    assert finding.status is Status.PASSED
+    assert finding.summary == (
+        "details-v1: 5.00 rps, 100.00% success, p95 20 ms, 100% mTLS (kubelet probes left out: 6)"
+    )
+    assert golden.judge_mtls(healthy, Slo()).summary.endswith(
+        "100.0% of inbound responses over mTLS (kubelet probes left out: 6)"
+    )
+
+
+def test_plaintext_callers_still_fail_beside_the_probes() -> None:
+    plain = details(mtls=0, plaintext=300, probes=6)
+    finding = golden.judge_mtls(plain, Slo())
+    assert finding.status is Status.FAILED
+    assert finding.reasons == (
+        "deployment details-v1: 100.0% of inbound responses (300 of 300) without mTLS "
+        "(kubelet probes left out: 6)",
+    )
+    some = details(mtls=270, plaintext=30, probes=6)
+    assert golden.judge_mtls(some, Slo()).status is Status.FAILED
+
+
+def test_probes_alone_are_no_traffic() -> None:
+    """Without the traffic generator the kubelet still probes: that is no traffic."""
+    idle = details(mtls=0, plaintext=0, probes=6)
+    finding = golden.judge(idle, Slo())
+    assert finding.status is Status.FAILED
+    assert finding.failures == (
+        "deployment details-v1: no inbound requests in the last 1m besides 6 kubelet probes "
+        "(is the traffic generator running and meshed?)",
+    )
+
+
+def test_failing_probes_count_in_the_success_rate() -> None:
+    """As `viz stat` has it: a probe answered 5xx is a failed response."""
+    requests = instant(
+        _requests("details-v1", "success", "true", 300),
+        (_requests("details-v1", "failure", "no_identity", 0)[0] | probe_labels(), 6),
+    )
+    (signals,) = golden.measure(["details-v1"], requests, instant(), "1m")
+    assert signals.success_rate == pytest.approx(300 / 306)
+    assert golden.judge_success_rate(signals, Slo()).status is Status.FAILED
+
+
+def test_the_requests_query_counts_probes_as_viz_stat_does() -> None:
+    """`viz stat` has no route or tls matcher (its success rate and latency include the
+    probes) and reads no `tls`: the mTLS share is this check's own."""
+    fact = proxy_fact("viz-stat-counts-probes")
+    query = golden.requests_query("bookinfo", "1m")
+    selector = query.split("{", 1)[1].split("}", 1)[0]
+    assert sorted(term.split("=")[0] for term in selector.split(", ")) == sorted(fact["matchers"])
+    assert f"by ({', '.join(fact['group_by'])}, " in query  # grouped finer: the same sums
+    assert fact["tls_used"] is False

@@ -1,6 +1,8 @@
-"""Golden signals per meshed deployment, computed as `linkerd viz stat deploy -n <ns>` does.
+"""Golden signals per meshed deployment, computed as `linkerd viz stat deploy -n <ns>` does,
+less the kubelet's probes where those would hide a fault.
 
-Facts (linkerd/linkerd2, tag stable-2.14.10, viz/metrics-api/stat_summary.go):
+Facts (tests/data/facts/linkerd-proxy.yml; linkerd/linkerd2 tag stable-2.14.10,
+viz/metrics-api/stat_summary.go):
 - requests: `sum(increase(response_total{<labels>}[<window>])) by (<group>, classification,
   tls)`; latency: `histogram_quantile(<q>, sum(irate(response_latency_ms_bucket{<labels>}
   [<window>])) by (le, <group>))`;
@@ -8,7 +10,16 @@ Facts (linkerd/linkerd2, tag stable-2.14.10, viz/metrics-api/stat_summary.go):
   for deployments is `(namespace, deployment)` (`buildRequestLabels`,
   `promGroupByLabelNames`); success and failure counts come from `classification`
   (`processPrometheusMetrics`), success rate = success / (success + failure), request rate =
-  total / window, and the CLI's MESHED TLS share = responses with `tls="true"` / total.
+  total / window (here grouped finer, by the probe labels below: the same sums). `viz stat`
+  reads no `tls` (its MESHED column counts pods): the mTLS share,
+  responses with `tls="true"` / total, is this check's own.
+- the kubelet's HTTP probes of an app port pass the pod's inbound proxy in plaintext
+  (`tls="no_identity"`), with no `authority` label (their Host is the pod's address), on the
+  policy controller's built-in probe route and authorization (`route_kind="default",
+  route_name="probe"`, `authz_kind="default", authz_name="probe"`). `viz stat` counts them.
+  Left out here of the request rate (they go on without the traffic generator) and of the
+  mTLS share (plaintext by design); success rate and latency keep them, as `viz stat` does.
+  A plaintext application caller names its host (`authority`), so it still counts.
 The window (stack.yml `slo.window`) must span at least 4 scrape intervals of the proxies'
 PodMonitor, else `increase`/`irate` see too few samples.
 """
@@ -48,10 +59,16 @@ class Signals:
     mtls: float  # responses over mTLS (tls="true")
     window_seconds: float
     p95_ms: float | None
+    probes: float = 0.0  # plaintext responses to the kubelet's probes (in `requests`)
+
+    @property
+    def app_requests(self) -> float:
+        """Responses to application callers: all but the kubelet's probes."""
+        return max(0.0, self.requests - self.probes)
 
     @property
     def rps(self) -> float:
-        return self.requests / self.window_seconds if self.window_seconds else 0.0
+        return self.app_requests / self.window_seconds if self.window_seconds else 0.0
 
     @property
     def success_rate(self) -> float | None:
@@ -59,7 +76,7 @@ class Signals:
 
     @property
     def mtls_share(self) -> float | None:
-        return self.mtls / self.requests if self.requests else None
+        return self.mtls / self.app_requests if self.app_requests else None
 
 
 # ----------------------------------------------------------------------------------------
@@ -80,10 +97,31 @@ def _selector(namespace: str) -> str:
     return f'{{direction="inbound", namespace="{namespace}"}}'
 
 
+# the labels that tell the kubelet's probes apart: the built-in probe route and authz
+PROBE_LABELS = {
+    "route_kind": "default",
+    "route_name": "probe",
+    "authz_kind": "default",
+    "authz_name": "probe",
+}
+_PROBE_GROUP = ("authority", *PROBE_LABELS)
+
+
 def requests_query(namespace: str, window_text: str) -> str:
+    """linkerd's reqQuery, grouped finer by the probe labels: the same sums, and the probes
+    told apart in the same evaluation (two queries would see different scrapes)."""
     return (
         f"sum(increase(response_total{_selector(namespace)}[{window_text}])) "
-        "by (namespace, deployment, classification, tls)"
+        f"by (namespace, deployment, classification, tls, {', '.join(_PROBE_GROUP)})"
+    )
+
+
+def is_probe(labels: dict[str, str]) -> bool:
+    """A kubelet probe's response: plaintext, naming no host, on the probe route."""
+    return (
+        labels.get("tls") != "true"
+        and not labels.get("authority")
+        and all(labels.get(k) == v for k, v in PROBE_LABELS.items())
     )
 
 
@@ -110,9 +148,10 @@ def _samples(answer: Obj) -> list[tuple[dict[str, str], float]]:
 def measure(
     deployments: list[str], requests_answer: Obj, latency_answer: Obj, window_text: str
 ) -> list[Signals]:
-    """Per deployment (in the order given): the counts and p95 the two answers hold."""
+    """Per deployment (in the order given): the counts, probes and p95 the two answers
+    hold."""
     seconds = duration_seconds(window_text)
-    totals: dict[str, list[float]] = {d: [0.0, 0.0, 0.0] for d in deployments}
+    totals: dict[str, list[float]] = {d: [0.0, 0.0, 0.0, 0.0] for d in deployments}
     for labels, value in _samples(requests_answer):
         counts = totals.get(labels.get("deployment", ""))
         if counts is None or math.isnan(value):
@@ -120,12 +159,13 @@ def measure(
         counts[0] += value
         counts[1] += value if labels.get("classification") == "success" else 0.0
         counts[2] += value if labels.get("tls") == "true" else 0.0
+        counts[3] += value if is_probe(labels) else 0.0
     p95: dict[str, float] = {}
     for labels, value in _samples(latency_answer):
         if not math.isnan(value):
             p95[labels.get("deployment", "")] = value
     return [
-        Signals(d, totals[d][0], totals[d][1], totals[d][2], seconds, p95.get(d))
+        Signals(d, totals[d][0], totals[d][1], totals[d][2], seconds, p95.get(d), totals[d][3])
         for d in deployments
     ]
 
@@ -134,10 +174,14 @@ def _no_traffic(signals: Signals, slo: Slo) -> Result:
     return Result(
         f"{signals.deployment}: no traffic",
         failures=(
-            f"deployment {signals.deployment}: no inbound requests in the last {slo.window} (is "
-            "the traffic generator running and meshed?)",
+            f"deployment {signals.deployment}: no inbound requests in the last {slo.window}"
+            f"{_besides_probes(signals)} (is the traffic generator running and meshed?)",
         ),
     )
+
+
+def _besides_probes(signals: Signals) -> str:
+    return f" besides {_responses(signals.probes)} kubelet probes" if signals.probes > 0 else ""
 
 
 def _nothing_to_judge(signals: Signals, slo: Slo) -> Result:
@@ -148,13 +192,13 @@ def _nothing_to_judge(signals: Signals, slo: Slo) -> Result:
 
 def judge_request_rate(signals: Signals, slo: Slo) -> Result:
     """Requests arrive (the traffic generator works and its traffic is seen)."""
-    if signals.requests <= 0:
+    if signals.app_requests <= 0:
         return _no_traffic(signals, slo)
     return Result(f"{signals.deployment}: {signals.rps:.2f} requests/s")
 
 
 def judge_success_rate(signals: Signals, slo: Slo) -> Result:
-    if signals.requests <= 0:
+    if signals.app_requests <= 0:
         return _nothing_to_judge(signals, slo)
     rate = signals.success_rate or 0.0
     summary = f"{signals.deployment}: success rate {rate:.2%}"
@@ -171,7 +215,7 @@ def judge_success_rate(signals: Signals, slo: Slo) -> Result:
 
 
 def judge_latency(signals: Signals, slo: Slo) -> Result:
-    if signals.requests <= 0:
+    if signals.app_requests <= 0:
         return _nothing_to_judge(signals, slo)
     summary = f"{signals.deployment}: p95 {_ms(signals.p95_ms)}"
     if signals.p95_ms is None:
@@ -200,20 +244,31 @@ def judge_latency(signals: Signals, slo: Slo) -> Result:
 def judge_mtls(signals: Signals, slo: Slo) -> Result:
     """All inbound application traffic is mTLS, unless the stack file allows plaintext for
     this deployment (with a reason, said in the summary)."""
-    if signals.requests <= 0:
+    if signals.app_requests <= 0:
         return _nothing_to_judge(signals, slo)
     share = signals.mtls_share or 0.0
-    summary = f"{signals.deployment}: {share:.1%} of inbound responses over mTLS"
+    summary = f"{signals.deployment}: {share:.1%} of inbound responses over mTLS{_probes(signals)}"
     if share >= 1.0:
         return Result(summary)
     plain = (
         f"deployment {signals.deployment}: {1 - share:.1%} of inbound responses "
-        f"({signals.requests - signals.mtls:.0f} of {signals.requests:.0f}) without mTLS"
+        f"({signals.app_requests - signals.mtls:.0f} of {signals.app_requests:.0f}) without mTLS"
+        f"{_probes(signals)}"
     )
     allowed = dict(slo.plaintext_allowed)
     if signals.deployment in allowed:
         return Result(f"{summary}; {plain}: allowed ({allowed[signals.deployment]})")
     return Result(summary, failures=(plain,))
+
+
+def _probes(signals: Signals) -> str:
+    """Says what was left out of the share (no "; ": that separates allowances)."""
+    return f" (kubelet probes left out: {_responses(signals.probes)})" if signals.probes > 0 else ""
+
+
+def _responses(count: float) -> str:
+    """A count of responses (`increase` extrapolates: a young window holds fractions)."""
+    return f"{count:.0f}" if count >= 1 else f"{count:.2f}"
 
 
 JUDGES = {
@@ -227,7 +282,7 @@ JUDGES = {
 def judge(signals: Signals, slo: Slo) -> Result:
     """All four signals of one deployment: every failure; without traffic, only the request
     rate fails and the others say they were not judged."""
-    if signals.requests <= 0:
+    if signals.app_requests <= 0:
         return Result(
             f"{signals.deployment}: no traffic; success rate, latency and mTLS not judged",
             failures=_no_traffic(signals, slo).failures,
@@ -241,7 +296,8 @@ def judge(signals: Signals, slo: Slo) -> Result:
     summary = (
         f"{signals.deployment}: {signals.rps:.2f} rps, "
         f"{(signals.success_rate or 0.0):.2%} success, p95 {_ms(signals.p95_ms)}, "
-        f"{(signals.mtls_share or 0.0):.0%} mTLS" + "".join(f"; {a}" for a in allowed)
+        f"{(signals.mtls_share or 0.0):.0%} mTLS{_probes(signals)}"
+        + "".join(f"; {a}" for a in allowed)
     )
     return Result(
         summary,
@@ -306,7 +362,8 @@ def render_table(measured: list[Signals], slo: Slo, markdown: bool = True) -> st
 def _caption(slo: Slo) -> str:
     return (
         f"Golden signals over {slo.window} (SLO: success >= {slo.success_rate:.2%}, "
-        f"p95 <= {slo.p95_ms:g} ms, all inbound traffic mTLS, requests > 0)"
+        f"p95 <= {slo.p95_ms:g} ms, all inbound traffic mTLS, requests > 0; kubelet probes "
+        "left out of Requests/s and mTLS)"
     )
 
 
@@ -384,7 +441,8 @@ def signals_check(namespace: str, deployment: str, deployments: list[str], slo: 
         FEATURE,
         f"{namespace}/{deployment} serves requests (rate > 0), succeeds at or above "
         f"{slo.success_rate:.2%}, answers with p95 at or under {slo.p95_ms:g} ms, all over "
-        "mTLS (inbound, as `linkerd viz stat` computes them)",
+        "mTLS (inbound, as `linkerd viz stat` computes them; the kubelet's probes left out of "
+        "the rate and the mTLS share)",
         f"linkerd viz stat deploy/{deployment} -n {namespace}; check the traffic generator, "
         "the deployment's logs and its callers' mesh injection",
         (requests, latency),

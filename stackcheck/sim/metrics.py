@@ -70,6 +70,73 @@ _APP_PORTS = {
 _NO_INBOUND_HTTP = {"traffic-generator"}
 # who sends requests unasked: callers that take no HTTP requests (the traffic generator)
 _SOURCES = frozenset(who for who in _CALLS if who in _NO_INBOUND_HTTP)
+# the path each service is called on (tests/data/facts/bookinfo.yml call-paths; the traffic
+# generator GETs /productpage)
+CALL_PATHS = {
+    "productpage": "/productpage",
+    "details": "/details/0",
+    "reviews": "/reviews/0",
+    "ratings": "/ratings/0",
+}
+# proxy-init sends no inbound connection on these ports to the proxy (its control and admin
+# ports, and the chart's ignoreInboundPorts): tests/data/facts/linkerd-proxy.yml
+SKIPPED_INBOUND_PORTS = frozenset({4190, 4191, 4567, 4568})
+DEFAULT_PROBE_PERIOD_SECONDS = 10.0
+# the default server and its routes and authorizations (policy controller's defaults)
+DEFAULT_SERVER = {"srv_group": "", "srv_kind": "default", "srv_name": "all-unauthenticated"}
+PROBE_ROUTE = {
+    "route_group": "",
+    "route_kind": "default",
+    "route_name": "probe",
+    "authz_group": "",
+    "authz_kind": "default",
+    "authz_name": "probe",
+}
+DEFAULT_ROUTE = {
+    "route_group": "",
+    "route_kind": "default",
+    "route_name": "default",
+    "authz_group": "",
+    "authz_kind": "default",
+    "authz_name": "all-unauthenticated",
+}
+PLAINTEXT = {"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    """A kubelet HTTP probe of an app container that reaches the pod's inbound proxy."""
+
+    port: int
+    path: str
+    period_seconds: float
+
+
+def http_probes(pod: dict[str, Any]) -> tuple[HttpProbe, ...]:
+    """The pod's HTTP liveness and readiness probes on ports the proxy receives (a startup
+    probe stops once it succeeds, so it adds nothing to a running pod's traffic)."""
+    found = []
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for key in ("livenessProbe", "readinessProbe"):
+            action = (container.get(key) or {}).get("httpGet")
+            if not action or str(action.get("scheme", "HTTP")).upper() != "HTTP":
+                continue
+            port = _probe_port(action.get("port"), container)
+            if port is None or port in SKIPPED_INBOUND_PORTS:
+                continue
+            period = float(container[key].get("periodSeconds") or DEFAULT_PROBE_PERIOD_SECONDS)
+            found.append(HttpProbe(port, str(action.get("path") or "/"), period))
+    return tuple(found)
+
+
+def _probe_port(port: object, container: dict[str, Any]) -> int | None:
+    """A probe's port: a number, or the name of one of the container's ports."""
+    if isinstance(port, int):
+        return port
+    for named in container.get("ports") or []:
+        if named.get("name") == port:
+            return int(named["containerPort"])
+    return int(port) if isinstance(port, str) and port.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -106,6 +173,7 @@ class MeshPod:
     pod: str
     workload: str
     serving: bool
+    probes: tuple[HttpProbe, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +212,14 @@ class Mesh:
     def is_serving(self, namespace: str, pod: str) -> bool:
         return any(p.serving for p in self.pods if (p.namespace, p.pod) == (namespace, pod))
 
+    def probes_of(self, namespace: str, pod: str) -> tuple[HttpProbe, ...]:
+        """The kubelet probes a serving pod's proxy sees (a pod that is not Ready fails
+        its readiness probe: those answers are not simulated)."""
+        for p in self.pods:
+            if (p.namespace, p.pod) == (namespace, pod) and p.serving:
+                return p.probes
+        return ()
+
     def has_endpoints(self, namespace: str, service: str) -> bool:
         """The Service has a Ready pod (whether or not it has a proxy)."""
         return any(
@@ -155,7 +231,13 @@ class Mesh:
 def mesh_pods(pods: Iterable[dict[str, Any]]) -> list[MeshPod]:
     """The mesh's view of Kubernetes pods (as the sim's controller wrote them)."""
     return [
-        MeshPod(p["metadata"]["namespace"], p["metadata"]["name"], workload_of(p), is_serving(p))
+        MeshPod(
+            p["metadata"]["namespace"],
+            p["metadata"]["name"],
+            workload_of(p),
+            is_serving(p),
+            http_probes(p),
+        )
         for p in pods
     ]
 
@@ -220,6 +302,7 @@ class _Flow:
     tcp_labels: dict[str, str]
     rps: float
     app_inbound: bool = False  # application traffic into this pod (what SimSpec faults shape)
+    probe: bool = False  # the kubelet's probes: they go on whatever the traffic generator does
 
 
 @dataclass(frozen=True)
@@ -272,32 +355,8 @@ def _flows(
     flows: list[_Flow] = []
     port = _app_port(target)
     local = f"{target.pod_ip}:{port}"
-    server = {
-        "srv_group": "",
-        "srv_kind": "default",
-        "srv_name": "all-unauthenticated",
-        "srv_port": str(port),
-    }
-    if target.workload_name in _NO_INBOUND_HTTP:
-        # kubelet probes only: plaintext, from no identity
-        probe = {
-            "direction": "inbound",
-            "authority": local,
-            "target_addr": local,
-            "target_ip": target.pod_ip,
-            "target_port": str(port),
-            "tls": "no_identity",
-            "no_tls_reason": "no_tls_from_remote",
-            **server,
-        }
-        flows.append(
-            _Flow(
-                probe,
-                {"direction": "inbound", "peer": "src", "target_addr": local, "tls": "no_identity"},
-                0.1,
-            )
-        )
-    elif _active(target, mesh):
+    server = dict(DEFAULT_SERVER)  # v2.210.4 labels a server by group, kind, name only
+    if target.workload_name not in _NO_INBOUND_HTTP and _active(target, mesh):
         callers = [
             who for who, callees in _CALLS.items() if service_of(target.workload_name) in callees
         ]
@@ -315,6 +374,7 @@ def _flows(
             "tls": "true",
             "client_id": client_id,
             **server,
+            **_route(target, port, mesh),
         }
         tcp = {
             "direction": "inbound",
@@ -325,6 +385,7 @@ def _flows(
             **server,
         }
         flows.append(_Flow(inbound, tcp, INBOUND_RPS, app_inbound=True))
+    flows += _probe_flows(target, mesh, server)
     if not _active(target, mesh):
         return flows  # no requests in, none out
     for callee_service in _callees(target.workload_name):
@@ -366,6 +427,39 @@ def _flows(
     return flows
 
 
+def _route(target: ProxyTarget, port: int, mesh: Mesh | None) -> dict[str, str]:
+    """The route and authorization labels of the callers' requests: a GET of one of the
+    pod's probe paths matches the probe route (Bookinfo's callers GET its probe paths)."""
+    if mesh is None:
+        return DEFAULT_ROUTE
+    path = CALL_PATHS.get(service_of(target.workload_name))
+    probed = {p.path for p in mesh.probes_of(target.namespace, target.pod) if p.port == port}
+    return PROBE_ROUTE if path in probed else DEFAULT_ROUTE
+
+
+def _probe_flows(target: ProxyTarget, mesh: Mesh | None, server: dict[str, str]) -> list[_Flow]:
+    """The kubelet's probes, one flow per probed port at the sum of its probes' rates:
+    plaintext GETs of the pod's own address (so no `authority` label), on the probe route."""
+    rates: dict[int, float] = {}
+    for probe in mesh.probes_of(target.namespace, target.pod) if mesh else ():
+        rates[probe.port] = rates.get(probe.port, 0.0) + 1.0 / probe.period_seconds
+    flows = []
+    for port, rps in sorted(rates.items()):
+        local = f"{target.pod_ip}:{port}"
+        labels = {
+            "direction": "inbound",
+            "target_addr": local,
+            "target_ip": target.pod_ip,
+            "target_port": str(port),
+            **PLAINTEXT,
+            **server,
+            **PROBE_ROUTE,
+        }
+        tcp = {"direction": "inbound", "peer": "src", "target_addr": local, **PLAINTEXT, **server}
+        flows.append(_Flow(labels, tcp, rps, probe=True))
+    return flows
+
+
 def _shaped(flow: _Flow, shape: TrafficShape) -> _Flow:
     """A plaintext caller: the proxy sees no TLS and no client identity (the labels the
     proxy sets for `tls="no_identity"`, as on its probe traffic)."""
@@ -373,8 +467,7 @@ def _shaped(flow: _Flow, shape: TrafficShape) -> _Flow:
         return flow
     labels = {k: v for k, v in flow.labels.items() if k != "client_id"}
     tcp = {k: v for k, v in flow.tcp_labels.items() if k != "client_id"}
-    plain = {"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
-    return _Flow({**labels, **plain}, {**tcp, **plain}, flow.rps, flow.app_inbound)
+    return _Flow({**labels, **PLAINTEXT}, {**tcp, **PLAINTEXT}, flow.rps, flow.app_inbound)
 
 
 def _bucket_share(le: float, factor: float) -> float:
@@ -383,7 +476,24 @@ def _bucket_share(le: float, factor: float) -> float:
     return min(1.0, max(0.0, (scaled - 2) / 48.0)) if scaled < 100 else 1.0
 
 
-def _responses(flow: _Flow, count: int, shape: TrafficShape) -> list[tuple[str, str, int]]:
+def _count(flow: _Flow, seconds: float, elapsed: float) -> float:
+    """A flow's requests so far. The probes' counter is fractional: at 0.1/s it would move
+    once in 10 s, less than a young sim's first scrapes span, where a real cluster's probes
+    have run far longer than the golden window."""
+    if flow.probe:
+        return round(10 + flow.rps * elapsed, 3)
+    return 10 + int(flow.rps * seconds)
+
+
+def _in_bucket(flow: _Flow, answered: float, share: float) -> float:
+    return answered * share if flow.probe else int(answered * share)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
+
+
+def _responses(flow: _Flow, count: float, shape: TrafficShape) -> list[tuple[str, str, float]]:
     """(status code, classification, count) of a flow's responses so far."""
     share = shape.error_share if flow.app_inbound else 0.0
     failed = int(count * share)
@@ -412,10 +522,10 @@ def render_metrics(
     if traffic:
         flows = [_shaped(flow, shape) for flow in _flows(target, everyone, mesh)]
         seconds = 0.0 if shape.frozen else elapsed
-        counts = [10 + int(flow.rps * seconds) for flow in flows]
+        counts = [_count(flow, seconds, elapsed) for flow in flows]
         family("request_total", "counter", "Total count of HTTP requests.")
         for flow, count in zip(flows, counts, strict=True):
-            out.append(f"request_total{{{_labels(flow.labels)}}} {count}")
+            out.append(f"request_total{{{_labels(flow.labels)}}} {_number(count)}")
         family(
             "response_latency_ms",
             "histogram",
@@ -429,15 +539,17 @@ def render_metrics(
                 for le in LATENCY_BUCKETS_MS:
                     bucket = _labels({**labels, "le": str(le)})
                     share = _bucket_share(le, flow_factor)
-                    out.append(f"response_latency_ms_bucket{{{bucket}}} {int(answered * share)}")
+                    in_bucket = _number(_in_bucket(flow, answered, share))
+                    out.append(f"response_latency_ms_bucket{{{bucket}}} {in_bucket}")
                 out.append(
-                    f"response_latency_ms_bucket{{{_labels({**labels, 'le': '+Inf'})}}} {answered}"
+                    f"response_latency_ms_bucket{{{_labels({**labels, 'le': '+Inf'})}}} "
+                    f"{_number(answered)}"
                 )
                 out.append(
                     f"response_latency_ms_sum{{{_labels(labels)}}} "
                     f"{int(answered * 17 * flow_factor)}"
                 )
-                out.append(f"response_latency_ms_count{{{_labels(labels)}}} {answered}")
+                out.append(f"response_latency_ms_count{{{_labels(labels)}}} {_number(answered)}")
         family("response_total", "counter", "Total count of HTTP responses")
         for flow, count in zip(flows, counts, strict=True):
             for status, classification, answered in _responses(flow, count, shape):
@@ -447,7 +559,7 @@ def render_metrics(
                     "classification": classification,
                     "error": "",
                 }
-                out.append(f"response_total{{{_labels(labels)}}} {answered}")
+                out.append(f"response_total{{{_labels(labels)}}} {_number(answered)}")
         family("tcp_open_total", "counter", "Total count of opened connections")
         for flow in flows:
             out.append(f"tcp_open_total{{{_labels(flow.tcp_labels)}}} {1 + int(elapsed / 60)}")

@@ -175,6 +175,19 @@ HELD = (
         )
     }
     | {
+        # held in tests/sim/test_probe_traffic.py
+        ("linkerd-proxy", key)
+        for key in (
+            "probes-through-inbound-proxy",
+            "kubelet-probe-request",
+            "probe-route",
+            "inbound-http-labels",
+        )
+    }
+    | {("bookinfo", "call-paths")}  # held in tests/sim/test_probe_traffic.py
+    # held in tests/test_checks_golden.py: the check's queries, not the sim
+    | {("linkerd-proxy", "viz-stat-counts-probes")}
+    | {
         ("linkerd-heartbeat", key)
         for key in (
             "schedule",

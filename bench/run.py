@@ -154,7 +154,9 @@ def clean_env() -> dict[str, str]:
     }
 
 
-def suite_command(sim: BenchSim, report_dir: Path, wait: float) -> list[str]:
+def suite_command(
+    sim: BenchSim, report_dir: Path, wait: float, select: tuple[str, ...] = ()
+) -> list[str]:
     return [
         PYTHON,
         "-m",
@@ -175,6 +177,7 @@ def suite_command(sim: BenchSim, report_dir: Path, wait: float) -> list[str]:
         "--report-dir",
         str(report_dir),
         "-q",
+        *select,
     ]
 
 
@@ -293,7 +296,10 @@ def readiness(tmp: Path) -> tuple[float, float, float]:
         report_dir = tmp / "report-readiness"
         before = sim.counts()["watch"]
         process = subprocess.Popen(
-            suite_command(sim, report_dir, 30),
+            # the checks of pods and workloads (smoke): the ones judging readiness. Under the
+            # whole suite, golden.signals[reviews-v2] (no traffic to a pod not Ready: the sim
+            # follows the mesh) retries first, without a watch, until the run's deadline
+            suite_command(sim, report_dir, 30, ("-m", "smoke")),
             cwd=ROOT,
             env=clean_env(),
             stdout=subprocess.PIPE,

@@ -419,7 +419,7 @@ for deployment in productpage-v1 details-v1 ratings-v1 reviews-v1 reviews-v2 rev
       else (if $ok / $all < 0.99 then "F success rate \($ok / $all) < 0.99" else empty end),
         (if $p95 == null then "W no latency histogram: p95 not judged"
          elif $p95 > 500 then "F p95 \($p95) ms > 500 ms" else empty end),
-        (if $mtls < $total and $d != "productpage-v1" then "F \($total - $mtls) of \($total) responses without mTLS"
+        (if $total - $mtls > 1e-9 * $total and $d != "productpage-v1" then "F \($total - $mtls) of \($total) responses without mTLS"
          else empty end) end' | judge "golden.signals[$deployment]" \
     || fail "golden.signals[$deployment]: kubectl or jq failed"
 done

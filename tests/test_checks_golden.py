@@ -292,3 +292,16 @@ def test_the_requests_query_counts_probes_as_viz_stat_does() -> None:
     assert sorted(term.split("=")[0] for term in selector.split(", ")) == sorted(fact["matchers"])
     assert f"by ({', '.join(fact['group_by'])}, " in query  # grouped finer: the same sums
     assert fact["tls_used"] is False
+
+
+def test_float_sums_of_the_same_counters_are_not_plaintext_traffic() -> None:
+    """The bench's healthy sim once went red with "0.0% of inbound responses (0 of 32)
+    without mTLS": Prometheus's increase() values summed two ways differed in the last bits."""
+    # all 32.64 responses summed at once; the mTLS ones (32) summed apart, a bit short
+    noisy = Signals("ratings-v1", 32.64, 32.64, 31.999999999999996, 60, 48.0, probes=0.64)
+    assert noisy.plaintext == 0.0
+    assert golden.judge_mtls(noisy, Slo()).status is Status.PASSED
+    one_plain = Signals("ratings-v1", 33.64, 33.64, 32.0, 60, 48.0, probes=0.64)
+    finding = golden.judge_mtls(one_plain, Slo())
+    assert finding.status is Status.FAILED
+    assert "(1 of 33) without mTLS" in finding.reasons[0]

@@ -49,6 +49,9 @@ class Slo:
     plaintext_allowed: tuple[tuple[str, str], ...] = ()  # (deployment, reason)
 
 
+FLOAT_NOISE = 1e-9  # relative: sums of the same float counters differ by less
+
+
 @dataclass(frozen=True)
 class Signals:
     """What was measured for one deployment over the window (None: no data)."""
@@ -75,8 +78,16 @@ class Signals:
         return self.successes / self.requests if self.requests else None
 
     @property
+    def plaintext(self) -> float:
+        """Responses to application callers without mTLS. What the float sums of the same
+        counters leave (32 - 31.999999999) is no response: zero, not a failure."""
+        plain = self.app_requests - self.mtls
+        return plain if plain > FLOAT_NOISE * max(1.0, self.requests) else 0.0
+
+    @property
     def mtls_share(self) -> float | None:
-        return self.mtls / self.app_requests if self.app_requests else None
+        app = self.app_requests
+        return (app - self.plaintext) / app if app else None
 
 
 # ----------------------------------------------------------------------------------------
@@ -248,11 +259,11 @@ def judge_mtls(signals: Signals, slo: Slo) -> Result:
         return _nothing_to_judge(signals, slo)
     share = signals.mtls_share or 0.0
     summary = f"{signals.deployment}: {share:.1%} of inbound responses over mTLS{_probes(signals)}"
-    if share >= 1.0:
+    if signals.plaintext == 0.0:
         return Result(summary)
     plain = (
         f"deployment {signals.deployment}: {1 - share:.1%} of inbound responses "
-        f"({signals.app_requests - signals.mtls:.0f} of {signals.app_requests:.0f}) without mTLS"
+        f"({signals.plaintext:.0f} of {signals.app_requests:.0f}) without mTLS"
         f"{_probes(signals)}"
     )
     allowed = dict(slo.plaintext_allowed)

@@ -305,3 +305,25 @@ def test_float_sums_of_the_same_counters_are_not_plaintext_traffic() -> None:
     finding = golden.judge_mtls(one_plain, Slo())
     assert finding.status is Status.FAILED
     assert "(1 of 33) without mTLS" in finding.reasons[0]
+
+
+def test_plaintext_naming_no_host_off_the_probe_route_is_a_warning() -> None:
+    """Probes under a Server's own HTTPRoutes leave the probe route but still name no host,
+    as a client outside the mesh calling the pod's address does: unsure, so a warning."""
+    authority = {"authority": "details.bookinfo.svc.cluster.local:9080"}
+    plain = _requests("details-v1", "success", "no_identity", 0)[0]
+    off_route = plain | probe_labels() | {"route_kind": "HTTPRoute", "route_name": "details-routes"}
+    meshed = (_requests("details-v1", "success", "true", 0)[0] | authority, 300.0)
+    unnamed = instant(meshed, (off_route, 6.0))
+    latency = instant(({"namespace": "bookinfo", "deployment": "details-v1"}, 20.0))
+    (signals,) = golden.measure(["details-v1"], unnamed, latency, "1m")
+    finding = golden.judge_mtls(signals, Slo())
+    assert finding.status is Status.WARNING
+    assert finding.warnings[0].startswith(
+        "deployment details-v1: 2.0% of inbound responses (6 of 306) without mTLS, none "
+        "naming a host"
+    )
+    named = {**off_route, **authority}  # a caller naming the Service: surely not a probe
+    mixed = instant(meshed, (off_route, 6.0), (named, 3.0))
+    (signals,) = golden.measure(["details-v1"], mixed, latency, "1m")
+    assert golden.judge_mtls(signals, Slo()).status is Status.FAILED

@@ -19,7 +19,9 @@ viz/metrics-api/stat_summary.go):
   route_name="probe"`, `authz_kind="default", authz_name="probe"`). `viz stat` counts them.
   Left out here of the request rate (they go on without the traffic generator) and of the
   mTLS share (plaintext by design); success rate and latency keep them, as `viz stat` does.
-  A plaintext application caller names its host (`authority`), so it still counts.
+  A plaintext application caller naming its host (`authority`) fails the mTLS share; plaintext
+  naming no host off the probe route (probes under a Server's own HTTPRoutes, or a client
+  calling the pod's address) cannot be told apart from probes: a warning.
 The window (stack.yml `slo.window`) must span at least 4 scrape intervals of the proxies'
 PodMonitor, else `increase`/`irate` see too few samples.
 """
@@ -63,6 +65,10 @@ class Signals:
     window_seconds: float
     p95_ms: float | None
     probes: float = 0.0  # plaintext responses to the kubelet's probes (in `requests`)
+    # plaintext responses naming no host off the probe route (in `requests`): the kubelet's
+    # probes where a Server's own HTTPRoutes cover the probed port, or a client calling the
+    # pod's address from outside the mesh; they cannot be told apart
+    unnamed: float = 0.0
 
     @property
     def app_requests(self) -> float:
@@ -162,7 +168,7 @@ def measure(
     """Per deployment (in the order given): the counts, probes and p95 the two answers
     hold."""
     seconds = duration_seconds(window_text)
-    totals: dict[str, list[float]] = {d: [0.0, 0.0, 0.0, 0.0] for d in deployments}
+    totals: dict[str, list[float]] = {d: [0.0, 0.0, 0.0, 0.0, 0.0] for d in deployments}
     for labels, value in _samples(requests_answer):
         counts = totals.get(labels.get("deployment", ""))
         if counts is None or math.isnan(value):
@@ -170,13 +176,25 @@ def measure(
         counts[0] += value
         counts[1] += value if labels.get("classification") == "success" else 0.0
         counts[2] += value if labels.get("tls") == "true" else 0.0
-        counts[3] += value if is_probe(labels) else 0.0
+        probe = is_probe(labels)
+        counts[3] += value if probe else 0.0
+        unnamed = labels.get("tls") != "true" and not labels.get("authority") and not probe
+        counts[4] += value if unnamed else 0.0
     p95: dict[str, float] = {}
     for labels, value in _samples(latency_answer):
         if not math.isnan(value):
             p95[labels.get("deployment", "")] = value
     return [
-        Signals(d, totals[d][0], totals[d][1], totals[d][2], seconds, p95.get(d), totals[d][3])
+        Signals(
+            d,
+            requests=totals[d][0],
+            successes=totals[d][1],
+            mtls=totals[d][2],
+            window_seconds=seconds,
+            p95_ms=p95.get(d),
+            probes=totals[d][3],
+            unnamed=totals[d][4],
+        )
         for d in deployments
     ]
 
@@ -269,6 +287,15 @@ def judge_mtls(signals: Signals, slo: Slo) -> Result:
     allowed = dict(slo.plaintext_allowed)
     if signals.deployment in allowed:
         return Result(f"{summary}; {plain}: allowed ({allowed[signals.deployment]})")
+    if signals.plaintext - signals.unnamed <= FLOAT_NOISE * max(1.0, signals.requests):
+        # naming no host, off the probe route: probes under the user's own routes, or an
+        # unmeshed client calling the pod's address. Unsure: a warning, not a failure
+        unsure = (
+            f"{plain}, none naming a host: the kubelet's probes of a port your own "
+            "Server/HTTPRoute covers (off the probe route), or a client outside the mesh "
+            "calling the pod's address; not judged"
+        )
+        return Result(summary, warnings=(unsure,))
     return Result(summary, failures=(plain,))
 
 

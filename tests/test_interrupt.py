@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 
+from fixtures import interrupt
 from fixtures.interrupt import _write_unknown
 from stackcheck.polling import Attempt, Deadline, poll_until
 from stackcheck.report import allure_cli
 from tests.kubefakes import check
 from tests.test_soak import MARKER, _gone, kill_marked, leaked_sockets, listening_sockets
+from tests.waiting import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 FAILING_CHECK = "pods.healthy[bookinfo]"
@@ -216,3 +218,22 @@ def test_a_check_that_did_not_run_keeps_the_ids_it_has_when_it_runs(tmp_path: Pa
     assert unknown["status"] == "unknown"
     for key in ("fullName", "testCaseId", "historyId"):
         assert unknown[key] == ran[key], key
+
+
+def test_a_signal_inside_exec_of_a_string_is_taken_again_a_moment_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CPython 3.11 turns the exit code into -2 when a KeyboardInterrupt leaves code that
+    exec() ran from a string (a dataclass being defined), even if pytest catches it: the
+    handler does not raise there, it has the signal sent again."""
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(interrupt.os, "kill", lambda pid, signum: sent.append((pid, signum)))
+    state = interrupt._Interruption()
+    frames: dict[str, Any] = {}
+    exec("frames['inside'] = sys._getframe()", {"sys": sys, "frames": frames})
+    state.handle(signal.SIGTERM, frames["inside"])  # no KeyboardInterrupt here
+    assert state.signal_name is None
+    assert poll(lambda: sent == [(os.getpid(), signal.SIGTERM)])
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM received"):
+        state.handle(signal.SIGTERM, sys._getframe())
+    assert state.signal_name == "SIGTERM"

@@ -16,9 +16,10 @@ from stackcheck.checks import model
 from stackcheck.checks.catalog import build_checks
 from stackcheck.checks.model import Check, Read, ReadFailure, Result, Status
 from stackcheck.kube import ApiFailure
-from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
+from stackcheck.polling import Deadline
 from stackcheck.runner import Outcome, Runner, watched
 from tests.kubefakes import FakeKube, evaluate, fake_runner, from_yaml, load, namespace, real_stack
+from tests.waiting import poll
 
 CHECKS = {c.id: c for c in build_checks(real_stack())}
 CRASHLOOP = (
@@ -239,17 +240,6 @@ def test_warm_up_reads_the_gate_first_then_the_chosen_checks_only() -> None:
         runner.evaluate(CHECKS["pods.healthy[linkerd]"])  # served by the warm-up
         assert kube.lists.count(("Pod", "linkerd")) == 1
         assert ("Pod", "bookinfo") not in kube.lists  # a check not chosen is not read
-
-
-def poll(condition: Any, seconds: float = 5.0) -> bool:
-    """True once `condition()` holds, False if it did not within `seconds`."""
-    try:
-        poll_until(
-            lambda: Attempt(bool(condition()), "not yet"), Deadline.after(seconds), "", 0.005
-        )
-    except WaitExpired:
-        return False
-    return True
 
 
 # --- api.reachable: API failures end it or are retried --------------------------------------

@@ -234,6 +234,12 @@ def test_a_signal_inside_exec_of_a_string_is_taken_again_a_moment_later(
     state.handle(signal.SIGTERM, frames["inside"])  # no KeyboardInterrupt here
     assert state.signal_name is None
     assert poll(lambda: sent == [(os.getpid(), signal.SIGTERM)])
+    # far below exec()'d code (all of an xdist worker runs under execnet's): taken at once
+    deep = lambda n: sys._getframe() if n == 0 else deep(n - 1)  # noqa: E731
+    exec(
+        "frames['far'] = deep(interrupt.EXEC_DEPTH)",
+        {"deep": deep, "frames": frames, "interrupt": interrupt},
+    )
     with pytest.raises(KeyboardInterrupt, match="SIGTERM received"):
-        state.handle(signal.SIGTERM, sys._getframe())
+        state.handle(signal.SIGTERM, frames["far"])
     assert state.signal_name == "SIGTERM"

@@ -80,6 +80,11 @@ def watched(check: Check) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
+def _distinct_reads(checks: Sequence[Check], extra: Sequence[Read]) -> list[Read]:
+    """The checks' reads and then the extra ones, in order, each once."""
+    return list(dict.fromkeys([r for c in checks for r in c.reads] + list(extra)))
+
+
 class Runner:
     """Runs checks against one reader; thread-safe (xdist runs one per process)."""
 
@@ -89,7 +94,7 @@ class Runner:
         self.reader = reader
         # every read to start once the API answers (the report may want a few more)
         self._extra = list(extra_reads)
-        self._declared = list(dict.fromkeys([r for c in checks for r in c.reads] + self._extra))
+        self._declared = _distinct_reads(checks, self._extra)
         self._cache: dict[Read, Future[Any]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
@@ -190,7 +195,7 @@ class Runner:
         chosen, the reads overlap what pytest does until the first check asks: a stock run's
         first checks spent ~80 ms waiting (bench/ row (a))."""
         with self._lock:
-            self._declared = list(dict.fromkeys([r for c in checks for r in c.reads] + self._extra))
+            self._declared = _distinct_reads(checks, self._extra)
         gate = [r for c in checks if c.fatal for r in c.reads]
         self._start(gate or self._declared, background=True)
 

@@ -85,10 +85,18 @@ class Signals:
 
     @property
     def plaintext(self) -> float:
-        """Responses to application callers without mTLS. What the float sums of the same
-        counters leave (32 - 31.999999999) is no response: zero, not a failure."""
-        plain = self.app_requests - self.mtls
-        return plain if plain > FLOAT_NOISE * max(1.0, self.requests) else 0.0
+        """Responses to application callers without mTLS."""
+        return self._counted(self.app_requests - self.mtls)
+
+    @property
+    def named_plaintext(self) -> float:
+        """Plaintext responses naming their host (surely not the kubelet's probes)."""
+        return self._counted(self.plaintext - self.unnamed)
+
+    def _counted(self, responses: float) -> float:
+        """What the float sums of the same counters leave (32 - 31.999999999) is no
+        response: zero, not a failure."""
+        return responses if responses > FLOAT_NOISE * max(1.0, self.requests) else 0.0
 
     @property
     def mtls_share(self) -> float | None:
@@ -287,7 +295,7 @@ def judge_mtls(signals: Signals, slo: Slo) -> Result:
     allowed = dict(slo.plaintext_allowed)
     if signals.deployment in allowed:
         return Result(f"{summary}; {plain}: allowed ({allowed[signals.deployment]})")
-    if signals.plaintext - signals.unnamed <= FLOAT_NOISE * max(1.0, signals.requests):
+    if signals.named_plaintext == 0.0:
         # naming no host, off the probe route: probes under the user's own routes, or an
         # unmeshed client calling the pod's address. Unsure: a warning, not a failure
         unsure = (

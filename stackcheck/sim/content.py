@@ -18,14 +18,12 @@ from typing import Any, Protocol
 import yaml
 
 from stackcheck.sim.spec import SimSpec
+from stackcheck.stackfile import yaml_load_all
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 INJECT_ANNOTATION = "linkerd.io/inject"
 RELEASE_LABEL = "release"  # what kube-prometheus-stack's default PodMonitor selector matches
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"})
-# libyaml's parser when PyYAML has it (the same safe constructors and resolver): every sim
-# start reads ~100 documents, ~0.2 s in the pure-Python loader
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class Applier(Protocol):
@@ -51,7 +49,8 @@ def load_content(store: Applier, manifest_paths: list[Path], spec: SimSpec) -> N
 def read_objects(path: Path) -> Iterator[dict[str, Any]]:
     """The non-empty documents of a multi-document YAML file; ValueError names the culprit."""
     try:
-        documents = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
+        # as kubectl reads them, on libyaml's parser (every sim start reads ~100 documents)
+        documents = yaml_load_all(path.read_text(encoding="utf-8"), "lenient")
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: invalid YAML: {exc}") from None
     except OSError as exc:

@@ -357,6 +357,14 @@ class _ControllerLoop:
                 reconcile(self.store, self.spec, self.block)
 
 
+def _await(probe: Callable[[], Attempt[None]], what: str, seconds: float) -> None:
+    """`probe` holds within `seconds`, polled often (a start waits on it), else SimError."""
+    try:
+        poll_until(probe, Deadline.after(seconds), what, 0.1)
+    except WaitExpired as exc:
+        raise SimError(str(exc)) from None
+
+
 def _stop_quietly(part: Any) -> None:
     with contextlib.suppress(Exception):
         part.stop()
@@ -407,10 +415,7 @@ def _await_first_scrapes(prometheus_url: str, seconds: float = FIRST_SCRAPE_SECO
             return Attempt(False, f"{len(waiting)} of {len(targets)} targets not scraped twice")
         return Attempt(True)
 
-    try:
-        poll_until(scraped, Deadline.after(seconds), "Prometheus's first scrapes", 0.1)
-    except WaitExpired as exc:
-        raise SimError(str(exc)) from None
+    _await(scraped, "Prometheus's first scrapes", seconds)
 
 
 def _await_watchdog_delivered(alertmanager_url: str, seconds: float = FIRST_SCRAPE_SECONDS) -> None:
@@ -430,10 +435,7 @@ def _await_watchdog_delivered(alertmanager_url: str, seconds: float = FIRST_SCRA
         ]
         return Attempt(WATCHDOG in names, f"Alertmanager holds {names}")
 
-    try:
-        poll_until(delivered, Deadline.after(seconds), "the Watchdog in Alertmanager", 0.1)
-    except WaitExpired as exc:
-        raise SimError(str(exc)) from None
+    _await(delivered, "the Watchdog in Alertmanager", seconds)
 
 
 def _await_reload_failure_scraped(
@@ -452,10 +454,7 @@ def _await_reload_failure_scraped(
             return Attempt(False, str(exc))
         return Attempt(bool(answer.get("data", {}).get("result")), "not scraped yet")
 
-    try:
-        poll_until(scraped, Deadline.after(seconds), "the failed reload scraped", 0.1)
-    except WaitExpired as exc:
-        raise SimError(str(exc)) from None
+    _await(scraped, "the failed reload scraped", seconds)
 
 
 def _reject_a_reload(server: PrometheusServer) -> None:

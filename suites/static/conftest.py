@@ -23,15 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def static_problems(request: pytest.FixtureRequest) -> list[static.Problem]:
     """Every problem in manifests/, found once per run (or kept from the last run, when no
     manifest, schema or code changed since: stackcheck/cache.py)."""
-    session = current(request.config)  # part of `pytest suites/`: its stack, read already
+    session = current(request.config)
+    if session is not None:  # part of `pytest suites/`: its stack, read already
+        return static.check_cached(ROOT, session.stack, session.settings.result_cache())
     try:
-        settings = (
-            session.settings
-            if session
-            else resolve(lambda dest: request.config.getoption(dest, None), base=ROOT)
-        )
+        settings = resolve(lambda dest: request.config.getoption(dest, None), base=ROOT)
         cache = settings.result_cache()
-        stack = session.stack if session else load_stack(settings.stack_file, cache)
+        stack = load_stack(settings.stack_file, cache)
     except UsageError as exc:
         pytest.fail(str(exc), pytrace=False)
     return static.check_cached(ROOT, stack, cache)

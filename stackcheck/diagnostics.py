@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from stackcheck.checks.model import Evidence, Obj, Reader, ReadFailure
 from stackcheck.checks.pods import container_status, long_running_containers
+from stackcheck.podview import container_env
 from stackcheck.redact import REDACTOR
 
 LOG_LINES = 30
@@ -50,7 +51,7 @@ def describe_pod(pod: Obj) -> str:
             f"  {cname}: image={container.get('image')} ready={state.get('ready')} "
             f"restarts={state.get('restartCount', 0)} state={state.get('state', {})}"
         )
-        env_names = [e.get("name") for e in container.get("env") or []]
+        env_names = [e.get("name") for e in container_env(container)]
         if env_names:
             lines.append(f"    env (names only): {', '.join(map(str, env_names))}")
     return "\n".join(lines)

@@ -216,7 +216,14 @@ def test_each_sample_is_judged_and_listed_with_the_pod_that_served_it() -> None:
         "200, 15072 bytes (reviews reviews-v2-7bf8c9648f-2xqwm); "
         "200, 15068 bytes (reviews reviews-v3-84779c7bbc-9zh4g)"
     )
-    assert len({e.name for e in result.evidence}) == 3
+    assert result.evidence == ()  # built to explain a failure only
+
+
+def test_a_passing_answer_carries_no_evidence_and_a_failing_one_does() -> None:
+    good = endpoint_answers(expectation("productpage"), served("reviews-v1-a", 9429))
+    bad = endpoint_answers(expectation("productpage"), answer(status=503, body=b"down"))
+    assert good.evidence == ()
+    assert [e.name for e in bad.evidence] == [f"GET {PRODUCTPAGE}"]
 
 
 def test_one_bad_sample_fails_naming_its_answer_and_pod() -> None:
@@ -229,6 +236,10 @@ def test_one_bad_sample_fails_naming_its_answer_and_pod() -> None:
         "answer 2/2 (reviews reviews-v2-7bf8c9648f-2xqwm): body length "
         "is 22072 bytes, expected between 9000 and 15500",
     )
+    assert [e.name for e in result.evidence] == [  # every answer, the good one to compare
+        f"GET {PRODUCTPAGE} (answer 1)",
+        f"GET {PRODUCTPAGE} (answer 2)",
+    ]
 
 
 def test_served_by_reads_the_pod_name_after_the_marker() -> None:

@@ -3,8 +3,11 @@ values never reach a report; the ordinary evidence around them is left as it was
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from stackcheck import redact
 from stackcheck.redact import MASK, Redactor
 
 TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik1xTjd4In0.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlLXZhbHVl"
@@ -232,3 +235,61 @@ def test_a_value_registered_later_is_masked_in_a_text_redacted_before(
     assert redactor.text(line) == line  # nothing known yet: answered as is (and remembered)
     redactor.add("s3cr3t-v4lue-9f2c")
     assert redactor.text(line) == f"connecting with {MASK} to the API"
+
+
+# Texts that each pattern matches, in the shapes the patterns take (case, separators, the
+# Unicode letters that (?i) matches to ASCII ones: long s, Kelvin sign, dotless i).
+PATTERN_SHAPES = [
+    EC_KEY,
+    PKCS8_KEY,
+    f"Authorization: BEARER {TOKEN}",
+    "proxy: basic dmVyaWZpZXI6aHVudGVyMjI=",
+    f"jwt {TOKEN}",
+    "aws key AKIAIOSFODNN7EXAMPLE",
+    "GET http://admin:Pw-s3cret-9@grafana.example:3000/login",
+    "GET /cb?state=1&ACCESS_TOKEN=ya29.a0Af-secret&x=2",
+    "https://b.s3.amazonaws.com/o?X-Amz-Signature=3f9a0c77e1&Key=k1&code=c2&AUTH=a3&sig=s4",
+    '{"user": "admin", "PassPhrase": "s3cr3t-Pa55"}',
+    "my_db_password_for_prod=abc def",
+    "client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=",
+    "session=8f2c1a9e7b3d credentials: Abcdefgh12 api-key=x1 private_key: y2 accesskey=z3",
+    "pa\u017fsword=\u017fhhh-1234 to\u212aen=ab12cd34 credent\u0131al: Abcdefgh12",
+]
+
+
+@pytest.mark.parametrize("text", PATTERN_SHAPES)
+def test_every_match_of_a_pattern_holds_one_of_its_needles(text: str) -> None:
+    """A pattern is skipped for a text holding none of its needles (speed): that must never
+    skip a text the pattern would change."""
+    matched = 0
+    for pattern, needles in redact._PATTERNS:
+        for match in pattern.finditer(text):
+            matched += 1
+            if needles:
+                folded = match.group(0).casefold().translate(redact._FOLD_MORE)
+                assert any(n in folded for n in needles), (pattern, match)
+    assert matched
+
+
+def test_every_letter_ignorecase_matches_casefolds_to_it() -> None:
+    """Needles are looked for in the case-folded text: each character that a (?i) pattern
+    takes for a needle's letter must fold to that letter (all of Unicode is tried)."""
+    everything = "".join(chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF)
+    letters = {c for _, needles in redact._PATTERNS for n in needles for c in n if c.isalpha()}
+    taken = set(re.findall(f"(?i)[{''.join(sorted(letters))}]", everything))
+    assert len(taken) > 2 * len(letters)  # the upper cases and the odd ones
+    for char in taken:
+        folded = char.casefold().translate(redact._FOLD_MORE)
+        for letter in letters:
+            if re.fullmatch(f"(?i){letter}", char):
+                assert letter in folded, (letter, char, hex(ord(char)))
+
+
+def test_a_text_redacted_with_needles_equals_one_searched_by_every_pattern(
+    redactor: Redactor,
+) -> None:
+    for text in [*PATTERN_SHAPES, *ORDINARY]:
+        plain = text
+        for pattern, _ in redact._PATTERNS:
+            plain = pattern.sub(redact._mask_match, plain)
+        assert redactor.text(text) == plain

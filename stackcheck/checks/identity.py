@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Obj, Readings, Result
+from stackcheck.podview import container_env
 from stackcheck.stackfile import yaml_load
 
 CONTROL_PLANE_NAMESPACE = "linkerd"
@@ -179,7 +180,7 @@ def proxy_container(pod: Obj) -> Obj | None:
 def proxy_anchors(pod: Obj) -> str | ConfigMapRef | None:
     """The anchors a pod's proxy was given: the literal PEM, a ConfigMap reference, or None."""
     container = proxy_container(pod) or {}
-    for env in container.get("env") or []:
+    for env in container_env(container):
         if env.get("name") != ANCHORS_ENV:
             continue
         if "value" in env:

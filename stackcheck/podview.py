@@ -111,3 +111,21 @@ def _decoded_env(raw: bytes) -> list[dict[str, Any]]:
     except msgspec.DecodeError:
         return []
     return [e for e in env if isinstance(e, dict)] if isinstance(env, list) else []
+
+
+def env_entry(container: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """A container's env entry `name` (as container_env; looked up once per distinct text)."""
+    env = container.get("env")
+    if isinstance(env, msgspec.Raw):
+        return _entry_in(bytes(env), name)
+    return _entry(container_env(container), name)
+
+
+@lru_cache(maxsize=1024)
+def _entry_in(raw: bytes, name: str) -> dict[str, Any] | None:
+    return _entry(_decoded_env(raw), name)
+
+
+def _entry(env: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The last entry of that name: a variable defined twice takes its later value."""
+    return next((e for e in reversed(env) if e.get("name") == name), None)

@@ -27,7 +27,7 @@ from stackcheck.checks.pods import (
     workload_of,
 )
 from stackcheck.diagnostics import describe_pod
-from stackcheck.podview import PodView, container_env
+from stackcheck.podview import PodView, container_env, env_entry
 from tests.kubefakes import GOLDEN, PODS, status_of
 
 Obj = dict[str, Any]
@@ -139,3 +139,22 @@ def test_an_answer_the_view_does_not_fit_is_decoded_whole() -> None:
     odd = {"metadata": {"name": "x", "ownerReferences": "not a list"}, "spec": {"a": 1}}
     body = json.dumps({"kind": "PodList", "items": [odd]}).encode()
     assert kube._decode_page(body, "pods", PodView)["items"] == [odd]
+
+
+def test_a_variable_defined_twice_takes_its_later_value_raw_or_decoded() -> None:
+    """As the container runtime does (kubectl warns "hides previous definition")."""
+    container = {
+        "name": "linkerd-proxy",
+        "env": [
+            {"name": "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", "value": "old"},
+            {"name": "LINKERD2_PROXY_LOG", "value": "warn"},
+            {"name": "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", "value": "new"},
+        ],
+    }
+    body = json.dumps({"items": [{"spec": {"containers": [container]}}]}).encode()
+    view = kube._decode_page(body, "pods", PodView)["items"][0]["spec"]["containers"][0]
+    assert isinstance(view["env"], msgspec.Raw)  # kept raw: decoded when read
+    for each in (container, view):
+        assert env_entry(each, "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS") == container["env"][2]
+        assert env_entry(each, "LINKERD2_PROXY_ADMIN_LISTEN_ADDR") is None
+        assert container_env(each) == container["env"]

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Obj, Readings, Result
-from stackcheck.podview import container_env
+from stackcheck.podview import env_entry
 from stackcheck.stackfile import yaml_load
 
 CONTROL_PLANE_NAMESPACE = "linkerd"
@@ -179,15 +179,14 @@ def proxy_container(pod: Obj) -> Obj | None:
 
 def proxy_anchors(pod: Obj) -> str | ConfigMapRef | None:
     """The anchors a pod's proxy was given: the literal PEM, a ConfigMap reference, or None."""
-    container = proxy_container(pod) or {}
-    for env in container_env(container):
-        if env.get("name") != ANCHORS_ENV:
-            continue
-        if "value" in env:
-            return str(env["value"])
-        ref = (env.get("valueFrom") or {}).get("configMapKeyRef") or {}
-        if ref:
-            return ConfigMapRef(str(ref.get("name", "")), str(ref.get("key", "")))
+    env = env_entry(proxy_container(pod) or {}, ANCHORS_ENV)
+    if env is None:
+        return None
+    if "value" in env:
+        return str(env["value"])
+    ref = (env.get("valueFrom") or {}).get("configMapKeyRef") or {}
+    if ref:
+        return ConfigMapRef(str(ref.get("name", "")), str(ref.get("key", "")))
     return None
 
 

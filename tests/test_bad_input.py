@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.suite import suite_command
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT = 60
@@ -523,18 +524,9 @@ def run_suite(tmp_path: Path, args: list[str], env: dict[str, str]) -> Run:
     home = tmp_path / "home"  # no ~/.kube/config unless a case writes one
     home.mkdir()
     clean.update({"HOME": str(home), **env})
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
-        "-q",
-        "-p",
-        "no:randomly",
-        "--report-dir",
-        str(tmp_path / "reports"),
-        *args,
-    ]
+    command = suite_command(
+        "-q", "-p", "no:randomly", "--report-dir", str(tmp_path / "reports"), *args
+    )
     done = subprocess.run(
         command,
         cwd=ROOT,

@@ -22,6 +22,7 @@ from stackcheck.polling import Deadline
 from stackcheck.sim.faults import CATALOG, Fault
 from stackcheck.stackfile import load_stack
 from tests.conftest import MATRIX_PROPERTY, NEXT_ITEM
+from tests.suite import suite_command
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = "4"  # the sim starts ready; failing checks retry this long before failing
@@ -52,11 +53,7 @@ def launch_suite(folder: Path, *extra: str) -> LaunchedRun:
     """Start `pytest suites/ --target sim` writing into `folder` (stdout and stderr to
     files: a run started ahead may end long before anyone reads its pipes)."""
     folder.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
+    command = suite_command(
         "--target",
         "sim",
         "--wait",
@@ -71,7 +68,7 @@ def launch_suite(folder: Path, *extra: str) -> LaunchedRun:
         "-p",
         "no:randomly",
         *extra,
-    ]
+    )
     with (folder / "stdout.txt").open("wb") as out, (folder / "stderr.txt").open("wb") as err:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
     return LaunchedRun(process, folder, Deadline.after(RUN_TIMEOUT))

@@ -26,6 +26,7 @@ from fixtures.interrupt import _write_unknown
 from stackcheck.polling import Attempt, Deadline, poll_until
 from stackcheck.report import allure_cli
 from tests.kubefakes import check
+from tests.suite import suite_command
 from tests.test_soak import MARKER, _gone, kill_marked, leaked_sockets, listening_sockets
 from tests.waiting import poll
 
@@ -108,11 +109,7 @@ def test_an_interrupted_run_is_not_green_and_leaves_nothing(
     (old / "index.html").write_text("an earlier run's report", encoding="utf-8")
     (reports / "stackcheck-report.html").write_text("an earlier run's report", encoding="utf-8")
     html = allure_cli() is not None and not workers  # rendering is slow: twice is enough
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
+    command = suite_command(
         "--target",
         "sim",
         "--sim-fault",
@@ -128,7 +125,7 @@ def test_an_interrupted_run_is_not_green_and_leaves_nothing(
         "-p",
         "no:randomly",
         *workers,
-    ]
+    )
     output = _interrupted(
         command,
         mark,
@@ -173,18 +170,7 @@ def test_an_interrupt_while_the_sim_starts_stops_it(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     reports = tmp_path / "reports"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
-        "--target",
-        "sim",
-        "--report-dir",
-        str(reports),
-        "-p",
-        "no:randomly",
-    ]
+    command = suite_command("--target", "sim", "--report-dir", str(reports), "-p", "no:randomly")
     output = _interrupted(
         command,
         mark,

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +36,7 @@ from stackcheck.settings import Settings
 from stackcheck.sim.faults import PLANTED_SECRETS, build_spec
 from stackcheck.sim.stack import SimHandle, SimulatedStack
 from stackcheck.stackfile import load_stack
+from tests.suite import suite_command
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT = 55
@@ -154,11 +154,7 @@ def test_planted_secrets_reach_what_the_suite_reads(planted_sim: SimHandle) -> N
 )
 def test_reports_tree_holds_no_secret(tmp_path: Path, fault: str, evidence: str) -> None:
     reports = tmp_path / "reports"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
+    command = suite_command(
         "--target",
         "sim",
         "--wait",
@@ -174,7 +170,7 @@ def test_reports_tree_holds_no_secret(tmp_path: Path, fault: str, evidence: str)
         "-q",
         "-p",
         "no:randomly",
-    ]
+    )
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
     )
@@ -298,11 +294,7 @@ def leaky_server() -> Iterator[str]:
 def test_every_input_planted_no_output_holds_it(tmp_path: Path, leaky_server: str) -> None:
     reports = tmp_path / "reports"
     base = f"http://admin:{URL_PASSWORD}@{leaky_server}"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
+    command = suite_command(
         "--target",
         "sim",
         "--wait",
@@ -326,7 +318,7 @@ def test_every_input_planted_no_output_holds_it(tmp_path: Path, leaky_server: st
         "-p",
         "no:randomly",
         "-rA",
-    ]
+    )
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT * 2, check=False
     )

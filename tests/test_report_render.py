@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from stackcheck.report import SINGLE_FILE, allure_cli
+from tests.suite import suite_command
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "reports" / "test-artifacts"
@@ -130,11 +130,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if allure_cli(ROOT) is None:
         pytest.skip("the Allure CLI is not installed (scripts/setup.sh installs it)")
     reports = tmp_path_factory.mktemp("render") / "reports"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
+    command = suite_command(
         "--target",
         "sim",
         "--wait",
@@ -148,7 +144,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-q",
         "-p",
         "no:randomly",
-    ]
+    )
     for _ in range(2):  # twice into the same folder: the second report has a history
         done = subprocess.run(
             command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False

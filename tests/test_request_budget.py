@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from stackcheck.checks.model import declared
 from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.stack import SimulatedStack
 from stackcheck.stackfile import load_stack
+from tests.suite import suite_command
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRA_PODS = 600  # bookinfo then needs two pages at the suite's page size (500)
@@ -45,11 +45,7 @@ def suite_requests(tmp_path: Path, extra_pods: int) -> Counter[str]:
     try:
         handle = sim.start()
         before = Counter(sim.api.counts)
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites/",
+        command = suite_command(
             "--target",
             "kubeconfig",
             "--kubeconfig",
@@ -65,7 +61,7 @@ def suite_requests(tmp_path: Path, extra_pods: int) -> Counter[str]:
             "--report-dir",
             str(tmp_path / "reports"),
             "-q",
-        ]
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_")}
         done = subprocess.run(
             command,

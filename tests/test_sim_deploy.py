@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from stackcheck.kube import ApiFailure, Kube, KubeTarget, load_configuration
 from stackcheck.sim.spec import SimSpec
 from stackcheck.sim.stack import SimHandle, SimulatedStack
 from stackcheck.stackfile import load_stack
+from tests.suite import suite_command
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.sim
@@ -119,11 +119,7 @@ def test_verifier_may_read_but_not_write_or_read_secrets(
 
 def test_suite_passes_after_deploy_under_read_only_account(tmp_path: Path) -> None:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites/",
+        suite_command(
             "--ignore",
             "suites/static",
             "--target",
@@ -138,7 +134,7 @@ def test_suite_passes_after_deploy_under_read_only_account(tmp_path: Path) -> No
             "-q",
             "-p",
             "no:randomly",
-        ],
+        ),
         cwd=ROOT,
         capture_output=True,
         text=True,

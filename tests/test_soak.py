@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
+from tests.suite import suite_command
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("STACKCHECK_SOAK_RUNS", "3"))
@@ -135,11 +136,7 @@ def run_suite(tmp_path: Path, mark: str) -> SuiteRun:
         k: v for k, v in os.environ.items() if not k.startswith("STACKCHECK_") and k != "KUBECONFIG"
     }
     env[MARKER] = mark
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "suites/",
+    command = suite_command(
         "--target",
         "sim",
         "--sim-fault",
@@ -155,7 +152,7 @@ def run_suite(tmp_path: Path, mark: str) -> SuiteRun:
         "-q",
         "-p",
         "no:randomly",
-    ]
+    )
     with subprocess.Popen(
         command,
         cwd=ROOT,

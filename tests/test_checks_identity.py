@@ -205,6 +205,19 @@ def test_a_proxy_with_the_old_anchor_is_named() -> None:
     assert finding.summary.startswith("2 of 3 meshed pods")
 
 
+def test_a_native_sidecar_proxy_is_judged_as_a_classic_one() -> None:
+    """proxy.nativeSidecar: the proxy is an init container (restartPolicy: Always)."""
+    stale, fresh = pod("ratings-v1-def", OLD_ANCHOR), pod("details-v1-abc", ANCHOR)
+    for each in (stale, fresh):
+        spec = each["spec"]
+        spec["initContainers"] = [{"name": "linkerd-init"}, spec["containers"].pop(0)]
+        spec["initContainers"][1]["restartPolicy"] = "Always"
+    finding = identity.judge_proxies_trust(trust_roots(ANCHOR), [stale, fresh])
+    assert len(finding.reasons) == 1
+    assert finding.reasons[0].startswith("pod bookinfo/ratings-v1-def holds an old trust anchor")
+    assert finding.summary == "1 of 2 meshed pods do not trust the current anchor"
+
+
 def test_finished_pods_are_not_judged() -> None:
     pods = [pod("linkerd-heartbeat-1", OLD_ANCHOR, namespace="linkerd", phase="Succeeded")]
     assert identity.judge_proxies_trust(trust_roots(ANCHOR), pods).status is Status.PASSED

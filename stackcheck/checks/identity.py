@@ -171,15 +171,20 @@ def judge_trust_anchor(
 
 def proxy_container(pod: Obj) -> Obj | None:
     spec = pod.get("spec") or {}
-    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        if container.get("name") == PROXY_CONTAINER and isinstance(container, dict):
-            return container  # read only: 10,000 pods were 30,000 copies
+    for key in ("containers", "initContainers"):  # an app container or a native sidecar
+        for container in spec.get(key) or []:
+            if container.get("name") == PROXY_CONTAINER and isinstance(container, dict):
+                return container  # read only: 10,000 pods were 30,000 copies
     return None
 
 
 def proxy_anchors(pod: Obj) -> str | ConfigMapRef | None:
     """The anchors a pod's proxy was given: the literal PEM, a ConfigMap reference, or None."""
-    env = env_entry(proxy_container(pod) or {}, ANCHORS_ENV)
+    return container_anchors(proxy_container(pod) or {})
+
+
+def container_anchors(proxy: Obj) -> str | ConfigMapRef | None:
+    env = env_entry(proxy, ANCHORS_ENV)
     if env is None:
         return None
     if "value" in env:
@@ -200,8 +205,9 @@ def _running(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def meshed_pods(pods: list[Obj]) -> list[Obj]:
-    return [p for p in pods if _running(p) and proxy_container(p) is not None]
+def meshed_pods(pods: list[Obj]) -> list[tuple[Obj, Obj]]:
+    """(pod, its proxy container) of the running meshed pods."""
+    return [(p, proxy) for p in pods if _running(p) and (proxy := proxy_container(p)) is not None]
 
 
 def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Result:
@@ -213,8 +219,8 @@ def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Result:
         return Result("the trust bundle cannot be read", failures=(str(exc),))
     meshed = meshed_pods(pods)
     stale: list[str] = []
-    for pod in meshed:
-        anchors = proxy_anchors(pod)
+    for pod, proxy in meshed:
+        anchors = container_anchors(proxy)
         if isinstance(anchors, ConfigMapRef):
             if (anchors.name, anchors.key) != (TRUST_ROOTS, BUNDLE_KEY):
                 stale.append(
@@ -267,7 +273,7 @@ def judge_proxy_versions(linkerd_config: Obj | None, pods: list[Obj]) -> Result:
         )
     meshed = meshed_pods(pods)
     skewed = []
-    for pod in meshed:
+    for pod, _ in meshed:
         version = ((pod.get("metadata") or {}).get("annotations") or {}).get(PROXY_VERSION)
         if version != expected:
             skewed.append(

@@ -94,8 +94,7 @@ def pod_problem(pod: Obj, max_restarts: int | None) -> str | None:
     if ready is not None and ready.get("status") != "True":
         why = ready.get("reason") or "Ready condition is False"
         return f"{pod_ref(pod)}: Running but not Ready ({why})"
-    count = restarts(pod)
-    if max_restarts is not None and count > max_restarts:
+    if max_restarts is not None and (count := restarts(pod)) > max_restarts:
         return f"{pod_ref(pod)}: restarted {count} times (more than {max_restarts})"
     return None
 
@@ -223,11 +222,10 @@ def judge_pods(pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy) -> 
     runs: dict[str, list[Obj]] = {}  # failed Job -> its Failed pods
     now = policy.now()
     for pod in pods:
-        owner = workload_of(pod)
         if (
-            owner is not None
+            _phase(pod) == "Failed"  # first: the owner only matters for failed pods
+            and (owner := workload_of(pod)) is not None
             and owner[0] == "Job"
-            and _phase(pod) == "Failed"
             and not pod.get("metadata", {}).get("deletionTimestamp")
         ):
             runs.setdefault(owner[1], []).append(pod)

@@ -289,7 +289,7 @@ def judge_mtls(signals: Signals, slo: Slo) -> Result:
         return Result(summary)
     plain = (
         f"deployment {signals.deployment}: {1 - share:.1%} of inbound responses "
-        f"({signals.plaintext:.0f} of {signals.app_requests:.0f}) without mTLS"
+        f"({_responses(signals.plaintext)} of {_responses(signals.app_requests)}) without mTLS"
         f"{_probes(signals)}"
     )
     allowed = dict(slo.plaintext_allowed)

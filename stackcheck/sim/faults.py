@@ -583,6 +583,15 @@ CATALOG: tuple[Fault, ...] = (
         "no inbound requests",
     ),
     Fault(
+        "probes-on-own-routes",
+        "every Bookinfo app port is under the user's own Server and HTTPRoute: the kubelet's "
+        "probes leave the probe route and look like unmeshed clients: a warning (productpage: "
+        "plaintext allowed), the run passes",
+        lambda s: s.own_route_workloads.update(BOOKINFO_DEPLOYMENTS),
+        must_mention="none naming a host",
+        warns=tuple(f"golden.signals[{d}]" for d in BOOKINFO_DEPLOYMENTS[1:]),
+    ),
+    Fault(
         "details-plaintext",
         "details-v1 is called without mTLS",
         _add("plaintext_workloads", "details-v1"),

@@ -101,6 +101,27 @@ DEFAULT_ROUTE = {
     "authz_name": "all-unauthenticated",
 }
 PLAINTEXT = {"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
+# A user's own policy for an app port (SimSpec.own_route_workloads): a Server, one HTTPRoute
+# matching every path, and two AuthorizationPolicies (meshed callers; the kubelet's network).
+# The policy controller then serves that route alone, no default or probe route, and labels
+# Linkerd's resources by group, lower-case kind (the route: its own kind) and name
+# (tests/data/facts/linkerd-proxy.yml: server-http-routes, policy-resource-labels).
+POLICY_GROUP = "policy.linkerd.io"
+
+
+def own_policy(service: str, probe: bool) -> dict[str, str]:
+    """The srv/route/authz labels of a request on the user's own route (names are ours)."""
+    return {
+        "srv_group": POLICY_GROUP,
+        "srv_kind": "server",
+        "srv_name": f"{service}-http",
+        "route_group": POLICY_GROUP,
+        "route_kind": "HTTPRoute",
+        "route_name": f"{service}-all-paths",
+        "authz_group": POLICY_GROUP,
+        "authz_kind": "authorizationpolicy",
+        "authz_name": f"{service}-{'kubelet' if probe else 'meshed-clients'}",
+    }
 
 
 @dataclass(frozen=True)
@@ -313,6 +334,7 @@ class TrafficShape:
     latency_factor: float = 1.0  # every latency multiplied by this
     plaintext: bool = False  # callers reach it without mTLS
     frozen: bool = False  # no traffic: counters stand still
+    own_route: bool = False  # its app port is under the user's own Server and HTTPRoute
 
 
 def traffic_shape(spec: SimSpec, workload: str) -> TrafficShape:
@@ -321,6 +343,7 @@ def traffic_shape(spec: SimSpec, workload: str) -> TrafficShape:
         spec.latency_factors.get(workload, 1.0),
         workload in spec.plaintext_workloads,
         spec.no_traffic,
+        workload in spec.own_route_workloads,
     )
 
 
@@ -460,9 +483,15 @@ def _probe_flows(target: ProxyTarget, mesh: Mesh | None, server: dict[str, str])
     return flows
 
 
-def _shaped(flow: _Flow, shape: TrafficShape) -> _Flow:
-    """A plaintext caller: the proxy sees no TLS and no client identity (the labels the
-    proxy sets for `tls="no_identity"`, as on its probe traffic)."""
+def _shaped(flow: _Flow, shape: TrafficShape, service: str) -> _Flow:
+    """The user's own route: callers and the kubelet's probes on it. A plaintext caller:
+    the proxy sees no TLS and no client identity (the labels the proxy sets for
+    `tls="no_identity"`, as on its probe traffic)."""
+    if shape.own_route and (flow.app_inbound or flow.probe):
+        policy = own_policy(service, flow.probe)
+        server = {k: v for k, v in policy.items() if k.startswith("srv_")}
+        labels, tcp = {**flow.labels, **policy}, {**flow.tcp_labels, **server}
+        flow = _Flow(labels, tcp, flow.rps, flow.app_inbound, flow.probe)
     if not (flow.app_inbound and shape.plaintext):
         return flow
     labels = {k: v for k, v in flow.labels.items() if k != "client_id"}
@@ -520,7 +549,8 @@ def render_metrics(
         out.append(f"# TYPE {name} {kind}")
 
     if traffic:
-        flows = [_shaped(flow, shape) for flow in _flows(target, everyone, mesh)]
+        service = service_of(target.workload_name)
+        flows = [_shaped(flow, shape, service) for flow in _flows(target, everyone, mesh)]
         seconds = 0.0 if shape.frozen else elapsed
         counts = [_count(flow, seconds, elapsed) for flow in flows]
         family("request_total", "counter", "Total count of HTTP requests.")

@@ -98,5 +98,7 @@ class SimSpec:
     latency_factors: dict[str, float] = field(default_factory=dict)  # workload -> slower by
     no_traffic: bool = False  # request counters stand still (no traffic generator load)
     plaintext_workloads: set[str] = field(default_factory=set)  # inbound without mTLS
+    # app ports under the user's own Server, HTTPRoute and AuthorizationPolicies (metrics.py)
+    own_route_workloads: set[str] = field(default_factory=set)
     # --- redaction tests: strings planted where a careless reporter would leak them ---
     planted_secrets: list[str] = field(default_factory=list)

@@ -182,6 +182,8 @@ HELD = (
             "kubelet-probe-request",
             "probe-route",
             "inbound-http-labels",
+            "server-http-routes",
+            "policy-resource-labels",
         )
     }
     | {("bookinfo", "call-paths")}  # held in tests/sim/test_probe_traffic.py

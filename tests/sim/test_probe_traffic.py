@@ -1,6 +1,6 @@
 """The kubelet's probes in the sim's proxy metrics, held to tests/data/facts/linkerd-proxy.yml
-(probes-through-inbound-proxy, kubelet-probe-request, probe-route, inbound-http-labels) and
-tests/data/facts/bookinfo.yml (call-paths).
+(probes-through-inbound-proxy, kubelet-probe-request, probe-route, inbound-http-labels,
+server-http-routes, policy-resource-labels) and tests/data/facts/bookinfo.yml (call-paths).
 
 Each test reconciles the sim's Bookinfo from our manifests and renders the proxies' /metrics
 as the simulated stack serves them: the probes of each pod's spec reach its inbound proxy at
@@ -165,3 +165,38 @@ def test_probe_defaults_and_skipped_ports() -> None:
 def test_a_pod_without_probes_and_callers_has_no_inbound_http(bookinfo: Bookinfo) -> None:
     """The traffic generator's manifest has no probe, and nothing calls it."""
     assert inbound(bookinfo.metrics("traffic-generator")) == []
+
+
+def test_under_the_users_own_route_probes_and_callers_carry_its_labels() -> None:
+    """A Server of the user's with its own HTTPRoute on the app port: no probe route any
+    more, so the kubelet's probes (plaintext, no authority) carry the user's route, as an
+    unmeshed client calling the pod's address would; resources labelled as Linkerd's."""
+    assert facts("linkerd-proxy.yml")["server-http-routes"]["probe_route_with_own_routes"] is False
+    kinds = facts("linkerd-proxy.yml")["policy-resource-labels"]
+    bookinfo = Bookinfo("probes-on-own-routes")
+    for workload in APPS:
+        (target,) = [t for t in bookinfo.targets if t.workload_name == workload]
+        shape = traffic_shape(bookinfo.spec, workload)
+        assert shape.own_route, workload
+        text = render_metrics(
+            target, bookinfo.targets, 1.7e9, 60.0, shape=shape, mesh=bookinfo.mesh
+        )
+        series = inbound(parse(text))
+        probes = [labels for labels, _ in series if "authority" not in labels]
+        callers = [labels for labels, _ in series if "authority" in labels]
+        assert probes and callers, workload
+        for labels in probes + callers:
+            for prefix, kind in (("srv", "server"), ("route", "route")):
+                assert labels[f"{prefix}_group"] == kinds[kind]["group"], workload
+                assert labels[f"{prefix}_kind"] == kinds[kind]["kind"], workload
+            policy = kinds["authorization_policy"]
+            assert (labels["authz_group"], labels["authz_kind"]) == (
+                policy["group"],
+                policy["kind"],
+            )
+            assert labels["route_name"] != "probe"
+        assert {labels["tls"] for labels in probes} == {"no_identity"}
+        assert {labels["tls"] for labels in callers} == {"true"}
+        assert {labels["authz_name"] for labels in probes}.isdisjoint(
+            {labels["authz_name"] for labels in callers}
+        )  # the kubelet's network is authorized apart from the meshed clients

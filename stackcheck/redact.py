@@ -90,7 +90,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (_PEM, ("private key",)),
     (_SCHEME, ("bearer", "basic")),
     (_JWT, ("eyj",)),
-    (_AWS_KEY_ID, ()),  # () : always searched (a literal prefix: cheap)
+    (_AWS_KEY_ID, ()),  # no needle: always searched (it starts with a literal: cheap)
     (_USERINFO, ("://",)),
     (_QUERY, (*_KEY_NEEDLES, "signature", "sig=", "code=", "auth=")),
     *((pattern, _KEY_NEEDLES) for pattern in _KEYED),

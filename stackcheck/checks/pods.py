@@ -374,7 +374,9 @@ def pods_check(namespace: str, policy: PodPolicy) -> Check:
         f"restarts{window}); Job pods are judged as runs of their Job",
         f"kubectl -n {ns} describe pod <pod>; kubectl -n {ns} logs <pod> -c <container> "
         "--previous; CrashLoopBackOff: read the last logs; Pending: read the FailedScheduling "
-        "event; ImagePullBackOff: check the image name and tag",
+        "event; ImagePullBackOff: check the image name and tag; a meshed pod's readiness "
+        "probe answered 404: a Server of yours has HTTPRoutes on that port and none covers "
+        "the probe path (Linkerd then serves those routes alone, no probe route)",
         (pods_read, cronjobs_read),
         lambda readings: pods_healthy(readings[pods_read], ns, policy, readings[cronjobs_read]),
     )

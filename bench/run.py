@@ -272,12 +272,16 @@ def rounds(series: list[Series], repeat: int) -> None:
             one.runs.append(run)
 
 
-def empty_pytest(tmp: Path) -> Callable[[], Run]:
-    folder = tmp / "empty"
+def pytest_on(folder: Path, module: str, *options: str) -> Callable[[], Run]:
+    """pytest on a folder holding one test module (`module`, its source)."""
     folder.mkdir()
-    (folder / "test_empty.py").write_text("def test_empty():\n    pass\n", encoding="utf-8")
-    command = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)]
+    (folder / f"test_{folder.name}.py").write_text(module, encoding="utf-8")
+    command = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder), *options]
     return lambda: Run(*timed(command, folder, clean_env()), Counter())
+
+
+def empty_pytest(tmp: Path) -> Callable[[], Run]:
+    return pytest_on(tmp / "empty", "def test_empty():\n    pass\n")
 
 
 # What the checks import from other projects (identity: cryptography; the API and endpoints:
@@ -290,18 +294,14 @@ def floor_pytest(tmp: Path, tests: int) -> Callable[[], Run]:
     many empty tests writing Allure results and JUnit XML, as the suite does, in a module
     that imports the libraries the checks need."""
     folder = tmp / "floor"
-    folder.mkdir()
     imports = "".join(f"import {name}  # noqa: F401\n" for name in CHECK_LIBRARIES)
-    (folder / "test_floor.py").write_text(
+    module = (
         f"import pytest\n{imports}\n\n"
         f"@pytest.mark.parametrize('check', range({tests}))\n"
-        "def test_check(check):\n    pass\n",
-        encoding="utf-8",
+        "def test_check(check):\n    pass\n"
     )
-    command = [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)]
-    command += [f"--alluredir={folder / 'allure-results'}", "--clean-alluredir"]
-    command += [f"--junitxml={folder / 'junit.xml'}"]
-    return lambda: Run(*timed(command, folder, clean_env()), Counter())
+    options = [f"--alluredir={folder / 'allure-results'}", "--clean-alluredir"]
+    return pytest_on(folder, module, *options, f"--junitxml={folder / 'junit.xml'}")
 
 
 def tests_run(output: str) -> int:

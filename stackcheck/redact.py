@@ -175,7 +175,7 @@ class Redactor:
         clean = text
         for value in values:
             clean = clean.replace(value, MASK)
-        folded = clean.casefold().translate(_FOLD_MORE)  # a long s (U+017F) is an s
+        folded = fold(clean)
         for pattern, needles in _PATTERNS:
             if not needles or any(needle in folded for needle in needles):
                 clean = pattern.sub(_mask_match, clean)
@@ -191,6 +191,12 @@ class Redactor:
 
     def names(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(k, MASK if is_secret_name(k) else self.text(v)) for k, v in pairs]
+
+
+def fold(text: str) -> str:
+    """The text as needles are looked for in it: every letter (?i) takes for a needle's
+    letter folds to it (a long s to an s, the Kelvin sign to a k, the dotless i to an i)."""
+    return text.casefold().translate(_FOLD_MORE)
 
 
 def is_secret_name(name: str) -> bool:

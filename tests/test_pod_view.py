@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from stackcheck import kube
-from stackcheck.checks.identity import judge_proxy_versions, proxy_anchors
+from stackcheck.checks.identity import container_anchors, judge_proxy_versions, proxy_container
 from stackcheck.checks.mesh import proxy_problem
 from stackcheck.checks.pods import (
     container_status,
@@ -94,7 +94,7 @@ ANSWERS: dict[str, Callable[[Obj], object]] = {
     ],
     "describe": describe_pod,
     "env": lambda p: [container_env(c) for c in long_running_containers(p)],
-    "proxy_anchors": proxy_anchors,
+    "proxy anchors": lambda p: container_anchors(proxy_container(p) or {}),
     "proxy versions": lambda p: judge_proxy_versions(LINKERD_CONFIG, [p]),
 }
 

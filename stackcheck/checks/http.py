@@ -61,10 +61,13 @@ def endpoint_answers(expect: HttpExpectation, *answers: HttpAnswer) -> Result:
         for problem in http_problems(expect, a)
     ]
     sizes = "; ".join(f"{a.status}, {len(a.body)} bytes{_served(a)}" for a in answers)
-    evidence = tuple(  # built only to explain a failure: a page's redaction costs ~1 ms
-        replace(http_evidence(a), name=f"GET {a.url} (answer {n})")
-        for n, a in enumerate(answers, start=1)
+    evidence = (  # built only to explain a failure: a page's redaction costs ~1 ms
+        tuple(
+            replace(http_evidence(a), name=f"GET {a.url} (answer {n})")
+            for n, a in enumerate(answers, start=1)
+        )
         if failures
+        else ()
     )
     return Result(f"GET {answers[0].url} -> {sizes}", failures=tuple(failures), evidence=evidence)
 

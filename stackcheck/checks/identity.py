@@ -178,12 +178,9 @@ def proxy_container(pod: Obj) -> Obj | None:
     return None
 
 
-def proxy_anchors(pod: Obj) -> str | ConfigMapRef | None:
-    """The anchors a pod's proxy was given: the literal PEM, a ConfigMap reference, or None."""
-    return container_anchors(proxy_container(pod) or {})
-
-
 def container_anchors(proxy: Obj) -> str | ConfigMapRef | None:
+    """The anchors a proxy container was given: the literal PEM, a ConfigMap reference, or
+    None."""
     env = env_entry(proxy, ANCHORS_ENV)
     if env is None:
         return None

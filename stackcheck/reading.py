@@ -14,6 +14,7 @@ from typing import Any
 
 from stackcheck.checks import model
 from stackcheck.checks.model import HttpAnswer, Obj, Read, ReadFailure
+from stackcheck.checks.pods import PodList
 from stackcheck.kube import ApiFailure, Kube
 from stackcheck.podview import PodView
 from stackcheck.polling import Deadline
@@ -82,7 +83,7 @@ class StackReader:
     def pods(self, namespace: str) -> list[Obj]:
         """Decoded to PodView (podview.py): dicts of the fields checks and evidence read."""
         with _api_failures():
-            return self._api().list_kind("Pod", namespace, view=PodView)
+            return PodList(self._api().list_kind("Pod", namespace, view=PodView))
 
     def objects(self, kind: str, namespace: str) -> dict[str, Obj]:
         with _api_failures():

@@ -4,10 +4,11 @@ until the result is not failed or the run's deadline passes.
 Reads are shared between checks within an attempt (one list per namespace and kind, one GET
 per endpoint and Prometheus path) and dropped before a retry, so every attempt sees fresh
 state. As soon as the API first answers, every read the run's checks declare is started at
-once on a small thread pool, so independent reads overlap instead of queueing behind each
-other; a check asking for a read in flight waits for it instead of repeating it. The number
-of API requests of a run thus depends on namespaces and endpoints, not on pods (lists are
-paginated, so only their page count grows with the pods).
+once on a small thread pool (wider when the API's first answer was slow), so independent
+reads overlap instead of queueing behind each other; a check asking for a read in flight
+waits for it instead of repeating it. The number of API requests of a run thus depends on
+namespaces and endpoints, not on pods (lists are paginated, so only their page count grows
+with the pods).
 
 Between attempts the runner waits on watches of what the check reads (its namespaces' pods
 and workload kinds), so a change is seen at once; else it sleeps.
@@ -28,10 +29,14 @@ from stackcheck.diagnostics import pod_evidence
 from stackcheck.polling import Attempt, Deadline, WaitExpired, poll_until
 
 RETRY_INTERVAL = 1.0
-# A stock run's ~24 reads after the API answers go in two waves of 16 (with 8, three waves:
-# a round trip more at every API latency). 16 once dropped connections on the sim, whose
-# listen backlog was cheroot's 5; it is somaxconn now, as kube-apiserver's (Go's) listener.
-CONCURRENT_READS = 16
+# Reads in flight at once. Far from the API, overlap hides round trips: a stock run's ~24
+# reads after the API answers go in two waves of 16 (with 8, three: a round trip more at
+# every API latency; bench row (e)). Near, more threads and TLS connections only cost CPU:
+# on 2 cores a stock run took ~30 ms longer with 16 than with 4 (bench row (a)). The first
+# API answer's time, TLS handshake included, tells which.
+NEAR_READS = 4
+FAR_READS = 16
+FAR_FIRST_ANSWER_SECONDS = 0.025
 WATCHED_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet", "CronJob"})
 
 
@@ -100,6 +105,7 @@ class Runner:
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
         self._prefetched = False
         self._pool: ThreadPoolExecutor | None = None
+        self._width = NEAR_READS
         reader.read_through(self.read)  # the nodes behind an endpoint's address: cached too
 
     def close(self) -> None:
@@ -175,6 +181,7 @@ class Runner:
             if future is None:
                 future = self._cache[read] = Future()
         if mine:
+            started = time.monotonic()
             try:
                 value = getattr(self.reader, read.kind)(*read.args)
             except BaseException as exc:
@@ -185,7 +192,7 @@ class Runner:
             else:
                 future.set_result(value)
                 if not self._prefetched and self.reader.needs_api(read):
-                    self._prefetch()
+                    self._prefetch(time.monotonic() - started)
         return future.result()
 
     def warm_up(self, checks: Sequence[Check]) -> None:
@@ -199,12 +206,18 @@ class Runner:
         gate = [r for c in checks if c.fatal for r in c.reads]
         self._start(gate or self._declared, background=True)
 
-    def _prefetch(self) -> None:
-        """The API answers: start every declared read (see the module's doc)."""
+    def _prefetch(self, first_answer: float) -> None:
+        """The API answers: start every declared read (see the module's doc), more at once
+        when that first answer took long."""
+        narrow = None
         with self._lock:
             if self._prefetched:
                 return
             self._prefetched = True
+            if first_answer >= FAR_FIRST_ANSWER_SECONDS and self._width < FAR_READS:
+                narrow, self._pool, self._width = self._pool, None, FAR_READS
+        if narrow is not None:
+            narrow.shutdown(wait=False)  # its reads in flight finish
         self._start(self._declared)
 
     def _start(self, reads: Sequence[Read], background: bool = False) -> None:
@@ -215,12 +228,9 @@ class Runner:
             if len(missing) <= 1 and reads is not self._declared and not background:
                 return  # the asker reads it itself
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    CONCURRENT_READS, thread_name_prefix="stackcheck-read"
-                )
-            pool, generation = self._pool, self._generation
-        for read in missing:
-            pool.submit(self._warm, read, generation)
+                self._pool = ThreadPoolExecutor(self._width, thread_name_prefix="stackcheck-read")
+            for read in missing:  # under the lock: _prefetch may swap the pool meanwhile
+                self._pool.submit(self._warm, read, self._generation)
 
     def _warm(self, read: Read, generation: int) -> None:
         if generation != self._generation:

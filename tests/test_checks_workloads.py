@@ -1,15 +1,28 @@
 """component.healthy: workload_problem() on Deployment/StatefulSet/DaemonSet/CronJob/Job
-objects with the status their controllers write, and Probes.component_healthy() over a
+objects with the status their controllers write, and component_healthy() over a
 component's workloads and pods."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 
+from stackcheck.checks import model
 from stackcheck.checks.model import Result, Status
+from stackcheck.checks.pods import PodList, owners, workload_of
 from stackcheck.checks.workloads import workload_problem
 from stackcheck.stackfile import Workload
-from tests.kubefakes import GOLDEN, Obj, evaluate, from_yaml, load, status_of
+from tests.kubefakes import (
+    GOLDEN,
+    FakeKube,
+    Obj,
+    evaluate,
+    fake_runner,
+    from_yaml,
+    load,
+    status_of,
+)
 
 HEARTBEAT_CRONJOB = """
 apiVersion: batch/v1
@@ -230,6 +243,17 @@ def test_component_warns_about_a_failed_heartbeat_run() -> None:
         "failed (1 failed pod; container heartbeat exited 1 (Error)); "
     )
     assert "disableHeartBeat: true" in warning
+
+
+def test_a_pod_read_derives_the_owners_once_for_every_check() -> None:
+    pods = [load("crashloop-pod"), load("completed-job-pod")]
+    kube = FakeKube(*pods)
+    with closing(fake_runner(kube=kube)) as runner:
+        read = runner.read(model.pods("linkerd"))
+        assert isinstance(read, PodList)
+        assert owners(read) == [workload_of(pod) for pod in pods]
+        assert owners(read) is owners(read)  # derived once, shared
+    assert owners(pods) == owners(read)  # a plain list (a test's) is derived each time
 
 
 def test_component_fails_when_a_workload_is_missing() -> None:

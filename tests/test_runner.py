@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from stackcheck import runner as runner_module
 from stackcheck.checks import model
 from stackcheck.checks.catalog import build_checks
 from stackcheck.checks.model import Check, Read, ReadFailure, Result, Status
@@ -215,7 +216,8 @@ def test_checks_of_one_attempt_share_their_reads() -> None:
 
 
 class GatedKube(CountingKube):
-    """Answers /version only once the test opens the gate; counts the reads."""
+    """Answers the gate's reads (/version, the namespaces) only once the test opens the
+    gate; counts the reads."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -226,6 +228,10 @@ class GatedKube(CountingKube):
         self.versions += 1
         assert self.gate.wait(10), "the test never opened the gate"
         return super().version()
+
+    def list_all(self, path: str, **selectors: str | None) -> list[Any]:
+        assert self.gate.wait(10), "the test never opened the gate"
+        return super().list_all(path, **selectors)
 
 
 def test_warm_up_reads_the_gate_first_then_the_chosen_checks_only() -> None:
@@ -331,3 +337,56 @@ def test_crashlooping_control_plane_fails_with_the_pod_and_its_evidence() -> Non
     described = evidence["pod linkerd/linkerd-destination-7d9c8b6f5d-5jw8r"]
     assert "BackOff (x64): Back-off restarting failed container destination" in described
     assert "no trust anchors" in described
+
+
+class HeldReader(ScriptedReader):
+    """Answers the gate's reads at once and holds every pod list until released, counting
+    the lists in flight."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.release = threading.Event()
+        self.in_flight = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def version(self) -> dict[str, Any]:
+        return {"gitVersion": "v1.29.0"}
+
+    def namespaces(self) -> set[str]:
+        return set()
+
+    def pods(self, namespace: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            assert self.release.wait(10), "the test never released the lists"
+            return []
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+@pytest.mark.parametrize(
+    ("first_answer_limit", "width"),
+    [(3600.0, runner_module.NEAR_READS), (0.0, runner_module.FAR_READS)],
+    ids=["near", "far"],
+)
+def test_reads_in_flight_widen_only_when_the_first_answer_took_long(
+    monkeypatch: pytest.MonkeyPatch, first_answer_limit: float, width: int
+) -> None:
+    monkeypatch.setattr(runner_module, "FAR_FIRST_ANSWER_SECONDS", first_answer_limit)
+    reader = HeldReader()
+    lists = [
+        replace(CHECKS["pods.healthy[linkerd]"], reads=(model.pods(f"team-{n}"),))
+        for n in range(2 * runner_module.FAR_READS)
+    ]
+    runner = Runner(reader, [])  # type: ignore[arg-type]
+    try:
+        runner.warm_up([CHECKS["api.reachable"], *lists])
+        assert poll(lambda: reader.in_flight == width), f"{reader.in_flight} lists in flight"
+        assert not poll(lambda: reader.most > width, seconds=0.2), f"{reader.most} at once"
+    finally:
+        reader.release.set()
+        runner.close()

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Obj, Readings, Result
+from stackcheck.checks.pods import derived
 from stackcheck.podview import env_entry
 from stackcheck.stackfile import yaml_load
 
@@ -204,6 +205,10 @@ def _running(pod: Obj) -> bool:
 
 def meshed_pods(pods: list[Obj]) -> list[tuple[Obj, Obj]]:
     """(pod, its proxy container) of the running meshed pods."""
+    return derived(pods, _meshed_pods)
+
+
+def _meshed_pods(pods: list[Obj]) -> list[tuple[Obj, Obj]]:
     return [(p, proxy) for p in pods if _running(p) and (proxy := proxy_container(p)) is not None]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Obj, Readings, Result
-from stackcheck.checks.pods import PodPolicy, described, judge_pods, workload_of
+from stackcheck.checks.pods import PodPolicy, described, judge_pods, owners
 from stackcheck.stackfile import Component, Workload
 
 
@@ -43,7 +43,8 @@ def component_healthy(component: Component, readings: Readings, policy: PodPolic
         if (why := workload_problem(w, ns, readings[model.objects(w.kind, ns)].get(w.name)))
     ]
     owned = {(w.kind, w.name) for w in component.workloads}
-    pods = [pod for pod in readings[model.pods(ns)] if owns(owned, workload_of(pod))]
+    pods = readings[model.pods(ns)]
+    pods = [pod for pod, owner in zip(pods, owners(pods), strict=True) if owns(owned, owner)]
     verdicts = judge_pods(pods, readings[model.objects("CronJob", ns)], policy)
     count = len(component.workloads)
     return Result(

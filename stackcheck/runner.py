@@ -33,7 +33,8 @@ RETRY_INTERVAL = 1.0
 # reads after the API answers go in two waves of 16 (with 8, three: a round trip more at
 # every API latency; bench row (e)). Near, more threads and TLS connections only cost CPU:
 # on 2 cores a stock run took ~30 ms longer with 16 than with 4 (bench row (a)). The first
-# API answer's time, TLS handshake included, tells which.
+# API answer's time, TLS handshake included, tells which; until then reads go wide, as the
+# first checks' reads can be asked before a far API answers.
 NEAR_READS = 4
 FAR_READS = 16
 FAR_FIRST_ANSWER_SECONDS = 0.025
@@ -105,7 +106,7 @@ class Runner:
         self._generation = 0  # bumped by forget(): prefetches of older ones are dropped
         self._prefetched = False
         self._pool: ThreadPoolExecutor | None = None
-        self._width = NEAR_READS
+        self._width = FAR_READS
         reader.read_through(self.read)  # the nodes behind an endpoint's address: cached too
 
     def close(self) -> None:
@@ -207,17 +208,17 @@ class Runner:
         self._start(gate or self._declared, background=True)
 
     def _prefetch(self, first_answer: float) -> None:
-        """The API answers: start every declared read (see the module's doc), more at once
-        when that first answer took long."""
-        narrow = None
+        """The API answers: start every declared read (see the module's doc), fewer at once
+        when that first answer came quickly."""
+        wide = None
         with self._lock:
             if self._prefetched:
                 return
             self._prefetched = True
-            if first_answer >= FAR_FIRST_ANSWER_SECONDS and self._width < FAR_READS:
-                narrow, self._pool, self._width = self._pool, None, FAR_READS
-        if narrow is not None:
-            narrow.shutdown(wait=False)  # its reads in flight finish
+            if first_answer < FAR_FIRST_ANSWER_SECONDS and self._width > NEAR_READS:
+                wide, self._pool, self._width = self._pool, None, NEAR_READS
+        if wide is not None:
+            wide.shutdown(wait=False)  # the reads it was given finish
         self._start(self._declared)
 
     def _start(self, reads: Sequence[Read], background: bool = False) -> None:

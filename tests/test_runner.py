@@ -373,7 +373,7 @@ class HeldReader(ScriptedReader):
     [(3600.0, runner_module.NEAR_READS), (0.0, runner_module.FAR_READS)],
     ids=["near", "far"],
 )
-def test_reads_in_flight_widen_only_when_the_first_answer_took_long(
+def test_reads_in_flight_narrow_when_the_first_answer_came_quickly(
     monkeypatch: pytest.MonkeyPatch, first_answer_limit: float, width: int
 ) -> None:
     monkeypatch.setattr(runner_module, "FAR_FIRST_ANSWER_SECONDS", first_answer_limit)

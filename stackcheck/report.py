@@ -218,7 +218,7 @@ def component_versions(
     """Versions found in the cluster, per component: the `helm.sh/chart` and
     `app.kubernetes.io/version` labels and the image tags of its workloads;
     plus the Linkerd proxy version(s) that the injector stamped on meshed pods (their
-    linkerd.io/proxy-version annotations: Probes.proxy_versions)."""
+    linkerd.io/proxy-version annotations: checks/identity.py proxy_versions)."""
     env: dict[str, str] = {}
     for component, objects in workloads.items():
         charts: list[str] = []

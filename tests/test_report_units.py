@@ -6,10 +6,13 @@ import json
 import re
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from fixtures.reporting import _versions
+from stackcheck.checks.pods import PROXY_VERSION
 from stackcheck.redact import MASK, Redactor
 from stackcheck.report import (
     CATEGORIES,
@@ -18,6 +21,7 @@ from stackcheck.report import (
     component_versions,
     write_metadata,
 )
+from tests.kubefakes import GOLDEN, fake_runner, load, real_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,6 +162,22 @@ def test_component_versions_from_labels_images_and_proxies() -> None:
         "linkerd.images": "controller:stable-2.14.10",
         "linkerd.proxy-version": "stable-2.14.10",
     }
+
+
+def test_the_environment_names_the_proxy_versions_of_running_meshed_pods() -> None:
+    """From the pods the checks read (fixtures/reporting.py), as identity.proxy-versions
+    judges them: a finished pod's proxy does not run."""
+    current = load("injected-bookinfo-pod", GOLDEN)
+    skewed = load("injected-bookinfo-pod", GOLDEN)
+    skewed["metadata"]["name"] = "details-v1-65599dcf88-old01"
+    skewed["metadata"]["annotations"][PROXY_VERSION] = "stable-2.14.9"
+    finished = load("injected-bookinfo-pod", GOLDEN)
+    finished["metadata"]["name"] = "details-v1-65599dcf88-done1"
+    finished["metadata"]["annotations"][PROXY_VERSION] = "stable-2.13.0"
+    finished["status"]["phase"] = "Succeeded"
+    with closing(fake_runner(current, skewed, finished)) as runner:
+        env = _versions(runner, real_stack())
+    assert env["linkerd.proxy-version"] == "stable-2.14.10, stable-2.14.9"
 
 
 def test_metadata_is_redacted_and_bounded(tmp_path: Path) -> None:

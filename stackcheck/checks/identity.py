@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from cryptography import x509
@@ -212,6 +213,19 @@ def _meshed_pods(pods: list[Obj]) -> list[tuple[Obj, Obj]]:
     return [(p, proxy) for p in pods if _running(p) and (proxy := proxy_container(p)) is not None]
 
 
+def proxy_versions(pods: list[Obj]) -> list[tuple[Obj, Any]]:
+    """(pod, the version its injector stamped: linkerd.io/proxy-version) of the running
+    meshed pods; shared with the report's environment (fixtures/reporting.py)."""
+    return derived(pods, _proxy_versions)
+
+
+def _proxy_versions(pods: list[Obj]) -> list[tuple[Obj, Any]]:
+    return [
+        (pod, ((pod.get("metadata") or {}).get("annotations") or {}).get(PROXY_VERSION))
+        for pod, _ in meshed_pods(pods)
+    ]
+
+
 def judge_proxies_trust(configmap: Obj | None, pods: list[Obj]) -> Result:
     """Every meshed pod's proxy trusts the current bundle (a rotated anchor with stale
     proxies fails here, naming the pods to restart)."""
@@ -273,20 +287,18 @@ def judge_proxy_versions(linkerd_config: Obj | None, pods: list[Obj]) -> Result:
                 "its values",
             ),
         )
-    meshed = meshed_pods(pods)
-    skewed = []
-    for pod, _ in meshed:
-        version = ((pod.get("metadata") or {}).get("annotations") or {}).get(PROXY_VERSION)
-        if version != expected:
-            skewed.append(
-                f"pod {_name(pod)} runs proxy {version or '(no annotation)'}, "
-                f"the control plane {expected}"
-            )
+    versions = proxy_versions(pods)
+    skewed = [
+        f"pod {_name(pod)} runs proxy {version or '(no annotation)'}, the control plane {expected}"
+        for pod, version in versions
+        if version != expected
+    ]
     if skewed:
         return Result(
-            f"{len(skewed)} of {len(meshed)} proxies differ from {expected}", warnings=tuple(skewed)
+            f"{len(skewed)} of {len(versions)} proxies differ from {expected}",
+            warnings=tuple(skewed),
         )
-    return Result(f"all {len(meshed)} proxies run {expected}")
+    return Result(f"all {len(versions)} proxies run {expected}")
 
 
 # ----------------------------------------------------------------------------------------

@@ -215,7 +215,7 @@ class Runner:
             if self._prefetched:
                 return
             self._prefetched = True
-            if first_answer < FAR_FIRST_ANSWER_SECONDS and self._width > NEAR_READS:
+            if first_answer < FAR_FIRST_ANSWER_SECONDS:  # once: the pool is wide until now
                 wide, self._pool, self._width = self._pool, None, NEAR_READS
         if wide is not None:
             wide.shutdown(wait=False)  # the reads it was given finish

@@ -253,7 +253,7 @@ def test_a_pod_read_derives_the_owners_once_for_every_check() -> None:
         assert isinstance(read, PodList)
         assert owners(read) == [workload_of(pod) for pod in pods]
         assert owners(read) is owners(read)  # derived once, shared
-    assert owners(pods) == owners(read)  # a plain list (a test's) is derived each time
+    assert owners(pods) == owners(read)  # a plain list (a test's): the same owners
 
 
 def test_component_fails_when_a_workload_is_missing() -> None:

@@ -43,8 +43,12 @@ def component_healthy(component: Component, readings: Readings, policy: PodPolic
         if (why := workload_problem(w, ns, readings[model.objects(w.kind, ns)].get(w.name)))
     ]
     owned = {(w.kind, w.name) for w in component.workloads}
-    pods = readings[model.pods(ns)]
-    pods = [pod for pod, owner in zip(pods, owners(pods), strict=True) if owns(owned, owner)]
+    in_namespace = readings[model.pods(ns)]
+    pods = [
+        pod
+        for pod, owner in zip(in_namespace, owners(in_namespace), strict=True)
+        if owns(owned, owner)
+    ]
     verdicts = judge_pods(pods, readings[model.objects("CronJob", ns)], policy)
     count = len(component.workloads)
     return Result(

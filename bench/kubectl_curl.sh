@@ -93,11 +93,17 @@ def problem: .status.phase as $phase | "pod \(.metadata.namespace)/\(.metadata.n
     elif (condition("Ready") // {status: "True"}).status != "True" then "\($ref): Running but not Ready"
     elif restarts(true) > $max then "\($ref): restarted \(restarts(true)) times within 1h (more than \($max))"
     else null end;
+# a Failed pod of a controller that runs another pod in its place (evicted): left behind
+def left_behind($running): .status.phase == "Failed" and (.metadata.deletionTimestamp | not)
+  and (workload as $w | $w != null and ($w[0] | IN("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"))
+       and any($running[]; . == $w));
 # pods judged as runs (pods of a Job that failed) or as long-running pods
 def judge_pods($cronjobs; $required):
-  (.[] | select((workload[0] == "Job" and .status.phase == "Failed" and (.metadata.deletionTimestamp | not)) | not)
-   | (problem | select(.) | "F " + .),
-     (select(restarts(false) > $max) | "W pod \(.metadata.namespace)/\(.metadata.name): restarted \(restarts(false)) times, outside the 1h window")),
+  [.[] | select(.status.phase == "Running") | workload] as $running
+  | (.[] | select((workload[0] == "Job" and .status.phase == "Failed" and (.metadata.deletionTimestamp | not)) | not)
+   | if left_behind($running) then "W pod \(.metadata.namespace)/\(.metadata.name): Failed (\(.status.reason // "its containers exited")), left behind"
+     else (problem | select(.) | "F " + .),
+       (select(restarts(false) > $max) | "W pod \(.metadata.namespace)/\(.metadata.name): restarted \(restarts(false)) times, outside the 1h window") end),
   ([.[] | select(workload[0] == "Job" and .status.phase == "Failed" and (.metadata.deletionTimestamp | not))]
    | group_by(workload[1])[] | (.[0] | workload[1]) as $job
    | ($job | sub("-[0-9]+$"; "")) as $cron
@@ -224,7 +230,7 @@ component traffic-generator bookinfo '[["Deployment", "traffic-generator", 1]]'
 
 # --- mesh.proxies[bookinfo]: every (non-completed) pod has a ready linkerd-proxy and its version
 bad=$(live bookinfo | jq -r '
-  .items[] | select(.kind == "Pod" and .status.phase != "Succeeded") | select(
+  .items[] | select(.kind == "Pod" and (.status.phase | IN("Succeeded", "Failed") | not)) | select(
     ([(.status.containerStatuses // []), (.status.initContainerStatuses // [])
       | .[] | select(.name == "linkerd-proxy" and .ready)] | length) == 0
     or (.metadata.annotations["linkerd.io/proxy-version"] // "") == "")

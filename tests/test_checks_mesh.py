@@ -90,6 +90,13 @@ def test_bare_pod_without_proxy_must_be_deleted() -> None:
     )
 
 
+def test_an_evicted_pod_s_stopped_proxy_is_not_judged_here() -> None:
+    pod = load("classic-sidecar-pod")  # pods.healthy judges why it ended
+    pod["status"].update(phase="Failed", reason="Evicted")
+    status_of(pod, "linkerd-proxy").update(ready=False, state={"terminated": {"exitCode": 137}})
+    assert proxy_problem(pod) is None
+
+
 def test_proxy_that_is_not_ready_is_named() -> None:
     assert proxy_problem(load("proxy-not-ready-pod")) == (
         "pod bookinfo/traffic-generator-6f8d9c5b7-r5tsg: linkerd-proxy is not ready (running)"

@@ -382,3 +382,61 @@ def test_without_a_window_restarts_count_over_the_pod_s_life() -> None:
 def test_restart_window_forms(text: str | None, seconds: int | None) -> None:
     window = parse_window(text)
     assert (window.total_seconds() if window else None) == seconds
+
+
+# --- pods the kubelet ended, left behind beside their replacements ---------------------------
+EVICTION = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 92Mi. "
+# the kubelet's words for a pod it ends before a node shuts down (pkg/kubelet/nodeshutdown)
+SHUTDOWN = "Pod was terminated in response to imminent node shutdown."
+
+
+def ended(reason: str, message: str, name: str = "reviews-v2-b7dcd98fb-x7p2d") -> Obj:
+    """A reviews-v2 pod the kubelet failed: its containers killed (137)."""
+    pod = load("classic-sidecar-pod")
+    pod["metadata"]["name"] = name
+    pod["status"].update(phase="Failed", reason=reason, message=message)
+    for status in pod["status"]["containerStatuses"]:
+        status.update(ready=False, state={"terminated": {"exitCode": 137, "reason": "Error"}})
+    return pod
+
+
+def test_an_evicted_pod_beside_its_running_replacement_warns_how_to_clear_it() -> None:
+    verdicts = judge_pods([load("classic-sidecar-pod"), ended("Evicted", EVICTION)], {}, WINDOW)
+    assert verdicts.failures == () and verdicts.bad == ()
+    assert verdicts.warnings == (
+        "pod bookinfo/reviews-v2-b7dcd98fb-x7p2d: Failed (Evicted: The node was low on "
+        "resource: memory.), left behind: Deployment reviews-v2 has 1 running pod in its "
+        "place; remove it: kubectl -n bookinfo delete pod reviews-v2-b7dcd98fb-x7p2d",
+    )
+
+
+def test_a_pod_ended_by_a_node_shutdown_warns_with_the_kubelet_s_message() -> None:
+    verdicts = judge_pods([load("classic-sidecar-pod"), ended("Terminated", SHUTDOWN)], {}, WINDOW)
+    assert verdicts.failures == ()
+    assert f"Failed (Terminated: {SHUTDOWN})" in verdicts.warnings[0]
+
+
+def test_an_evicted_pod_of_an_older_replicaset_counts_the_new_one_s_pods() -> None:
+    old = ended("Evicted", EVICTION, "reviews-v2-5c7f8d9b6-q1w2e")
+    old["metadata"]["labels"]["pod-template-hash"] = "5c7f8d9b6"
+    old["metadata"]["ownerReferences"][0]["name"] = "reviews-v2-5c7f8d9b6"
+    verdicts = judge_pods([old, load("classic-sidecar-pod")], {}, WINDOW)
+    assert verdicts.failures == ()
+    assert "Deployment reviews-v2 has 1 running pod" in verdicts.warnings[0]
+
+
+def test_an_evicted_pod_with_nothing_running_in_its_place_fails() -> None:
+    pending = load("classic-sidecar-pod")
+    pending["status"] = {"phase": "Pending"}
+    evicted = ended("Evicted", EVICTION)
+    verdicts = judge_pods([evicted, pending], {}, WINDOW)
+    assert verdicts.warnings == ()
+    assert verdicts.failures[0] == "pod bookinfo/reviews-v2-b7dcd98fb-x7p2d: Failed (Evicted)"
+    assert verdicts.bad[0] is evicted
+
+
+def test_a_failed_pod_without_a_controller_fails() -> None:
+    bare = ended("Evicted", EVICTION)
+    bare["metadata"]["ownerReferences"] = []
+    verdicts = judge_pods([load("classic-sidecar-pod"), bare], {}, WINDOW)
+    assert verdicts.warnings == () and len(verdicts.failures) == 1

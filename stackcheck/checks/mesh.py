@@ -75,8 +75,9 @@ def injection_problem(namespace: Obj | None, name: str) -> str | None:
 
 
 def proxy_problem(pod: Obj) -> str | None:
-    """Why a pod is not (properly) meshed, or None. Completed Job pods are exempt."""
-    if pod.get("status", {}).get("phase") == "Succeeded":
+    """Why a pod is not (properly) meshed, or None. Finished pods (a Job's, an evicted one)
+    are exempt: they run no proxy, and pods.healthy judges why they ended."""
+    if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
         return None
     names = {c.get("name") for c in long_running_containers(pod)}
     if PROXY not in names:

@@ -1,6 +1,8 @@
 """pods.healthy[<ns>]: every pod of a namespace is Running and Ready. A pod's health from
 the pod object alone: what is wrong with it, in one line (also read by component.healthy).
-Pods of Jobs are runs: a failed run warns (fails when the stack file requires the Job);
+Pods of Jobs are runs: a failed run warns (fails when the stack file requires the Job); a
+failed pod whose Deployment, StatefulSet or DaemonSet runs another in its place (the kubelet
+evicted it, or ended it for a node shutdown) warns, as one left behind;
 restarts count only within the restart window, older ones warn."""
 
 from __future__ import annotations
@@ -248,21 +250,27 @@ def parse_window(text: str | None) -> timedelta | None:
 
 def judge_pods(pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy) -> Verdicts:
     """Long-running pods by their state and recent restarts; pods of Jobs as runs of their
-    Job (CronJob): one verdict per failed run."""
+    Job (CronJob): one verdict per failed run; a failed pod that its controller has replaced
+    with a running one (evicted, or ended by a node shutdown) as a pod left behind: a
+    warning."""
     failures: list[str] = []
     warnings: list[str] = []
     bad: list[Obj] = []
     runs: dict[str, list[Obj]] = {}  # failed Job -> its Failed pods
+    running: dict[tuple[str, str] | None, int] | None = None  # workload -> its Running pods
     now = policy.now()
     for pod in pods:
-        if (
-            _phase(pod) == "Failed"  # first: the owner only matters for failed pods
-            and (owner := workload_of(pod)) is not None
-            and owner[0] == "Job"
-            and not pod.get("metadata", {}).get("deletionTimestamp")
-        ):
-            runs.setdefault(owner[1], []).append(pod)
-            continue
+        # first the phase: the owner only matters for failed pods, which are few
+        if _phase(pod) == "Failed" and not pod.get("metadata", {}).get("deletionTimestamp"):
+            owner = workload_of(pod)
+            if owner is not None and owner[0] == "Job":
+                runs.setdefault(owner[1], []).append(pod)
+                continue
+            if owner is not None and owner[0] in REPLACING:
+                running = _running_pods(pods) if running is None else running
+                if running.get(owner):
+                    warnings.append(left_behind(pod, owner, running[owner]))
+                    continue
         why = pod_problem(pod, None if policy.restart_window else policy.max_restarts)
         if why is None and policy.restart_window is not None:
             why, old = restart_verdict(pod, policy, now)
@@ -279,6 +287,38 @@ def judge_pods(pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy) -> 
         else:
             warnings.append(text)
     return Verdicts(tuple(failures), tuple(warnings), tuple(bad))
+
+
+# controllers that keep their pods running and run a new one in place of a pod that failed:
+# the kubelet fails a pod it evicts (node-pressure eviction) or ends for a node shutdown, and
+# such a pod stays until it is deleted or the pod garbage collector's threshold (12,500
+# terminated pods by default) is reached (tests/data/facts/workload-status.yml pod-evicted)
+REPLACING = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
+
+
+def _running_pods(pods: list[Obj]) -> dict[tuple[str, str] | None, int]:
+    counts: dict[tuple[str, str] | None, int] = {}
+    for pod in pods:
+        if _phase(pod) == "Running":
+            owner = workload_of(pod)
+            counts[owner] = counts.get(owner, 0) + 1
+    return counts
+
+
+def left_behind(pod: Obj, owner: tuple[str, str], running: int) -> str:
+    """A failed pod whose workload runs others: why it ended, and how to clear it."""
+    meta, status = pod.get("metadata", {}), pod.get("status") or {}
+    why = str(status.get("reason") or "its containers exited")
+    message = str(status.get("message") or "").strip()
+    if message:
+        why += ": " + message.split(". ", 1)[0].rstrip(".") + "."
+    kind, name = owner
+    others = f"{running} running pod{'' if running == 1 else 's'}"
+    return (
+        f"{pod_ref(pod)}: Failed ({why}), left behind: {kind} {name} has {others} in its "
+        f"place; remove it: kubectl -n {meta.get('namespace', '?')} delete pod "
+        f"{meta.get('name', '?')}"
+    )
 
 
 def restart_verdict(pod: Obj, policy: PodPolicy, now: datetime) -> tuple[str | None, str]:

@@ -37,6 +37,10 @@ FALLBACK_NOW = datetime(2024, 11, 20, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 CRASH_LAST_EXIT = timedelta(minutes=3)
 UPTIME = timedelta(days=3)  # how long the simulated cluster has been up when the sim starts
+# the kubelet's status message for a pod evicted under memory pressure, from its start
+# (tests/data/facts/workload-status.yml pod-evicted); the real one may say more after it
+EVICTION = "The node was low on resource: memory. "
+ENDED_PHASES = ("Succeeded", "Failed")
 CONTROLLER_LAG = timedelta(seconds=1)  # a controller's object follows its owner's this soon
 # what was applied when the cluster came up, dated then (before the objects made from it);
 # controller-made kinds carry their own times, nodes are the cluster itself
@@ -156,6 +160,7 @@ class PodPlan:
     started: datetime
     completed: bool = False  # a Job pod that ran to completion
     failed: bool = False  # a Job pod whose container exited 1 (restartPolicy Never)
+    evicted: bool = False  # ended by the kubelet's node-pressure eviction (SimSpec.evicted_pods)
     fault: PodFault | None = None
     node: Obj | None = None  # where it runs; None: Pending, no node takes it
     unschedulable: str = ""  # the scheduler's message when no node takes it
@@ -186,16 +191,16 @@ class Context:
     def plan(self, plan: PodPlan) -> None:
         """Record a pod and schedule it: a DaemonSet's pod comes with its node; any other
         goes where its nodeSelector and tolerations let it, or stays Pending."""
-        plan.fault = (
-            None if plan.completed or plan.failed else self.spec.pod_faults.get(plan.workload)
-        )
+        ended = plan.completed or plan.failed or plan.evicted
+        plan.fault = None if ended else self.spec.pod_faults.get(plan.workload)
         spec = plan.template.get("spec") or {}
         if plan.node is None:
             plan.node = scheduler.choose(spec, self.nodes, f"{plan.namespace}/{plan.name}")
         if plan.fault is PodFault.PENDING:
             plan.node = None  # the fault: the nodes that would take it lack CPU
         if plan.node is None:
-            plan.completed = plan.failed = False  # a Job pod never scheduled never ran
+            # a pod never scheduled never ran
+            plan.completed = plan.failed = plan.evicted = False
             plan.fault = PodFault.PENDING
             plan.unschedulable = scheduler.unschedulable_message(spec, self.nodes)
         self.plans.append(plan)
@@ -257,12 +262,15 @@ def _plan_deployment(ctx: Context, deploy: Obj) -> Obj:
     labels = {**(template.get("metadata", {}).get("labels") or {}), "pod-template-hash": pth}
     rs = _put(ctx.store, _replicaset(deploy, rs_name, labels, ctx.anchor))
     taken: set[str] = set()
-    for index in range(_desired(ctx, deploy)):
-        pod_name = f"{rs_name}-{name_suffix(ns, rs_name, str(index))}"
+    replicas = 0 if name in ctx.spec.unreplaced_evictions else _desired(ctx, deploy)
+    seeds: list[tuple[str, ...]] = [(str(i),) for i in range(replicas)]
+    seeds += [("evicted", str(i)) for i in range(ctx.spec.evicted_pods.get(name, 0))]
+    for seed in seeds:
+        pod_name = f"{rs_name}-{name_suffix(ns, rs_name, *seed)}"
         salt = 0
         while pod_name in taken:  # a generated name taken: the real controller draws again
             salt += 1
-            pod_name = f"{rs_name}-{name_suffix(ns, rs_name, str(index), str(salt))}"
+            pod_name = f"{rs_name}-{name_suffix(ns, rs_name, *seed, str(salt))}"
         taken.add(pod_name)
         ctx.plan(
             PodPlan(
@@ -274,6 +282,7 @@ def _plan_deployment(ctx: Context, deploy: Obj) -> Obj:
                 template,
                 labels,
                 ctx.anchor + _start_offset(ns, pod_name),
+                evicted=seed[0] == "evicted",
             )
         )
     return rs
@@ -893,6 +902,7 @@ class PodState:
     now: datetime = FALLBACK_NOW  # when the sim started: a crash loop's last exit is just before
     failed: bool = False  # a Job pod whose container exited 1
     old_restarts: int = 0  # restarts that ended long ago (OOMKilled), running cleanly since
+    evicted: bool = False  # the kubelet evicted it: its containers killed half-way to now
 
 
 def _state_of(ctx: Context, plan: PodPlan, spec: Obj) -> PodState:
@@ -907,6 +917,7 @@ def _state_of(ctx: Context, plan: PodPlan, spec: Obj) -> PodState:
         ctx.now,
         plan.failed,
         ctx.spec.old_restarts.get(plan.workload, 0),
+        plan.evicted,
     )
 
 
@@ -978,6 +989,15 @@ def _crashing(container: Obj, pod: str, started: datetime, restarts: int, now: d
     }
 
 
+def _evicted(container: Obj, pod: str, started: datetime, now: datetime) -> Obj:
+    """Killed by the kubelet's eviction (no grace period under a hard threshold): SIGKILL,
+    exit code 137 as for the OOM kills (tests/data/facts/workload-status.yml)."""
+    killed = started + (now - started) / 2
+    status = _terminated(container, pod, started, 0, ready=False, exit_code=137)
+    status["state"]["terminated"]["finishedAt"] = _ts(killed)
+    return status
+
+
 def _pulling(container: Obj) -> Obj:
     return {
         "name": container["name"],
@@ -1018,6 +1038,8 @@ def _oom_restarted(status: Obj, pod: str, started: datetime, restarts: int) -> O
 
 
 def _app_status(container: Obj, pod: str, state: PodState, started: datetime) -> Obj:
+    if state.evicted:
+        return _evicted(container, pod, started, state.now)
     if state.completed:
         return _terminated(container, pod, started, 3, ready=False)
     if state.failed:
@@ -1039,6 +1061,8 @@ def _app_status(container: Obj, pod: str, state: PodState, started: datetime) ->
 
 
 def _init_status(container: Obj, pod: str, state: PodState, started: datetime) -> Obj:
+    if state.evicted and container.get("restartPolicy") == "Always":
+        return _evicted(container, pod, started, state.now)
     if container.get("restartPolicy") == "Always":  # native sidecar: runs alongside the app
         ready = state.fault is not PodFault.PROXY_NOT_READY and not state.completed
         status = _running(container, pod, started + timedelta(seconds=2), ready, 0)
@@ -1054,6 +1078,16 @@ def _not_ready(statuses: list[Obj], init: list[Obj]) -> list[str]:
 
 
 def _pod_conditions(state: PodState, started: datetime, unready: list[str]) -> list[Obj]:
+    if state.evicted:
+        killed = started + (state.now - started) / 2
+        return [
+            _condition("DisruptionTarget", True, killed, "TerminationByKubelet", EVICTION),
+            _condition("PodReadyToStartContainers", False, killed),
+            _condition("Initialized", True, started + timedelta(seconds=2)),
+            _condition("Ready", False, killed, "PodFailed"),
+            _condition("ContainersReady", False, killed, "PodFailed"),
+            _condition("PodScheduled", True, started),
+        ]
     if state.completed or state.failed:
         done = started + timedelta(seconds=5)
         why = "PodCompleted" if state.completed else "PodFailed"
@@ -1098,7 +1132,9 @@ def _pod_status(ctx: Context, plan: PodPlan, spec: Obj, pod_ip: str) -> Obj:
     init = [_init_status(c, plan.name, state, started) for c in spec.get("initContainers") or []]
     statuses = [_app_status(c, plan.name, state, started) for c in spec["containers"]]
     unready = _not_ready(statuses, init)
-    phase = "Succeeded" if state.completed else "Failed" if state.failed else "Running"
+    phase = "Succeeded" if state.completed else "Running"
+    if state.failed or state.evicted:
+        phase = "Failed"
     if state.fault is PodFault.IMAGE_PULL:
         phase = "Pending"  # not every container has started yet
     status: Obj = {
@@ -1114,6 +1150,8 @@ def _pod_status(ctx: Context, plan: PodPlan, spec: Obj, pod_ip: str) -> Obj:
     }
     if init:
         status["initContainerStatuses"] = init
+    if state.evicted:
+        status.update(reason="Evicted", message=EVICTION)
     return status
 
 
@@ -1822,7 +1860,9 @@ def reconcile(store: Store, spec: SimSpec, pod_ip_block: str) -> None:
     cronjobs = [(cj, _plan_cronjob(ctx, cj)) for cj in _sorted(store, "batch/v1", "CronJob")]
     pods = list(_store_pods(ctx).values())
     for deploy, rs in replicasets:
-        owned = _owned_by(pods, rs)
+        # a ReplicaSet counts its active pods only: not a Failed (evicted) one
+        # (FilterActivePods, pkg/controller/controller_utils.go)
+        owned = [p for p in _owned_by(pods, rs) if p["status"]["phase"] not in ENDED_PHASES]
         _put_status(store, rs, _replicaset_status(rs, owned))
         status = _deployment_status(deploy, rs, owned, ctx.anchor)
         if deploy["metadata"]["name"] in spec.stuck_rollouts:

@@ -38,6 +38,14 @@ class Fault:
     warns: tuple[str, ...] = ()
 
 
+def _evicted_unreplaced(workload: str) -> Edit:
+    def edit(spec: SimSpec) -> None:
+        spec.evicted_pods[workload] = 1
+        spec.unreplaced_evictions.add(workload)
+
+    return edit
+
+
 def _pod(workload: str, fault: PodFault) -> Edit:
     return lambda spec: spec.pod_faults.__setitem__(workload, fault)
 
@@ -465,6 +473,23 @@ CATALOG: tuple[Fault, ...] = (
         lambda s: s.old_restarts.__setitem__("reviews-v1", 6),
         must_mention="restarted 6 times, the last 2d23h ago",
         warns=("pods.healthy[bookinfo]", "component.healthy[bookinfo]"),
+    ),
+    Fault(
+        "evicted-pod",
+        "a reviews-v1 pod the kubelet evicted under memory pressure is still there (Failed, "
+        "Evicted) beside the pod its ReplicaSet runs in its place: a warning, the run passes",
+        lambda s: s.evicted_pods.__setitem__("reviews-v1", 1),
+        must_mention="Failed (Evicted: The node was low on resource: memory.), left behind: "
+        "Deployment reviews-v1 has 1 running pod in its place",
+        warns=("pods.healthy[bookinfo]", "component.healthy[bookinfo]"),
+    ),
+    Fault(
+        "evicted-unreplaced",
+        "reviews-v1's only pod was evicted and nothing replaced it (kube-controller-manager "
+        "down): a failure naming the evicted pod",
+        _evicted_unreplaced("reviews-v1"),
+        ("pods.healthy[bookinfo]", "component.healthy[bookinfo]"),
+        "pod bookinfo/reviews-v1-",
     ),
     Fault(
         "scaled-to-zero",

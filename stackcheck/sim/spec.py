@@ -38,6 +38,11 @@ class SimSpec:
     # CronJobs whose last run failed (each try exits 1: linkerd-heartbeat without egress)
     failed_cronjobs: set[str] = field(default_factory=set)
     scaled_replicas: dict[str, int] = field(default_factory=dict)  # live spec.replicas
+    # Deployment -> pods of it the kubelet evicted under memory pressure, still there
+    # (Failed, reason Evicted): the ReplicaSet runs replacements, unless the Deployment is in
+    # unreplaced_evictions (no replacement made: kube-controller-manager down)
+    evicted_pods: dict[str, int] = field(default_factory=dict)
+    unreplaced_evictions: set[str] = field(default_factory=set)
     # Deployments whose rollout stalls past its deadline (Progressing=False, none updated)
     stuck_rollouts: set[str] = field(default_factory=set)
     # scale: a meshed Deployment `load-generator` in bookinfo with this many healthy replicas

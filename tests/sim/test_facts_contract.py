@@ -125,6 +125,10 @@ HELD = (
             "oom-killed",
             "progress-deadline-exceeded",
             "scale-bumps-generation",
+            "pod-evicted",
+            "eviction-message",
+            "disruption-target",
+            "active-pods",
         )
     }
     | {

@@ -1,5 +1,6 @@
 """The sim's shapes of issue 11 held to tests/data/facts/workload-status.yml: a failed
-CronJob run, old OOM restarts, a stuck rollout and a workload scaled away from git."""
+CronJob run, old OOM restarts, a stuck rollout, a workload scaled away from git, and a pod
+the kubelet evicted, left beside its replacement."""
 
 from __future__ import annotations
 
@@ -100,3 +101,33 @@ def test_scaling_away_from_git_bumps_the_generation() -> None:
     assert not [
         p for p in pods(store, "bookinfo") if p["metadata"]["name"].startswith("ratings-v1-")
     ]
+
+
+def reviews_v1(store: Any) -> list[Obj]:
+    return [p for p in pods(store, "bookinfo") if p["metadata"]["name"].startswith("reviews-v1-")]
+
+
+def test_an_evicted_pod_stays_failed_beside_its_replacement() -> None:
+    store = sim(ObjectStore, SimSpec(evicted_pods={"reviews-v1": 1}))
+    by_phase = {p["status"]["phase"]: p for p in reviews_v1(store)}
+    assert sorted(by_phase) == ["Failed", "Running"]  # the replacement runs beside it
+    status = by_phase["Failed"]["status"]
+    evicted = fact("pod-evicted")
+    assert (status["phase"], status["reason"]) == (evicted["phase"], evicted["reason"])
+    assert re.match(fact("eviction-message"), status["message"])
+    target = condition(by_phase["Failed"], "DisruptionTarget")
+    assert {k: target[k] for k in fact("disruption-target")} == fact("disruption-target")
+    assert all("terminated" in s["state"] for s in status["containerStatuses"])
+    deploy = store.get_object("apps/v1", "Deployment", "bookinfo", "reviews-v1")
+    inactive = fact("active-pods")["inactive_phases"]
+    active = [p for p in reviews_v1(store) if p["status"]["phase"] not in inactive]
+    assert deploy["status"]["replicas"] == len(active) == deploy["spec"]["replicas"]
+
+
+def test_evictions_nothing_replaced_leave_no_replica() -> None:
+    store = sim(
+        ObjectStore, SimSpec(evicted_pods={"reviews-v1": 1}, unreplaced_evictions={"reviews-v1"})
+    )
+    assert [p["status"]["phase"] for p in reviews_v1(store)] == [fact("pod-evicted")["phase"]]
+    deploy = store.get_object("apps/v1", "Deployment", "bookinfo", "reviews-v1")
+    assert deploy["status"].get("availableReplicas", 0) == 0

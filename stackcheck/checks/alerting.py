@@ -241,8 +241,8 @@ def firing_check(expected: AlertingExpectations) -> Check:
         f"no alert at or above severity {expected.severity} is firing (but those the stack "
         "file allows)",
         "fix what the alert names, or allow it in stack.yml alerting.allowed with a reason "
-        "(kubeadm: KubeSchedulerDown, KubeControllerManagerDown, etcd alerts when those bind to "
-        "127.0.0.1)",
+        "(kubeadm: KubeSchedulerDown, KubeControllerManagerDown, KubeProxyDown, etcd alerts "
+        "when those serve metrics on 127.0.0.1)",
         (ALERTS,),
         lambda readings: judge_firing(readings[ALERTS], expected.severity, expected.allowed),
     )

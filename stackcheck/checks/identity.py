@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from stackcheck.checks import model
 from stackcheck.checks.model import Check, Obj, Readings, Result
-from stackcheck.checks.pods import derived
+from stackcheck.checks.pods import derived, finished
 from stackcheck.podview import env_entry
 from stackcheck.stackfile import yaml_load
 
@@ -199,18 +199,16 @@ def _name(pod: Obj) -> str:
     return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
-def _running(pod: Obj) -> bool:
-    """Finished pods (a CronJob's completed runs) hold no live proxy."""
-    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-
-
 def meshed_pods(pods: list[Obj]) -> list[tuple[Obj, Obj]]:
     """(pod, its proxy container) of the running meshed pods."""
     return derived(pods, _meshed_pods)
 
 
 def _meshed_pods(pods: list[Obj]) -> list[tuple[Obj, Obj]]:
-    return [(p, proxy) for p in pods if _running(p) and (proxy := proxy_container(p)) is not None]
+    # a finished pod (a CronJob's completed run, an evicted one) holds no live proxy
+    return [
+        (p, proxy) for p in pods if not finished(p) and (proxy := proxy_container(p)) is not None
+    ]
 
 
 def proxy_versions(pods: list[Obj]) -> list[tuple[Obj, Any]]:

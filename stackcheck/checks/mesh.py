@@ -10,6 +10,7 @@ from stackcheck.checks.pods import (
     PROXY_VERSION,
     container_status,
     described,
+    finished,
     long_running_containers,
     pod_ref,
     workload_of,
@@ -77,7 +78,7 @@ def injection_problem(namespace: Obj | None, name: str) -> str | None:
 def proxy_problem(pod: Obj) -> str | None:
     """Why a pod is not (properly) meshed, or None. Finished pods (a Job's, an evicted one)
     are exempt: they run no proxy, and pods.healthy judges why they ended."""
-    if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+    if finished(pod):
         return None
     names = {c.get("name") for c in long_running_containers(pod)}
     if PROXY not in names:

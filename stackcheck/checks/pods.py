@@ -7,6 +7,7 @@ restarts count only within the restart window, older ones warn."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -257,7 +258,7 @@ def judge_pods(pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy) -> 
     warnings: list[str] = []
     bad: list[Obj] = []
     runs: dict[str, list[Obj]] = {}  # failed Job -> its Failed pods
-    running: dict[tuple[str, str] | None, int] | None = None  # workload -> its Running pods
+    running: Counter[tuple[str, str] | None] | None = None  # workload -> its Running pods
     now = policy.now()
     for pod in pods:
         # first the phase: the owner only matters for failed pods, which are few
@@ -296,13 +297,16 @@ def judge_pods(pods: list[Obj], cronjobs: dict[str, Obj], policy: PodPolicy) -> 
 REPLACING = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
 
 
-def _running_pods(pods: list[Obj]) -> dict[tuple[str, str] | None, int]:
-    counts: dict[tuple[str, str] | None, int] = {}
-    for pod in pods:
-        if _phase(pod) == "Running":
-            owner = workload_of(pod)
-            counts[owner] = counts.get(owner, 0) + 1
-    return counts
+def _running_pods(pods: list[Obj]) -> Counter[tuple[str, str] | None]:
+    """How many Running pods each workload has (the owners derived once per read)."""
+    return Counter(
+        owner for pod, owner in zip(pods, owners(pods), strict=True) if _phase(pod) == "Running"
+    )
+
+
+def finished(pod: Obj) -> bool:
+    """Succeeded or Failed: it runs no container any more (a Job's pod, an evicted one)."""
+    return _phase(pod) in ("Succeeded", "Failed")
 
 
 def left_behind(pod: Obj, owner: tuple[str, str], running: int) -> str:

@@ -989,13 +989,16 @@ def _crashing(container: Obj, pod: str, started: datetime, restarts: int, now: d
     }
 
 
+def _evicted_at(started: datetime, now: datetime) -> datetime:
+    """When the kubelet evicted a pod (SimSpec.evicted_pods): half-way from its start to now."""
+    return started + (now - started) / 2
+
+
 def _evicted(container: Obj, pod: str, started: datetime, now: datetime) -> Obj:
     """Killed by the kubelet's eviction (no grace period under a hard threshold): SIGKILL,
     exit code 137 as for the OOM kills (tests/data/facts/workload-status.yml)."""
-    killed = started + (now - started) / 2
-    status = _terminated(container, pod, started, 0, ready=False, exit_code=137)
-    status["state"]["terminated"]["finishedAt"] = _ts(killed)
-    return status
+    ran = int((_evicted_at(started, now) - started).total_seconds())
+    return _terminated(container, pod, started, ran, ready=False, exit_code=137)
 
 
 def _pulling(container: Obj) -> Obj:
@@ -1079,7 +1082,7 @@ def _not_ready(statuses: list[Obj], init: list[Obj]) -> list[str]:
 
 def _pod_conditions(state: PodState, started: datetime, unready: list[str]) -> list[Obj]:
     if state.evicted:
-        killed = started + (state.now - started) / 2
+        killed = _evicted_at(started, state.now)
         return [
             _condition("DisruptionTarget", True, killed, "TerminationByKubelet", EVICTION),
             _condition("PodReadyToStartContainers", False, killed),
